@@ -1,0 +1,296 @@
+//! The JSON REST API under `/_/api/` (SPEC §4, §12): bins, requests and their body/raw/curl
+//! renderings, deletion, health.
+//!
+//! Uses `store`, `matcher`, `model`, `render` and `error`. Every handler answers either JSON or the
+//! error JSON `{"error":{"code","message"}}`; none of them panics on input. Routing here is by
+//! path segments; the server has already done the Host/Origin/token checks.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::matcher::Filter;
+use crate::model::{parse_query, valid_bin_name, CapturedRequest, RequestId};
+use crate::render;
+use crate::store::Store;
+
+/// The response type of every handler.
+pub type Resp = Response<Full<Bytes>>;
+
+/// Largest API request body accepted.
+const MAX_API_BODY: usize = 16 * 1024 * 1024;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct Ctx {
+    pub store: Store,
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, v: &serde_json::Value) -> Resp {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// The error JSON for an error.
+pub fn error_response(e: &Error) -> Resp {
+    json_response(e.status(), &e.to_json())
+}
+
+fn ok(v: serde_json::Value) -> Result<Resp> {
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// Query parameters in order.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn of(req: &Request<Incoming>) -> Params {
+        Params(req.uri().query().map(parse_query).unwrap_or_default())
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn num<T: std::str::FromStr>(&self, k: &str) -> Result<Option<T>> {
+        match self.get(k) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::bad(k, format!("`{v}` is not a valid number"))),
+        }
+    }
+
+    pub fn flag(&self, k: &str, default: bool) -> Result<bool> {
+        match self.get(k) {
+            None => Ok(default),
+            Some("" | "1" | "true" | "yes") => Ok(true),
+            Some("0" | "false" | "no") => Ok(false),
+            Some(v) => Err(Error::bad(k, format!("`{v}` is not true or false"))),
+        }
+    }
+
+    pub fn filter(&self) -> Result<Option<Filter>> {
+        match self.get("q") {
+            None => Ok(None),
+            Some(q) if q.trim().is_empty() => Ok(None),
+            Some(q) => Filter::parse(q)
+                .map(Some)
+                .map_err(|e| Error::BadFilter(e.to_string())),
+        }
+    }
+}
+
+/// Reads a JSON request body (empty = `null`).
+pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
+    let bytes = read_body(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// Reads a request body under the API's size limit.
+pub async fn read_body(req: Request<Incoming>) -> Result<Bytes> {
+    Limited::new(req.into_body(), MAX_API_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|_| Error::PayloadTooLarge {
+            limit: MAX_API_BODY,
+        })
+}
+
+fn bin_name(s: &str) -> Result<&str> {
+    if valid_bin_name(s) {
+        Ok(s)
+    } else {
+        Err(Error::bad(
+            "bin",
+            format!("`{s}` is not a bin name ([A-Za-z0-9][A-Za-z0-9._-]{{0,63}})"),
+        ))
+    }
+}
+
+/// Resolves `{id|latest}`.
+pub fn find_request(store: &Store, id: &str, params: &Params) -> Result<Arc<CapturedRequest>> {
+    if id == "latest" {
+        return store
+            .latest(params.get("bin"))
+            .ok_or_else(|| Error::not_found("request", "latest"));
+    }
+    let n: RequestId = id
+        .parse()
+        .map_err(|_| Error::bad("id", format!("`{id}` is not a request id or `latest`")))?;
+    store.get(n).ok_or_else(|| Error::not_found("request", n))
+}
+
+impl Ctx {
+    /// Answers one API request; `path` is what follows `/_/api/`.
+    pub async fn handle(&self, req: Request<Incoming>, path: &str) -> Resp {
+        match self.route(req, path).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        }
+    }
+
+    async fn route(&self, req: Request<Incoming>, path: &str) -> Result<Resp> {
+        let segs: Vec<String> = path
+            .trim_end_matches('/')
+            .split('/')
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let params = Params::of(&req);
+        let method = req.method().clone();
+        match (&method, segs.as_slice()) {
+            (&Method::GET, ["health"]) => ok(json!({
+                "ok": true,
+                "version": env!("CARGO_PKG_VERSION"),
+                "instance": self.store.instance(),
+                "stats": self.store.stats(),
+            })),
+            (&Method::GET, ["bins"]) => ok(json!({"bins": self.store.bins()})),
+            (&Method::GET, ["bins", b]) => {
+                let b = bin_name(b)?;
+                let s = self
+                    .store
+                    .bin(b)
+                    .ok_or_else(|| Error::not_found("bin", b))?;
+                ok(json!(s))
+            }
+            (&Method::PUT, ["bins", b]) => {
+                let b = bin_name(b)?.to_owned();
+                let body = read_json(req).await?;
+                self.put_bin(&b, body)
+            }
+            (&Method::DELETE, ["bins", b]) => {
+                let b = bin_name(b)?;
+                if self.store.delete_bin(b) {
+                    ok(json!({"ok": true, "bin": b}))
+                } else {
+                    Err(Error::not_found("bin", b))
+                }
+            }
+            (&Method::GET, ["bins", b, "requests"]) => {
+                let b = bin_name(b)?;
+                self.list(Some(b), &params)
+            }
+            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params),
+            (&Method::DELETE, ["bins", b, "requests"]) => {
+                let b = bin_name(b)?;
+                let filter = params.filter()?;
+                let n = match &filter {
+                    None => self.store.clear(b, None),
+                    Some(f) => self.store.clear(b, Some(&|r| f.matches(r))),
+                };
+                ok(json!({"ok": true, "bin": b, "deleted": n.unwrap_or(0)}))
+            }
+            (&Method::GET, ["requests", id]) => {
+                let r = find_request(&self.store, id, &params)?;
+                if params.flag("body", true)? {
+                    ok(json!(&*r))
+                } else {
+                    ok(json!(r.without_body()))
+                }
+            }
+            (&Method::DELETE, ["requests", id]) => {
+                let r = find_request(&self.store, id, &params)?;
+                self.store.delete(r.id);
+                ok(json!({"ok": true, "id": r.id}))
+            }
+            (&Method::GET, ["requests", id, "body"]) => {
+                let r = find_request(&self.store, id, &params)?;
+                render::body_response(&r, params.flag("decode", false)?)
+            }
+            (&Method::GET, ["requests", id, "raw"]) => {
+                let r = find_request(&self.store, id, &params)?;
+                Ok(text_response("text/plain; charset=utf-8", render::raw(&r)))
+            }
+            (&Method::GET, ["requests", id, "curl"]) => {
+                let r = find_request(&self.store, id, &params)?;
+                Ok(text_response(
+                    "text/plain; charset=utf-8",
+                    render::curl(&r, params.get("url")).into_bytes(),
+                ))
+            }
+            (_, ["health" | "bins" | "requests", ..]) => Err(Error::Api {
+                status: 405,
+                code: "method_not_allowed".into(),
+                message: format!("{method} is not allowed on /_/api/{path}"),
+            }),
+            _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
+        }
+    }
+
+    fn list(&self, bin: Option<&str>, params: &Params) -> Result<Resp> {
+        let filter = params.filter()?;
+        let limit: usize = params.num("limit")?.unwrap_or(100).min(100_000);
+        let after: RequestId = params.num("after")?.unwrap_or(0);
+        let before: Option<RequestId> = params.num("before")?;
+        let with_body = params.flag("body", true)?;
+        let (reqs, more) = self.store.list(bin, after, before, limit, |r| {
+            filter.as_ref().is_none_or(|f| f.matches(r))
+        });
+        let reqs: Vec<serde_json::Value> = reqs
+            .iter()
+            .map(|r| {
+                if with_body {
+                    json!(&**r)
+                } else {
+                    json!(r.without_body())
+                }
+            })
+            .collect();
+        ok(json!({"requests": reqs, "has_more": more}))
+    }
+
+    fn put_bin(&self, bin: &str, body: serde_json::Value) -> Result<Resp> {
+        let config = match body {
+            serde_json::Value::Null => json!({}),
+            v @ serde_json::Value::Object(_) => v,
+            _ => return Err(Error::bad("config", "expected a JSON object")),
+        };
+        let max = match config.get("max_requests") {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| Error::bad("max_requests", "expected a positive integer"))?
+                    as usize,
+            ),
+        };
+        let s = self.store.configure_bin(bin, |s| {
+            s.config = config;
+            s.max_requests = max;
+        });
+        ok(json!(s))
+    }
+}
+
+/// A plain response with a content type.
+pub fn text_response(content_type: &'static str, body: Vec<u8>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}

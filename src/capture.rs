@@ -1,0 +1,183 @@
+//! Turns one incoming hyper request into a [`CapturedRequest`] snapshot: the head exactly as the
+//! wire tap kept it (or hyper's view for HTTP/2), the body's exact bytes read under the size limit,
+//! the peer address and timings.
+//!
+//! Uses `model` and `wire`. It decides nothing about the response and touches no shared state:
+//! the server hands the snapshot to the store.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::Request;
+
+use crate::model::{split_target, Body, CapturedRequest, Header, ResponseSent, Timings};
+use crate::wire::RawHead;
+
+/// How a request is read.
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureLimits {
+    pub max_body: usize,
+    pub trust_proxy: bool,
+}
+
+/// A snapshot plus what the reading found.
+pub struct Snapshot {
+    pub request: CapturedRequest,
+    /// The body went past `max_body`: answer 413.
+    pub too_large: bool,
+}
+
+/// The head's parts: from the wire tap when it has this request, else from hyper.
+fn head_parts<'a>(
+    req: &Request<Incoming>,
+    raw: Option<&'a RawHead>,
+) -> (String, String, Vec<Header>, Option<&'a RawHead>) {
+    if let Some(raw) = raw {
+        if let Some(p) = raw.parse() {
+            // the tap and hyper must agree on which request this is
+            let same_target = req.uri().path_and_query().map(|pq| pq.as_str()) == Some(&p.target)
+                || req.uri().to_string() == p.target
+                || p.target == "*";
+            if p.method == req.method().as_str() && same_target {
+                let headers = p
+                    .headers
+                    .into_iter()
+                    .map(|(n, v)| Header::new(n, v))
+                    .collect();
+                return (p.method, p.target, headers, Some(raw));
+            }
+        }
+    }
+    let target = if req.uri().scheme().is_some() && req.version() != hyper::Version::HTTP_2 {
+        req.uri().to_string()
+    } else {
+        req.uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned())
+    };
+    let mut headers: Vec<Header> = Vec::with_capacity(req.headers().len() + 1);
+    if req.version() == hyper::Version::HTTP_2 {
+        if let Some(a) = req.uri().authority() {
+            headers.push(Header::new(":authority", a.as_str().as_bytes()));
+        }
+    }
+    headers.extend(
+        req.headers()
+            .iter()
+            .map(|(n, v)| Header::new(n.as_str(), v.as_bytes())),
+    );
+    (req.method().as_str().to_owned(), target, headers, None)
+}
+
+fn version_str(v: hyper::Version) -> &'static str {
+    match v {
+        hyper::Version::HTTP_09 => "HTTP/0.9",
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        hyper::Version::HTTP_11 => "HTTP/1.1",
+        hyper::Version::HTTP_2 => "HTTP/2.0",
+        hyper::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/?",
+    }
+}
+
+fn forwarded_for(headers: &[Header]) -> Option<SocketAddr> {
+    let h = headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"))?;
+    let first = std::str::from_utf8(&h.value)
+        .ok()?
+        .split(',')
+        .next()?
+        .trim();
+    first.parse::<SocketAddr>().ok().or_else(|| {
+        first
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 0))
+    })
+}
+
+/// Reads the request (body under the limit) into a snapshot. Never fails: a body cut short by
+/// the client is kept as far as it came and marked truncated.
+pub async fn snapshot(
+    req: Request<Incoming>,
+    raw: Option<RawHead>,
+    peer: SocketAddr,
+    limits: CaptureLimits,
+) -> Snapshot {
+    let received_at = SystemTime::now();
+    let start = Instant::now();
+    let (method, target, headers, raw_used) = head_parts(&req, raw.as_ref());
+    let head_timing = raw_used.map(|r| (r.started, r.completed));
+    let version = version_str(req.version());
+    let (path, query) = split_target(&target);
+    let remote_addr = if limits.trust_proxy {
+        forwarded_for(&headers).unwrap_or(peer)
+    } else {
+        peer
+    };
+
+    let mut body = req.into_body();
+    let mut buf = BytesMut::new();
+    let mut too_large = false;
+    let mut cut_short = false;
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let room = limits.max_body - buf.len();
+                    if data.len() > room {
+                        buf.extend_from_slice(&data[..room]);
+                        too_large = true;
+                        break;
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Some(Err(_)) => {
+                cut_short = true;
+                break;
+            }
+        }
+    }
+    let body_done = Instant::now();
+    let (head_us, body_from) = match head_timing {
+        Some((started, completed)) => (
+            completed.saturating_duration_since(started).as_micros() as u64,
+            completed,
+        ),
+        None => (0, start),
+    };
+    let timings = Timings {
+        headers_us: head_us,
+        body_us: body_done.saturating_duration_since(body_from).as_micros() as u64,
+    };
+    // an exact-size copy: the store keeps these bytes for a long time
+    let bytes = Bytes::copy_from_slice(&buf);
+    drop(buf);
+    Snapshot {
+        request: CapturedRequest {
+            id: 0,
+            bin: crate::model::bin_for_path(&path).to_owned(),
+            received_at,
+            timings,
+            method,
+            target,
+            path,
+            query,
+            version: version.to_owned(),
+            remote_addr,
+            headers,
+            body: Body::new(bytes, too_large || cut_short),
+            response: ResponseSent::default(),
+            signature: None,
+            forward: None,
+        },
+        too_large,
+    }
+}

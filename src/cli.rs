@@ -1,0 +1,660 @@
+//! The command line: clap definitions (every flag with a `HOOKPIT_*` environment twin), the one
+//! conversion of `serve`'s flags into a [`Config`], and the client verbs' human and `--json`
+//! output. Exit codes: 0 ok/matched, 1 not matched/timed out, 2 usage or runtime error.
+//!
+//! Uses `config`, `server`, `client`, `model`, `matcher` and `error`. Nothing below this module
+//! sees clap types; this is the only place that prints for users, apart from `main.rs`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use colored::Colorize;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::{enc, Client};
+use crate::config::{parse_duration, parse_size, Config};
+use crate::model::{BinSummary, CapturedRequest};
+use crate::server::Server;
+
+/// Exit code: success or match.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: not matched, timed out, assertion failed.
+pub const EXIT_NO_MATCH: i32 = 1;
+/// Exit code: usage or runtime error.
+pub const EXIT_ERROR: i32 = 2;
+
+/// hookpit: catch, inspect, assert on and send webhooks, offline.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookpit",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve`, which runs when no command is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// The server client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKPIT_SERVER",
+        default_value = "http://127.0.0.1:4665"
+    )]
+    pub server: String,
+    /// Colour: auto, always or never (NO_COLOR is honoured).
+    #[arg(long, global = true, env = "HOOKPIT_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Token protecting the viewer and API (`serve` enforces it; clients send it).
+    #[arg(long, global = true, env = "HOOKPIT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Follow captured requests live, one line each.
+    Tail(TailArgs),
+    /// List bins, or a bin's requests.
+    Ls(LsArgs),
+    /// Show one request (an id or `latest`).
+    Show(ShowArgs),
+    /// Delete a bin's requests (all, or those matching a filter).
+    Clear(ClearArgs),
+}
+
+/// `serve`'s options.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "HOOKPIT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Print the bound addresses as one JSON line first on stdout.
+    #[arg(long, env = "HOOKPIT_PRINT_JSON")]
+    pub print_json: bool,
+    /// Largest request body kept (e.g. 10MiB); larger requests are cut and answered 413.
+    #[arg(long, env = "HOOKPIT_MAX_BODY")]
+    pub max_body: Option<String>,
+    /// Requests kept per bin.
+    #[arg(long, env = "HOOKPIT_MAX_REQUESTS")]
+    pub max_requests: Option<usize>,
+    /// Memory budget for all kept requests (e.g. 512MiB).
+    #[arg(long, env = "HOOKPIT_MAX_MEMORY")]
+    pub max_memory: Option<String>,
+    /// Time allowed to send a request head (e.g. 10s).
+    #[arg(long, env = "HOOKPIT_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
+    /// Another Host name the viewer and API answer to (repeatable).
+    #[arg(long, env = "HOOKPIT_ALLOW_HOST", value_delimiter = ',')]
+    pub allow_host: Vec<String>,
+    /// Take the peer address from X-Forwarded-For.
+    #[arg(long, env = "HOOKPIT_TRUST_PROXY")]
+    pub trust_proxy: bool,
+}
+
+/// `tail`'s options.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Only this bin.
+    #[arg(long, short)]
+    pub bin: Option<String>,
+    /// Only requests matching this filter.
+    #[arg(long = "match", short = 'm')]
+    pub filter: Option<String>,
+    /// Print request JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Show headers and a body preview.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Replay kept requests newer than this id first.
+    #[arg(long)]
+    pub after: Option<u64>,
+}
+
+/// `ls`'s options.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// A bin whose requests to list (all bins when absent).
+    pub bin: Option<String>,
+    /// Only requests matching this filter.
+    #[arg(long = "match", short = 'm')]
+    pub filter: Option<String>,
+    /// How many requests at most.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `show`'s options.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A request id, or `latest`.
+    pub id: String,
+    /// With `latest`: the newest of this bin.
+    #[arg(long, short)]
+    pub bin: Option<String>,
+    /// Print the request JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the request as HTTP/1.1 text.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+}
+
+/// `clear`'s options.
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    /// The bin to clear.
+    pub bin: String,
+    /// Only requests matching this filter.
+    #[arg(long = "match", short = 'm')]
+    pub filter: Option<String>,
+}
+
+impl ServeArgs {
+    /// The one conversion from flags to a validated [`Config`].
+    pub fn to_config(&self, token: Option<String>) -> Result<Config> {
+        let mut c = Config::default();
+        if let Some(l) = self.listen {
+            c.listen = l;
+        }
+        if let Some(s) = &self.max_body {
+            c.max_body = parse_size(s).context("--max-body")?;
+        }
+        if let Some(n) = self.max_requests {
+            anyhow::ensure!(n > 0, "--max-requests: must be at least 1");
+            c.max_requests = n;
+        }
+        if let Some(s) = &self.max_memory {
+            c.max_memory = parse_size(s).context("--max-memory")?;
+        }
+        if let Some(s) = &self.header_timeout {
+            c.header_timeout = parse_duration(s).context("--header-timeout")?;
+            anyhow::ensure!(
+                !c.header_timeout.is_zero(),
+                "--header-timeout: must be more than 0"
+            );
+        }
+        c.allow_hosts = self
+            .allow_host
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        c.trust_proxy = self.trust_proxy;
+        c.token = token.filter(|t| !t.is_empty());
+        if c.token.is_none() && !c.listen.ip().is_loopback() {
+            let mut b = [0u8; 16];
+            let _ = getrandom::fill(&mut b);
+            c.token = Some(b.iter().map(|x| format!("{x:02x}")).collect());
+        }
+        Ok(c)
+    }
+}
+
+/// Sets colored's global override once from `--color` and the environment.
+fn set_color(choice: ColorChoice) {
+    use std::io::IsTerminal;
+    let on = match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    };
+    colored::control::set_override(on);
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    set_color(cli.global.color);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            print_error(&anyhow::Error::from(e));
+            return EXIT_ERROR;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Prints the one `error:` line.
+pub fn print_error(e: &anyhow::Error) {
+    eprintln!("{} {:#}", "error:".red().bold(), e);
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let g = cli.global.clone();
+    let client = || Client::new(g.server.clone()).with_token(g.token.clone());
+    match cli.command {
+        None => serve(cli.serve, g.token.clone()).await,
+        Some(Command::Serve(a)) => serve(a, g.token.clone()).await,
+        Some(Command::Tail(a)) => tail(&g, a).await,
+        Some(Command::Ls(a)) => ls(&client(), a).await,
+        Some(Command::Show(a)) => show(&client(), a).await,
+        Some(Command::Clear(a)) => {
+            let n = client().clear(&a.bin, a.filter.as_deref()).await?;
+            println!("cleared {n} request{} from {}", plural(n), a.bin.bold());
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
+    let config = args.to_config(token)?;
+    let token = config.token.clone();
+    let handle = Server::start(config).await?;
+    let tq = token
+        .as_ref()
+        .map(|t| format!("?token={t}"))
+        .unwrap_or_default();
+    let viewer = format!("{}{tq}", handle.viewer_url());
+    let catch = handle.catch_url("demo");
+    let api = handle.api_url();
+    let mut out = std::io::stdout().lock();
+    if args.print_json {
+        let line = serde_json::json!({
+            "listen": handle.addr().to_string(),
+            "viewer": viewer,
+            "catch": catch,
+            "api": api,
+        });
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "{} {}", "hookpit".bold(), env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "  viewer  {}", viewer.cyan())?;
+    writeln!(out, "  catch   {}", format!("{catch}/…").green())?;
+    writeln!(out, "  api     {}", api)?;
+    out.flush()?;
+    drop(out);
+    shutdown_signal().await;
+    let s = handle.shutdown().await;
+    println!(
+        "hookpit stopped: {} request{} captured, {} kept in {} bin{}, {} evicted",
+        s.requests,
+        plural(s.requests),
+        s.kept,
+        s.bins,
+        plural(s.bins as u64),
+        s.evicted
+    );
+    Ok(EXIT_OK)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// One coloured line for a request: time, bin, method, target, size, status.
+pub fn request_line(r: &CapturedRequest) -> String {
+    let time = crate::model::format_time(r.received_at);
+    let time = time.get(11..23).unwrap_or(&time).to_owned();
+    let method = match r.method.as_str() {
+        "GET" => r.method.blue(),
+        "POST" => r.method.green(),
+        "PUT" | "PATCH" => r.method.yellow(),
+        "DELETE" => r.method.red(),
+        _ => r.method.magenta(),
+    };
+    let status = r.response.status;
+    let status_s = status.to_string();
+    let status_c = match status {
+        200..=299 => status_s.green(),
+        300..=399 => status_s.cyan(),
+        400..=499 => status_s.yellow(),
+        _ => status_s.red(),
+    };
+    let mut line = format!(
+        "{} {} {} {:<7} {} {} {}",
+        time.dimmed(),
+        format!("#{}", r.id).dimmed(),
+        r.bin.bold(),
+        method.bold(),
+        r.target,
+        human_size(r.body.bytes.len(), r.body.truncated).dimmed(),
+        status_c
+    );
+    if let Some(sig) = &r.signature {
+        let tag = format!("sig:{}", if sig.valid { "valid" } else { "invalid" });
+        line.push(' ');
+        line.push_str(&if sig.valid {
+            tag.green().to_string()
+        } else {
+            tag.red().to_string()
+        });
+    }
+    line
+}
+
+fn human_size(n: usize, truncated: bool) -> String {
+    let s = if n < 1024 {
+        format!("{n}B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1}KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1}MiB", n as f64 / (1024.0 * 1024.0))
+    };
+    if truncated {
+        format!("{s}(cut)")
+    } else {
+        s
+    }
+}
+
+/// Headers and a body preview, indented, for `-v` and `show`.
+pub fn request_details(r: &CapturedRequest, body_limit: usize) -> String {
+    let mut s = String::new();
+    for h in &r.headers {
+        s.push_str(&format!("    {}: {}\n", h.name.cyan(), h.value_str()));
+    }
+    if r.body.omitted {
+        s.push_str(&format!("    {}\n", "(body not included)".dimmed()));
+    } else if !r.body.bytes.is_empty() {
+        match r.body.text() {
+            Some(t) => {
+                let cut: String = t.chars().take(body_limit).collect();
+                s.push('\n');
+                for l in cut.lines() {
+                    s.push_str(&format!("    {l}\n"));
+                }
+                if cut.len() < t.len() {
+                    s.push_str(&format!("    {}\n", "…".dimmed()));
+                }
+            }
+            None => s.push_str(&format!(
+                "    {}\n",
+                format!("({} bytes of binary data)", r.body.bytes.len()).dimmed()
+            )),
+        }
+    }
+    s
+}
+
+async fn tail(g: &Global, a: TailArgs) -> Result<i32> {
+    let base = g.server.trim_end_matches('/');
+    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        anyhow::bail!("--server must be an http:// URL, got `{base}`");
+    };
+    let mut after = a.after;
+    let mut instance: Option<String> = None;
+    let mut failures = 0u32;
+    let mut announced_wait = false;
+    loop {
+        let mut url = format!("{ws_base}/_/ws?");
+        if let Some(b) = &a.bin {
+            url.push_str(&format!("bin={}&", enc(b)));
+        }
+        if let Some(f) = &a.filter {
+            url.push_str(&format!("q={}&", enc(f)));
+        }
+        if let Some(x) = after {
+            url.push_str(&format!("after={x}&"));
+        }
+        if let Some(i) = &instance {
+            url.push_str(&format!("instance={}&", enc(i)));
+        }
+        if let Some(t) = &g.token {
+            url.push_str(&format!("token={}&", enc(t)));
+        }
+        let url = url.trim_end_matches(['&', '?']).to_owned();
+        let mut ws = match tokio_tungstenite::connect_async(&url).await {
+            Ok((ws, _)) => ws,
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "the server refused the live feed ({}): {}",
+                    resp.status(),
+                    body
+                );
+            }
+            Err(e) => {
+                failures += 1;
+                if instance.is_none() && failures == 1 && after.is_none() {
+                    // never connected: a wrong --server is a usage problem, say so at once
+                    anyhow::bail!(
+                        "cannot reach {base}: {e} (is hookpit running? start it with `hookpit`)"
+                    );
+                }
+                if !announced_wait {
+                    eprintln!("{}", "connection lost; reconnecting…".yellow());
+                    announced_wait = true;
+                }
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(8)))).await;
+                continue;
+            }
+        };
+        failures = 0;
+        if announced_wait {
+            eprintln!("{}", "reconnected".green());
+            announced_wait = false;
+        }
+        while let Some(msg) = ws.next().await {
+            let Ok(Message::Text(text)) = msg else {
+                if matches!(msg, Ok(Message::Close(_)) | Err(_)) {
+                    break;
+                }
+                continue;
+            };
+            let v: serde_json::Value = match serde_json::from_str(text.as_str()) {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            match v["type"].as_str() {
+                Some("hello") => {
+                    let inst = v["instance"].as_str().map(str::to_owned);
+                    if instance.is_some() && inst != instance {
+                        eprintln!("{}", "server restarted".yellow());
+                    }
+                    instance = inst;
+                    if after.is_none() {
+                        after = v["last_id"].as_u64();
+                    }
+                }
+                Some("request") => {
+                    let Ok(r) = serde_json::from_value::<CapturedRequest>(v["request"].clone())
+                    else {
+                        continue;
+                    };
+                    after = Some(r.id);
+                    let mut out = std::io::stdout().lock();
+                    if a.json {
+                        writeln!(out, "{}", v["request"])?;
+                    } else {
+                        writeln!(out, "{}", request_line(&r))?;
+                        if a.verbose {
+                            write!(out, "{}", request_details(&r, 1024))?;
+                        }
+                    }
+                    out.flush()?;
+                }
+                Some("resync") => {
+                    if !a.json {
+                        eprintln!(
+                            "{} {}",
+                            "resync:".yellow(),
+                            v["reason"].as_str().unwrap_or("fell behind")
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        let _ = ws.close(None).await;
+        if !announced_wait {
+            eprintln!("{}", "connection lost; reconnecting…".yellow());
+            announced_wait = true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn ls(c: &Client, a: LsArgs) -> Result<i32> {
+    match &a.bin {
+        None => {
+            if a.filter.is_some() {
+                anyhow::bail!("--match needs a bin: `hookpit ls BIN --match FILTER`");
+            }
+            let bins = c.bins().await?;
+            if a.json {
+                println!("{}", serde_json::json!({ "bins": bins }));
+            } else if bins.is_empty() {
+                println!("no bins yet: send a request to {}/<bin>/…", c.base());
+            } else {
+                print_bins(&bins);
+            }
+            Ok(EXIT_OK)
+        }
+        Some(bin) => {
+            let page = c.requests(bin, a.filter.as_deref(), a.limit).await?;
+            if a.json {
+                let v = serde_json::json!({
+                    "bin": bin,
+                    "count": page.requests.len(),
+                    "requests": page.requests,
+                    "has_more": page.has_more,
+                });
+                println!("{v}");
+            } else {
+                for r in &page.requests {
+                    println!("{}", request_line(r));
+                }
+                if page.has_more {
+                    println!("{}", "… more (raise --limit)".dimmed());
+                }
+            }
+            Ok(if page.requests.is_empty() && a.filter.is_some() {
+                EXIT_NO_MATCH
+            } else {
+                EXIT_OK
+            })
+        }
+    }
+}
+
+fn print_bins(bins: &[BinSummary]) {
+    println!(
+        "{:<24} {:>8} {:>10} {:>8}",
+        "BIN".bold(),
+        "COUNT".bold(),
+        "LAST ID".bold(),
+        "EVICTED".bold()
+    );
+    for b in bins {
+        println!(
+            "{:<24} {:>8} {:>10} {:>8}",
+            b.name, b.count, b.last_id, b.evicted
+        );
+    }
+}
+
+async fn show(c: &Client, a: ShowArgs) -> Result<i32> {
+    if a.raw {
+        let mut path = format!("/_/api/requests/{}/raw", enc(&a.id));
+        if let Some(b) = &a.bin {
+            path.push_str(&format!("?bin={}", enc(b)));
+        }
+        let ans = c.send(hyper::Method::GET, &path, None).await?;
+        if ans.status != 200 {
+            return Err(crate::client::api_error(&ans).into());
+        }
+        std::io::stdout().write_all(&ans.body)?;
+        return Ok(EXIT_OK);
+    }
+    let r = c.request(&a.id, a.bin.as_deref()).await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!("{}", request_line(&r));
+        println!(
+            "    {} {}  {} {}  {} {}",
+            "from".dimmed(),
+            r.remote_addr,
+            "version".dimmed(),
+            r.version,
+            "received".dimmed(),
+            crate::model::format_time(r.received_at)
+        );
+        print!("{}", request_details(&r, 64 * 1024));
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,35 @@
+//! hookpit catches, inspects, asserts on and sends webhooks, offline, in one binary.
+//!
+//! This crate is the whole program; the `hookpit` binary is a thin shell over [`cli::run`].
+//! Embed it to run a real hookpit inside your own tests: start it on port 0, point the code under
+//! test at a catch URL, then read or wait for what arrived. The server shuts down when its handle
+//! is dropped.
+//!
+//! Modules form layers and a module uses only those in its own or a lower layer:
+//! plain data (`error`, `model`, `matcher`, `sign`, `catalog`), state (`config`, `store`),
+//! the edges (`wire`, `capture`, `render`, `live`, `api`, `assets`), wiring and clients (`server`,
+//! `client`, `cli`).
+
+pub mod api;
+pub mod assets;
+pub mod capture;
+pub mod catalog;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod live;
+pub mod matcher;
+pub mod model;
+pub mod render;
+pub mod server;
+pub mod sign;
+pub mod store;
+pub mod wire;
+
+pub use client::Client;
+pub use config::Config;
+pub use error::{Error, Result};
+pub use matcher::Filter;
+pub use model::{CapturedRequest, Header};
+pub use server::{Server, ServerHandle};

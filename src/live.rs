@@ -1,0 +1,194 @@
+//! The websocket live feed `/_/ws?bin=&after=&q=`: the handshake over hyper's upgrade, then one
+//! task per viewer that sends `hello`, replays kept requests newer than `after`, and forwards the
+//! store's feed, with pings, a `resync` when the viewer fell behind, and a hang-up when it stops
+//! reading altogether.
+//!
+//! Uses `store`, `model` and `matcher`. The feed's JSON is made once per event by the store; this
+//! module only filters and forwards it. A slow viewer only ever slows itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::matcher::Filter;
+use crate::model::RequestId;
+use crate::store::{Change, FeedEvent, Store};
+
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A viewer whose socket accepts nothing for this long is hung up on.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a viewer subscribed to.
+pub struct Subscription {
+    pub bin: Option<String>,
+    pub after: Option<RequestId>,
+    pub filter: Option<Filter>,
+}
+
+/// Is this an acceptable websocket upgrade request?
+pub fn is_upgrade(req: &Request<Incoming>) -> bool {
+    let has = |name: &str, want: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(want)))
+    };
+    has("connection", "upgrade") && has("upgrade", "websocket")
+}
+
+/// Answers the handshake and spawns the viewer's task.
+pub fn accept(
+    mut req: Request<Incoming>,
+    store: Store,
+    sub: Subscription,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Response<Full<Bytes>> {
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body(Full::new(Bytes::from_static(b"missing Sec-WebSocket-Key")))
+            .unwrap_or_default();
+    };
+    let accept_key = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    // subscribe before the replay scan so nothing captured in between is missed
+    let rx = store.subscribe();
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let ws =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            let _ = Viewer { ws, store, sub }.run(rx, shutdown).await;
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-accept", accept_key)
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_default()
+}
+
+struct Viewer<S> {
+    ws: WebSocketStream<S>,
+    store: Store,
+    sub: Subscription,
+}
+
+enum Step {
+    Go,
+    Stop,
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Viewer<S> {
+    async fn send(&mut self, bytes: Bytes) -> Step {
+        let Ok(text) = Utf8Bytes::try_from(bytes) else {
+            return Step::Go;
+        };
+        match tokio::time::timeout(SEND_TIMEOUT, self.ws.send(Message::Text(text))).await {
+            Ok(Ok(())) => Step::Go,
+            _ => Step::Stop,
+        }
+    }
+
+    async fn send_json(&mut self, v: serde_json::Value) -> Step {
+        self.send(Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
+            .await
+    }
+
+    fn wants(&self, ev: &FeedEvent) -> bool {
+        if let (Some(want), Some(bin)) = (&self.sub.bin, ev.bin()) {
+            if want != bin {
+                return false;
+            }
+        }
+        match (&ev.change, &self.sub.filter) {
+            (Change::Request(r), Some(f)) => f.matches(r),
+            (Change::Delivery(_), _) => self.sub.bin.is_none(),
+            _ => true,
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut rx: tokio::sync::broadcast::Receiver<Arc<FeedEvent>>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<()> {
+        if let Step::Stop = self.send_json(self.store.hello()).await {
+            return None;
+        }
+        let mut last_sent: RequestId = 0;
+        if let Some(after) = self.sub.after {
+            let (kept, lost) = self.store.replay(self.sub.bin.as_deref(), after);
+            if lost {
+                let msg = serde_json::json!({"type": "resync", "reason": "evicted"});
+                if let Step::Stop = self.send_json(msg).await {
+                    return None;
+                }
+            }
+            let limit = self.store.limits().preview_limit;
+            for r in kept {
+                last_sent = r.id;
+                if self.sub.filter.as_ref().is_some_and(|f| !f.matches(&r)) {
+                    continue;
+                }
+                let msg = serde_json::json!({"type": "request", "request": &*r.preview(limit)});
+                if let Step::Stop = self.send_json(msg).await {
+                    return None;
+                }
+            }
+        }
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Ok(ev) => {
+                        if let Change::Request(r) = &ev.change {
+                            if r.id <= last_sent {
+                                continue;
+                            }
+                            last_sent = r.id;
+                        }
+                        if self.wants(&ev) {
+                            if let Step::Stop = self.send(ev.json()).await {
+                                return None;
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        let msg = serde_json::json!({"type": "resync", "reason": format!("lagged: {n} events skipped")});
+                        if let Step::Stop = self.send_json(msg).await {
+                            return None;
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                msg = self.ws.next() => match msg {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                    Some(Ok(_)) => {}
+                },
+                _ = ping.tick() => {
+                    let sent = tokio::time::timeout(SEND_TIMEOUT, self.ws.send(Message::Ping(Bytes::new()))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return None;
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        let _ = self.ws.close(None).await;
+        Some(())
+    }
+}

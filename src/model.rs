@@ -1,0 +1,472 @@
+//! Plain data shared by every layer: a captured request exactly as it arrived, the response
+//! hookpit sent back, bin summaries and the websocket event shapes of SPEC §3 and §12.
+//!
+//! Owns no state and does no I/O; it may be used by every module and uses none of them. The JSON
+//! shapes produced here are the public contract, so they are built in one place.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The global, monotonically increasing id of a captured request.
+pub type RequestId = u64;
+
+/// One header exactly as received: original name case, value bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: Box<str>,
+    pub value: Box<[u8]>,
+}
+
+impl Header {
+    pub fn new(name: impl Into<Box<str>>, value: impl Into<Box<[u8]>>) -> Self {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// The value as text (lossy where the bytes are not UTF-8).
+    pub fn value_str(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.value)
+    }
+}
+
+impl Serialize for Header {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&*self.name)?;
+        match std::str::from_utf8(&self.value) {
+            Ok(text) => t.serialize_element(text)?,
+            Err(_) => t.serialize_element(&B64Value {
+                base64: base64::engine::general_purpose::STANDARD.encode(&self.value),
+            })?,
+        }
+        t.end()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct B64Value {
+    base64: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HeaderValueRepr {
+    Text(String),
+    Bytes(B64Value),
+}
+
+impl<'de> Deserialize<'de> for Header {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (name, value): (String, HeaderValueRepr) = Deserialize::deserialize(d)?;
+        let value = match value {
+            HeaderValueRepr::Text(t) => t.into_bytes(),
+            HeaderValueRepr::Bytes(b) => base64::engine::general_purpose::STANDARD
+                .decode(b.base64)
+                .map_err(D::Error::custom)?,
+        };
+        Ok(Header::new(name, value))
+    }
+}
+
+/// A body's bytes with their JSON form `{size, truncated, encoding, text|base64}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    pub bytes: Bytes,
+    pub truncated: bool,
+    /// Set when the JSON form left the bytes out (`?body=false`) or cut them (a preview).
+    pub omitted: bool,
+}
+
+impl Body {
+    pub fn new(bytes: Bytes, truncated: bool) -> Self {
+        Body {
+            bytes,
+            truncated,
+            omitted: false,
+        }
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes).ok()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct BodyRepr {
+    size: usize,
+    truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base64: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    omitted: bool,
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut repr = BodyRepr {
+            size: self.bytes.len(),
+            truncated: self.truncated,
+            encoding: None,
+            text: None,
+            base64: None,
+            omitted: self.omitted,
+        };
+        if !self.omitted {
+            match std::str::from_utf8(&self.bytes) {
+                Ok(t) => {
+                    repr.encoding = Some("utf8".into());
+                    repr.text = Some(t.to_owned());
+                }
+                Err(_) => {
+                    repr.encoding = Some("base64".into());
+                    repr.base64 =
+                        Some(base64::engine::general_purpose::STANDARD.encode(&self.bytes));
+                }
+            }
+        }
+        repr.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = BodyRepr::deserialize(d)?;
+        let bytes = match (r.text, r.base64) {
+            (Some(t), _) => Bytes::from(t),
+            (None, Some(b)) => Bytes::from(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(D::Error::custom)?,
+            ),
+            (None, None) => Bytes::new(),
+        };
+        Ok(Body {
+            bytes,
+            truncated: r.truncated,
+            omitted: r.omitted || r.encoding.is_none() && r.size > 0,
+        })
+    }
+}
+
+/// How long reading the request took, in microseconds from the connection's first byte of
+/// this request (as far as hookpit can see it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    pub headers_us: u64,
+    pub body_us: u64,
+}
+
+/// What hookpit answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseSent {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    #[serde(default)]
+    pub body: Body,
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// The connection was dropped instead of answering (a fault rule).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dropped: bool,
+}
+
+/// The outcome of checking an incoming request's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureCheck {
+    pub scheme: String,
+    pub valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a forward target answered (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForwardResult {
+    pub url: String,
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    #[serde(default)]
+    pub body: Body,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+}
+
+/// One captured request exactly as it arrived (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapturedRequest {
+    pub id: RequestId,
+    pub bin: String,
+    #[serde(with = "rfc3339")]
+    pub received_at: SystemTime,
+    #[serde(default)]
+    pub timings: Timings,
+    pub method: String,
+    pub target: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub version: String,
+    pub remote_addr: SocketAddr,
+    pub headers: Vec<Header>,
+    pub body: Body,
+    pub response: ResponseSent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<ForwardResult>,
+}
+
+impl CapturedRequest {
+    /// The first header with this name (case-insensitive), as text.
+    pub fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value_str())
+    }
+
+    /// Every value of a header (case-insensitive name), in received order.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| &*h.value)
+    }
+
+    /// The body parsed as JSON, when it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body.bytes).ok()
+    }
+
+    /// The body as text, when it is UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        self.body.text()
+    }
+
+    /// The first value of a query parameter.
+    pub fn query_param(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Content-Type` header, if any.
+    pub fn content_type(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.header("content-type")
+    }
+
+    /// Approximate bytes this request holds in memory (for the memory budget).
+    pub fn weight(&self) -> usize {
+        const FIXED: usize = 384;
+        FIXED
+            + self.bin.len()
+            + self.method.len()
+            + self.target.len() * 2
+            + self
+                .query
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 48)
+                .sum::<usize>()
+            + self
+                .headers
+                .iter()
+                .map(|h| h.name.len() + h.value.len() + 64)
+                .sum::<usize>()
+            + self.body.bytes.len()
+            + self.response.body.bytes.len()
+            + self
+                .response
+                .headers
+                .iter()
+                .map(|h| h.name.len() + h.value.len() + 64)
+                .sum::<usize>()
+    }
+
+    /// A copy without body bytes, as list views with `?body=false` show it.
+    pub fn without_body(&self) -> CapturedRequest {
+        let mut r = self.clone();
+        r.body.bytes = Bytes::new();
+        r.body.omitted = true;
+        r
+    }
+
+    /// A copy whose body is cut to `limit` bytes for previews (marked `omitted` when cut).
+    pub fn preview(&self, limit: usize) -> std::borrow::Cow<'_, CapturedRequest> {
+        if self.body.bytes.len() <= limit {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut r = self.clone();
+        r.body.bytes = Bytes::new();
+        r.body.omitted = true;
+        std::borrow::Cow::Owned(r)
+    }
+}
+
+/// Splits a raw request target into its decoded path and ordered, decoded query pairs.
+pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
+    // absolute-form targets ("http://host/path?x") keep only the path part
+    let rest = if let Some(i) = target.find("://") {
+        let after = &target[i + 3..];
+        match after.find('/') {
+            Some(j) => &after[j..],
+            None => "/",
+        }
+    } else {
+        target
+    };
+    let (path_raw, query_raw) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let path = percent_encoding::percent_decode_str(path_raw)
+        .decode_utf8_lossy()
+        .into_owned();
+    let query = query_raw.map(parse_query).unwrap_or_default();
+    (path, query)
+}
+
+/// Parses `a=1&b=two+words` into ordered, decoded pairs.
+pub fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
+fn form_decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Is `name` a valid bin name: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
+pub fn valid_bin_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// The bin a decoded path belongs to: its first segment when valid, else `default`.
+pub fn bin_for_path(path: &str) -> &str {
+    let first = path
+        .strip_prefix('/')
+        .unwrap_or(path)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if valid_bin_name(first) {
+        first
+    } else {
+        "default"
+    }
+}
+
+/// Summary of a bin (SPEC §12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BinSummary {
+    pub name: String,
+    pub count: usize,
+    pub last_id: RequestId,
+    pub evicted: u64,
+    #[serde(with = "rfc3339")]
+    pub created_at: SystemTime,
+    #[serde(default)]
+    pub config: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_position: Option<usize>,
+}
+
+/// Formats a time as RFC 3339 with microseconds, in UTC.
+pub fn format_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// serde helpers for RFC 3339 timestamps.
+pub mod rfc3339 {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_time(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&s).map_err(D::Error::custom)
+    }
+}
+
+/// Milliseconds of a duration as a float, for latency fields.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_target_decodes_path_and_keeps_query_order() {
+        let (p, q) = split_target("/a%20b/c?z=1&a=x+y&z=2&flag");
+        assert_eq!(p, "/a b/c");
+        assert_eq!(
+            q,
+            vec![
+                ("z".into(), "1".into()),
+                ("a".into(), "x y".into()),
+                ("z".into(), "2".into()),
+                ("flag".into(), "".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn bin_names_follow_the_spec_pattern() {
+        assert_eq!(bin_for_path("/stripe/events"), "stripe");
+        assert_eq!(bin_for_path("/"), "default");
+        assert_eq!(bin_for_path("//x"), "default");
+        assert_eq!(bin_for_path("/-bad"), "default");
+        assert_eq!(bin_for_path(&format!("/{}", "a".repeat(65))), "default");
+        assert_eq!(bin_for_path("/a.b_c-d"), "a.b_c-d");
+    }
+
+    #[test]
+    fn non_utf8_header_values_round_trip_through_json() {
+        let h = Header::new("X-Bin", vec![0xff, 0x00, b'a']);
+        let j = serde_json::to_string(&h).unwrap();
+        assert_eq!(j, r#"["X-Bin",{"base64":"/wBh"}]"#);
+        let back: Header = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn binary_bodies_round_trip_through_json() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        let b = Body::new(Bytes::from(all.clone()), false);
+        let j = serde_json::to_value(&b).unwrap();
+        assert_eq!(j["encoding"], "base64");
+        let back: Body = serde_json::from_value(j).unwrap();
+        assert_eq!(&back.bytes[..], &all[..]);
+    }
+}

@@ -1,0 +1,189 @@
+//! Renderings of a captured request for people and tools: the exact body download (optionally
+//! decoded by its `Content-Encoding`), the HTTP/1.1 text of `/raw`, and a `curl` command line.
+//!
+//! Pure functions over `model`; uses `error` for the body decoder's failures. No I/O.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::Response;
+
+use crate::error::{Error, Result};
+use crate::model::CapturedRequest;
+
+/// Headers that describe a connection or a framing rather than the request itself.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "host",
+];
+
+/// The exact body bytes as a download with the original content type; with `decode`, the body
+/// decoded by its `Content-Encoding` (gzip, deflate, br).
+pub fn body_response(r: &CapturedRequest, decode: bool) -> Result<Response<Full<Bytes>>> {
+    let bytes = if decode {
+        decoded_body(r)?
+    } else {
+        r.body.bytes.clone()
+    };
+    let ctype = r
+        .content_type()
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+        .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
+    let mut resp = Response::new(Full::new(bytes));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, ctype);
+    h.insert(
+        CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"request-{}.body\"", r.id))
+            .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    Ok(resp)
+}
+
+/// The body decoded by its `Content-Encoding` (gzip, x-gzip, deflate, br; stacked codings are
+/// undone right to left). A body without an encoding comes back as it is.
+pub fn decoded_body(r: &CapturedRequest) -> Result<Bytes> {
+    let mut data = r.body.bytes.to_vec();
+    let Some(enc) = r.header("content-encoding") else {
+        return Ok(r.body.bytes.clone());
+    };
+    for coding in enc.split(',').map(|c| c.trim().to_ascii_lowercase()).rev() {
+        let mut out = Vec::new();
+        let res = match coding.as_str() {
+            "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&data[..]).read_to_end(&mut out),
+            "deflate" => {
+                // zlib-wrapped per RFC 9110, but raw deflate is common in the wild
+                match flate2::read::ZlibDecoder::new(&data[..]).read_to_end(&mut out) {
+                    Ok(n) => Ok(n),
+                    Err(_) => {
+                        out.clear();
+                        flate2::read::DeflateDecoder::new(&data[..]).read_to_end(&mut out)
+                    }
+                }
+            }
+            "br" => brotli::Decompressor::new(&data[..], 4096).read_to_end(&mut out),
+            "identity" | "" => {
+                out = std::mem::take(&mut data);
+                Ok(out.len())
+            }
+            other => {
+                return Err(Error::bad(
+                    "decode",
+                    format!("cannot decode Content-Encoding `{other}`"),
+                ))
+            }
+        };
+        res.map_err(|e| Error::bad("decode", format!("the {coding} body does not decode: {e}")))?;
+        data = out;
+    }
+    Ok(Bytes::from(data))
+}
+
+/// The request as HTTP/1.1 text: the request line as sent, headers in received order and case,
+/// CRLF line endings, a blank line, then the body bytes.
+pub fn raw(r: &CapturedRequest) -> Vec<u8> {
+    let version = if r.version.starts_with("HTTP/1") {
+        r.version.as_str()
+    } else {
+        "HTTP/1.1"
+    };
+    let mut out = Vec::with_capacity(r.body.bytes.len() + 256);
+    out.extend_from_slice(format!("{} {} {}\r\n", r.method, r.target, version).as_bytes());
+    for h in &r.headers {
+        let name = match &*h.name {
+            ":authority" => "Host",
+            n if n.starts_with(':') => continue,
+            n => n,
+        };
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&r.body.bytes);
+    out
+}
+
+/// Quotes a string for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A `curl` command line that reproduces the request's method, headers and exact body. `base`
+/// overrides where it is sent (default: the request's own `Host`).
+pub fn curl(r: &CapturedRequest, base: Option<&str>) -> String {
+    let host = r
+        .header("host")
+        .or_else(|| r.header(":authority"))
+        .map(|h| h.into_owned())
+        .unwrap_or_else(|| "127.0.0.1:4665".into());
+    let url = match base {
+        Some(b) => format!("{}{}", b.trim_end_matches('/'), r.target),
+        None if r.target.contains("://") => r.target.clone(),
+        None => format!("http://{host}{}", r.target),
+    };
+    let mut parts: Vec<String> = vec!["curl".into()];
+    if r.version == "HTTP/1.0" {
+        parts.push("--http1.0".into());
+    }
+    parts.push("-X".into());
+    parts.push(shell_quote(&r.method));
+    parts.push(shell_quote(&url));
+    for h in &r.headers {
+        let lname = h.name.to_ascii_lowercase();
+        if h.name.starts_with(':') || HOP_BY_HOP.contains(&lname.as_str()) && lname != "host" {
+            continue;
+        }
+        let value = h.value_str();
+        if value.is_empty() {
+            // curl drops `Name:`; `Name;` sends an empty header
+            parts.push(format!("-H {}", shell_quote(&format!("{};", h.name))));
+        } else {
+            parts.push(format!(
+                "-H {}",
+                shell_quote(&format!("{}: {}", h.name, value))
+            ));
+        }
+    }
+    if r.header("user-agent").is_none() {
+        parts.push("-H 'User-Agent:'".into());
+    }
+    if r.header("accept").is_none() {
+        parts.push("-H 'Accept:'".into());
+    }
+    let body = &r.body.bytes;
+    if body.is_empty() {
+        return parts.join(" ");
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) if !text.contains('\0') => {
+            parts.push("--data-binary".into());
+            parts.push(shell_quote(text));
+            parts.join(" ")
+        }
+        _ => {
+            // binary: printf writes the exact bytes, curl reads them from stdin
+            let escaped: String = body.iter().map(|b| format!("\\{:03o}", b)).collect();
+            parts.push("--data-binary @-".into());
+            format!("printf '{}' | {}", escaped, parts.join(" "))
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! The server: binds (port 0 works), runs hyper's accept loop with upgrades over the wire tap,
+//! routes `/_/` to the viewer, API and live feed behind the Host/Origin/token checks and
+//! everything else to capture, and hands out a [`ServerHandle`] that shuts it all down on drop.
+//!
+//! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `model` and `error`. It owns
+//! the listener, the connections and the shutdown signal; the store owns the data.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, error_response, json_response, Resp};
+use crate::assets;
+use crate::capture::{self, CaptureLimits};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::live;
+use crate::model::{CapturedRequest, Header, RequestId, ResponseSent};
+use crate::store::{Limits, Store};
+use crate::wire::{Heads, TapIo};
+
+/// How long in-flight responses get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Starts servers.
+pub struct Server;
+
+impl Server {
+    /// Binds `config.listen` and starts serving in the background of the current tokio runtime.
+    pub async fn start(config: Config) -> Result<ServerHandle> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let store = Store::new(Limits {
+            max_requests: config.max_requests.max(1),
+            max_memory: config.max_memory,
+            preview_limit: config.preview_limit,
+            feed_capacity: config.feed_capacity,
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let app = Arc::new(App {
+            api: api::Ctx {
+                store: store.clone(),
+            },
+            store: store.clone(),
+            config,
+            shutdown: shutdown_rx.clone(),
+        });
+        let task = tokio::spawn(accept_loop(listener, app, shutdown_rx));
+        Ok(ServerHandle {
+            addr,
+            store,
+            shutdown: shutdown_tx,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running server. Dropping it shuts the server down.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    store: Store,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// What a server did, printed at shutdown.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub requests: RequestId,
+    pub kept: usize,
+    pub bins: usize,
+    pub evicted: u64,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The viewer's URL.
+    pub fn viewer_url(&self) -> String {
+        format!("{}/_/", self.base_url())
+    }
+
+    /// The API base URL.
+    pub fn api_url(&self) -> String {
+        format!("{}/_/api", self.base_url())
+    }
+
+    /// The catch URL of a bin.
+    pub fn catch_url(&self, bin: &str) -> String {
+        format!("{}/{}", self.base_url(), bin)
+    }
+
+    /// The store behind this server.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Requests captured in a bin, oldest first.
+    pub fn requests(&self, bin: &str) -> Vec<Arc<CapturedRequest>> {
+        let (mut v, _) = self.store.list(Some(bin), 0, None, usize::MAX, |_| true);
+        v.reverse();
+        v
+    }
+
+    /// What the server did so far.
+    pub fn summary(&self) -> Summary {
+        let s = self.store.stats();
+        Summary {
+            requests: s.last_id,
+            kept: s.requests,
+            bins: s.bins,
+            evicted: s.evicted,
+        }
+    }
+
+    /// Stops accepting, lets in-flight responses finish (up to a few seconds) and returns what
+    /// the server did.
+    pub async fn shutdown(mut self) -> Summary {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.summary()
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+struct App {
+    config: Config,
+    store: Store,
+    api: api::Ctx,
+    shutdown: watch::Receiver<bool>,
+}
+
+async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(_) => {
+                        // out of file descriptors and the like: back off, never spin
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let (io, heads) = TapIo::new(tcp, app.config.max_header_size);
+                let conn_app = app.clone();
+                let svc = service_fn(move |req| {
+                    let app = conn_app.clone();
+                    let heads = heads.clone();
+                    async move { Ok::<_, Infallible>(app.handle(req, peer, heads).await) }
+                });
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(app.config.header_timeout)
+                    .max_buf_size(app.config.max_header_size.max(8192) + 64 * 1024)
+                    .max_headers(256)
+                    .keep_alive(true);
+                builder.http2().timer(TokioTimer::new());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
+
+impl App {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, heads: Heads) -> Resp {
+        // one head per request, in order, whatever the route: keeps the tap aligned
+        let head = heads.pop();
+        let path = req.uri().path();
+        if path == "/_" || path.starts_with("/_/") {
+            self.reserved(req).await
+        } else {
+            self.catch(req, peer, head).await
+        }
+    }
+
+    async fn catch(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        head: Option<crate::wire::RawHead>,
+    ) -> Resp {
+        let limits = CaptureLimits {
+            max_body: self.config.max_body,
+            trust_proxy: self.config.trust_proxy,
+        };
+        let snap = capture::snapshot(req, head, peer, limits).await;
+        let too_large = snap.too_large;
+        let html = prefers_html(&snap.request);
+        let max_body = self.config.max_body;
+        let rec = self.store.record(snap.request, |r, _settings| {
+            r.response = if too_large {
+                default_413(r, max_body)
+            } else {
+                default_response(r, html)
+            };
+        });
+        to_hyper(&rec.response)
+    }
+
+    async fn reserved(&self, req: Request<Incoming>) -> Resp {
+        if let Err(e) = self.check_access(&req) {
+            return error_response(&e);
+        }
+        let path = req.uri().path().to_owned();
+        if path == "/_" {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            r.headers_mut()
+                .insert(LOCATION, HeaderValue::from_static("/_/"));
+            return r;
+        }
+        let rest = &path[3..];
+        if rest == "ws" {
+            if !live::is_upgrade(&req) {
+                return error_response(&Error::bad("upgrade", "/_/ws is a websocket endpoint"));
+            }
+            let params = api::Params::of(&req);
+            let sub = match subscription(&params) {
+                Ok(s) => s,
+                Err(e) => return error_response(&e),
+            };
+            return live::accept(req, self.store.clone(), sub, self.shutdown.clone());
+        }
+        if let Some(api_path) = rest.strip_prefix("api/") {
+            let api_path = api_path.to_owned();
+            let mut r = self.api.handle(req, &api_path).await;
+            r.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return r;
+        }
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return error_response(&Error::Api {
+                status: 405,
+                code: "method_not_allowed".into(),
+                message: "the viewer's files are read-only".into(),
+            });
+        }
+        match assets::get(rest) {
+            Some(a) => {
+                let mut r = Response::new(Full::new(Bytes::from_static(a.bytes)));
+                let h = r.headers_mut();
+                h.insert(CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+                h.insert(
+                    CACHE_CONTROL,
+                    HeaderValue::from_static(assets::cache_control(a)),
+                );
+                h.insert(
+                    "x-content-type-options",
+                    HeaderValue::from_static("nosniff"),
+                );
+                h.insert(
+                    "content-security-policy",
+                    HeaderValue::from_static(assets::CSP),
+                );
+                h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+                h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+                if let (Some(t), Some(_)) = (&self.config.token, query_token(&req)) {
+                    if let Ok(v) = HeaderValue::from_str(&format!(
+                        "hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict"
+                    )) {
+                        h.insert("set-cookie", v);
+                    }
+                }
+                r
+            }
+            None => error_response(&Error::not_found("file", format!("/_/{rest}"))),
+        }
+    }
+
+    /// The DNS-rebinding, cross-site and token checks of SPEC §11.
+    fn check_access(&self, req: &Request<Incoming>) -> Result<()> {
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
+            .unwrap_or_default();
+        if !host_allowed(&host, &self.config.allow_hosts, self.config.listen.ip()) {
+            return Err(Error::Forbidden(format!(
+                "Host `{host}` is not allowed for the viewer and API (add it with --allow-host)"
+            )));
+        }
+        let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+            || live::is_upgrade(req);
+        if state_changing {
+            if let Some(origin) = req.headers().get("origin") {
+                let origin = origin.to_str().unwrap_or("");
+                let same = origin.eq_ignore_ascii_case(&format!("http://{host}"))
+                    || origin.eq_ignore_ascii_case(&format!("https://{host}"));
+                if !same {
+                    return Err(Error::Forbidden(format!(
+                        "cross-origin request from `{origin}` refused"
+                    )));
+                }
+            }
+        }
+        if let Some(token) = &self.config.token {
+            let path = req.uri().path();
+            let is_static = path.len() > 3
+                && !path.starts_with("/_/api")
+                && path != "/_/ws"
+                && !path.ends_with(".html");
+            if !is_static && !token_matches(req, token) {
+                return Err(Error::Unauthorized(
+                    "a token is required: open the viewer with ?token=T or send Authorization: Bearer T"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn subscription(params: &api::Params) -> Result<live::Subscription> {
+    let bin = params
+        .get("bin")
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned);
+    if let Some(b) = &bin {
+        if !crate::model::valid_bin_name(b) {
+            return Err(Error::bad("bin", format!("`{b}` is not a bin name")));
+        }
+    }
+    Ok(live::Subscription {
+        bin,
+        after: params.num("after")?,
+        filter: params.filter()?,
+    })
+}
+
+fn query_token(req: &Request<Incoming>) -> Option<String> {
+    api::Params::of(req).get("token").map(str::to_owned)
+}
+
+fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
+    let eq = |given: &str| constant_time_eq(given.as_bytes(), token.as_bytes());
+    if let Some(v) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(t) = v.strip_prefix("Bearer ") {
+            if eq(t.trim()) {
+                return true;
+            }
+        }
+    }
+    if query_token(req).is_some_and(|t| eq(&t)) {
+        return true;
+    }
+    req.headers()
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix("hookpit_token="))
+        .any(eq)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Is `host` (a Host header value, port included) a name the viewer and API answer to?
+pub fn host_allowed(host: &str, allow: &[String], bound: IpAddr) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        }
+    };
+    if name.is_empty() {
+        return false;
+    }
+    let lname = name.to_ascii_lowercase();
+    if lname == "localhost" || lname.ends_with(".localhost") {
+        return true;
+    }
+    if let Ok(ip) = lname.parse::<IpAddr>() {
+        if ip.is_loopback() || (!bound.is_unspecified() && ip == bound) {
+            return true;
+        }
+    }
+    allow
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(&lname))
+}
+
+/// Does the request's `Accept` prefer HTML over JSON (a browser opening a catch URL)?
+fn prefers_html(r: &CapturedRequest) -> bool {
+    let Some(accept) = r.header("accept") else {
+        return false;
+    };
+    let accept = accept.to_ascii_lowercase();
+    match (accept.find("text/html"), accept.find("application/json")) {
+        (Some(h), Some(j)) => h < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+fn default_response(r: &CapturedRequest, html: bool) -> ResponseSent {
+    let (ctype, body) = if html {
+        let page = format!(
+            "<!doctype html><meta charset=utf-8><title>hookpit: captured</title>\
+             <link rel=icon href=\"/_/icon.svg\">\
+             <p>hookpit captured this request as #{id} in bin <b>{bin}</b>.</p>\
+             <p><a href=\"/_/#/bin/{bin}/{id}\">Open it in the viewer</a></p>\n",
+            id = r.id,
+            bin = r.bin,
+        );
+        ("text/html; charset=utf-8", page.into_bytes())
+    } else {
+        let v = json!({"ok": true, "bin": r.bin, "id": r.id});
+        (
+            "application/json",
+            serde_json::to_vec(&v).unwrap_or_default(),
+        )
+    };
+    ResponseSent {
+        status: 200,
+        headers: vec![Header::new("Content-Type", ctype.as_bytes())],
+        body: crate::model::Body::new(Bytes::from(body), false),
+        delay_ms: 0,
+        dropped: false,
+    }
+}
+
+fn default_413(r: &CapturedRequest, limit: usize) -> ResponseSent {
+    let v = json!({"ok": false, "bin": r.bin, "id": r.id, "error": {"code": "payload_too_large",
+        "message": format!("request body larger than {limit} bytes; the first {limit} bytes were recorded")}});
+    ResponseSent {
+        status: 413,
+        headers: vec![Header::new("Content-Type", &b"application/json"[..])],
+        body: crate::model::Body::new(
+            Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+            false,
+        ),
+        delay_ms: 0,
+        dropped: false,
+    }
+}
+
+/// The hyper response for a recorded response.
+pub fn to_hyper(sent: &ResponseSent) -> Resp {
+    let mut r = Response::new(Full::new(sent.body.bytes.clone()));
+    *r.status_mut() = StatusCode::from_u16(sent.status).unwrap_or(StatusCode::OK);
+    for h in &sent.headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(&h.value),
+        ) {
+            r.headers_mut().append(n, v);
+        }
+    }
+    r
+}
+
+/// A JSON response (re-exported for the CLI's own small servers).
+pub fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
+    json_response(status, v)
+}

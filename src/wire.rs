@@ -1,0 +1,384 @@
+//! The wire tap: an I/O wrapper under hyper that keeps each HTTP/1 request head exactly as it
+//! was read from the socket, so captures keep header order, name case and interleaved duplicates
+//! (hyper's `HeaderMap` normalises all three away).
+//!
+//! It does not parse HTTP itself: request heads, chunk sizes and trailers are recognised with
+//! `httparse`, the parser hyper uses, only to find where one head ends and the next begins. Any
+//! surprise (HTTP/2 preface, upgrade, parse error, oversize head) switches the tap off for the
+//! rest of the connection and capture falls back to hyper's view. Uses nothing else in the crate.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const MAX_HEADERS: usize = 256;
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// One request head as it arrived.
+#[derive(Debug, Clone)]
+pub struct RawHead {
+    /// The head's bytes, request line to the blank line included.
+    pub bytes: Bytes,
+    /// When the head's first byte was read.
+    pub started: Instant,
+    /// When the head was complete.
+    pub completed: Instant,
+}
+
+/// A parsed view of a [`RawHead`].
+#[derive(Debug, Clone)]
+pub struct ParsedHead {
+    pub method: String,
+    pub target: String,
+    pub version: u8,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl RawHead {
+    /// Parses the kept bytes again (they parsed once already, so this succeeds).
+    pub fn parse(&self) -> Option<ParsedHead> {
+        let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&self.bytes) {
+            Ok(httparse::Status::Complete(_)) => Some(ParsedHead {
+                method: req.method?.to_owned(),
+                target: req.path?.to_owned(),
+                version: req.version?,
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_owned(), h.value.to_vec()))
+                    .collect(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The queue of heads one connection's tap has seen and the service has not yet taken.
+#[derive(Debug, Clone, Default)]
+pub struct Heads(Arc<Mutex<VecDeque<RawHead>>>);
+
+impl Heads {
+    /// Takes the oldest head not yet taken.
+    pub fn pop(&self) -> Option<RawHead> {
+        self.0.lock().ok()?.pop_front()
+    }
+
+    fn push(&self, h: RawHead) {
+        if let Ok(mut q) = self.0.lock() {
+            q.push_back(h);
+        }
+    }
+}
+
+enum State {
+    Head {
+        buf: BytesMut,
+        started: Option<Instant>,
+    },
+    Body {
+        remaining: u64,
+    },
+    ChunkSize {
+        line: BytesMut,
+    },
+    ChunkData {
+        remaining: u64,
+    },
+    Trailers {
+        buf: BytesMut,
+    },
+    Off,
+}
+
+/// The tap's state machine, fed with every byte read from the socket.
+struct Tracker {
+    state: State,
+    max_head: usize,
+    heads: Heads,
+}
+
+impl Tracker {
+    fn head() -> State {
+        State::Head {
+            buf: BytesMut::new(),
+            started: None,
+        }
+    }
+
+    fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            match &mut self.state {
+                State::Off => return,
+                State::Body { remaining } | State::ChunkData { remaining } => {
+                    let n = (*remaining).min(input.len() as u64) as usize;
+                    *remaining -= n as u64;
+                    input = &input[n..];
+                    if *remaining == 0 {
+                        self.state = match self.state {
+                            State::ChunkData { .. } => State::ChunkSize {
+                                line: BytesMut::new(),
+                            },
+                            _ => Self::head(),
+                        };
+                    }
+                }
+                State::Head { buf, started } => {
+                    let now = Instant::now();
+                    let started = *started.get_or_insert(now);
+                    buf.extend_from_slice(input);
+                    input = &[];
+                    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    let mut req = httparse::Request::new(&mut headers);
+                    match req.parse(buf) {
+                        Ok(httparse::Status::Complete(n)) => {
+                            let next = Self::framing(&req);
+                            let mut buf = std::mem::take(buf);
+                            let rest = buf.split_off(n);
+                            self.heads.push(RawHead {
+                                bytes: buf.freeze(),
+                                started,
+                                completed: now,
+                            });
+                            self.state = next;
+                            // what followed the head is body or the next request: feed it again
+                            self.feed(&rest);
+                            return;
+                        }
+                        Ok(httparse::Status::Partial) if buf.len() <= self.max_head => {}
+                        _ => self.state = State::Off,
+                    }
+                }
+                State::ChunkSize { line } => {
+                    let take = input.len().min(MAX_CHUNK_LINE + 2);
+                    line.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    match httparse::parse_chunk_size(line) {
+                        Ok(httparse::Status::Complete((used, size))) => {
+                            let rest = line.split_off(used);
+                            self.state = if size == 0 {
+                                State::Trailers {
+                                    buf: BytesMut::new(),
+                                }
+                            } else {
+                                State::ChunkData {
+                                    remaining: size.saturating_add(2),
+                                }
+                            };
+                            self.feed(&rest);
+                        }
+                        Ok(httparse::Status::Partial) if line.len() <= MAX_CHUNK_LINE => {}
+                        _ => self.state = State::Off,
+                    }
+                }
+                State::Trailers { buf } => {
+                    buf.extend_from_slice(input);
+                    input = &[];
+                    if buf.len() >= 2 && &buf[..2] == b"\r\n" {
+                        let rest = buf.split_off(2);
+                        self.state = Self::head();
+                        self.feed(&rest);
+                        return;
+                    }
+                    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    match httparse::parse_headers(buf, &mut headers) {
+                        Ok(httparse::Status::Complete((used, _))) => {
+                            let rest = buf.split_off(used);
+                            self.state = Self::head();
+                            self.feed(&rest);
+                            return;
+                        }
+                        Ok(httparse::Status::Partial) if buf.len() <= self.max_head => {}
+                        _ => self.state = State::Off,
+                    }
+                }
+            }
+        }
+    }
+
+    /// What follows a complete head: its body's framing, or the tap switching off.
+    fn framing(req: &httparse::Request) -> State {
+        if req.method == Some("CONNECT") {
+            return State::Off;
+        }
+        let mut chunked = false;
+        let mut length: Option<u64> = None;
+        for h in req.headers.iter() {
+            if h.name.eq_ignore_ascii_case("upgrade") {
+                return State::Off;
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                let v = String::from_utf8_lossy(h.value);
+                chunked = v
+                    .rsplit(',')
+                    .next()
+                    .map(|last| last.trim().eq_ignore_ascii_case("chunked"))
+                    .unwrap_or(false);
+                if !chunked {
+                    return State::Off;
+                }
+            } else if h.name.eq_ignore_ascii_case("content-length") {
+                match std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                {
+                    Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
+                    _ => return State::Off,
+                }
+            }
+        }
+        if chunked {
+            State::ChunkSize {
+                line: BytesMut::new(),
+            }
+        } else {
+            match length {
+                Some(n) if n > 0 => State::Body { remaining: n },
+                _ => Self::head(),
+            }
+        }
+    }
+}
+
+/// A socket with a tap on its read side.
+pub struct TapIo<S> {
+    inner: S,
+    tracker: Tracker,
+}
+
+impl<S> TapIo<S> {
+    /// Wraps a socket; heads are pushed to the returned [`Heads`].
+    pub fn new(inner: S, max_head: usize) -> (TapIo<S>, Heads) {
+        let heads = Heads::default();
+        (
+            TapIo {
+                inner,
+                tracker: Tracker {
+                    state: Tracker::head(),
+                    max_head,
+                    heads: heads.clone(),
+                },
+            },
+            heads,
+        )
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for TapIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            let new = &buf.filled()[before..];
+            if !new.is_empty() {
+                this.tracker.feed(new);
+            }
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for TapIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker() -> Tracker {
+        Tracker {
+            state: Tracker::head(),
+            max_head: 64 * 1024,
+            heads: Heads::default(),
+        }
+    }
+
+    fn targets(t: &Tracker) -> Vec<String> {
+        let mut out = vec![];
+        while let Some(h) = t.heads.pop() {
+            out.push(h.parse().unwrap().target);
+        }
+        out
+    }
+
+    #[test]
+    fn pipelined_requests_with_bodies_yield_each_head_in_order() {
+        let mut t = tracker();
+        let wire = b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\nPOST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /d HTTP/1.1\r\n\r\n";
+        t.feed(wire);
+        assert_eq!(targets(&t), ["/a", "/b", "/c", "/d"]);
+    }
+
+    #[test]
+    fn heads_split_across_reads_byte_by_byte_are_found() {
+        let mut t = tracker();
+        let wire = b"POST /x HTTP/1.1\r\nX-Dup: 1\r\nOther: a\r\nX-Dup: 2\r\nTransfer-Encoding: chunked\r\n\r\n2;ext=1\r\nhi\r\n0\r\nTrailer: yes\r\n\r\nGET /y HTTP/1.0\r\n\r\n";
+        for b in wire.iter() {
+            t.feed(std::slice::from_ref(b));
+        }
+        let first = t.heads.pop().unwrap().parse().unwrap();
+        assert_eq!(
+            first
+                .headers
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
+            ["X-Dup", "Other", "X-Dup", "Transfer-Encoding"]
+        );
+        assert_eq!(targets(&t), ["/y"]);
+    }
+
+    #[test]
+    fn an_http2_preface_switches_the_tap_off() {
+        let mut t = tracker();
+        t.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        t.feed(b"GET /z HTTP/1.1\r\n\r\n");
+        assert!(t.heads.pop().is_none());
+    }
+
+    #[test]
+    fn an_upgrade_request_switches_the_tap_off_after_its_head() {
+        let mut t = tracker();
+        t.feed(b"GET /_/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x85garbage");
+        assert_eq!(targets(&t), ["/_/ws"]);
+        assert!(matches!(t.state, State::Off));
+    }
+}

@@ -1,0 +1,339 @@
+// hookpit viewer body views: picks the views a captured body supports (JSON tree, form fields,
+// multipart parts, text, hex dump, image preview, decoded gzip/deflate/br) and renders them.
+// Bodies are untrusted: text goes in text nodes, images load from the body endpoint, part
+// downloads are blob URLs. Nothing captured is ever parsed as HTML.
+
+import { h, api, fmtSize, header, b64ToBytes, withToken, copyText, toast } from './util.js';
+import { parseJson, looksLikeJson, renderTree, setTreeOpen } from './json.js';
+
+const HEX_LIMIT = 64 * 1024;
+const TEXT_LIMIT = 2 * 1024 * 1024;
+
+/** The bytes and text of a request body JSON `{size, truncated, encoding, text|base64}`. */
+export function bodyContent(body) {
+  if (!body || body.omitted) return { bytes: null, text: null };
+  if (body.encoding === 'utf8' || typeof body.text === 'string') {
+    const text = body.text || '';
+    return { bytes: new TextEncoder().encode(text), text };
+  }
+  if (typeof body.base64 === 'string') {
+    const bytes = b64ToBytes(body.base64);
+    return { bytes, text: utf8OrNull(bytes) };
+  }
+  return { bytes: new Uint8Array(0), text: '' };
+}
+
+function utf8OrNull(bytes) {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+const mediaType = (ct) => String(ct || '').split(';')[0].trim().toLowerCase();
+
+function boundaryOf(ct) {
+  const m = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(String(ct || ''));
+  return m ? m[1] || m[2] : null;
+}
+
+/** Context for rendering one request's body. */
+export function bodyContext(req) {
+  const { bytes, text } = bodyContent(req.body);
+  const ct = header(req, 'content-type');
+  const ce = header(req, 'content-encoding').trim().toLowerCase();
+  return { req, bytes, text, ct, mt: mediaType(ct), ce: ce && ce !== 'identity' ? ce : '', json: undefined };
+}
+
+function jsonOf(ctx) {
+  if (ctx.json === undefined) {
+    ctx.json = null;
+    if (ctx.text != null && (ctx.mt.includes('json') || looksLikeJson(ctx.text))) {
+      try {
+        ctx.json = { node: parseJson(ctx.text) };
+      } catch (e) {
+        ctx.json = { error: e.message };
+      }
+    }
+  }
+  return ctx.json;
+}
+
+/** The views this body supports, best first: [{key, label}]. */
+export function bodyViews(ctx) {
+  const views = [];
+  const size = ctx.bytes ? ctx.bytes.length : 0;
+  if (!size) return views;
+  if (ctx.ce) views.push({ key: 'decoded', label: `Decoded (${ctx.ce})` });
+  const j = !ctx.ce && jsonOf(ctx);
+  if (j && j.node) views.push({ key: 'json', label: 'JSON' });
+  if (ctx.mt === 'application/x-www-form-urlencoded' && ctx.text != null) views.push({ key: 'form', label: 'Form' });
+  if (ctx.mt.startsWith('multipart/') && boundaryOf(ctx.ct)) views.push({ key: 'multipart', label: 'Multipart' });
+  if (ctx.mt.startsWith('image/')) views.push({ key: 'image', label: 'Image' });
+  if (ctx.text != null) views.push({ key: 'text', label: 'Text' });
+  views.push({ key: 'hex', label: 'Hex' });
+  return views;
+}
+
+/** Renders one view of the body into a node. */
+export function renderBodyView(key, ctx) {
+  switch (key) {
+    case 'json':
+      return jsonView(ctx.text, jsonOf(ctx).node);
+    case 'form':
+      return formView(ctx.text);
+    case 'multipart':
+      return multipartView(ctx.bytes, boundaryOf(ctx.ct));
+    case 'image':
+      return imageView(ctx.req);
+    case 'text':
+      return textView(ctx.text, ctx.json && ctx.json.error);
+    case 'decoded':
+      return decodedView(ctx);
+    default:
+      return hexView(ctx.bytes);
+  }
+}
+
+function toolbar(...kids) {
+  return h('div', { class: 'view-tools' }, kids);
+}
+
+function jsonView(source, node) {
+  const tree = renderTree(node);
+  return h(
+    'div',
+    { class: 'view view-json' },
+    toolbar(
+      h('button', { class: 'btn small ghost', type: 'button', onclick: () => setTreeOpen(tree, true) }, 'Expand all'),
+      h('button', { class: 'btn small ghost', type: 'button', onclick: () => setTreeOpen(tree, false) }, 'Collapse all'),
+      h(
+        'button',
+        {
+          class: 'btn small ghost',
+          type: 'button',
+          onclick: async () => toast((await copyText(source)) ? 'Body copied' : 'Copy failed'),
+        },
+        'Copy'
+      )
+    ),
+    tree
+  );
+}
+
+function textView(text, jsonError) {
+  const shown = text.length > TEXT_LIMIT ? text.slice(0, TEXT_LIMIT) : text;
+  return h(
+    'div',
+    { class: 'view view-text' },
+    jsonError ? h('div', { class: 'note warn' }, 'Not valid JSON: ' + jsonError) : null,
+    text.length > TEXT_LIMIT ? h('div', { class: 'note' }, `Showing the first ${fmtSize(TEXT_LIMIT)}; download the body for the rest.`) : null,
+    h('pre', { class: 'code wrap' }, shown)
+  );
+}
+
+/** Classic 16-bytes-a-line hex dump of the first 64 KiB. */
+export function hexDump(bytes, limit = HEX_LIMIT) {
+  const n = Math.min(bytes.length, limit);
+  const lines = [];
+  for (let off = 0; off < n; off += 16) {
+    let hex = '';
+    let asc = '';
+    for (let j = 0; j < 16; j++) {
+      if (off + j < n) {
+        const b = bytes[off + j];
+        hex += b.toString(16).padStart(2, '0') + ' ';
+        asc += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.';
+      } else {
+        hex += '   ';
+      }
+      if (j === 7) hex += ' ';
+    }
+    lines.push(off.toString(16).padStart(8, '0') + '  ' + hex + ' |' + asc + '|');
+  }
+  return lines.join('\n');
+}
+
+function hexView(bytes) {
+  return h(
+    'div',
+    { class: 'view view-hex' },
+    bytes.length > HEX_LIMIT ? h('div', { class: 'note' }, `Showing the first ${fmtSize(HEX_LIMIT)} of ${fmtSize(bytes.length)}.`) : null,
+    h('pre', { class: 'code hex' }, hexDump(bytes))
+  );
+}
+
+function formDecode(s) {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
+}
+
+function formView(text) {
+  const rows = text
+    .split('&')
+    .filter((p) => p)
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      return eq < 0 ? [formDecode(pair), ''] : [formDecode(pair.slice(0, eq)), formDecode(pair.slice(eq + 1))];
+    });
+  return h('div', { class: 'view view-form' }, kvTable(rows, ['Field', 'Value']));
+}
+
+/** A two-column table of [name, value] string pairs. */
+export function kvTable(rows, heads = ['Name', 'Value'], opts = {}) {
+  if (!rows.length) return h('div', { class: 'empty-small' }, opts.empty || 'None');
+  return h(
+    'table',
+    { class: 'kv' + (opts.numbered ? ' numbered' : '') },
+    h('thead', null, h('tr', null, opts.numbered ? h('th', { class: 'num' }, '#') : null, heads.map((t) => h('th', null, t)))),
+    h(
+      'tbody',
+      null,
+      rows.map((r, i) =>
+        h(
+          'tr',
+          null,
+          opts.numbered ? h('td', { class: 'num' }, String(i + 1)) : null,
+          h('td', { class: 'k' }, r[0]),
+          h('td', { class: 'v' + (r[2] ? ' binary' : '') }, r[1], r[2] ? h('span', { class: 'tag' }, 'binary') : null)
+        )
+      )
+    )
+  );
+}
+
+function indexOfSeq(hay, needle, from) {
+  const first = needle[0];
+  const last = hay.length - needle.length;
+  outer: for (let i = from; i <= last; i++) {
+    if (hay[i] !== first) continue;
+    for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+const latin1 = (bytes) => {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+  return s;
+};
+
+/** Splits a multipart body into parts: {headers:[[k,v]], name, filename, type, bytes}. */
+export function parseMultipart(bytes, boundary) {
+  const enc = new TextEncoder();
+  const delim = enc.encode('--' + boundary);
+  const parts = [];
+  let pos = indexOfSeq(bytes, delim, 0);
+  while (pos >= 0) {
+    let start = pos + delim.length;
+    if (bytes[start] === 0x2d && bytes[start + 1] === 0x2d) break; // closing delimiter
+    if (bytes[start] === 0x0d) start++;
+    if (bytes[start] === 0x0a) start++;
+    const next = indexOfSeq(bytes, delim, start);
+    let end = next < 0 ? bytes.length : next;
+    if (next >= 0) {
+      if (bytes[end - 1] === 0x0a) end--;
+      if (bytes[end - 1] === 0x0d) end--;
+    }
+    const part = bytes.subarray(start, end);
+    const crlf2 = indexOfSeq(part, enc.encode('\r\n\r\n'), 0);
+    const lf2 = crlf2 < 0 ? indexOfSeq(part, enc.encode('\n\n'), 0) : -1;
+    const headEnd = crlf2 >= 0 ? crlf2 : lf2;
+    const sepLen = crlf2 >= 0 ? 4 : 2;
+    const headText = headEnd >= 0 ? new TextDecoder().decode(part.subarray(0, headEnd)) : '';
+    const body = headEnd >= 0 ? part.subarray(headEnd + sepLen) : part;
+    const headers = headText
+      .split(/\r?\n/)
+      .filter((l) => l.includes(':'))
+      .map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]);
+    const get = (n) => (headers.find(([k]) => k.toLowerCase() === n) || [])[1] || '';
+    const disp = get('content-disposition');
+    const param = (p) => {
+      const m = new RegExp(`;\\s*${p}\\*?=(?:"((?:[^"\\\\]|\\\\.)*)"|([^;]+))`, 'i').exec(disp);
+      return m ? (m[1] != null ? m[1].replace(/\\(.)/g, '$1') : m[2].trim()) : null;
+    };
+    parts.push({ headers, name: param('name'), filename: param('filename'), type: get('content-type'), bytes: body });
+    if (next < 0) break;
+    pos = next;
+  }
+  return parts;
+}
+
+function multipartView(bytes, boundary) {
+  const parts = parseMultipart(bytes, boundary);
+  if (!parts.length) return h('div', { class: 'view' }, h('div', { class: 'note warn' }, `No parts found for boundary “${boundary}”.`));
+  const rows = parts.map((p, i) => {
+    const text = p.filename ? null : utf8OrNull(p.bytes);
+    const download = h(
+      'button',
+      {
+        class: 'btn small ghost',
+        type: 'button',
+        onclick: () => {
+          const url = URL.createObjectURL(new Blob([p.bytes], { type: 'application/octet-stream' }));
+          const a = h('a', { href: url, download: p.filename || p.name || `part-${i + 1}` });
+          document.body.append(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 10000);
+        },
+      },
+      'Download'
+    );
+    return h(
+      'tr',
+      null,
+      h('td', { class: 'k' }, p.name ?? '(unnamed)'),
+      h('td', { class: 'v' }, p.filename ? h('span', { class: 'file' }, p.filename) : text != null ? h('span', { class: 'preview' }, text.length > 300 ? text.slice(0, 300) + '…' : text) : h('span', { class: 'muted' }, '(binary)')),
+      h('td', { class: 'muted' }, p.type || (p.filename ? 'application/octet-stream' : 'text/plain')),
+      h('td', { class: 'num' }, fmtSize(p.bytes.length)),
+      h('td', null, download)
+    );
+  });
+  return h(
+    'div',
+    { class: 'view view-multipart' },
+    h('table', { class: 'kv parts' }, h('thead', null, h('tr', null, ['Name', 'Value / file', 'Type', 'Size', ''].map((t) => h('th', null, t)))), h('tbody', null, rows))
+  );
+}
+
+function imageView(req) {
+  const info = h('div', { class: 'note' }, 'Loading image…');
+  const img = h('img', {
+    class: 'preview-img',
+    alt: 'Body preview',
+    src: withToken(`/_/api/requests/${encodeURIComponent(req.id)}/body`),
+    onload: () => (info.textContent = `${img.naturalWidth} × ${img.naturalHeight} px`),
+    onerror: () => (info.textContent = 'The browser cannot display this image.'),
+  });
+  return h('div', { class: 'view view-image' }, info, h('div', { class: 'checker' }, img));
+}
+
+function decodedView(ctx) {
+  const out = h('div', { class: 'view view-decoded' }, h('div', { class: 'note' }, `Decoding ${ctx.ce}…`));
+  api(`/_/api/requests/${encodeURIComponent(ctx.req.id)}/body?decode=1`, { as: 'bytes' })
+    .then((bytes) => {
+      const text = utf8OrNull(bytes);
+      const note = h('div', { class: 'note' }, `Content-Encoding ${ctx.ce}: ${fmtSize(ctx.bytes.length)} on the wire → ${fmtSize(bytes.length)} decoded.`);
+      let view;
+      if (text != null && (ctx.mt.includes('json') || looksLikeJson(text))) {
+        try {
+          view = jsonView(text, parseJson(text));
+        } catch {
+          view = textView(text);
+        }
+      } else if (text != null) {
+        view = textView(text);
+      } else {
+        view = hexView(bytes);
+      }
+      out.replaceChildren(note, view);
+    })
+    .catch((e) => out.replaceChildren(h('div', { class: 'note error' }, `Cannot decode this body: ${e.message}`)));
+  return out;
+}
