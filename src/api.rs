@@ -14,11 +14,13 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use crate::config::parse_duration;
 use crate::error::{Error, Result};
 use crate::matcher::Filter;
 use crate::model::{parse_query, valid_bin_name, CapturedRequest, RequestId};
+use crate::outbound::{Outbound, Outgoing};
 use crate::render;
-use crate::store::Store;
+use crate::store::{Store, WaitOutcome, WaitSpec};
 
 /// The response type of every handler.
 pub type Resp = Response<Full<Bytes>>;
@@ -30,6 +32,9 @@ const MAX_API_BODY: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Ctx {
     pub store: Store,
+    pub outbound: Outbound,
+    /// The sender: its routes (`webhooks`, `events`, `deliveries`) live in `sender_api`.
+    pub sender: crate::deliver::Sender,
 }
 
 /// A JSON response.
@@ -205,6 +210,19 @@ impl Ctx {
                 };
                 ok(json!({"ok": true, "bin": b, "deleted": n.unwrap_or(0)}))
             }
+            (&Method::GET, ["bins", b, "wait"]) => {
+                let b = bin_name(b)?.to_owned();
+                self.wait(b, &params).await
+            }
+            (&Method::GET, ["bins", b, "export"]) => {
+                let b = bin_name(b)?;
+                self.export(b, &params)
+            }
+            (&Method::POST, ["requests", id, "replay"]) => {
+                let r = find_request(&self.store, id, &params)?;
+                let body = read_json(req).await?;
+                self.replay(&r, body).await
+            }
             (&Method::GET, ["requests", id]) => {
                 let r = find_request(&self.store, id, &params)?;
                 if params.flag("body", true)? {
@@ -238,7 +256,7 @@ impl Ctx {
                 code: "method_not_allowed".into(),
                 message: format!("{method} is not allowed on /_/api/{path}"),
             }),
-            _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
+            _ => crate::sender_api::route(&self.sender, req, segs.as_slice(), &params, path).await,
         }
     }
 
@@ -264,6 +282,117 @@ impl Ctx {
         ok(json!({"requests": reqs, "has_more": more}))
     }
 
+    async fn wait(&self, bin: String, params: &Params) -> Result<Resp> {
+        let filter = params.filter()?.unwrap_or_default();
+        let count: usize = params.num("count")?.unwrap_or(1);
+        if count == 0 {
+            return Err(Error::bad("count", "must be at least 1"));
+        }
+        let after: RequestId = params.num("after")?.unwrap_or(0);
+        let timeout = match params.get("timeout") {
+            None | Some("") => std::time::Duration::from_secs(30),
+            Some(t) => parse_duration(t)?,
+        };
+        if timeout > std::time::Duration::from_secs(3600) {
+            return Err(Error::bad("timeout", "at most 1h"));
+        }
+        let spec = WaitSpec {
+            bin,
+            filter,
+            count,
+            after,
+            timeout,
+        };
+        match self.store.wait(spec).await {
+            WaitOutcome::Matched(reqs) => ok(json!({ "requests": reqs })),
+            WaitOutcome::TimedOut(report) => {
+                let closest: Vec<serde_json::Value> = report
+                    .closest
+                    .iter()
+                    .map(|(r, failed)| json!({"request": &**r, "failed": failed}))
+                    .collect();
+                Ok(json_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &json!({
+                        "error": {"code": "timeout", "message": report.to_string().lines().next().unwrap_or_default()},
+                        "matched": report.matched,
+                        "closest": closest,
+                    }),
+                ))
+            }
+        }
+    }
+
+    fn export(&self, bin: &str, params: &Params) -> Result<Resp> {
+        let filter = params.filter()?;
+        let (mut reqs, _) = self.store.list(Some(bin), 0, None, usize::MAX, |r| {
+            filter.as_ref().is_none_or(|f| f.matches(r))
+        });
+        reqs.reverse();
+        match params.get("format").unwrap_or("har") {
+            "har" => {
+                let mut r = json_response(StatusCode::OK, &render::har(&reqs));
+                attach(&mut r, &format!("{bin}.har"));
+                Ok(r)
+            }
+            "ndjson" => {
+                let mut out = Vec::new();
+                for r in &reqs {
+                    serde_json::to_writer(&mut out, &**r)?;
+                    out.push(b'\n');
+                }
+                let mut r = text_response("application/x-ndjson", out);
+                attach(&mut r, &format!("{bin}.ndjson"));
+                Ok(r)
+            }
+            other => Err(Error::bad(
+                "format",
+                format!("`{other}` is not an export format (har or ndjson)"),
+            )),
+        }
+    }
+
+    async fn replay(&self, r: &CapturedRequest, body: serde_json::Value) -> Result<Resp> {
+        let url = body
+            .get("url")
+            .and_then(|u| u.as_str())
+            .ok_or_else(|| Error::bad("url", "expected {\"url\": \"http://…\"}"))?;
+        let timeout = match body.get("timeout").and_then(|t| t.as_str()) {
+            Some(t) => parse_duration(t)?,
+            None => std::time::Duration::from_secs(30),
+        };
+        let out = Outgoing {
+            method: r.method.clone(),
+            url: url.to_owned(),
+            headers: r
+                .headers
+                .iter()
+                .filter(|h| {
+                    !h.name.starts_with(':')
+                        && !render::HOP_BY_HOP.contains(&h.name.to_ascii_lowercase().as_str())
+                })
+                .cloned()
+                .collect(),
+            body: r.body.bytes.clone(),
+            timeout,
+            insecure_tls: body
+                .get("insecure_tls")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            keep_body: 64 * 1024,
+        };
+        let o = self.outbound.send(out).await;
+        ok(json!({
+            "ok": o.status.is_some_and(|s| (200..300).contains(&s)),
+            "url": url,
+            "status": o.status,
+            "headers": o.headers,
+            "body": crate::model::Body::new(o.body, o.body_truncated),
+            "latency_ms": crate::model::millis(o.latency),
+            "error": o.error,
+        }))
+    }
+
     fn put_bin(&self, bin: &str, body: serde_json::Value) -> Result<Resp> {
         let config = match body {
             serde_json::Value::Null => json!({}),
@@ -284,6 +413,13 @@ impl Ctx {
             s.max_requests = max;
         });
         ok(json!(s))
+    }
+}
+
+fn attach(r: &mut Resp, filename: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        r.headers_mut()
+            .insert(hyper::header::CONTENT_DISPOSITION, v);
     }
 }
 

@@ -25,6 +25,9 @@ assets! {
     "index.html" => "text/html; charset=utf-8",
     "app.js" => "text/javascript; charset=utf-8",
     "util.js" => "text/javascript; charset=utf-8",
+    "body.js" => "text/javascript; charset=utf-8",
+    "json.js" => "text/javascript; charset=utf-8",
+    "webhooks.js" => "text/javascript; charset=utf-8",
     "style.css" => "text/css; charset=utf-8",
     "icon.svg" => "image/svg+xml",
 }

@@ -31,24 +31,18 @@ pub struct Snapshot {
 }
 
 /// The head's parts: from the wire tap when it has this request, else from hyper.
-fn head_parts<'a>(
-    req: &Request<Incoming>,
-    raw: Option<&'a RawHead>,
-) -> (String, String, Vec<Header>, Option<&'a RawHead>) {
+/// The last element is the head's (first byte, complete) instants, when the tap saw them.
+type HeadParts = (String, String, Vec<Header>, Option<(Instant, Instant)>);
+
+fn head_parts(req: &Request<Incoming>, raw: Option<RawHead>) -> HeadParts {
     if let Some(raw) = raw {
-        if let Some(p) = raw.parse() {
-            // the tap and hyper must agree on which request this is
-            let same_target = req.uri().path_and_query().map(|pq| pq.as_str()) == Some(&p.target)
-                || req.uri().to_string() == p.target
-                || p.target == "*";
-            if p.method == req.method().as_str() && same_target {
-                let headers = p
-                    .headers
-                    .into_iter()
-                    .map(|(n, v)| Header::new(n, v))
-                    .collect();
-                return (p.method, p.target, headers, Some(raw));
-            }
+        // the tap and hyper must agree on which request this is
+        let same_target = req.uri().path_and_query().map(|pq| pq.as_str()) == Some(&raw.target)
+            || raw.target == "*"
+            || req.uri().to_string() == raw.target;
+        if raw.method == req.method().as_str() && same_target {
+            let timing = Some((raw.started, raw.completed));
+            return (raw.method, raw.target, raw.headers, timing);
         }
     }
     let target = if req.uri().scheme().is_some() && req.version() != hyper::Version::HTTP_2 {
@@ -111,8 +105,7 @@ pub async fn snapshot(
 ) -> Snapshot {
     let received_at = SystemTime::now();
     let start = Instant::now();
-    let (method, target, headers, raw_used) = head_parts(&req, raw.as_ref());
-    let head_timing = raw_used.map(|r| (r.started, r.completed));
+    let (method, target, headers, head_timing) = head_parts(&req, raw);
     let version = version_str(req.version());
     let (path, query) = split_target(&target);
     let remote_addr = if limits.trust_proxy {

@@ -29,12 +29,7 @@ pub const EXIT_ERROR: i32 = 2;
 
 /// hookpit: catch, inspect, assert on and send webhooks, offline.
 #[derive(Debug, Parser)]
-#[command(
-    name = "hookpit",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "hookpit", version, about)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -85,11 +80,89 @@ pub enum Command {
     Show(ShowArgs),
     /// Delete a bin's requests (all, or those matching a filter).
     Clear(ClearArgs),
+    /// Wait until requests matching a filter arrive (exit 0), or time out (exit 1).
+    Wait(WaitArgs),
+    /// Export a bin as HAR 1.2 or NDJSON.
+    Export(ExportArgs),
+    /// Send a captured request again to another URL.
+    Replay(ReplayArgs),
+    /// Fire an event at every active webhook listening to it (or at one, with --webhook).
+    Send(crate::cli_sender::SendArgs),
+    /// Send Test Event to one webhook now; exit 0 for a 2xx, 1 otherwise.
+    Test(crate::cli_sender::TestArgs),
+    /// List the event catalog.
+    Events(crate::cli_sender::EventsArgs),
+    /// List deliveries and their attempts, newest first.
+    Deliveries(crate::cli_sender::DeliveriesArgs),
+    /// List the configured webhooks.
+    Webhooks(crate::cli_sender::WebhooksArgs),
+    /// Print the Standard Webhooks headers for a body (to debug a receiver).
+    Sign(crate::cli_sender::SignArgs),
+    /// Check a Standard Webhooks signature; exit 0 valid, 1 invalid.
+    Verify(crate::cli_sender::VerifyArgs),
+}
+
+/// `wait`'s options.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The bin to watch (it need not exist yet).
+    #[arg(long, short)]
+    pub bin: String,
+    /// The filter requests must match (all requests when absent).
+    #[arg(long = "match", short = 'm')]
+    pub filter: Option<String>,
+    /// How many matching requests to wait for.
+    #[arg(long, short = 'n', default_value_t = 1)]
+    pub count: usize,
+    /// How long to wait (e.g. 30s, 2m).
+    #[arg(long, short, default_value = "30s")]
+    pub timeout: String,
+    /// Only requests with a larger id count (default: every kept request counts).
+    #[arg(long)]
+    pub after: Option<u64>,
+    /// Print JSON: the matched requests, or the timeout report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `export`'s options.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bin to export.
+    pub bin: String,
+    /// har or ndjson.
+    #[arg(long, short, default_value = "har")]
+    pub format: String,
+    /// Only requests matching this filter.
+    #[arg(long = "match", short = 'm')]
+    pub filter: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `replay`'s options.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A request id, or `latest`.
+    pub id: String,
+    /// The URL to send it to.
+    #[arg(long)]
+    pub to: String,
+    /// Accept any TLS certificate (local apps with self-signed certificates).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `serve`'s options.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServeArgs {
+    /// The config file (default: hookpit.toml in the working directory, when there is one).
+    #[arg(long, env = "HOOKPIT_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "HOOKPIT_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -181,7 +254,8 @@ pub struct ClearArgs {
 impl ServeArgs {
     /// The one conversion from flags to a validated [`Config`].
     pub fn to_config(&self, token: Option<String>) -> Result<Config> {
-        let mut c = Config::default();
+        // the config file first; every flag given overrides it
+        let mut c = crate::hookfile::base_config(self.config.as_deref())?;
         if let Some(l) = self.listen {
             c.listen = l;
         }
@@ -202,14 +276,16 @@ impl ServeArgs {
                 "--header-timeout: must be more than 0"
             );
         }
-        c.allow_hosts = self
-            .allow_host
-            .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty())
-            .collect();
-        c.trust_proxy = self.trust_proxy;
-        c.token = token.filter(|t| !t.is_empty());
+        c.allow_hosts.extend(
+            self.allow_host
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty()),
+        );
+        c.trust_proxy |= self.trust_proxy;
+        if let Some(t) = token.filter(|t| !t.is_empty()) {
+            c.token = Some(t);
+        }
         if c.token.is_none() && !c.listen.ip().is_loopback() {
             let mut b = [0u8; 16];
             let _ = getrandom::fill(&mut b);
@@ -278,6 +354,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Tail(a)) => tail(&g, a).await,
         Some(Command::Ls(a)) => ls(&client(), a).await,
         Some(Command::Show(a)) => show(&client(), a).await,
+        Some(Command::Wait(a)) => wait(&client(), a).await,
+        Some(Command::Export(a)) => export(&client(), a).await,
+        Some(Command::Replay(a)) => replay(&client(), a).await,
+        Some(Command::Send(a)) => crate::cli_sender::send(&client(), a).await,
+        Some(Command::Test(a)) => crate::cli_sender::test(&client(), a).await,
+        Some(Command::Events(a)) => crate::cli_sender::events(&client(), a).await,
+        Some(Command::Deliveries(a)) => crate::cli_sender::deliveries(&client(), a).await,
+        Some(Command::Webhooks(a)) => crate::cli_sender::webhooks(&client(), a).await,
+        Some(Command::Sign(a)) => crate::cli_sender::sign_cmd(a),
+        Some(Command::Verify(a)) => crate::cli_sender::verify_cmd(a),
         Some(Command::Clear(a)) => {
             let n = client().clear(&a.bin, a.filter.as_deref()).await?;
             println!("cleared {n} request{} from {}", plural(n), a.bin.bold());
@@ -547,14 +633,12 @@ async fn tail(g: &Global, a: TailArgs) -> Result<i32> {
                     }
                     out.flush()?;
                 }
-                Some("resync") => {
-                    if !a.json {
-                        eprintln!(
-                            "{} {}",
-                            "resync:".yellow(),
-                            v["reason"].as_str().unwrap_or("fell behind")
-                        );
-                    }
+                Some("resync") if !a.json => {
+                    eprintln!(
+                        "{} {}",
+                        "resync:".yellow(),
+                        v["reason"].as_str().unwrap_or("fell behind")
+                    );
                 }
                 _ => {}
             }
@@ -657,4 +741,131 @@ async fn show(c: &Client, a: ShowArgs) -> Result<i32> {
         print!("{}", request_details(&r, 64 * 1024));
     }
     Ok(EXIT_OK)
+}
+
+async fn wait(c: &Client, a: WaitArgs) -> Result<i32> {
+    parse_duration(&a.timeout).context("--timeout")?;
+    anyhow::ensure!(a.count > 0, "--count must be at least 1");
+    let mut path = format!(
+        "/_/api/bins/{}/wait?count={}&timeout={}",
+        enc(&a.bin),
+        a.count,
+        enc(&a.timeout)
+    );
+    if let Some(f) = &a.filter {
+        path.push_str(&format!("&q={}", enc(f)));
+    }
+    if let Some(x) = a.after {
+        path.push_str(&format!("&after={x}"));
+    }
+    let ans = c.send(hyper::Method::GET, &path, None).await?;
+    match ans.status {
+        200 => {
+            if a.json {
+                std::io::stdout().write_all(&ans.body)?;
+                println!();
+            } else {
+                let page: crate::client::RequestPage = serde_json::from_slice(&ans.body)?;
+                for r in &page.requests {
+                    println!("{}", request_line(r));
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        408 => {
+            if a.json {
+                std::io::stdout().write_all(&ans.body)?;
+                println!();
+            } else {
+                let v: serde_json::Value = serde_json::from_slice(&ans.body)?;
+                eprintln!(
+                    "{} {}",
+                    "timed out:".yellow().bold(),
+                    v["error"]["message"].as_str().unwrap_or("no match")
+                );
+                let closest = v["closest"].as_array().cloned().unwrap_or_default();
+                if closest.is_empty() {
+                    eprintln!("  no other request arrived in bin {}", a.bin.bold());
+                } else {
+                    eprintln!("  closest requests:");
+                }
+                for item in closest {
+                    if let Ok(r) =
+                        serde_json::from_value::<CapturedRequest>(item["request"].clone())
+                    {
+                        eprintln!("  {}", request_line(&r));
+                    }
+                    for t in item["failed"].as_array().into_iter().flatten() {
+                        eprintln!(
+                            "      {} {}",
+                            "failed:".red(),
+                            t.as_str().unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            Ok(EXIT_NO_MATCH)
+        }
+        _ => Err(crate::client::api_error(&ans).into()),
+    }
+}
+
+async fn export(c: &Client, a: ExportArgs) -> Result<i32> {
+    let mut path = format!(
+        "/_/api/bins/{}/export?format={}",
+        enc(&a.bin),
+        enc(&a.format)
+    );
+    if let Some(f) = &a.filter {
+        path.push_str(&format!("&q={}", enc(f)));
+    }
+    let ans = c.send(hyper::Method::GET, &path, None).await?;
+    if ans.status != 200 {
+        return Err(crate::client::api_error(&ans).into());
+    }
+    match &a.output {
+        Some(file) => std::fs::write(file, &ans.body)
+            .with_context(|| format!("cannot write {}", file.display()))?,
+        None => std::io::stdout().write_all(&ans.body)?,
+    }
+    Ok(EXIT_OK)
+}
+
+async fn replay(c: &Client, a: ReplayArgs) -> Result<i32> {
+    let body = serde_json::json!({"url": a.to, "insecure_tls": a.insecure});
+    let v: serde_json::Value = c
+        .call(
+            hyper::Method::POST,
+            &format!("/_/api/requests/{}/replay", enc(&a.id)),
+            Some(&body),
+        )
+        .await?;
+    let ok = v["ok"].as_bool().unwrap_or(false);
+    if a.json {
+        println!("{v}");
+    } else {
+        match v["status"].as_u64() {
+            Some(status) => {
+                let s = format!("{status}");
+                println!(
+                    "{} {} {} in {:.1} ms",
+                    if ok { "→".green() } else { "→".red() },
+                    a.to,
+                    if ok { s.green() } else { s.red() },
+                    v["latency_ms"].as_f64().unwrap_or(0.0)
+                );
+                if let Some(t) = v["body"]["text"].as_str() {
+                    let cut: String = t.chars().take(2048).collect();
+                    println!("{cut}");
+                }
+            }
+            None => println!(
+                "{} {} {}",
+                "→".red(),
+                a.to,
+                v["error"].as_str().unwrap_or("failed").red()
+            ),
+        }
+    }
+    Ok(if ok { EXIT_OK } else { EXIT_NO_MATCH })
 }

@@ -1,8 +1,9 @@
 //! The validated server configuration, and the size/duration notation of SPEC §12 (`10MiB`,
 //! `1.5GB`, `500ms`, `2m`).
 //!
-//! Uses `error` only. The CLI turns its flags into a [`Config`] in one place (`cli.rs`); nothing
-//! below the CLI sees clap types.
+//! Uses `error`, and holds the plain declarations of `hookfile` and `catalog`. The CLI turns its
+//! flags (and the config file) into a [`Config`] in one place (`cli.rs`); nothing below the CLI
+//! sees clap types.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,6 +35,17 @@ pub struct Config {
     pub preview_limit: usize,
     /// Websocket messages buffered for a slow viewer before it is sent `resync`.
     pub feed_capacity: usize,
+    /// Webhooks the sender starts with (`[[webhook]]` in the config file).
+    pub webhooks: Vec<crate::hookfile::WebhookDef>,
+    /// Custom events added to the built-in catalog (`[[event]]`).
+    pub events: Vec<crate::catalog::EventDef>,
+    /// Bins declared in the config file (`[[bin]]`), their config as JSON.
+    pub bins: Vec<crate::hookfile::BinDecl>,
+    /// Start with the "Local demo" webhook to this server's own bin `demo` (true unless a
+    /// config file declares webhooks).
+    pub demo_webhook: bool,
+    /// The config file these settings came from, if any.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -50,6 +62,11 @@ impl Default for Config {
             trust_proxy: false,
             preview_limit: 64 * 1024,
             feed_capacity: 4096,
+            webhooks: Vec::new(),
+            events: Vec::new(),
+            bins: Vec::new(),
+            demo_webhook: true,
+            config_file: None,
         }
     }
 }
@@ -141,9 +158,9 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 /// Formats a duration the way the API shows it (`250ms`, `30s`, `2m`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 60_000 == 0 && ms >= 60_000 {
+    if ms.is_multiple_of(60_000) && ms >= 60_000 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(1000) && ms > 0 {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

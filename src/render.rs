@@ -187,3 +187,97 @@ pub fn curl(r: &CapturedRequest, base: Option<&str>) -> String {
         }
     }
 }
+
+/// A HAR 1.2 log of requests (oldest first): each entry is the request as received and the
+/// response hookpit sent. Bodies that are not UTF-8 are base64 (`_encoding` on the request's
+/// `postData`, `encoding` on the response's `content`, as HAR 1.2 defines).
+pub fn har(reqs: &[std::sync::Arc<CapturedRequest>]) -> serde_json::Value {
+    use base64::Engine as _;
+    use serde_json::json;
+    let entries: Vec<serde_json::Value> = reqs
+        .iter()
+        .map(|r| {
+            let host = r
+                .header("host")
+                .or_else(|| r.header(":authority"))
+                .map(|h| h.into_owned())
+                .unwrap_or_else(|| "127.0.0.1".into());
+            let url = if r.target.contains("://") {
+                r.target.clone()
+            } else {
+                format!("http://{host}{}", r.target)
+            };
+            let headers = |hs: &[crate::model::Header]| -> Vec<serde_json::Value> {
+                hs.iter()
+                    .map(|h| json!({"name": &*h.name, "value": h.value_str()}))
+                    .collect()
+            };
+            let mime = r
+                .content_type()
+                .map(|c| c.into_owned())
+                .unwrap_or_default();
+            let mut request = json!({
+                "method": r.method,
+                "url": url,
+                "httpVersion": r.version,
+                "cookies": [],
+                "headers": headers(&r.headers),
+                "queryString": r.query.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
+                "headersSize": -1,
+                "bodySize": r.body.bytes.len(),
+            });
+            if !r.body.bytes.is_empty() {
+                request["postData"] = match r.body.text() {
+                    Some(t) => json!({"mimeType": mime, "params": [], "text": t}),
+                    None => json!({"mimeType": mime, "params": [],
+                        "text": base64::engine::general_purpose::STANDARD.encode(&r.body.bytes),
+                        "_encoding": "base64"}),
+                };
+            }
+            let resp_mime = r
+                .response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+                .map(|h| h.value_str().into_owned())
+                .unwrap_or_default();
+            let mut content = json!({"size": r.response.body.bytes.len(), "mimeType": resp_mime});
+            match r.response.body.text() {
+                Some(t) => content["text"] = json!(t),
+                None => {
+                    content["text"] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(&r.response.body.bytes));
+                    content["encoding"] = json!("base64");
+                }
+            }
+            let wait = r.response.delay_ms as f64;
+            let receive = (r.timings.headers_us + r.timings.body_us) as f64 / 1000.0;
+            json!({
+                "startedDateTime": crate::model::format_time(r.received_at),
+                "time": receive + wait,
+                "request": request,
+                "response": {
+                    "status": r.response.status,
+                    "statusText": hyper::StatusCode::from_u16(r.response.status).ok().and_then(|s| s.canonical_reason()).unwrap_or(""),
+                    "httpVersion": r.version,
+                    "cookies": [],
+                    "headers": headers(&r.response.headers),
+                    "content": content,
+                    "redirectURL": "",
+                    "headersSize": -1,
+                    "bodySize": r.response.body.bytes.len(),
+                },
+                "cache": {},
+                "timings": {"send": receive, "wait": wait, "receive": 0},
+                "_id": r.id,
+                "_bin": r.bin,
+                "_remoteAddress": r.remote_addr.to_string(),
+            })
+        })
+        .collect();
+    json!({"log": {
+        "version": "1.2",
+        "creator": {"name": "hookpit", "version": env!("CARGO_PKG_VERSION")},
+        "entries": entries,
+    }})
+}

@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::live;
 use crate::model::{CapturedRequest, Header, RequestId, ResponseSent};
-use crate::store::{Limits, Store};
+use crate::store::{Limits, Store, WaitFailed, WaitOutcome, WaitSpec};
 use crate::wire::{Heads, TapIo};
 
 /// How long in-flight responses get to finish at shutdown.
@@ -56,9 +56,19 @@ impl Server {
             feed_capacity: config.feed_capacity,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let outbound = crate::outbound::Outbound::new();
+        let sender = crate::deliver::Sender::for_server(
+            &config,
+            store.clone(),
+            outbound.clone(),
+            addr,
+            shutdown_rx.clone(),
+        )?;
         let app = Arc::new(App {
             api: api::Ctx {
                 store: store.clone(),
+                outbound,
+                sender: sender.clone(),
             },
             store: store.clone(),
             config,
@@ -68,6 +78,7 @@ impl Server {
         Ok(ServerHandle {
             addr,
             store,
+            sender,
             shutdown: shutdown_tx,
             task: Some(task),
         })
@@ -78,6 +89,7 @@ impl Server {
 pub struct ServerHandle {
     addr: SocketAddr,
     store: Store,
+    sender: crate::deliver::Sender,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -122,11 +134,38 @@ impl ServerHandle {
         &self.store
     }
 
+    /// The webhook sender of this server (webhooks, dispatch, the delivery log).
+    pub fn sender(&self) -> &crate::deliver::Sender {
+        &self.sender
+    }
+
     /// Requests captured in a bin, oldest first.
     pub fn requests(&self, bin: &str) -> Vec<Arc<CapturedRequest>> {
         let (mut v, _) = self.store.list(Some(bin), 0, None, usize::MAX, |_| true);
         v.reverse();
         v
+    }
+
+    /// A handle on one bin of this server (it is created by its first request).
+    pub fn bin(&self, name: &str) -> BinRef {
+        BinRef {
+            store: self.store.clone(),
+            name: name.to_owned(),
+            url: self.catch_url(name),
+        }
+    }
+
+    /// A handle on a new bin with a random name no request has used yet.
+    pub fn fresh_bin(&self) -> BinRef {
+        let mut b = [0u8; 6];
+        let _ = getrandom::fill(&mut b);
+        let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        self.bin(&format!("t-{name}"))
+    }
+
+    /// Waits for what `spec` describes; a timeout is an outcome with a report, not an error.
+    pub async fn wait(&self, spec: WaitSpec) -> WaitOutcome {
+        self.store.wait(spec).await
     }
 
     /// What the server did so far.
@@ -148,6 +187,67 @@ impl ServerHandle {
             let _ = t.await;
         }
         self.summary()
+    }
+}
+
+/// One bin of an embedded server: its catch URL, its requests, and waiting on them.
+#[derive(Clone)]
+pub struct BinRef {
+    store: Store,
+    name: String,
+    url: String,
+}
+
+impl BinRef {
+    /// The bin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bin's catch URL (append any path).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bin's kept requests, oldest first.
+    pub fn requests(&self) -> Vec<Arc<CapturedRequest>> {
+        let (mut v, _) = self
+            .store
+            .list(Some(&self.name), 0, None, usize::MAX, |_| true);
+        v.reverse();
+        v
+    }
+
+    /// Waits for one request matching `filter` (the filter language of the API's `q=`); counts
+    /// requests that arrived before the call too.
+    pub async fn wait_for(
+        &self,
+        filter: &str,
+        timeout: Duration,
+    ) -> std::result::Result<Arc<CapturedRequest>, WaitFailed> {
+        let mut v = self.wait_for_count(filter, 1, timeout).await?;
+        Ok(v.remove(0))
+    }
+
+    /// Waits for `count` requests matching `filter`; returns them oldest first.
+    pub async fn wait_for_count(
+        &self,
+        filter: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> std::result::Result<Vec<Arc<CapturedRequest>>, WaitFailed> {
+        let filter = crate::matcher::Filter::parse(filter).map_err(WaitFailed::BadFilter)?;
+        let spec = WaitSpec {
+            bin: self.name.clone(),
+            filter,
+            count: count.max(1),
+            after: 0,
+            timeout,
+        };
+        match self.store.wait(spec).await {
+            WaitOutcome::Matched(v) => Ok(v),
+            WaitOutcome::TimedOut(r) => Err(WaitFailed::TimedOut(r)),
+        }
     }
 }
 
@@ -191,7 +291,6 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                     .timer(TokioTimer::new())
                     .header_read_timeout(app.config.header_timeout)
                     .max_buf_size(app.config.max_header_size.max(8192) + 64 * 1024)
-                    .max_headers(256)
                     .keep_alive(true);
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).into_owned();
@@ -261,7 +360,7 @@ impl App {
                 return error_response(&Error::bad("upgrade", "/_/ws is a websocket endpoint"));
             }
             let params = api::Params::of(&req);
-            let sub = match subscription(&params) {
+            let sub = match subscription(&params, self.store.instance()) {
                 Ok(s) => s,
                 Err(e) => return error_response(&e),
             };
@@ -358,7 +457,9 @@ impl App {
     }
 }
 
-fn subscription(params: &api::Params) -> Result<live::Subscription> {
+/// The live feed's subscription. A client resuming with `after` from another server instance
+/// (a restart) gets every kept request instead: its ids belong to the old instance.
+fn subscription(params: &api::Params, instance: &str) -> Result<live::Subscription> {
     let bin = params
         .get("bin")
         .filter(|b| !b.is_empty())
@@ -368,9 +469,16 @@ fn subscription(params: &api::Params) -> Result<live::Subscription> {
             return Err(Error::bad("bin", format!("`{b}` is not a bin name")));
         }
     }
+    let mut after: Option<RequestId> = params.num("after")?;
+    if params
+        .get("instance")
+        .is_some_and(|i| !i.is_empty() && i != instance)
+    {
+        after = Some(0);
+    }
     Ok(live::Subscription {
         bin,
-        after: params.num("after")?,
+        after,
         filter: params.filter()?,
     })
 }

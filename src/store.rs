@@ -5,7 +5,9 @@
 //! assigns the id, inserts, evicts and publishes under that lock, so the feed's order is id order
 //! and a subscriber can never see an event for a request the store does not hold. Never awaits
 //! while holding the lock. Uses `model` only; the feed's JSON is made lazily, once per event,
-//! however many viewers read it.
+//! however many viewers read it. Waiters are registered in the store itself, per bin, checked in
+//! `record` under the same lock: a wait can never miss a request, and a capture only pays for
+//! the waits on its own bin.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -15,6 +17,7 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use crate::matcher::Filter;
 use crate::model::{BinSummary, CapturedRequest, RequestId};
 
 /// Retention limits.
@@ -137,8 +140,102 @@ impl Bin {
     }
 }
 
+/// A pending wait, checked by `record` for every request of its bin.
+struct Waiter {
+    id: u64,
+    filter: Filter,
+    after: RequestId,
+    count: usize,
+    matched: Vec<Arc<CapturedRequest>>,
+    done: Option<tokio::sync::oneshot::Sender<Vec<Arc<CapturedRequest>>>>,
+}
+
+/// What a wait asks for.
+#[derive(Debug, Clone)]
+pub struct WaitSpec {
+    pub bin: String,
+    pub filter: Filter,
+    /// How many matches to wait for (at least 1).
+    pub count: usize,
+    /// Only requests with a larger id count (0: every kept request counts).
+    pub after: RequestId,
+    pub timeout: std::time::Duration,
+}
+
+/// How a wait ended: a value either way.
+#[derive(Debug, Clone)]
+pub enum WaitOutcome {
+    /// `count` matches, oldest first.
+    Matched(Vec<Arc<CapturedRequest>>),
+    /// The time ran out.
+    TimedOut(WaitReport),
+}
+
+/// The report of a wait that timed out.
+#[derive(Debug, Clone)]
+pub struct WaitReport {
+    pub bin: String,
+    pub filter: String,
+    pub count: usize,
+    pub timeout: std::time::Duration,
+    /// Matches found before the time ran out (fewer than `count`), oldest first.
+    pub matched: Vec<Arc<CapturedRequest>>,
+    /// Up to 5 non-matching requests with the fewest failed terms, newest first, each with the
+    /// terms (as written) that failed.
+    pub closest: Vec<(Arc<CapturedRequest>, Vec<String>)>,
+}
+
+impl std::fmt::Display for WaitReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "timed out after {:?} waiting for {} request{} matching `{}` in bin `{}` ({} matched)",
+            self.timeout,
+            self.count,
+            if self.count == 1 { "" } else { "s" },
+            self.filter,
+            self.bin,
+            self.matched.len()
+        )?;
+        if self.closest.is_empty() {
+            write!(f, "; no other requests arrived in that bin")?;
+        }
+        for (r, failed) in &self.closest {
+            write!(
+                f,
+                "\n  closest: #{} {} {} failed: {}",
+                r.id,
+                r.method,
+                r.target,
+                failed.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an embedded `wait_for` returned no match: a bad filter, or the time ran out.
+#[derive(Debug, Clone)]
+pub enum WaitFailed {
+    BadFilter(crate::matcher::FilterError),
+    TimedOut(WaitReport),
+}
+
+impl std::fmt::Display for WaitFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitFailed::BadFilter(e) => write!(f, "{e}"),
+            WaitFailed::TimedOut(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+impl std::error::Error for WaitFailed {}
+
 struct State {
     next_id: RequestId,
+    waiters: std::collections::HashMap<Arc<str>, Vec<Waiter>>,
+    next_waiter: u64,
     bins: BTreeMap<Arc<str>, Bin>,
     /// Every kept request's bin, by id: the oldest-first order for the memory budget.
     index: BTreeMap<RequestId, Arc<str>>,
@@ -180,6 +277,8 @@ impl Store {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     next_id: 1,
+                    waiters: std::collections::HashMap::new(),
+                    next_waiter: 1,
                     bins: BTreeMap::new(),
                     index: BTreeMap::new(),
                     memory: 0,
@@ -251,6 +350,12 @@ impl Store {
         };
         st.memory += arc.weight();
         st.index.insert(id, name.clone());
+        if let Some(ws) = st.waiters.get_mut(&name) {
+            Self::feed_waiters(ws, &arc);
+            if ws.is_empty() {
+                st.waiters.remove(&name);
+            }
+        }
         let cap = st
             .bins
             .get(&name)
@@ -275,6 +380,112 @@ impl Store {
         }
         self.publish(Change::Request(arc.clone()));
         arc
+    }
+
+    fn feed_waiters(ws: &mut Vec<Waiter>, r: &Arc<CapturedRequest>) {
+        ws.retain_mut(|w| {
+            if r.id <= w.after || !w.filter.matches(r) {
+                return w.done.as_ref().is_some_and(|d| !d.is_closed());
+            }
+            w.matched.push(r.clone());
+            if w.matched.len() < w.count {
+                return true;
+            }
+            if let Some(done) = w.done.take() {
+                let _ = done.send(std::mem::take(&mut w.matched));
+            }
+            false
+        });
+    }
+
+    /// Waits for `spec.count` requests of `spec.bin` matching `spec.filter` with an id above
+    /// `spec.after`. Already kept requests count; a request recorded while the wait is being set
+    /// up is never missed, because the scan and the registration happen under the lock that
+    /// `record` takes. The bin need not exist yet.
+    pub async fn wait(&self, spec: WaitSpec) -> WaitOutcome {
+        let count = spec.count.max(1);
+        let (mut rx, waiter_id, bin_key) = {
+            let mut st = self.lock();
+            let mut matched = Vec::new();
+            if let Some(bin) = st.bins.get(spec.bin.as_str()) {
+                let from = bin.index_after(spec.after);
+                for r in bin.requests.range(from..) {
+                    if spec.filter.matches(r) {
+                        matched.push(r.clone());
+                        if matched.len() == count {
+                            return WaitOutcome::Matched(matched);
+                        }
+                    }
+                }
+            }
+            let key: Arc<str> = st
+                .bins
+                .get_key_value(spec.bin.as_str())
+                .map(|(k, _)| k.clone())
+                .unwrap_or_else(|| Arc::from(spec.bin.as_str()));
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let id = st.next_waiter;
+            st.next_waiter += 1;
+            st.waiters.entry(key.clone()).or_default().push(Waiter {
+                id,
+                filter: spec.filter.clone(),
+                after: spec.after,
+                count,
+                matched,
+                done: Some(tx),
+            });
+            (rx, id, key)
+        };
+        let guard = WaiterGuard {
+            store: self,
+            bin: bin_key,
+            id: waiter_id,
+        };
+        if let Ok(Ok(matched)) = tokio::time::timeout(spec.timeout, &mut rx).await {
+            std::mem::forget(guard);
+            return WaitOutcome::Matched(matched);
+        }
+        let matched = guard.take();
+        // the last match may have landed between the timer firing and the unregistering
+        if let Ok(all) = rx.try_recv() {
+            return WaitOutcome::Matched(all);
+        }
+        WaitOutcome::TimedOut(self.report(&spec, count, matched))
+    }
+
+    fn report(
+        &self,
+        spec: &WaitSpec,
+        count: usize,
+        matched: Vec<Arc<CapturedRequest>>,
+    ) -> WaitReport {
+        let (recent, _) = self.list(Some(&spec.bin), spec.after, None, 1000, |r| {
+            !spec.filter.matches(r)
+        });
+        let mut scored: Vec<(Arc<CapturedRequest>, Vec<String>)> = recent
+            .into_iter()
+            .map(|r| {
+                let failed = spec.filter.mismatches(&r);
+                (r, failed)
+            })
+            .collect();
+        // fewest failed terms first; among equals the newest (the list is newest first already)
+        scored.sort_by_key(|(_, failed)| failed.len());
+        scored.truncate(5);
+        scored.sort_by_key(|(r, _)| std::cmp::Reverse(r.id));
+        WaitReport {
+            bin: spec.bin.clone(),
+            filter: spec.filter.to_string(),
+            count,
+            timeout: spec.timeout,
+            matched,
+            closest: scored,
+        }
+    }
+
+    /// How many waits are pending (all bins).
+    pub fn pending_waits(&self) -> usize {
+        self.lock().waiters.values().map(Vec::len).sum()
     }
 
     fn evict_front(st: &mut State, bin: &str) {
@@ -509,5 +720,41 @@ impl Store {
             "evicted": st.evicted_total,
             "bins": st.bins.values().map(Bin::summary).collect::<Vec<_>>(),
         })
+    }
+}
+
+/// Removes a waiter when its wait ends without a match (timeout, or the waiting future dropped).
+struct WaiterGuard<'a> {
+    store: &'a Store,
+    bin: Arc<str>,
+    id: u64,
+}
+
+impl WaiterGuard<'_> {
+    /// Unregisters the waiter and returns what it had matched so far.
+    fn take(self) -> Vec<Arc<CapturedRequest>> {
+        let matched = self.remove();
+        std::mem::forget(self);
+        matched
+    }
+
+    fn remove(&self) -> Vec<Arc<CapturedRequest>> {
+        let mut st = self.store.lock();
+        let mut matched = Vec::new();
+        if let Some(ws) = st.waiters.get_mut(&self.bin) {
+            if let Some(i) = ws.iter().position(|w| w.id == self.id) {
+                matched = ws.swap_remove(i).matched;
+            }
+            if ws.is_empty() {
+                st.waiters.remove(&self.bin);
+            }
+        }
+        matched
+    }
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.remove();
     }
 }

@@ -5,7 +5,7 @@
 //! It does not parse HTTP itself: request heads, chunk sizes and trailers are recognised with
 //! `httparse`, the parser hyper uses, only to find where one head ends and the next begins. Any
 //! surprise (HTTP/2 preface, upgrade, parse error, oversize head) switches the tap off for the
-//! rest of the connection and capture falls back to hyper's view. Uses nothing else in the crate.
+//! rest of the connection and capture falls back to hyper's view. Uses `model` only.
 
 use std::collections::VecDeque;
 use std::io;
@@ -14,49 +14,44 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-const MAX_HEADERS: usize = 256;
+use crate::model::Header;
+
+/// hyper's own limit: a head with more headers is refused by hyper anyway.
+const MAX_HEADERS: usize = 100;
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// One request head as it arrived.
+/// One request head as it arrived, taken apart once by the tap.
 #[derive(Debug, Clone)]
 pub struct RawHead {
-    /// The head's bytes, request line to the blank line included.
-    pub bytes: Bytes,
+    pub method: String,
+    /// The request target exactly as sent.
+    pub target: String,
+    /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    /// Headers in received order, names in their original case.
+    pub headers: Vec<Header>,
     /// When the head's first byte was read.
     pub started: Instant,
     /// When the head was complete.
     pub completed: Instant,
 }
 
-/// A parsed view of a [`RawHead`].
-#[derive(Debug, Clone)]
-pub struct ParsedHead {
-    pub method: String,
-    pub target: String,
-    pub version: u8,
-    pub headers: Vec<(String, Vec<u8>)>,
-}
-
 impl RawHead {
-    /// Parses the kept bytes again (they parsed once already, so this succeeds).
-    pub fn parse(&self) -> Option<ParsedHead> {
-        let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&self.bytes) {
-            Ok(httparse::Status::Complete(_)) => Some(ParsedHead {
-                method: req.method?.to_owned(),
-                target: req.path?.to_owned(),
-                version: req.version?,
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|h| (h.name.to_owned(), h.value.to_vec()))
-                    .collect(),
-            }),
-            _ => None,
+    fn from_parsed(req: &httparse::Request, started: Instant, completed: Instant) -> RawHead {
+        RawHead {
+            method: req.method.unwrap_or_default().to_owned(),
+            target: req.path.unwrap_or_default().to_owned(),
+            version: req.version.unwrap_or(1),
+            headers: req
+                .headers
+                .iter()
+                .map(|h| Header::new(h.name, h.value))
+                .collect(),
+            started,
+            completed,
         }
     }
 }
@@ -140,13 +135,9 @@ impl Tracker {
                     match req.parse(buf) {
                         Ok(httparse::Status::Complete(n)) => {
                             let next = Self::framing(&req);
+                            self.heads.push(RawHead::from_parsed(&req, started, now));
                             let mut buf = std::mem::take(buf);
                             let rest = buf.split_off(n);
-                            self.heads.push(RawHead {
-                                bytes: buf.freeze(),
-                                started,
-                                completed: now,
-                            });
                             self.state = next;
                             // what followed the head is body or the next request: feed it again
                             self.feed(&rest);
@@ -334,7 +325,7 @@ mod tests {
     fn targets(t: &Tracker) -> Vec<String> {
         let mut out = vec![];
         while let Some(h) = t.heads.pop() {
-            out.push(h.parse().unwrap().target);
+            out.push(h.target);
         }
         out
     }
@@ -354,13 +345,9 @@ mod tests {
         for b in wire.iter() {
             t.feed(std::slice::from_ref(b));
         }
-        let first = t.heads.pop().unwrap().parse().unwrap();
+        let first = t.heads.pop().unwrap();
         assert_eq!(
-            first
-                .headers
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>(),
+            first.headers.iter().map(|h| &*h.name).collect::<Vec<_>>(),
             ["X-Dup", "Other", "X-Dup", "Transfer-Encoding"]
         );
         assert_eq!(targets(&t), ["/y"]);

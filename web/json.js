@@ -13,6 +13,7 @@ export class JsonError extends Error {
 }
 
 const MAX_DEPTH = 1000;
+const CHUNK = 500;
 
 /**
  * Parses JSON text into nodes: {t:'o', e:[[key, node]…]}, {t:'a', e:[node…]}, {t:'s', v},
@@ -250,10 +251,30 @@ function renderNode(key, node, depth, last, budget) {
     const body = h('div', { class: 'j-children' });
     const entries = node.e;
     const isObj = node.t === 'o';
-    for (let i = 0; i < entries.length; i++) {
-      const [k, v] = isObj ? entries[i] : [i, entries[i]];
-      body.append(renderNode(isObj ? k : null, v, depth + 1, i === entries.length - 1, budget));
-    }
+    // long containers render in chunks, so a 100,000-item array does not freeze the page
+    const renderFrom = (start) => {
+      const end = Math.min(entries.length, start + CHUNK);
+      for (let i = start; i < end; i++) {
+        const [k, v] = isObj ? entries[i] : [i, entries[i]];
+        body.append(renderNode(isObj ? k : null, v, depth + 1, i === entries.length - 1, budget));
+      }
+      if (end < entries.length) {
+        const more = h(
+          'button',
+          {
+            class: 'btn small ghost j-more',
+            type: 'button',
+            onclick: () => {
+              more.remove();
+              renderFrom(end);
+            },
+          },
+          `Show ${Math.min(CHUNK, entries.length - end).toLocaleString('en-US')} more of ${(entries.length - end).toLocaleString('en-US')}`
+        );
+        body.append(more);
+      }
+    };
+    renderFrom(0);
     det.append(body, h('div', { class: 'j-line j-close' }, h('span', { class: 'j-punct' }, close), comma));
   };
   budget.left--;

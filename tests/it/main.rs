@@ -1,1 +1,14 @@
-fn main() {}
+//! hookpit's one integration-test binary. Every test talks HTTP or websocket to a real hookpit
+//! bound on 127.0.0.1:0 (in-process, or the real binary for the CLI tests).
+
+mod api; // the REST read API: listings, paging, one request, body/raw/curl, deletion, errors
+mod assets; // every file under web/ is compiled in and served with its content type
+mod capture; // wire-exact capture: methods, versions, header order and case, bodies, limits
+mod cli; // the real binary: serve, ls/show/clear, tail, wait, export, replay, exit codes, colour
+mod export; // HAR 1.2 (schema-checked) and NDJSON exports, curl commands, replay
+mod hookfile; // hookpit.toml: declarations reach the server; errors name file, line and key
+mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
+mod safety; // Host allowlist, cross-origin refusals, token protection
+mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
+mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
+mod wait; // race-free waiting: already there, arrives later, arrives during set-up, timeouts

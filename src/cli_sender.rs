@@ -1,0 +1,480 @@
+//! The sender's command-line verbs: `send`, `test`, `events`, `deliveries`, `webhooks` (client
+//! commands talking to a running server's `/_/api`), and `sign` / `verify` (local Standard
+//! Webhooks helpers for debugging a receiver). Exit codes as everywhere: 0 ok, 1 not ok (a failed
+//! test or delivery, an invalid signature), 2 usage or runtime error.
+//!
+//! Uses `client`, `deliver` (the JSON views), `catalog`, `sign`, `config` and `cli` (exit codes).
+//! `cli.rs` owns the `Command` enum and calls the `async fn`s here; this module prints for users.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use clap::Args;
+use colored::Colorize;
+use hyper::Method;
+use serde_json::Value;
+
+use crate::catalog::EventDef;
+use crate::cli::{EXIT_NO_MATCH, EXIT_OK};
+use crate::client::{api_error, enc, Client};
+use crate::config::parse_duration;
+use crate::deliver::{DeliveryView, Dispatched, TestOutcome, WebhookView};
+use crate::sign;
+
+/// `send`'s options.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The event to fire (see `hookpit events`).
+    pub event: String,
+    /// The payload: a JSON file, or `-` for stdin (default: the event's sample).
+    #[arg(long, short)]
+    pub data: Option<String>,
+    /// Only this webhook (name or id), whatever events it listens to.
+    #[arg(long, short)]
+    pub webhook: Option<String>,
+    /// Wait until every delivery succeeded (exit 0) or failed (exit 1).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: how long at most (e.g. 60s).
+    #[arg(long, default_value = "60s")]
+    pub timeout: String,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `test`'s options.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The webhook: its name or id.
+    pub webhook: String,
+    /// The event to send (default: the webhook's first event).
+    #[arg(long, short)]
+    pub event: Option<String>,
+    /// The payload: a JSON file, or `-` for stdin (default: the event's sample).
+    #[arg(long, short)]
+    pub data: Option<String>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `events`' options.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print the API's JSON (with sample payloads).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `deliveries`' options.
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// Only this webhook (name or id).
+    #[arg(long, short)]
+    pub webhook: Option<String>,
+    /// Only pending, succeeded or failed deliveries.
+    #[arg(long, short)]
+    pub status: Option<String>,
+    /// Only this event.
+    #[arg(long, short)]
+    pub event: Option<String>,
+    /// How many at most (newest first).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `webhooks`' options.
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    /// Print the API's JSON (secrets included).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sign`'s options.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The `whsec_…` secret.
+    #[arg(long, env = "HOOKPIT_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// The message id (default: a new `msg_…`).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The Unix timestamp (default: now).
+    #[arg(long)]
+    pub timestamp: Option<i64>,
+    /// The body: a file, or `-` / nothing for stdin. Signed byte for byte.
+    pub file: Option<String>,
+}
+
+/// `verify`'s options.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The `whsec_…` secret.
+    #[arg(long, env = "HOOKPIT_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// The `webhook-id` header.
+    #[arg(long)]
+    pub id: String,
+    /// The `webhook-timestamp` header.
+    #[arg(long)]
+    pub timestamp: String,
+    /// The `webhook-signature` header (one or more space-separated `v1,…` tokens).
+    #[arg(long)]
+    pub signature: String,
+    /// Also refuse a timestamp further than this from now (e.g. 5m); not checked by default.
+    #[arg(long)]
+    pub tolerance: Option<String>,
+    /// The body: a file, or `-` / nothing for stdin.
+    pub file: Option<String>,
+}
+
+/// Reads a file, or stdin for `None` / `-`.
+fn read_input(path: Option<&str>) -> Result<Vec<u8>> {
+    match path {
+        None | Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read stdin")?;
+            Ok(buf)
+        }
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {p}")),
+    }
+}
+
+fn status_text(status: Option<u16>, ok: bool) -> String {
+    match status {
+        Some(s) if ok => s.to_string().green().to_string(),
+        Some(s) => s.to_string().red().to_string(),
+        None => "—".red().to_string(),
+    }
+}
+
+/// One line for a delivery.
+pub fn delivery_line(d: &DeliveryView) -> String {
+    let last = d.attempts.last();
+    let status = last.and_then(|a| a.response.as_ref().map(|r| r.status));
+    let state = match d.state.as_str() {
+        "succeeded" => d.state.green(),
+        "failed" => d.state.red(),
+        _ => d.state.yellow(),
+    };
+    let time = d.created_at.get(11..23).unwrap_or(&d.created_at).to_owned();
+    let mut line = format!(
+        "{} {} {} {} {} {} {} {}",
+        time.dimmed(),
+        format!("#{}", d.id).dimmed(),
+        d.event.bold(),
+        "→".dimmed(),
+        d.webhook_name
+            .clone()
+            .unwrap_or_else(|| format!("webhook {}", d.webhook_id)),
+        state,
+        status_text(status, d.state == "succeeded"),
+        format!(
+            "{} attempt{}",
+            d.attempts.len(),
+            if d.attempts.len() == 1 { "" } else { "s" }
+        )
+        .dimmed(),
+    );
+    if d.trigger != "event" {
+        line.push_str(&format!(" {}", format!("[{}]", d.trigger).dimmed()));
+    }
+    if let Some(e) = last.and_then(|a| a.error.as_deref()) {
+        line.push_str(&format!(" {}", e.red()));
+    }
+    if let Some(n) = &d.note {
+        line.push_str(&format!(" {}", n.yellow()));
+    }
+    if let Some(next) = &d.next_attempt_at {
+        line.push_str(&format!(" {} {next}", "next".dimmed()));
+    }
+    line
+}
+
+/// `hookpit send EVENT`.
+pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
+    let wait_for = parse_duration(&a.timeout).context("--timeout")?;
+    let body = match &a.data {
+        Some(d) => Some(Bytes::from(read_input(Some(d))?)),
+        None => None,
+    };
+    let mut path = format!("/_/api/events/{}?trigger=manual", enc(&a.event));
+    if let Some(w) = &a.webhook {
+        path.push_str(&format!("&webhook={}", enc(w)));
+    }
+    let ans = c.send(Method::POST, &path, body).await?;
+    if !(200..300).contains(&ans.status) {
+        return Err(api_error(&ans).into());
+    }
+    let d: Dispatched = serde_json::from_slice(&ans.body)?;
+    if !a.wait {
+        if a.json {
+            println!("{}", serde_json::to_string(&d)?);
+        } else if d.deliveries.is_empty() {
+            eprintln!(
+                "{} no active webhook listens to {} (see `hookpit webhooks`)",
+                "warning:".yellow().bold(),
+                d.event.bold()
+            );
+        } else {
+            println!(
+                "sent {} as {} to {} webhook{} (deliveries {})",
+                d.event.bold(),
+                d.message_id.dimmed(),
+                d.deliveries.len(),
+                if d.deliveries.len() == 1 { "" } else { "s" },
+                d.deliveries
+                    .iter()
+                    .map(|i| format!("#{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        return Ok(EXIT_OK);
+    }
+    let deadline = Instant::now() + wait_for;
+    let mut done: Vec<DeliveryView> = Vec::new();
+    for id in &d.deliveries {
+        loop {
+            let v: DeliveryView = c.get(&format!("/_/api/deliveries/{id}")).await?;
+            if v.state != "pending" || Instant::now() >= deadline {
+                done.push(v);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let all_ok = done.iter().all(|v| v.state == "succeeded");
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"message_id": d.message_id, "event": d.event, "deliveries": done})
+        );
+    } else {
+        for v in &done {
+            println!("{}", delivery_line(v));
+        }
+        if d.deliveries.is_empty() {
+            eprintln!(
+                "{} no active webhook listens to {}",
+                "warning:".yellow().bold(),
+                d.event.bold()
+            );
+        }
+    }
+    Ok(if all_ok { EXIT_OK } else { EXIT_NO_MATCH })
+}
+
+/// `hookpit test WEBHOOK`: exit 0 for a 2xx, 1 otherwise.
+pub async fn test(c: &Client, a: TestArgs) -> Result<i32> {
+    let mut body = serde_json::Map::new();
+    if let Some(e) = &a.event {
+        body.insert("event".into(), Value::String(e.clone()));
+    }
+    if let Some(d) = &a.data {
+        let bytes = read_input(Some(d))?;
+        let v: Value = serde_json::from_slice(&bytes).context("--data is not JSON")?;
+        body.insert("payload".into(), v);
+    }
+    let out: TestOutcome = c
+        .call(
+            Method::POST,
+            &format!("/_/api/webhooks/{}/test", enc(&a.webhook)),
+            Some(&Value::Object(body)),
+        )
+        .await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        let mark = if out.ok { "✓".green() } else { "✗".red() };
+        match (&out.response, &out.error) {
+            (Some(r), _) => {
+                println!(
+                    "{mark} {} {} in {:.1} ms {}",
+                    a.webhook.bold(),
+                    status_text(Some(r.status), out.ok),
+                    out.latency_ms,
+                    format!("(delivery #{})", out.delivery_id).dimmed()
+                );
+                if let Some(b) = r.body.as_deref().filter(|b| !b.is_empty()) {
+                    let cut: String = b.chars().take(2048).collect();
+                    println!("{cut}");
+                }
+            }
+            (None, e) => println!(
+                "{mark} {} {} {}",
+                a.webhook.bold(),
+                e.as_deref().unwrap_or("no response").red(),
+                format!("(delivery #{})", out.delivery_id).dimmed()
+            ),
+        }
+    }
+    Ok(if out.ok { EXIT_OK } else { EXIT_NO_MATCH })
+}
+
+#[derive(serde::Deserialize)]
+struct EventList {
+    events: Vec<EventDef>,
+}
+
+/// `hookpit events`.
+pub async fn events(c: &Client, a: EventsArgs) -> Result<i32> {
+    if a.json {
+        let v: Value = c.get("/_/api/events").await?;
+        println!("{v}");
+        return Ok(EXIT_OK);
+    }
+    let list: EventList = c.get("/_/api/events").await?;
+    let width = list.events.iter().map(|e| e.name.len()).max().unwrap_or(4);
+    for e in &list.events {
+        let custom = if e.builtin {
+            String::new()
+        } else {
+            format!(" {}", "(custom)".cyan())
+        };
+        println!(
+            "{:<width$}  {}{}  {}",
+            e.name.bold(),
+            e.title,
+            custom,
+            e.description.dimmed()
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+#[derive(serde::Deserialize)]
+struct DeliveryList {
+    deliveries: Vec<DeliveryView>,
+}
+
+/// `hookpit deliveries`.
+pub async fn deliveries(c: &Client, a: DeliveriesArgs) -> Result<i32> {
+    let mut path = format!("/_/api/deliveries?limit={}", a.limit);
+    for (k, v) in [
+        ("webhook", &a.webhook),
+        ("status", &a.status),
+        ("event", &a.event),
+    ] {
+        if let Some(v) = v {
+            path.push_str(&format!("&{k}={}", enc(v)));
+        }
+    }
+    if a.json {
+        let v: Value = c.get(&path).await?;
+        println!("{v}");
+        return Ok(EXIT_OK);
+    }
+    path.push_str("&body=false");
+    let list: DeliveryList = c.get(&path).await?;
+    if list.deliveries.is_empty() {
+        println!("no deliveries yet: fire one with `hookpit send EVENT` or `hookpit test WEBHOOK`");
+    }
+    for d in &list.deliveries {
+        println!("{}", delivery_line(d));
+    }
+    Ok(EXIT_OK)
+}
+
+#[derive(serde::Deserialize)]
+struct WebhookList {
+    webhooks: Vec<WebhookView>,
+}
+
+/// `hookpit webhooks`.
+pub async fn webhooks(c: &Client, a: WebhooksArgs) -> Result<i32> {
+    if a.json {
+        let v: Value = c.get("/_/api/webhooks").await?;
+        println!("{v}");
+        return Ok(EXIT_OK);
+    }
+    let list: WebhookList = c.get("/_/api/webhooks").await?;
+    if list.webhooks.is_empty() {
+        println!("no webhooks: add one in the viewer, hookpit.toml or POST /_/api/webhooks");
+    }
+    for w in &list.webhooks {
+        let active = if w.active {
+            "active".green()
+        } else {
+            "inactive".red()
+        };
+        let last = w
+            .last_status
+            .map(|s| format!("last {s}"))
+            .unwrap_or_default();
+        println!(
+            "{} {} {} {} {} {} {}",
+            format!("#{}", w.id).dimmed(),
+            w.name.bold(),
+            w.url.cyan(),
+            w.events.join(",").dimmed(),
+            active,
+            format!("sent {}", w.sent_count).dimmed(),
+            last.dimmed()
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `hookpit sign`: prints the three `webhook-*` headers for a body.
+pub fn sign_cmd(a: SignArgs) -> Result<i32> {
+    let secret = sign::Secret::parse(&a.secret).context("--secret")?;
+    let body = read_input(a.file.as_deref())?;
+    let id = match a.id {
+        Some(id) => id,
+        None => sign::new_msg_id().map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    anyhow::ensure!(
+        !id.is_empty() && !id.contains('.'),
+        "--id must be non-empty and contain no `.`"
+    );
+    let ts = a.timestamp.unwrap_or_else(unix_now);
+    let mut out = std::io::stdout().lock();
+    for (k, v) in sign::sign_headers(&secret, &id, ts, &body) {
+        writeln!(out, "{k}: {v}")?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `hookpit verify`: exit 0 when the signature is valid, 1 when not.
+pub fn verify_cmd(a: VerifyArgs) -> Result<i32> {
+    let secret = sign::Secret::parse(&a.secret).context("--secret")?;
+    let tolerance = match &a.tolerance {
+        Some(t) => parse_duration(t).context("--tolerance")?.as_secs() as i64,
+        None => i64::MAX,
+    };
+    let body = read_input(a.file.as_deref())?;
+    let headers: [(&str, &[u8]); 3] = [
+        (sign::WEBHOOK_ID, a.id.as_bytes()),
+        (sign::WEBHOOK_TIMESTAMP, a.timestamp.as_bytes()),
+        (sign::WEBHOOK_SIGNATURE, a.signature.as_bytes()),
+    ];
+    let verdict = sign::verify(&secret, &headers, &body, unix_now(), tolerance);
+    if verdict.is_valid() {
+        println!("{}", "valid".green().bold());
+        Ok(EXIT_OK)
+    } else {
+        println!(
+            "{} {}",
+            "invalid:".red().bold(),
+            verdict.reason().unwrap_or("missing")
+        );
+        Ok(EXIT_NO_MATCH)
+    }
+}

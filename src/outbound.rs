@@ -1,0 +1,239 @@
+//! The one outbound HTTP client, shared by replay, forwarding and the sender: `http` and `https`
+//! (rustls with the usual web roots; a per-call `insecure_tls` for local apps with self-signed
+//! certificates), a whole-exchange timeout, redirects not followed, response bodies kept up to a
+//! limit.
+//!
+//! Uses `model` only. A refused connection, a timeout or a TLS failure is an [`Outcome`] with an
+//! `error` text, never an `Err`: callers report outcomes, they do not fail on them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::model::Header;
+
+type Http = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<Header>,
+    pub body: Bytes,
+    pub timeout: Duration,
+    pub insecure_tls: bool,
+    /// How much of the response body to keep.
+    pub keep_body: usize,
+}
+
+/// What came back (or did not).
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub status: Option<u16>,
+    pub headers: Vec<Header>,
+    pub body: Bytes,
+    /// The response body went past `keep_body` and was cut.
+    pub body_truncated: bool,
+    pub latency: Duration,
+    pub error: Option<String>,
+}
+
+/// The shared client; cheap to clone.
+#[derive(Clone)]
+pub struct Outbound {
+    secure: Http,
+    insecure: Http,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound::new()
+    }
+}
+
+fn client(tls: rustls::ClientConfig) -> Http {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(https)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl Outbound {
+    /// A client with the usual web roots, plus one that skips certificate checks.
+    pub fn new() -> Outbound {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let secure = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+        let insecure = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map(|b| {
+                b.dangerous()
+                    .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
+                    .with_no_client_auth()
+            });
+        match (secure, insecure) {
+            (Ok(s), Ok(i)) => Outbound {
+                secure: client(s),
+                insecure: client(i),
+            },
+            // the built-in provider supports the default versions; this cannot happen
+            _ => unreachable!("rustls ring provider rejects its default protocol versions"),
+        }
+    }
+
+    /// Sends one request; never fails, the outcome says what happened.
+    pub async fn send(&self, out: Outgoing) -> Outcome {
+        let started = Instant::now();
+        let mut outcome = match tokio::time::timeout(out.timeout, self.exchange(&out)).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => Outcome {
+                error: Some(e),
+                ..Outcome::default()
+            },
+            Err(_) => Outcome {
+                error: Some(format!("timed out after {:?}", out.timeout)),
+                ..Outcome::default()
+            },
+        };
+        outcome.latency = started.elapsed();
+        outcome
+    }
+
+    async fn exchange(&self, out: &Outgoing) -> Result<Outcome, String> {
+        let uri: hyper::Uri = out
+            .url
+            .parse()
+            .map_err(|e| format!("invalid URL `{}`: {e}", out.url))?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => return Err(format!("`{}` is not an http or https URL", out.url)),
+        }
+        let method = hyper::Method::from_bytes(out.method.as_bytes())
+            .map_err(|_| format!("invalid method `{}`", out.method))?;
+        let mut b = Request::builder().method(method).uri(uri);
+        for h in &out.headers {
+            b = b.header(&*h.name, &*h.value);
+        }
+        let req = b
+            .body(Full::new(out.body.clone()))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let client = if out.insecure_tls {
+            &self.insecure
+        } else {
+            &self.secure
+        };
+        let resp = client.request(req).await.map_err(|e| error_text(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| Header::new(n.as_str(), v.as_bytes()))
+            .collect();
+        let mut body = resp.into_body();
+        let mut buf = BytesMut::new();
+        let mut truncated = false;
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| format!("reading the response body: {}", error_text(&e)))?;
+            if let Ok(data) = frame.into_data() {
+                let room = out.keep_body.saturating_sub(buf.len());
+                if data.len() > room {
+                    buf.extend_from_slice(&data[..room]);
+                    truncated = true;
+                    break;
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(Outcome {
+            status: Some(status),
+            headers,
+            body: buf.freeze(),
+            body_truncated: truncated,
+            latency: Duration::ZERO,
+            error: None,
+        })
+    }
+}
+
+/// The innermost cause, which is the one users can act on ("Connection refused").
+fn error_text(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}
+
+/// Accepts any certificate: only for targets a user marked `insecure_tls`.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

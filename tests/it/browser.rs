@@ -1,0 +1,1157 @@
+//! The live viewer in a real headless Chromium, driven over the DevTools protocol (`cdp.rs`)
+//! against an in-process hookpit: live arrival without reload, the detail pane's exact headers
+//! and JSON, search, resuming after a dropped socket, reconnecting after a server restart,
+//! hostile captured content staying inert, and 10,000 requests scrolling smoothly. One test
+//! also saves the README screenshot.
+//!
+//! Uses `support` (servers, HTTP) and `cdp`. The tests run one at a time (one Chromium each);
+//! without a Chromium they print a loud skip notice, and fail under `CI=true`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hookpit::{Config, Server, ServerHandle};
+use serde_json::{json, Value};
+
+use crate::cdp::{self, Browser};
+use crate::support;
+
+/// One Chromium at a time: they are heavy, and timing assertions need the CPU.
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Records Content-Security-Policy violations: the viewer must never need what CSP forbids.
+const WATCH_CSP: &str = "window.__csp = []; document.addEventListener('securitypolicyviolation', \
+     (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || '')));";
+
+/// The visible list rows, top to bottom.
+const ROWS: &str = "[...document.querySelectorAll('#list .row:not([hidden])')]
+    .map((r) => ({ id: Number(r.dataset.id), top: r.getBoundingClientRect().top,
+       target: r.querySelector('.target').textContent, method: r.querySelector('.method').textContent,
+       status: r.querySelector('.status').textContent, fresh: r.classList.contains('fresh') }))
+    .filter((r) => r.top >= document.querySelector('#list').getBoundingClientRect().top - 1)
+    .sort((a, b) => a.top - b.top)";
+
+struct Session {
+    browser: Browser,
+    server: ServerHandle,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+async fn session_with(config: Config) -> Option<Session> {
+    let turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let browser = cdp::launch().await?;
+    browser.add_init_script(WATCH_CSP).await;
+    let server = support::start_with(config).await;
+    Some(Session {
+        browser,
+        server,
+        _turn: turn,
+    })
+}
+
+async fn session() -> Option<Session> {
+    session_with(Config::for_tests()).await
+}
+
+/// Opens the viewer on a bin and waits until its live feed is connected.
+async fn open(s: &Session, bin: &str) {
+    open_url(&s.browser, &format!("{}#/bin/{bin}", s.server.viewer_url())).await;
+}
+
+async fn open_url(b: &Browser, url: &str) {
+    b.navigate(url).await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+/// The ids the viewer holds for the open bin, newest first.
+async fn ids(b: &Browser) -> Vec<u64> {
+    serde_json::from_value(b.eval("window.hookpitViewer.ids()").await).expect("ids")
+}
+
+async fn rows(b: &Browser) -> Vec<Value> {
+    match b.eval(ROWS).await {
+        Value::Array(a) => a,
+        other => panic!("rows: {other}"),
+    }
+}
+
+/// Fails on anything the page must never do: dialogs, uncaught exceptions, CSP violations.
+async fn assert_page_clean(b: &Browser) {
+    let log = b.log();
+    assert!(log.dialogs.is_empty(), "dialogs opened: {:?}", log.dialogs);
+    assert!(
+        log.exceptions.is_empty(),
+        "uncaught exceptions: {:?}",
+        log.exceptions
+    );
+    let csp = b.eval("window.__csp").await;
+    assert_eq!(csp, json!([]), "Content-Security-Policy violations");
+}
+
+/// Sends exact bytes as one HTTP/1.1 request and returns the response head's status.
+async fn send_raw(server: &ServerHandle, head: &str, body: &[u8]) -> u16 {
+    let mut bytes = head
+        .replace("{host}", &server.addr().to_string())
+        .replace("{len}", &body.len().to_string())
+        .replace('\n', "\r\n")
+        .into_bytes();
+    bytes.extend_from_slice(body);
+    let answer = support::raw(server.addr(), &bytes, Duration::from_secs(2)).await;
+    let status = support::status_lines(&answer);
+    let first = status.first().unwrap_or_else(|| {
+        panic!(
+            "no response to {head}: {}",
+            String::from_utf8_lossy(&answer)
+        )
+    });
+    first
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn post_json(server: &ServerHandle, path: &str, headers: &[(&str, &str)], body: &str) -> u64 {
+    let mut h = vec![("content-type", "application/json")];
+    h.extend_from_slice(headers);
+    let url = format!("{}{path}", server.base_url());
+    let a = support::http("POST", &url, &h, Bytes::copy_from_slice(body.as_bytes())).await;
+    assert_eq!(a.status, 200, "capture answered {}", a.text());
+    a.json()["id"].as_u64().expect("captured id")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_posted_over_http_appears_without_reload() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    open(&s, "live").await;
+    b.eval("window.__sameDocument = 'still here'").await;
+    assert_eq!(rows(b).await.len(), 0, "a new bin starts empty");
+
+    let first = post_json(
+        &s.server,
+        "/live/orders/42?source=test",
+        &[],
+        r#"{"order":42}"#,
+    )
+    .await;
+    let sent = Instant::now();
+    b.wait_for(
+        &format!("{ROWS}.some((r) => r.id === {first})"),
+        Duration::from_secs(1),
+    )
+    .await;
+    let took = sent.elapsed();
+    println!("a captured request appeared in the viewer {took:?} after its response");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+
+    let second = post_json(
+        &s.server,
+        "/live/orders/43",
+        &[("x-event", "order.paid")],
+        "{}",
+    )
+    .await;
+    b.wait_for(
+        &format!("{ROWS}.length === 2 && {ROWS}[0].id === {second}"),
+        Duration::from_secs(1),
+    )
+    .await;
+    let r = rows(b).await;
+    assert_eq!(r[0]["target"], "/live/orders/43", "newest on top");
+    assert_eq!(r[1]["target"], "/live/orders/42?source=test");
+    assert_eq!(r[1]["method"], "POST");
+    assert_eq!(r[1]["status"], "200");
+    assert_eq!(r[0]["fresh"], true, "a live arrival is highlighted");
+    assert_eq!(
+        b.eval("window.__sameDocument").await,
+        "still here",
+        "the page was not reloaded"
+    );
+    b.wait_for(
+        "document.querySelector('.bin-item.active .bin-count').textContent === '2'",
+        Duration::from_secs(1),
+    )
+    .await;
+    let catch = b
+        .eval("document.querySelector('#catch-url').textContent")
+        .await;
+    assert_eq!(catch, s.server.catch_url("live").as_str());
+
+    // the viewer declares its own icon, so opening it captures nothing
+    let bins = support::get(&format!("{}/_/api/bins", s.server.base_url()))
+        .await
+        .json();
+    let names: Vec<&str> = bins["bins"]
+        .as_array()
+        .expect("bins")
+        .iter()
+        .filter_map(|b| b["name"].as_str())
+        .collect();
+    assert_eq!(names, ["live"], "nothing but the two requests was captured");
+    let log = b.log();
+    assert!(log.errors.is_empty(), "page errors: {:?}", log.errors);
+    assert_page_clean(b).await;
+}
+
+const STRIPE_EVENT: &str = r#"{
+  "id": "evt_3QkZ8rLkdIwHu7ix0Ybw8kQm",
+  "object": "event",
+  "api_version": "2024-06-20",
+  "created": 1764316800,
+  "type": "payment_intent.succeeded",
+  "livemode": false,
+  "pending_webhooks": 2,
+  "data": {
+    "object": {
+      "id": "pi_3QkZ8rLkdIwHu7ix0f5jW3aT",
+      "object": "payment_intent",
+      "amount": 4999,
+      "amount_received": 4999,
+      "currency": "usd",
+      "status": "succeeded",
+      "customer": "cus_R3kX9pQ2mN7vLs",
+      "payment_method_types": ["card", "link"],
+      "latest_charge": "ch_3QkZ8rLkdIwHu7ix0a1b2c3d",
+      "application_fee_amount": null,
+      "tax_rate": 0.0825,
+      "metadata": {
+        "order_id": 12345678901234567890,
+        "plan": "pro-annual",
+        "seats": 12
+      }
+    }
+  },
+  "request": {
+    "id": null,
+    "idempotency_key": "b2f7c1e0-2f2a-4a8e-9d0e-7c1f5a3b8e21"
+  }
+}"#;
+
+/// Fills a few bins with realistic webhooks, so the screenshot shows a lived-in viewer.
+async fn realistic_traffic(server: &ServerHandle) {
+    let github = json!({"ref": "refs/heads/main", "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+        "after": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5", "repository": {"full_name": "acme/shop", "private": true},
+        "pusher": {"name": "octocat"}, "commits": [{"id": "59b20b8d", "message": "Fix checkout rounding"}]});
+    post_json(
+        server,
+        "/github/hooks",
+        &[
+            ("x-github-event", "push"),
+            ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        ],
+        &github.to_string(),
+    )
+    .await;
+    let shop = json!({"id": 820982911946154508_u64, "email": "jon@example.com", "total_price": "409.94", "currency": "USD",
+        "line_items": [{"title": "IPod Nano - 8GB", "quantity": 1, "price": "199.00"}]});
+    post_json(
+        server,
+        "/shop/orders/create",
+        &[
+            ("x-shopify-topic", "orders/create"),
+            (
+                "x-shopify-hmac-sha256",
+                "XWmrwMey6OsLMeiZKwP4FppHH3cmAiiJJAweH5Jo4bM=",
+            ),
+        ],
+        &shop.to_string(),
+    )
+    .await;
+    let refund = json!({"id": "evt_1QkYtLLkdIwHu7ixkq0f7V9d", "object": "event", "type": "charge.refunded",
+        "data": {"object": {"id": "ch_3QkYt", "amount_refunded": 1500, "currency": "usd"}}});
+    post_json(
+        server,
+        "/stripe/webhook",
+        &[(
+            "stripe-signature",
+            "t=1764316500,v1=0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        )],
+        &refund.to_string(),
+    )
+    .await;
+    support::get(&format!("{}/stripe/webhook?ping=1", server.base_url())).await;
+    let form = "customer_email=jane%40example.com&plan=pro-annual&amount=49.99&coupon=";
+    support::http(
+        "PUT",
+        &format!("{}/stripe/customers/cus_R3kX9pQ2mN7vLs", server.base_url()),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Bytes::from_static(form.as_bytes()),
+    )
+    .await;
+}
+
+fn screenshot_path() -> PathBuf {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshot.png");
+    if std::env::var_os("HOOKPIT_SCREENSHOT").is_some() || !docs.exists() {
+        docs
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshot.png")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_pane_shows_headers_in_received_order_and_the_exact_json() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    realistic_traffic(&s.server).await;
+    open(&s, "stripe").await;
+
+    let head = "POST /stripe/webhook?account=acct_1HxQ2b&attempt=1 HTTP/1.1
+Host: {host}
+User-Agent: Stripe/1.0 (+https://stripe.com/docs/webhooks)
+Accept: */*; q=0.5, application/xml
+Cache-Control: no-cache
+Content-Type: application/json; charset=utf-8
+Stripe-Signature: t=1764316800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
+X-Request-ID: 9f1c2d4e-8b7a-4c3d-a2e1-0f9e8d7c6b5a
+x-dup: one
+X-Dup: two
+Content-Length: {len}
+Connection: close
+
+";
+    assert_eq!(
+        send_raw(&s.server, head, STRIPE_EVENT.as_bytes()).await,
+        200
+    );
+    let (id, _) = b
+        .wait_for(
+            &format!("(() => {{ const r = {ROWS}.find((r) => r.target === '/stripe/webhook?account=acct_1HxQ2b&attempt=1'); return r && r.id; }})()"),
+            Duration::from_secs(2),
+        )
+        .await;
+    let id = id.as_u64().expect("row id");
+    b.click(&format!("#list .row[data-id='{id}']")).await;
+    b.wait_for(
+        "document.querySelector('#detail .detail-target')?.textContent === '/stripe/webhook?account=acct_1HxQ2b&attempt=1'",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(
+        b.eval("location.hash").await,
+        format!("#/bin/stripe/{id}").as_str(),
+        "the open request is deep-linkable"
+    );
+
+    // the JSON tree says exactly what was sent: same keys in the same order, every digit
+    b.wait_for(
+        "document.querySelector('#detail .jtree')",
+        Duration::from_secs(2),
+    )
+    .await;
+    let tree = b
+        .eval("document.querySelector('#detail .jtree').innerText")
+        .await;
+    let squash = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    assert_eq!(
+        squash(tree.as_str().expect("tree text")),
+        squash(STRIPE_EVENT)
+    );
+    assert!(tree
+        .as_str()
+        .unwrap_or_default()
+        .contains("12345678901234567890"));
+    let order_id = b
+        .eval("[...document.querySelectorAll('#detail .j-num')].map((e) => e.textContent).find((t) => t.length > 15)")
+        .await;
+    assert_eq!(order_id, "12345678901234567890");
+
+    // the text view is the body byte for byte
+    b.click("#detail .seg[data-view='text']").await;
+    let text = b
+        .wait_for(
+            "document.querySelector('#detail .view-text pre')?.textContent",
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    assert_eq!(text, STRIPE_EVENT);
+
+    // headers in received order, original case, duplicates kept
+    b.click("#detail .dtab[data-tab='headers']").await;
+    let headers = b
+        .wait_for(
+            "(() => { const t = [...document.querySelectorAll('#detail table.kv tbody tr')]; \
+             return t.length && t.map((tr) => [tr.children[1].textContent, tr.children[2].textContent]); })()",
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    let host = s.server.addr().to_string();
+    let len = STRIPE_EVENT.len().to_string();
+    let expected = json!([
+        ["Host", host],
+        [
+            "User-Agent",
+            "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+        ],
+        ["Accept", "*/*; q=0.5, application/xml"],
+        ["Cache-Control", "no-cache"],
+        ["Content-Type", "application/json; charset=utf-8"],
+        [
+            "Stripe-Signature",
+            "t=1764316800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"
+        ],
+        ["X-Request-ID", "9f1c2d4e-8b7a-4c3d-a2e1-0f9e8d7c6b5a"],
+        ["x-dup", "one"],
+        ["X-Dup", "two"],
+        ["Content-Length", len],
+        ["Connection", "close"],
+    ]);
+    assert_eq!(headers, expected);
+
+    b.click("#detail .dtab[data-tab='query']").await;
+    let query = b
+        .wait_for(
+            "(() => { const t = [...document.querySelectorAll('#detail table.kv tbody tr')]; \
+             return t.length && t.map((tr) => [tr.children[1].textContent, tr.children[2].textContent]); })()",
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    assert_eq!(query, json!([["account", "acct_1HxQ2b"], ["attempt", "1"]]));
+
+    // the overview
+    let overview = b
+        .eval("document.querySelector('#detail .overview').innerText")
+        .await;
+    let overview = overview.as_str().unwrap_or_default();
+    for want in ["HTTP/1.1", "127.0.0.1:", "200", &format!("#{id}")] {
+        assert!(overview.contains(want), "overview lacks {want}: {overview}");
+    }
+
+    // replay it to another bin and see the target's answer
+    b.click("#detail .dtab[data-tab='replay']").await;
+    b.click("#detail .replay-form input").await;
+    b.type_text(&s.server.catch_url("replayed")).await;
+    b.click("#detail .replay-form button[type='submit']").await;
+    b.wait_for(
+        "document.querySelector('#detail .replay-result .status-pill')?.textContent === '200'",
+        Duration::from_secs(5),
+    )
+    .await;
+    let replayed = support::get(&format!(
+        "{}/_/api/bins/replayed/requests",
+        s.server.base_url()
+    ))
+    .await
+    .json();
+    assert_eq!(replayed["requests"][0]["body"]["text"], STRIPE_EVENT);
+    assert_eq!(replayed["requests"][0]["method"], "POST");
+
+    // the picture for the README: the JSON tree of a realistic webhook, highlights faded
+    b.click("#detail .dtab[data-tab='body']").await;
+    b.click("#detail .seg[data-view='json']").await;
+    b.wait_for(
+        "document.querySelector('#detail .jtree') && !document.querySelector('#list .row.fresh')",
+        Duration::from_secs(5),
+    )
+    .await;
+    b.eval("document.activeElement && document.activeElement.blur()")
+        .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let path = screenshot_path();
+    b.screenshot(&path).await;
+    println!("screenshot saved to {}", path.display());
+    let log = b.log();
+    assert!(log.errors.is_empty(), "page errors: {:?}", log.errors);
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_filters_the_list_live_and_explains_a_bad_filter() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let paid = |n: u32| format!(r#"{{"invoice":{n},"status":"paid"}}"#);
+    let mut received = Vec::new();
+    let mut failed = Vec::new();
+    for n in 0..3 {
+        received.push(
+            post_json(
+                &s.server,
+                "/search/hook",
+                &[("x-event", "payment_received")],
+                &paid(n),
+            )
+            .await,
+        );
+    }
+    for n in 0..2 {
+        failed.push(
+            post_json(
+                &s.server,
+                "/search/hook",
+                &[("x-event", "payment_failed")],
+                &paid(n),
+            )
+            .await,
+        );
+    }
+    open(&s, "search").await;
+    b.wait_for(&format!("{ROWS}.length === 5"), Duration::from_secs(2))
+        .await;
+
+    // `/` focuses the search box; the filter is applied as it is typed
+    b.press("/").await;
+    assert_eq!(b.eval("document.activeElement.id").await, "search");
+    b.type_text("header:X-Event=payment_failed").await;
+    let want: Vec<u64> = failed.iter().rev().copied().collect();
+    b.wait_for(
+        &format!(
+            "JSON.stringify(window.hookpitViewer.ids()) === '{}'",
+            json!(want)
+        ),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(rows(b).await.len(), 2);
+
+    // the live feed is filtered too
+    let late_fail = post_json(
+        &s.server,
+        "/search/hook",
+        &[("x-event", "payment_failed")],
+        "{}",
+    )
+    .await;
+    let late_ok = post_json(
+        &s.server,
+        "/search/hook",
+        &[("x-event", "payment_received")],
+        "{}",
+    )
+    .await;
+    b.wait_for(
+        &format!("{ROWS}[0]?.id === {late_fail}"),
+        Duration::from_secs(2),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shown = ids(b).await;
+    assert!(
+        !shown.contains(&late_ok),
+        "a non-matching request slipped in: {shown:?}"
+    );
+    assert_eq!(shown.len(), 3);
+
+    // a bad filter is explained inline
+    b.eval("(() => { const s = document.querySelector('#search'); s.select(); })()")
+        .await;
+    b.type_text("sig:maybe").await;
+    let (message, _) = b
+        .wait_for(
+            "(() => { const e = document.querySelector('#search-error'); return !e.hidden && e.textContent; })()",
+            Duration::from_secs(3),
+        )
+        .await;
+    assert!(
+        message.as_str().unwrap_or_default().contains("sig:"),
+        "the server's message is shown: {message}"
+    );
+    assert_eq!(
+        b.eval("document.querySelector('#search').getAttribute('aria-invalid')")
+            .await,
+        "true"
+    );
+
+    // Esc clears the search and everything is back
+    b.press("Escape").await;
+    b.wait_for(
+        "window.hookpitViewer.ids().length === 7 && document.querySelector('#search-error').hidden",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(b.eval("document.querySelector('#search').value").await, "");
+
+    // j and k walk the list, newest first
+    b.press("j").await;
+    b.wait_for(
+        &format!("window.hookpitViewer.state().selected === {late_ok}"),
+        Duration::from_secs(2),
+    )
+    .await;
+    b.press("j").await;
+    b.press("j").await;
+    b.press("k").await;
+    b.wait_for(
+        &format!("window.hookpitViewer.state().selected === {late_fail}"),
+        Duration::from_secs(2),
+    )
+    .await;
+    b.wait_for(
+        &format!("document.querySelector('#detail .overview')?.innerText.includes('#{late_fail}')"),
+        Duration::from_secs(2),
+    )
+    .await;
+    let log = b.log();
+    assert!(
+        log.errors.iter().all(|e| e.contains("400")),
+        "page errors: {:?}",
+        log.errors
+    );
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_captured_while_the_socket_was_down_appear_in_order_without_duplicates() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        sent.push(post_json(&s.server, &format!("/resume/{n}"), &[], "{}").await);
+    }
+    open(&s, "resume").await;
+    b.wait_for(&format!("{ROWS}.length === 3"), Duration::from_secs(2))
+        .await;
+
+    // the network goes away and the page's socket with it
+    b.set_offline(true).await;
+    b.eval("window.hookpitViewer.socket()?.close()").await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'offline'",
+        Duration::from_secs(3),
+    )
+    .await;
+    for n in 3..8 {
+        sent.push(post_json(&s.server, &format!("/resume/{n}"), &[], "{}").await);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(ids(b).await.len(), 3, "nothing arrives while offline");
+
+    // back online: the viewer resumes after the last id it saw
+    b.set_offline(false).await;
+    let want: Vec<u64> = sent.iter().rev().copied().collect();
+    b.wait_for(
+        &format!(
+            "JSON.stringify(window.hookpitViewer.ids()) === '{}'",
+            json!(want)
+        ),
+        Duration::from_secs(6),
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        Duration::from_secs(2),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ids(b).await, want, "in order, none twice, none missing");
+    let shown: Vec<u64> = rows(b)
+        .await
+        .iter()
+        .map(|r| r["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(shown, want, "the rows on screen");
+    let reloads = b.eval("window.hookpitViewer.metrics.reloads").await;
+    assert_eq!(reloads, 1, "resumed over the socket, not by reloading");
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_reconnects_by_itself_after_the_server_restarts() {
+    let config = || Config {
+        token: Some("s3cret-token".into()),
+        ..Config::for_tests()
+    };
+    let Some(Session {
+        browser: b,
+        server,
+        _turn,
+    }) = session_with(config()).await
+    else {
+        return;
+    };
+    let first = post_json(&server, "/restart/before", &[], "{}").await;
+    open_url(
+        &b,
+        &format!("{}?token=s3cret-token#/bin/restart", server.viewer_url()),
+    )
+    .await;
+    b.wait_for(
+        &format!("{ROWS}[0]?.id === {first}"),
+        Duration::from_secs(2),
+    )
+    .await;
+
+    // stop the server; the page notices
+    let addr = server.addr();
+    server.shutdown().await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'offline'",
+        Duration::from_secs(5),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // a new server on the same port: the page reconnects without help
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let server = loop {
+        match Server::start(config().listen(addr)).await {
+            Ok(server) => break server,
+            Err(e) if Instant::now() >= deadline => panic!("cannot listen on {addr} again: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let after = post_json(&server, "/restart/after", &[], "{}").await;
+    let (_, took) = b
+        .wait_for(
+            &format!("{ROWS}.length === 1 && {ROWS}[0].target === '/restart/after' && {ROWS}[0].id === {after}"),
+            Duration::from_secs(8),
+        )
+        .await;
+    println!("the viewer showed the restarted server's first request after {took:?}");
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        Duration::from_secs(2),
+    )
+    .await;
+    // the token keeps working across the restart (API calls and the websocket)
+    b.click(&format!("#list .row[data-id='{after}']")).await;
+    b.wait_for(
+        "document.querySelector('#detail .detail-target')?.textContent === '/restart/after'",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_page_clean(&b).await;
+    drop(b);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_captured_content_executes_nothing() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    open(&s, "evil").await;
+
+    let html = r#"<script>window.__pwned='script';alert(1)</script><img src=x onerror="window.__pwned='img';alert(2)"><a href="javascript:window.__pwned='link'">x</a><svg onload="window.__pwned='svg'"></svg><iframe srcdoc="<script>parent.__pwned='frame'</script>"></iframe>"#;
+    let head = "POST /evil/%3Cscript%3Ewindow.__pwned='path'%3C%2Fscript%3E/%3Cimg%20src=x%20onerror=alert(3)%3E?q=%3Csvg%2Fonload%3Dalert(4)%3E&javascript:alert(5) HTTP/1.1
+Host: {host}
+X-Evil: <img src=x onerror=\"window.__pwned='header';alert(6)\">
+Referer: javascript:window.__pwned='referer'
+Content-Type: text/html
+Content-Length: {len}
+Connection: close
+
+";
+    let status = send_raw(&s.server, head, html.as_bytes()).await;
+    assert!(
+        status == 200,
+        "the hostile request was captured (status {status})"
+    );
+
+    let json_body = r#"{"<img src=x onerror=alert(7)>": "<script>window.__pwned='json'</script>", "href": "javascript:alert(8)"}"#;
+    post_json(
+        &s.server,
+        "/evil/json",
+        &[("x-note", "<b onmouseover=alert(9)>hi</b>")],
+        json_body,
+    )
+    .await;
+
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(10)"><script>alert(11)</script></svg>"#;
+    support::http(
+        "POST",
+        &format!("{}/evil/image", s.server.base_url()),
+        &[("content-type", "image/svg+xml")],
+        Bytes::from_static(svg.as_bytes()),
+    )
+    .await;
+
+    let multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"<img src=x onerror=alert(12)>\"\r\n\r\n<script>alert(13)</script>\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"<svg onload=alert(14)>.html\"\r\nContent-Type: text/html\r\n\r\n<script>alert(15)</script>\r\n--XyZ--\r\n";
+    support::http(
+        "POST",
+        &format!("{}/evil/upload", s.server.base_url()),
+        &[("content-type", "multipart/form-data; boundary=XyZ")],
+        Bytes::from_static(multipart.as_bytes()),
+    )
+    .await;
+    let form = "%3Cscript%3Ealert(16)%3C%2Fscript%3E=%3Cimg+src%3Dx+onerror%3Dalert(17)%3E";
+    support::http(
+        "POST",
+        &format!("{}/evil/form", s.server.base_url()),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Bytes::from_static(form.as_bytes()),
+    )
+    .await;
+
+    b.wait_for(&format!("{ROWS}.length === 5"), Duration::from_secs(3))
+        .await;
+    let ids = ids(b).await;
+    // open every request, every tab and every body view
+    for id in &ids {
+        b.click(&format!("#list .row[data-id='{id}']")).await;
+        b.wait_for(
+            &format!("document.querySelector('#detail .overview')?.innerText.includes('#{id}')"),
+            Duration::from_secs(2),
+        )
+        .await;
+        let views = b
+            .eval("[...document.querySelectorAll('#detail .seg')].map((e) => e.dataset.view)")
+            .await;
+        for view in views.as_array().cloned().unwrap_or_default() {
+            let view = view.as_str().unwrap_or_default().to_owned();
+            b.click(&format!("#detail .seg[data-view='{view}']")).await;
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+        for tab in ["headers", "query", "response", "body"] {
+            b.click(&format!("#detail .dtab[data-tab='{tab}']")).await;
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+    // the HTML request once more, showing its text
+    b.click(&format!("#list .row[data-id='{}']", ids[ids.len() - 1]))
+        .await;
+    b.wait_for(
+        "document.querySelector('#detail .seg[data-view=\"text\"]')",
+        Duration::from_secs(2),
+    )
+    .await;
+    b.click("#detail .seg[data-view='text']").await;
+    b.wait_for(
+        "document.querySelector('#detail .view-text pre')",
+        Duration::from_secs(2),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    assert_eq!(
+        b.eval("window.__pwned === undefined").await,
+        true,
+        "captured content ran"
+    );
+    // ...and it is all there, as text
+    let shown = b
+        .eval("document.querySelector('#detail .view-text pre').textContent")
+        .await;
+    assert_eq!(shown, html);
+    let path = b
+        .eval("document.querySelector('#detail .decoded-path').textContent")
+        .await;
+    assert_eq!(
+        path, "/evil/<script>window.__pwned='path'</script>/<img src=x onerror=alert(3)>",
+        "the decoded path is shown as text"
+    );
+    b.click("#detail .dtab[data-tab='query']").await;
+    let query = b
+        .wait_for(
+            "document.querySelector('#detail table.kv tbody tr td.v')?.textContent",
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    assert_eq!(query, "<svg/onload=alert(4)>");
+    b.click("#detail .dtab[data-tab='headers']").await;
+    let headers = b
+        .wait_for(
+            "document.querySelector('#detail table.kv tbody')?.textContent",
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    assert!(
+        headers
+            .as_str()
+            .unwrap_or_default()
+            .contains(r#"<img src=x onerror="window.__pwned='header';alert(6)">"#),
+        "headers shown as text: {headers}"
+    );
+    let inert = b
+        .eval(
+            "document.querySelectorAll('#detail script, #detail iframe, #detail svg, #detail [onerror], #detail [onload], #list script, #list img, #list [onerror], a[href^=\"javascript:\"]').length",
+        )
+        .await;
+    assert_eq!(inert, 0, "captured markup became elements");
+    assert_page_clean(b).await;
+}
+
+/// Sends `n` small requests to a bin over a few keep-alive connections.
+async fn flood(server: &ServerHandle, bin: &str, n: usize) {
+    let conns = 8;
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let addr = server.addr();
+        let bin = bin.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                    .await
+                    .expect("handshake");
+            tokio::spawn(conn);
+            for i in (c..n).step_by(conns) {
+                send.ready().await.expect("connection ready");
+                let req = hyper::Request::builder()
+                    .method(if i % 5 == 0 { "PUT" } else { "POST" })
+                    .uri(format!("/{bin}/items/{i}?page={}", i / 100))
+                    .header("host", addr.to_string())
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(Bytes::from(format!(
+                        r#"{{"item":{i},"name":"item number {i}"}}"#
+                    ))))
+                    .expect("request");
+                let resp = send.send_request(req).await.expect("response");
+                assert_eq!(resp.status(), 200);
+                use http_body_util::BodyExt;
+                resp.into_body().collect().await.expect("body");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("flood task");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_requests_render_and_scroll_without_stalling() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let n = 10_000;
+    let put = support::http(
+        "PUT",
+        &format!("{}/_/api/bins/bulk", s.server.base_url()),
+        &[("content-type", "application/json")],
+        Bytes::from_static(br#"{"max_requests":20000}"#),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let started = Instant::now();
+    flood(&s.server, "bulk", n).await;
+    println!("captured {n} requests in {:?}", started.elapsed());
+
+    open(&s, "bulk").await;
+    let (painted, _) = b
+        .wait_for(
+            "window.hookpitViewer.metrics.listPaintedAt",
+            Duration::from_secs(10),
+        )
+        .await;
+    let painted = painted.as_f64().expect("paint time");
+    let (loaded, _) = b
+        .wait_for(
+            &format!("window.hookpitViewer.state().count === {n} && !window.hookpitViewer.state().hasMore && window.hookpitViewer.metrics.allLoadedAt"),
+            Duration::from_secs(30),
+        )
+        .await;
+    println!(
+        "10,000 requests: list first painted {painted:.0} ms after navigation start, all rows loaded at {:.0} ms",
+        loaded.as_f64().unwrap_or_default()
+    );
+    assert!(painted < 3000.0, "first paint took {painted} ms");
+
+    // only the visible rows exist in the DOM
+    let in_dom = b
+        .eval("document.querySelectorAll('#list .row').length")
+        .await;
+    assert!(
+        in_dom.as_u64().expect("count") < 80,
+        "{in_dom} row elements for {n} requests"
+    );
+
+    // scroll through the whole list, one frame per step, and time the frames
+    let report = b
+        .eval(
+            "(async () => {
+               const list = document.querySelector('#list');
+               const frame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
+               let last = await frame(), worst = 0, steps = 0;
+               const end = list.scrollHeight - list.clientHeight;
+               for (let y = 0; y <= end; y += Math.max(1, Math.floor(end / 120))) {
+                 list.scrollTop = y; const t = await frame(); worst = Math.max(worst, t - last); last = t; steps++;
+               }
+               for (let i = 0; i < 30; i++) {
+                 list.scrollTop = Math.random() * end; const t = await frame(); worst = Math.max(worst, t - last); last = t; steps++;
+               }
+               list.scrollTop = end; await frame(); await frame();
+               return { worst, steps, scrollHeight: list.scrollHeight };
+             })()",
+        )
+        .await;
+    println!("scrolling: {report}");
+    let worst = report["worst"].as_f64().expect("worst frame");
+    assert!(worst < 400.0, "a frame took {worst} ms while scrolling");
+
+    let all = ids(b).await;
+    assert_eq!(all.len(), n);
+    assert!(
+        all.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no duplicates"
+    );
+    let bottom = rows(b).await;
+    let last_row = bottom.last().expect("rows at the bottom");
+    assert_eq!(
+        last_row["id"].as_u64(),
+        all.last().copied(),
+        "the oldest is at the bottom"
+    );
+    assert!(
+        last_row["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/bulk/items/")),
+        "{last_row}"
+    );
+    assert_page_clean(b).await;
+}
+
+/// A webhook receiver that answers every request `500 oops`.
+async fn failing_receiver() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // read the head and the announced body, then fail
+                let mut got = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    let Ok(n) = conn.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let _ = conn
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\noops")
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_event_reports_the_verdict_and_the_delivery_log_follows_live() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(
+        "[...document.querySelectorAll('.page-webhooks table.grid tbody tr')].some((tr) => tr.textContent.includes('Local demo'))",
+        Duration::from_secs(3),
+    )
+    .await;
+
+    // the demo webhook posts to hookpit's own `demo` bin: an edited payload arrives exactly
+    let payload = r#"{"payment_id":12345678901234567890,"payment_status":"completed","payment_total":"$31.32"}"#;
+    b.wait_for(
+        "document.querySelector('textarea.payload')?.value.includes('payment')",
+        Duration::from_secs(2),
+    )
+    .await;
+    b.eval(&format!(
+        "document.querySelector('textarea.payload').value = {}",
+        serde_json::to_string(payload).expect("payload")
+    ))
+    .await;
+    b.click(".send-test").await;
+    let (verdict, _) = b
+        .wait_for(
+            "document.querySelector('.test-result')?.innerText",
+            Duration::from_secs(10),
+        )
+        .await;
+    let verdict = verdict.as_str().unwrap_or_default().to_owned();
+    assert!(
+        verdict.contains("Delivered") && verdict.contains("200") && verdict.contains(" ms"),
+        "{verdict}"
+    );
+    assert_eq!(
+        b.eval("document.querySelector('.test-result').classList.contains('ok')")
+            .await,
+        true
+    );
+    let demo = support::get(&format!("{}/_/api/bins/demo/requests", s.server.base_url()))
+        .await
+        .json();
+    assert_eq!(
+        demo["requests"][0]["body"]["text"], payload,
+        "sent byte for byte"
+    );
+
+    // the delivery log and the list's counters follow the websocket
+    b.wait_for(
+        "(() => { const r = document.querySelectorAll('[data-delivery]'); return r.length === 1 && r[0].innerText.includes('succeeded'); })()",
+        Duration::from_secs(5),
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('.page-webhooks table.grid tbody tr.active')?.innerText.includes('200')",
+        Duration::from_secs(5),
+    )
+    .await;
+
+    // a new webhook whose receiver fails: the verdict says so, whatever body came back
+    let failing = failing_receiver().await;
+    b.click(".add-webhook").await;
+    b.click("input[aria-label='Name']").await;
+    b.type_text("Broken receiver").await;
+    b.click("input[aria-label='URL']").await;
+    b.type_text(&failing).await;
+    b.click(".events-pick input[value='payment_received']")
+        .await;
+    b.click(".page-webhooks form button[type='submit']").await;
+    b.wait_for(
+        "[...document.querySelectorAll('.page-webhooks table.grid tbody tr')].some((tr) => tr.classList.contains('active') && tr.textContent.includes('Broken receiver'))",
+        Duration::from_secs(5),
+    )
+    .await;
+    let secret = b
+        .eval("document.querySelector('input[aria-label=\"Secret\"]').value")
+        .await;
+    assert!(
+        secret.as_str().unwrap_or_default().starts_with("whsec_"),
+        "a secret was generated: {secret}"
+    );
+    b.wait_for(
+        "document.querySelector('.send-test')",
+        Duration::from_secs(2),
+    )
+    .await;
+    b.click(".send-test").await;
+    let (verdict, _) = b
+        .wait_for(
+            "document.querySelector('.test-result')?.innerText",
+            Duration::from_secs(10),
+        )
+        .await;
+    let verdict = verdict.as_str().unwrap_or_default().to_owned();
+    assert!(
+        verdict.contains("Not delivered") && verdict.contains("500"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("oops"),
+        "the receiver's answer is shown: {verdict}"
+    );
+    assert_eq!(
+        b.eval("document.querySelector('.test-result').classList.contains('bad')")
+            .await,
+        true
+    );
+    b.wait_for(
+        "[...document.querySelectorAll('[data-delivery]')].some((r) => r.innerText.includes('500'))",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_page_clean(b).await;
+}

@@ -1,0 +1,306 @@
+//! The real binary: `serve` announces its address and stops cleanly on SIGTERM, a port in use is
+//! one clear error, and the client verbs (ls, show, clear, tail, wait, export, replay) print what
+//! users and scripts expect with exit codes 0/1/2, colour only when asked.
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use crate::support::*;
+
+fn post_sync(base: &str, path: &str, body: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { post(&format!("{base}{path}"), body).await });
+}
+
+#[test]
+fn serve_announces_its_addresses_and_stops_cleanly_on_sigterm() {
+    let mut s = spawn_serve(&[]);
+    let a = &s.announced;
+    let listen = a["listen"].as_str().unwrap();
+    assert!(listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"));
+    assert_eq!(a["viewer"], format!("http://{listen}/_/"));
+    assert_eq!(a["api"], format!("http://{listen}/_/api"));
+    assert!(a["catch"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("http://{listen}/")));
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut l = String::new();
+        s.stdout.read_line(&mut l).unwrap();
+        lines.push(l);
+    }
+    let banner = lines.join("");
+    assert!(
+        banner.contains("viewer") && banner.contains("catch") && banner.contains("api"),
+        "{banner}"
+    );
+    post_sync(&s.base(), "/x", "{}");
+    let pid = s.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = s.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut s.stdout, &mut rest).unwrap();
+    assert!(rest.contains("1 request captured"), "{rest}");
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_error_suggesting_listen() {
+    let s = spawn_serve(&[]);
+    let out = std::process::Command::new(bin_path())
+        .args(["--listen", s.announced["listen"].as_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: cannot listen on") && err.contains("--listen"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors_with_exit_2() {
+    let out = std::process::Command::new(bin_path())
+        .args(["--max-body", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-body"));
+    let out = std::process::Command::new(bin_path())
+        .args(["frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = std::process::Command::new(bin_path())
+        .env("HOOKPIT_MAX_REQUESTS", "zero")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "env twins are parsed too");
+}
+
+#[test]
+fn ls_show_and_clear_print_for_people_and_for_scripts() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    post_sync(&base, "/cli/a", r#"{"hello":"world"}"#);
+    post_sync(&base, "/cli/b", "{}");
+    let (code, out, _) = run_cli(&base, &["ls"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("cli") && out.contains('2'), "{out}");
+    assert!(!out.contains('\u{1b}'), "NO_COLOR: no escape codes");
+    let (code, out, _) = run_cli(&base, &["ls", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["bins"][0]["count"], 2);
+    let (code, out, _) = run_cli(&base, &["ls", "cli", "--match", "path:/cli/a", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["count"], 1);
+    let (code, _, _) = run_cli(&base, &["ls", "cli", "--match", "path:/nothing"]);
+    assert_eq!(code, 1, "an empty filtered listing is 'not matched'");
+    let (code, out, _) = run_cli(&base, &["show", "latest"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("POST") && out.contains("/cli/b"), "{out}");
+    let (code, out, _) = run_cli(&base, &["show", "1", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["body"]["text"],
+        r#"{"hello":"world"}"#
+    );
+    let (code, out, _) = run_cli(&base, &["show", "1", "--raw"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("POST /cli/a HTTP/1.1\r\n") && out.ends_with(r#"{"hello":"world"}"#));
+    let (code, _, err) = run_cli(&base, &["show", "99"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error:") && err.contains("not found"),
+        "{err}"
+    );
+    let (code, out, _) = run_cli(&base, &["--color", "always", "ls", "cli"]);
+    assert_eq!(code, 0);
+    assert!(out.contains('\u{1b}'), "--color always colours");
+    let (code, out, _) = run_cli(&base, &["clear", "cli"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("cleared 2 requests"), "{out}");
+}
+
+#[test]
+fn a_client_command_without_a_server_says_how_to_start_one() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, _, err) = run_cli(&format!("http://{dead}"), &["ls"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is hookpit running"), "{err}");
+}
+
+#[test]
+fn wait_exits_0_on_a_match_1_on_timeout_and_2_on_a_bad_filter() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    post_sync(&base, "/wb/x", r#"{"event":"paid"}"#);
+    let (code, out, _) = run_cli(
+        &base,
+        &[
+            "wait",
+            "--bin",
+            "wb",
+            "--match",
+            "json:/event=paid",
+            "--timeout",
+            "2s",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("/wb/x"), "{out}");
+    let (code, out, _) = run_cli(
+        &base,
+        &[
+            "wait",
+            "--bin",
+            "wb",
+            "--match",
+            "json:/event=paid",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["requests"][0]["id"],
+        1
+    );
+    let (code, _, err) = run_cli(
+        &base,
+        &[
+            "wait",
+            "--bin",
+            "wb",
+            "--match",
+            "json:/event=refund",
+            "--timeout",
+            "300ms",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("timed out") && err.contains("failed: json:/event=refund"),
+        "{err}"
+    );
+    let (code, _, err) = run_cli(&base, &["wait", "--bin", "wb", "--match", "nokey:1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nokey"), "{err}");
+    // a match that arrives while the CLI waits
+    let waiter = std::thread::spawn({
+        let base = base.clone();
+        move || {
+            run_cli(
+                &base,
+                &["wait", "--bin", "later", "--count", "2", "--timeout", "10s"],
+            )
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    post_sync(&base, "/later", "{}");
+    post_sync(&base, "/later", "{}");
+    assert_eq!(waiter.join().unwrap().0, 0);
+}
+
+#[test]
+fn export_and_replay_work_from_the_command_line() {
+    let s = spawn_serve(&[]);
+    let other = spawn_serve(&[]);
+    let base = s.base();
+    post_sync(&base, "/exp/1", r#"{"a":1}"#);
+    let (code, out, _) = run_cli(&base, &["export", "exp", "--format", "ndjson"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1);
+    let (code, out, _) = run_cli(&base, &["export", "exp"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["log"]["version"],
+        "1.2"
+    );
+    let to = format!("{}/replayed", other.base());
+    let (code, out, _) = run_cli(&base, &["replay", "1", "--to", &to]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("200"), "{out}");
+    let (code, out, _) = run_cli(&other.base(), &["ls", "replayed", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["count"],
+        1
+    );
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, out, _) = run_cli(&base, &["replay", "1", "--to", &format!("http://{dead}/")]);
+    assert_eq!(
+        code, 1,
+        "a refused connection is a failed outcome, not a crash"
+    );
+    assert!(out.to_lowercase().contains("refused"), "{out}");
+}
+
+#[test]
+fn tail_prints_one_line_per_request_and_json_lines_with_json() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    let mut tail = std::process::Command::new(bin_path())
+        .args(["tail", "--json", "--bin", "tl"])
+        .env("HOOKPIT_SERVER", &base)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(tail.stdout.take().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    post_sync(&base, "/other", "{}");
+    post_sync(&base, "/tl/one", r#"{"k":"v"}"#);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["target"], "/tl/one");
+    assert_eq!(v["body"]["text"], r#"{"k":"v"}"#);
+    let _ = tail.kill();
+    let _ = tail.wait();
+
+    let mut tail = std::process::Command::new(bin_path())
+        .args(["tail", "-v"])
+        .env("HOOKPIT_SERVER", &base)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(tail.stdout.take().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    post_sync(&base, "/tl/two", r#"{"k":"v"}"#);
+    let mut text = String::new();
+    for _ in 0..3 {
+        out.read_line(&mut text).unwrap();
+    }
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert!(
+        text.contains("tl")
+            && text.contains("POST")
+            && text.contains("/tl/two")
+            && text.contains("200"),
+        "{text}"
+    );
+    assert!(
+        text.to_lowercase().contains("host:"),
+        "-v shows headers: {text}"
+    );
+}

@@ -1,0 +1,250 @@
+//! Test support: start a hookpit in-process on 127.0.0.1:0, send raw bytes or simple HTTP
+//! requests to it, read its websocket feed, and spawn the real binary.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use hookpit::{Config, Server, ServerHandle};
+use http_body_util::{BodyExt, Full};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A server with test defaults.
+pub async fn start() -> ServerHandle {
+    start_with(Config::for_tests()).await
+}
+
+/// A server with a given configuration.
+pub async fn start_with(config: Config) -> ServerHandle {
+    Server::start(config).await.expect("server starts")
+}
+
+/// An answer: status, headers (lower-case names), body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends one HTTP/1.1 request with hyper's client.
+pub async fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
+    let uri: hyper::Uri = url.parse().expect("valid url");
+    let addr = format!(
+        "{}:{}",
+        uri.host().expect("host"),
+        uri.port_u16().unwrap_or(80)
+    );
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        b = b.header("host", uri.authority().expect("authority").as_str());
+    }
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = send
+        .send_request(b.body(Full::new(body.into())).expect("request"))
+        .await
+        .expect("response");
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn get(url: &str) -> Answer {
+    http("GET", url, &[], Bytes::new()).await
+}
+
+pub async fn post(url: &str, body: &str) -> Answer {
+    http(
+        "POST",
+        url,
+        &[("content-type", "application/json")],
+        Bytes::copy_from_slice(body.as_bytes()),
+    )
+    .await
+}
+
+pub async fn delete(url: &str) -> Answer {
+    http("DELETE", url, &[], Bytes::new()).await
+}
+
+/// Writes raw bytes on a fresh connection and reads until the server closes it or `wait`
+/// passes without more data.
+pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(bytes).await.expect("write");
+    read_until_quiet(&mut s, wait).await
+}
+
+/// Reads from a socket until it closes or stays quiet for `wait`.
+pub async fn read_until_quiet(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match tokio::time::timeout(wait, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return out,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Counts HTTP responses in raw bytes by their status lines.
+pub fn status_lines(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    text.match_indices("HTTP/1.")
+        .filter_map(|(i, _)| text[i..].split("\r\n").next())
+        .filter(|l| l.len() >= 12 && l.as_bytes()[8] == b' ')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A websocket on the live feed.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+pub async fn ws(server: &ServerHandle, query: &str) -> Ws {
+    let url = format!("ws://{}/_/ws{}", server.addr(), query);
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connects");
+    ws
+}
+
+/// The next JSON text message, within `wait`.
+pub async fn next_json(ws: &mut Ws, wait: Duration) -> Option<serde_json::Value> {
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                return Some(serde_json::from_str(t.as_str()).expect("feed sends JSON"))
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads `request` messages until `n` arrived (other types are skipped); returns their ids.
+pub async fn request_ids(ws: &mut Ws, n: usize, wait: Duration) -> Vec<u64> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        match next_json(ws, wait).await {
+            Some(v) if v["type"] == "request" => ids.push(v["request"]["id"].as_u64().expect("id")),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    ids
+}
+
+/// The real binary.
+pub fn bin_path() -> &'static str {
+    env!("CARGO_BIN_EXE_hookpit")
+}
+
+/// A running `hookpit serve`, killed on drop.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub announced: serde_json::Value,
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Spawned {
+    pub fn base(&self) -> String {
+        format!(
+            "http://{}",
+            self.announced["listen"].as_str().expect("listen")
+        )
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `hookpit serve --listen 127.0.0.1:0 --print-json ARGS` and reads the announced
+/// addresses from its first stdout line.
+pub fn spawn_serve(args: &[&str]) -> Spawned {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(bin_path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--print-json"])
+        .args(args)
+        .env_remove("HOOKPIT_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn hookpit");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    let announced: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("first line is JSON ({e}): {line:?}"));
+    Spawned {
+        child,
+        announced,
+        stdout,
+    }
+}
+
+/// Runs a client command of the real binary against `server`; returns (exit code, stdout, stderr).
+pub fn run_cli(server: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(bin_path())
+        .args(args)
+        .env("HOOKPIT_SERVER", server)
+        .env("NO_COLOR", "1")
+        .env_remove("HOOKPIT_TOKEN")
+        .output()
+        .expect("run hookpit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

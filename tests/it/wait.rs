@@ -1,0 +1,187 @@
+//! Race-free waiting (SPEC §5) over the API and the embedding API: a match already there, one
+//! that arrives later, one that lands while the wait is being set up, counts, `after`, bins that
+//! do not exist yet, and the timeout report with the closest misses.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+fn wait_url(s: &hookpit::ServerHandle, bin: &str, query: &str) -> String {
+    format!("{}/_/api/bins/{bin}/wait?{query}", s.base_url())
+}
+
+#[tokio::test]
+async fn a_wait_returns_a_request_that_is_already_there() {
+    let s = start().await;
+    post(&s.catch_url("w"), r#"{"event":"paid"}"#).await;
+    let a = get(&wait_url(&s, "w", "q=json:/event=paid&timeout=1s")).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["requests"][0]["id"], 1);
+}
+
+#[tokio::test]
+async fn a_wait_wakes_when_a_matching_request_arrives_later() {
+    let s = start().await;
+    let url = wait_url(&s, "later", "q=method:POST+header:X-Event=go&timeout=10s");
+    let waiter = tokio::spawn(async move { get(&url).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    post(&s.catch_url("later"), "{}").await; // no header: does not match
+    crate::support::http("POST", &s.catch_url("later"), &[("X-Event", "go")], "{}").await;
+    let started = std::time::Instant::now();
+    let a = waiter.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(a.status, 200);
+    let ids: Vec<u64> = a.json()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_landing_while_the_wait_is_set_up_is_never_missed() {
+    let s = start().await;
+    for i in 0..250 {
+        let bin = s.bin(&format!("race{i}"));
+        let url = bin.url().to_owned();
+        let poster = tokio::spawn(async move { post(&url, "{}").await });
+        let got = bin.wait_for("method:POST", Duration::from_secs(5)).await;
+        poster.await.unwrap();
+        assert!(got.is_ok(), "try {i}: {}", got.unwrap_err());
+    }
+}
+
+#[tokio::test]
+async fn a_wait_for_a_count_returns_that_many_oldest_first() {
+    let s = start().await;
+    let bin = s.fresh_bin();
+    post(bin.url(), r#"{"n":1}"#).await;
+    let url = bin.url().to_owned();
+    tokio::spawn(async move {
+        for n in 2..=4 {
+            post(&url, &format!(r#"{{"n":{n}}}"#)).await;
+        }
+    });
+    let got = bin
+        .wait_for_count("", 3, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let ns: Vec<i64> = got
+        .iter()
+        .map(|r| r.json().unwrap()["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ns, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn after_skips_requests_up_to_that_id() {
+    let s = start().await;
+    post(&s.catch_url("aft"), "{}").await;
+    let a = get(&wait_url(&s, "aft", "after=1&timeout=200ms")).await;
+    assert_eq!(a.status, 408);
+    post(&s.catch_url("aft"), "{}").await;
+    let a = get(&wait_url(&s, "aft", "after=1&timeout=1s")).await;
+    assert_eq!(a.json()["requests"][0]["id"], 2);
+}
+
+#[tokio::test]
+async fn waiting_on_a_bin_that_does_not_exist_yet_is_allowed() {
+    let s = start().await;
+    let url = wait_url(&s, "notyet", "timeout=5s");
+    let waiter = tokio::spawn(async move { get(&url).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    post(&s.catch_url("notyet"), "{}").await;
+    assert_eq!(waiter.await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn a_timeout_is_408_with_the_closest_misses_and_their_failed_terms() {
+    let s = start().await;
+    crate::support::http(
+        "POST",
+        &s.catch_url("miss"),
+        &[("X-Event", "refund")],
+        r#"{"amount":5}"#,
+    )
+    .await;
+    crate::support::http("GET", &s.catch_url("miss"), &[], "").await;
+    let a = get(&wait_url(
+        &s,
+        "miss",
+        "q=method:POST+header:X-Event=paid&timeout=300ms",
+    ))
+    .await;
+    assert_eq!(a.status, 408);
+    let v = a.json();
+    assert_eq!(v["error"]["code"], "timeout");
+    let closest = v["closest"].as_array().unwrap();
+    assert_eq!(closest.len(), 2);
+    // newest first; each names the terms that failed
+    assert_eq!(closest[0]["request"]["id"], 2);
+    assert_eq!(
+        closest[0]["failed"],
+        serde_json::json!(["method:POST", "header:X-Event=paid"])
+    );
+    assert_eq!(
+        closest[1]["failed"],
+        serde_json::json!(["header:X-Event=paid"])
+    );
+    let err = s
+        .bin("miss")
+        .wait_for("header:X-Event=paid", Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("timed out") && text.contains("header:X-Event=paid"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn bad_wait_parameters_are_400_naming_the_parameter() {
+    let s = start().await;
+    for (q, what) in [
+        ("q=bogus:1", "bad_filter"),
+        ("count=0", "count"),
+        ("timeout=soon", "duration"),
+        ("after=x", "after"),
+    ] {
+        let a = get(&wait_url(&s, "p", q)).await;
+        assert_eq!(a.status, 400, "{q}");
+        let v = a.json();
+        let text = format!("{} {}", v["error"]["code"], v["error"]["message"]);
+        assert!(text.contains(what), "{q}: {text}");
+    }
+    assert!(s
+        .bin("p")
+        .wait_for("method:", Duration::from_millis(10))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_thousand_pending_waits_are_all_released_and_cleaned_up() {
+    let s = start().await;
+    let mut waits = Vec::new();
+    for i in 0..1000 {
+        let bin = s.bin(&format!("many{}", i % 10));
+        waits.push(tokio::spawn(async move {
+            bin.wait_for("", Duration::from_secs(10)).await.is_ok()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(s.store().pending_waits(), 1000);
+    for i in 0..10 {
+        post(&s.catch_url(&format!("many{i}")), "{}").await;
+    }
+    for w in waits {
+        assert!(w.await.unwrap());
+    }
+    assert_eq!(s.store().pending_waits(), 0);
+    // a timed-out wait unregisters itself too
+    let _ = s.bin("gone").wait_for("", Duration::from_millis(10)).await;
+    assert_eq!(s.store().pending_waits(), 0);
+}

@@ -1,0 +1,524 @@
+// hookpit viewer webhooks page (the sender), modelled on Ultimate Multisite's webhook screen: the
+// list of webhooks, add/edit (name, URL, events, secret), the chosen event's sample payload, Send
+// Test Event with its verdict, and the delivery log with attempts and redelivery, kept live from
+// websocket `delivery` messages. Degrades to an error line when the sender API is not there.
+
+import { api, h, fill, token, fmtSize, relTime, absTime, parseTime, copyText, toast, confirmAction, statusClass } from './util.js';
+import { parseJson, looksLikeJson, renderTree, stringify } from './json.js';
+
+const enc = encodeURIComponent;
+
+export function createWebhooksPage(root) {
+  const st = {
+    loaded: false,
+    webhooks: [],
+    events: [],
+    deliveries: [],
+    selected: null, // webhook id, or 'new'
+    error: null,
+    eventsError: null,
+    deliveriesError: null,
+    testEvent: null,
+    open: new Set(), // expanded delivery ids
+  };
+
+  async function load() {
+    st.error = null;
+    try {
+      const [w, e] = await Promise.all([api('/_/api/webhooks'), api('/_/api/events', { as: 'text' }).catch((err) => ({ error: err }))]);
+      st.webhooks = w.webhooks || [];
+      if (e.error) st.eventsError = e.error.message;
+      else st.events = catalog(e);
+    } catch (err) {
+      st.error = err.status === 404 ? 'The webhook sender is not available on this server yet (GET /_/api/webhooks answered 404).' : `Cannot load webhooks: ${err.message}`;
+    }
+    st.loaded = true;
+    if (st.selected == null && st.webhooks.length) st.selected = st.webhooks[0].id;
+    await loadDeliveries();
+    render();
+  }
+
+  async function loadDeliveries() {
+    st.deliveries = [];
+    st.deliveriesError = null;
+    if (st.selected == null || st.selected === 'new') return;
+    try {
+      const d = await api(`/_/api/deliveries?webhook=${enc(st.selected)}`);
+      st.deliveries = (d.deliveries || []).slice();
+      sortDeliveries();
+    } catch (err) {
+      st.deliveriesError = `Cannot load deliveries: ${err.message}`;
+    }
+  }
+
+  function sortDeliveries() {
+    st.deliveries.sort((a, b) => lastAt(b) - lastAt(a));
+  }
+
+  function lastAt(d) {
+    const a = d.attempts || [];
+    return a.length ? parseTime(a[a.length - 1].at) : 0;
+  }
+
+  const slots = { list: null, log: null };
+
+  /** The event catalog, parsed losslessly so sample payloads keep their number literals. */
+  function catalog(text) {
+    const root = parseJson(text);
+    const field = (node, key) => (node.t === 'o' ? (node.e.find(([k]) => k === key) || [])[1] : undefined);
+    const str = (node) => (node && node.t === 's' ? node.v : '');
+    const list = field(root, 'events');
+    if (!list || list.t !== 'a') return [];
+    return list.e.map((ev) => {
+      const sample = field(ev, 'sample');
+      return {
+        name: str(field(ev, 'name')),
+        title: str(field(ev, 'title')),
+        description: str(field(ev, 'description')),
+        sampleText: sample ? stringify(sample) : '{}',
+      };
+    });
+  }
+  const current = () => st.webhooks.find((w) => w.id === st.selected) || null;
+  const eventInfo = (name) => st.events.find((e) => e.name === name) || null;
+
+  function render() {
+    if (!st.loaded) {
+      fill(root, h('div', { class: 'wh-wrap' }, header(), h('div', { class: 'card' }, h('div', { class: 'card-body' }, h('div', { class: 'spinner' })))));
+      return;
+    }
+    if (st.error) {
+      fill(root, h('div', { class: 'wh-wrap' }, header(), h('div', { class: 'card' }, h('div', { class: 'error-line', role: 'alert' }, st.error))));
+      return;
+    }
+    const w = st.selected === 'new' ? null : current();
+    slots.list = h('div', null, listCard());
+    slots.log = w ? h('div', null, deliveriesCard(w)) : null;
+    fill(
+      root,
+      h(
+        'div',
+        { class: 'wh-wrap' },
+        header(),
+        slots.list,
+        st.selected === 'new' || w ? h('div', { class: 'wh-grid' }, formCard(w), testCard(w)) : null,
+        slots.log
+      )
+    );
+  }
+
+  /** Re-renders only the live parts (list counters, delivery log), leaving forms untouched. */
+  function renderLive() {
+    if (!st.loaded || st.error) return;
+    if (slots.list) fill(slots.list, listCard());
+    const w = current();
+    if (slots.log && w) fill(slots.log, deliveriesCard(w));
+  }
+
+  function header() {
+    return h(
+      'div',
+      { class: 'wh-head' },
+      h('div', null, h('h1', null, 'Webhooks'), h('div', { class: 'sub' }, 'Send signed events to your app, retry on failure, and inspect every attempt.')),
+      h('div', { class: 'grow' }),
+      st.error
+        ? null
+        : h(
+            'button',
+            {
+              class: 'btn primary add-webhook',
+              type: 'button',
+              onclick: () => {
+                st.selected = 'new';
+                st.deliveries = [];
+                render();
+              },
+            },
+            'Add New Webhook'
+          )
+    );
+  }
+
+  function listCard() {
+    if (!st.webhooks.length) {
+      return h('div', { class: 'card' }, h('div', { class: 'card-body muted' }, 'No webhooks yet. Add one to start sending events.'));
+    }
+    return h(
+      'div',
+      { class: 'card' },
+      h(
+        'table',
+        { class: 'grid' },
+        h('thead', null, h('tr', null, ['Name', 'URL', 'Events', 'Sent', 'Last status', 'Active'].map((t) => h('th', null, t)))),
+        h(
+          'tbody',
+          null,
+          st.webhooks.map((w) =>
+            h(
+              'tr',
+              {
+                class: 'clickable' + (w.id === st.selected ? ' active' : ''),
+                dataset: { id: String(w.id) },
+                onclick: async () => {
+                  st.selected = w.id;
+                  st.testEvent = null;
+                  await loadDeliveries();
+                  render();
+                },
+              },
+              h('td', { class: 'wh-name' }, w.name || '(unnamed)'),
+              h('td', { class: 'wh-url' }, w.url || ''),
+              h('td', null, h('div', { class: 'chips' }, (w.events || []).slice(0, 4).map((e) => h('span', { class: 'chip' }, e)), (w.events || []).length > 4 ? h('span', { class: 'chip' }, `+${w.events.length - 4}`) : null)),
+              h('td', null, String(w.sent_count ?? 0)),
+              h('td', null, w.last_status == null ? h('span', { class: 'muted' }, '—') : h('span', { class: 'status-pill ' + statusClass(w.last_status) }, String(w.last_status))),
+              h('td', null, h('span', { class: 'switch' }, h('span', { class: 'dot-state' + (w.active ? ' on' : '') }), w.active ? 'Active' : 'Inactive'))
+            )
+          )
+        )
+      )
+    );
+  }
+
+  function formCard(w) {
+    const isNew = !w;
+    const name = h('input', { class: 'input', value: w ? w.name || '' : '', placeholder: 'My app', required: true, 'aria-label': 'Name' });
+    const url = h('input', { class: 'input mono', type: 'url', value: w ? w.url || '' : '', placeholder: 'http://127.0.0.1:3000/webhooks', required: true, 'aria-label': 'URL' });
+    const chosen = new Set(w ? w.events || [] : []);
+    const all = h('input', { type: 'checkbox', checked: chosen.has('*') });
+    const boxes = st.events.map((e) => {
+      const cb = h('input', { type: 'checkbox', value: e.name, checked: chosen.has(e.name) || chosen.has('*') });
+      return { cb, label: h('label', { title: e.description || '' }, cb, e.name) };
+    });
+    all.addEventListener('change', () => boxes.forEach((b) => (b.cb.checked = all.checked)));
+    const active = h('input', { type: 'checkbox', checked: w ? !!w.active : true });
+    const secret = h('input', { class: 'input mono', readOnly: true, value: w ? w.secret || '' : '', placeholder: 'generated on save', 'aria-label': 'Secret' });
+    const err = h('div', { class: 'note error', hidden: true });
+    const save = h('button', { class: 'btn primary', type: 'submit' }, isNew ? 'Add Webhook' : 'Save changes');
+
+    const form = h(
+      'form',
+      {
+        class: 'form-grid',
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          let events = all.checked ? ['*'] : boxes.filter((b) => b.cb.checked).map((b) => b.cb.value);
+          if (!st.events.length && w) events = w.events || [];
+          const body = { name: name.value.trim(), url: url.value.trim(), events, active: active.checked };
+          save.disabled = true;
+          err.hidden = true;
+          try {
+            const saved = isNew ? await api('/_/api/webhooks', { method: 'POST', json: body }) : await api(`/_/api/webhooks/${enc(w.id)}`, { method: 'PUT', json: body });
+            const hook = saved && saved.webhook ? saved.webhook : saved;
+            if (hook && hook.id != null) {
+              const i = st.webhooks.findIndex((x) => x.id === hook.id);
+              if (i >= 0) st.webhooks[i] = hook;
+              else st.webhooks.push(hook);
+              st.selected = hook.id;
+            }
+            toast(isNew ? 'Webhook added' : 'Webhook saved');
+            await loadDeliveries();
+            render();
+          } catch (e) {
+            err.textContent = e.message;
+            err.hidden = false;
+          } finally {
+            save.disabled = false;
+          }
+        },
+      },
+      field('Name', name),
+      field('URL', url, 'Events are POSTed here as JSON, signed per Standard Webhooks.'),
+      st.events.length
+        ? field('Events', h('div', null, h('label', { class: 'switch' }, all, 'All events (*)'), h('div', { class: 'events-pick' }, boxes.map((b) => b.label))))
+        : h('div', { class: 'note warn' }, st.eventsError ? `Event catalog unavailable: ${st.eventsError}` : 'No events in the catalog.'),
+      field(
+        'Secret',
+        h('div', { class: 'secret' }, secret, h('button', { class: 'btn', type: 'button', disabled: !secret.value, onclick: async () => toast((await copyText(secret.value)) ? 'Secret copied' : 'Copy failed') }, 'Copy')),
+        'Use it in your app to verify the webhook-signature header.'
+      ),
+      h('label', { class: 'switch' }, active, 'Active'),
+      err,
+      h(
+        'div',
+        { class: 'actions-line' },
+        save,
+        isNew
+          ? h(
+              'button',
+              {
+                class: 'btn',
+                type: 'button',
+                onclick: () => {
+                  st.selected = st.webhooks.length ? st.webhooks[0].id : null;
+                  render();
+                },
+              },
+              'Cancel'
+            )
+          : h('button', { class: 'btn danger', type: 'button', onclick: () => remove(w) }, 'Delete')
+      )
+    );
+    return h('div', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', null, isNew ? 'Add New Webhook' : 'Edit Webhook')), h('div', { class: 'card-body' }, form));
+  }
+
+  function field(label, control, hint) {
+    return h('div', { class: 'form-row' }, h('label', { class: 'field-label' }, label), control, hint ? h('div', { class: 'hint' }, hint) : null);
+  }
+
+  async function remove(w) {
+    if (!(await confirmAction(`Delete webhook ${w.name}?`, 'It stops receiving events. Its delivery log is kept until it ages out.', 'Delete'))) return;
+    try {
+      await api(`/_/api/webhooks/${enc(w.id)}`, { method: 'DELETE' });
+      st.webhooks = st.webhooks.filter((x) => x.id !== w.id);
+      st.selected = st.webhooks.length ? st.webhooks[0].id : null;
+      await loadDeliveries();
+      render();
+    } catch (e) {
+      toast(`Cannot delete: ${e.message}`, 'error');
+    }
+  }
+
+  function eventsFor(w) {
+    const subs = w ? w.events || [] : [];
+    if (subs.includes('*') || !subs.length) return st.events;
+    const globs = subs.map((s) => new RegExp('^' + s.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$'));
+    return st.events.filter((e) => globs.some((g) => g.test(e.name)));
+  }
+
+  function testCard(w) {
+    if (!w) {
+      return h('div', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', null, 'Send Test Event')), h('div', { class: 'card-body muted' }, 'Save the webhook first, then send it a test event.'));
+    }
+    const evs = eventsFor(w);
+    if (!st.testEvent || !evs.some((e) => e.name === st.testEvent)) st.testEvent = evs.length ? evs[0].name : null;
+    const info = eventInfo(st.testEvent);
+    const select = h(
+      'select',
+      { class: 'input', 'aria-label': 'Event' },
+      evs.map((e) => h('option', { value: e.name, selected: e.name === st.testEvent }, e.title ? `${e.title} (${e.name})` : e.name))
+    );
+    const payload = h('textarea', { class: 'payload', spellcheck: false, 'aria-label': 'Payload' });
+    payload.value = info ? info.sampleText : '{}';
+    const desc = h('div', { class: 'hint' }, info ? info.description || '' : '');
+    select.addEventListener('change', () => {
+      st.testEvent = select.value;
+      const i = eventInfo(select.value);
+      payload.value = i ? i.sampleText : '{}';
+      desc.textContent = i ? i.description || '' : '';
+    });
+    const result = h('div');
+    const send = h('button', { class: 'btn primary send-test', type: 'button' }, 'Send Test Event');
+    send.addEventListener('click', async () => {
+      // the payload is sent as written, so numbers keep every digit
+      const text = payload.value.trim();
+      let body;
+      if (text) {
+        try {
+          parseJson(text);
+        } catch (e) {
+          fill(result, h('div', { class: 'note error' }, `Payload is not valid JSON: ${e.message}`));
+          return;
+        }
+        body = `{"event":${JSON.stringify(st.testEvent)},"payload":${text}}`;
+      } else {
+        body = JSON.stringify({ event: st.testEvent });
+      }
+      send.disabled = true;
+      fill(result, h('div', { class: 'note' }, h('span', { class: 'spinner inline' }), ` Sending ${st.testEvent} to ${w.url}…`));
+      try {
+        const r = await rawPost(`/_/api/webhooks/${enc(w.id)}/test`, body);
+        fill(result, testResult(r));
+      } catch (e) {
+        fill(result, h('div', { class: 'note error' }, `Send Test Event failed: ${e.message}`));
+      } finally {
+        send.disabled = false;
+      }
+    });
+    return h(
+      'div',
+      { class: 'card' },
+      h('div', { class: 'card-head' }, h('h2', null, 'Send Test Event')),
+      h(
+        'div',
+        { class: 'card-body form-grid' },
+        evs.length ? field('Event', select) : h('div', { class: 'note warn' }, 'This webhook listens to no known event.'),
+        desc,
+        field('Payload', payload, 'The event’s sample payload; edit it before sending if you like.'),
+        h('div', { class: 'actions-line' }, send),
+        result
+      )
+    );
+  }
+
+  async function rawPost(path, body) {
+    // JSON built by hand to keep the edited payload's number literals exact
+    const headers = { 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    const res = await fetch(path, { method: 'POST', headers, body, cache: 'no-store' });
+    const text = await res.text();
+    let j = null;
+    try {
+      j = text ? JSON.parse(text) : null;
+    } catch {
+      j = null;
+    }
+    if (!res.ok) throw new Error((j && j.error && j.error.message) || `${res.status} ${res.statusText}`);
+    return j || {};
+  }
+
+  function testResult(r) {
+    const ok = !!r.ok;
+    const resp = r.response || null;
+    return h(
+      'div',
+      { class: 'test-result ' + (ok ? 'ok' : 'bad') },
+      h(
+        'div',
+        { class: 'verdict' },
+        h('span', { class: ok ? 'state-succeeded' : 'state-failed' }, ok ? '✓ Delivered' : '✗ Not delivered'),
+        r.status != null ? h('span', { class: 'status-pill ' + statusClass(r.status) }, String(r.status)) : null,
+        r.latency_ms != null ? h('span', { class: 'muted' }, `${Math.round(r.latency_ms)} ms`) : null
+      ),
+      r.error ? h('div', { class: 'note error' }, r.error) : null,
+      !ok && r.status != null && !r.error ? h('div', { class: 'hint' }, 'Only a 2xx answer counts as delivered.') : null,
+      resp ? h('div', { class: 'section' }, h('div', { class: 'section-title' }, 'Response body'), bodyValue(resp.body)) : null
+    );
+  }
+
+  function bodyValue(body) {
+    let text = null;
+    if (typeof body === 'string') text = body;
+    else if (body && typeof body.text === 'string') text = body.text;
+    else if (body && typeof body.base64 === 'string') return h('div', { class: 'note' }, `${fmtSize(body.size)} of binary data`);
+    if (!text) return h('div', { class: 'empty-small' }, 'Empty body');
+    if (looksLikeJson(text)) {
+      try {
+        return renderTree(parseJson(text));
+      } catch {
+        // plain text below
+      }
+    }
+    return h('pre', { class: 'code wrap' }, text.length > 65536 ? text.slice(0, 65536) + '…' : text);
+  }
+
+  function deliveriesCard(w) {
+    const rows = [];
+    for (const d of st.deliveries) {
+      const attempts = d.attempts || [];
+      const last = attempts[attempts.length - 1] || {};
+      const status = last.response ? last.response.status : null;
+      const open = st.open.has(d.id);
+      rows.push(
+        h(
+          'tr',
+          {
+            class: 'clickable',
+            dataset: { delivery: String(d.id) },
+            onclick: () => {
+              if (open) st.open.delete(d.id);
+              else st.open.add(d.id);
+              renderLive();
+            },
+          },
+          h('td', { title: absTime(lastAt(d)) }, relTime(lastAt(d))),
+          h('td', null, h('span', { class: 'chip' }, d.event || '')),
+          h('td', { class: 'muted' }, d.trigger || ''),
+          h('td', null, h('span', { class: 'state-' + (d.state || 'pending') }, d.state || '')),
+          h('td', null, String(attempts.length)),
+          h('td', null, status != null ? h('span', { class: 'status-pill ' + statusClass(status) }, String(status)) : last.error ? h('span', { class: 'tag bad' }, 'error') : h('span', { class: 'muted' }, '—')),
+          h('td', { class: 'muted' }, last.latency_ms != null ? `${Math.round(last.latency_ms)} ms` : ''),
+          h(
+            'td',
+            null,
+            h(
+              'button',
+              {
+                class: 'btn small',
+                type: 'button',
+                onclick: async (ev) => {
+                  ev.stopPropagation();
+                  try {
+                    await api(`/_/api/deliveries/${enc(d.id)}/retry`, { method: 'POST' });
+                    toast('Redelivery queued');
+                  } catch (e) {
+                    toast(`Cannot redeliver: ${e.message}`, 'error');
+                  }
+                },
+              },
+              'Redeliver'
+            )
+          )
+        )
+      );
+      if (open) rows.push(h('tr', null, h('td', { colSpan: 8 }, attemptsList(attempts))));
+    }
+    return h(
+      'div',
+      { class: 'card' },
+      h('div', { class: 'card-head' }, h('h2', null, 'Delivery log'), h('span', { class: 'muted' }, `${st.deliveries.length} deliver${st.deliveries.length === 1 ? 'y' : 'ies'} · live`)),
+      st.deliveriesError
+        ? h('div', { class: 'error-line' }, st.deliveriesError)
+        : st.deliveries.length
+          ? h('table', { class: 'grid' }, h('thead', null, h('tr', null, ['When', 'Event', 'Trigger', 'State', 'Attempts', 'Status', 'Latency', ''].map((t) => h('th', null, t)))), h('tbody', null, rows))
+          : h('div', { class: 'card-body muted' }, 'Nothing sent yet. Use Send Test Event, or fire an event with hookpit send.')
+    );
+  }
+
+  function attemptsList(attempts) {
+    return h(
+      'ol',
+      { class: 'attempts' },
+      attempts.map((a) =>
+        h(
+          'li',
+          null,
+          h('strong', null, `#${a.n}`),
+          h('span', { class: 'muted', title: absTime(parseTime(a.at)) }, absTime(parseTime(a.at))),
+          a.response ? h('span', { class: 'status-pill ' + statusClass(a.response.status) }, String(a.response.status)) : null,
+          a.error ? h('span', { class: 'tag bad' }, a.error) : null,
+          a.latency_ms != null ? h('span', { class: 'muted' }, `${Math.round(a.latency_ms)} ms`) : null,
+          a.next_attempt_at ? h('span', { class: 'muted' }, `next attempt ${absTime(parseTime(a.next_attempt_at))}`) : null,
+          a.response && a.response.headers ? h('span', { class: 'muted' }, `${a.response.headers.length} headers`) : null
+        )
+      )
+    );
+  }
+
+  return {
+    /** Forgets what was loaded (the server restarted); reloads now when the page is open. */
+    invalidate() {
+      st.loaded = false;
+      st.webhooks = [];
+      st.deliveries = [];
+      st.selected = null;
+      if (!root.hidden) this.show();
+    },
+    show() {
+      if (!st.loaded) {
+        render();
+        load();
+      } else {
+        render();
+      }
+    },
+    /** A `delivery` websocket message: update the log and the webhook's counters live. */
+    onDelivery(d) {
+      if (!d || d.id == null) return;
+      const w = st.webhooks.find((x) => x.id === d.webhook_id);
+      const attempts = d.attempts || [];
+      const last = attempts[attempts.length - 1];
+      if (w && last) {
+        if (last.response) w.last_status = last.response.status;
+        const prev = st.deliveries.find((x) => x.id === d.id);
+        if (!prev || (prev.attempts || []).length < attempts.length) w.sent_count = (w.sent_count || 0) + 1;
+      }
+      if (d.webhook_id === st.selected) {
+        const i = st.deliveries.findIndex((x) => x.id === d.id);
+        if (i >= 0) st.deliveries[i] = d;
+        else st.deliveries.push(d);
+        sortDeliveries();
+      }
+      renderLive();
+    },
+  };
+}
