@@ -20,6 +20,7 @@ use crate::matcher::Filter;
 use crate::model::{parse_query, valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
 use crate::render;
+use crate::rules::{BinConfig, Progress};
 use crate::store::{Store, WaitOutcome, WaitSpec};
 
 /// The response type of every handler.
@@ -210,6 +211,16 @@ impl Ctx {
                 };
                 ok(json!({"ok": true, "bin": b, "deleted": n.unwrap_or(0)}))
             }
+            (&Method::DELETE, ["bins", b, "sequence"]) => {
+                let b = bin_name(b)?;
+                if self.store.bin(b).is_none() {
+                    return Err(Error::not_found("bin", b));
+                }
+                let s = self
+                    .store
+                    .configure_bin(b, |s| s.progress.sequence_position = 0);
+                ok(json!(s))
+            }
             (&Method::GET, ["bins", b, "wait"]) => {
                 let b = bin_name(b)?.to_owned();
                 self.wait(b, &params).await
@@ -394,26 +405,35 @@ impl Ctx {
     }
 
     fn put_bin(&self, bin: &str, body: serde_json::Value) -> Result<Resp> {
-        let config = match body {
+        let body = match body {
             serde_json::Value::Null => json!({}),
             v @ serde_json::Value::Object(_) => v,
             _ => return Err(Error::bad("config", "expected a JSON object")),
         };
-        let max = match config.get("max_requests") {
-            None => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| Error::bad("max_requests", "expected a positive integer"))?
-                    as usize,
-            ),
-        };
-        let s = self.store.configure_bin(bin, |s| {
-            s.config = config;
-            s.max_requests = max;
-        });
+        let config = BinConfig::from_json(&body)?;
+        let s = apply_bin_config(&self.store, bin, &config)?;
         ok(json!(s))
     }
+}
+
+/// Applies a validated bin config: compiles it, restarts its sequence and fault generator.
+pub fn apply_bin_config(
+    store: &Store,
+    bin: &str,
+    config: &BinConfig,
+) -> Result<crate::model::BinSummary> {
+    let rules = config.compile()?;
+    let value = serde_json::to_value(config)?;
+    let max = config.max_requests;
+    Ok(store.configure_bin(bin, move |s| {
+        s.progress = Progress {
+            sequence_position: 0,
+            rng: rules.seed,
+        };
+        s.rules = Some(std::sync::Arc::new(rules));
+        s.config = value;
+        s.max_requests = max;
+    }))
 }
 
 fn attach(r: &mut Resp, filename: &str) {

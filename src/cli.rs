@@ -100,6 +100,11 @@ pub enum Command {
     Sign(crate::cli_sender::SignArgs),
     /// Check a Standard Webhooks signature; exit 0 valid, 1 invalid.
     Verify(crate::cli_sender::VerifyArgs),
+    /// Configure a bin: responses, sequences, faults, signature checks, forwarding.
+    #[command(subcommand)]
+    Bin(crate::cli_bin::BinCommand),
+    /// Tunnel a bin's webhooks to a local app and follow them live.
+    Forward(crate::cli_bin::ForwardArgs),
 }
 
 /// `wait`'s options.
@@ -363,6 +368,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Deliveries(a)) => crate::cli_sender::deliveries(&client(), a).await,
         Some(Command::Webhooks(a)) => crate::cli_sender::webhooks(&client(), a).await,
         Some(Command::Sign(a)) => crate::cli_sender::sign_cmd(a),
+        Some(Command::Bin(cmd)) => crate::cli_bin::bin(&client(), cmd).await,
+        Some(Command::Forward(a)) => crate::cli_bin::forward(&g, &client(), a).await,
         Some(Command::Verify(a)) => crate::cli_sender::verify_cmd(a),
         Some(Command::Clear(a)) => {
             let n = client().clear(&a.bin, a.filter.as_deref()).await?;
@@ -472,6 +479,19 @@ pub fn request_line(r: &CapturedRequest) -> String {
         human_size(r.body.bytes.len(), r.body.truncated).dimmed(),
         status_c
     );
+    if let Some(f) = &r.forward {
+        let text = match (f.status, &f.error) {
+            (Some(s), _) => format!("→ app {s} ({:.0} ms)", f.latency_ms),
+            (None, Some(e)) => format!("→ app failed: {e}"),
+            (None, None) => "→ app ?".to_owned(),
+        };
+        line.push(' ');
+        line.push_str(&if f.status.is_some_and(|s| (200..300).contains(&s)) {
+            text.cyan().to_string()
+        } else {
+            text.red().to_string()
+        });
+    }
     if let Some(sig) = &r.signature {
         let tag = format!("sig:{}", if sig.valid { "valid" } else { "invalid" });
         line.push(' ');
@@ -528,7 +548,7 @@ pub fn request_details(r: &CapturedRequest, body_limit: usize) -> String {
     s
 }
 
-async fn tail(g: &Global, a: TailArgs) -> Result<i32> {
+pub(crate) async fn tail(g: &Global, a: TailArgs) -> Result<i32> {
     let base = g.server.trim_end_matches('/');
     let ws_base = if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}")
@@ -632,6 +652,13 @@ async fn tail(g: &Global, a: TailArgs) -> Result<i32> {
                         }
                     }
                     out.flush()?;
+                }
+                Some("updated") if !a.json => {
+                    if let Ok(r) = serde_json::from_value::<CapturedRequest>(v["request"].clone()) {
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "{} {}", "↻".dimmed(), request_line(&r))?;
+                        out.flush()?;
+                    }
                 }
                 Some("resync") if !a.json => {
                     eprintln!(

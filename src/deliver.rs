@@ -1059,9 +1059,9 @@ impl Sender {
                     delay = retry_delay(&h.def.retry, n, retry_after, self.rand());
                 }
             }
-            let Some(rec) = st.log.get_mut(&id) else {
-                return None;
-            };
+            let rec = st.log.get_mut(&id)?;
+            // exact growth: a pending retry keeps one attempt, not a default capacity of four
+            rec.attempts.reserve_exact(1);
             rec.attempts.push(AttemptRec {
                 at,
                 url: plan.url.clone(),
@@ -1606,6 +1606,53 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[tokio::test]
+    async fn the_log_keeps_the_newest_finished_deliveries_and_counts_evictions() {
+        let store = Store::new(crate::store::Limits {
+            max_requests: 10,
+            max_memory: 1 << 20,
+            preview_limit: 1024,
+            feed_capacity: 16,
+        });
+        let (_stop, shutdown) = watch::channel(false);
+        let limits = SenderLimits {
+            max_deliveries: 3,
+            ..SenderLimits::default()
+        };
+        let s = Sender::start(store, Outbound::new(), Catalog::default(), limits, shutdown);
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", dead.local_addr().unwrap());
+        drop(dead);
+        s.create_webhook(WebhookInput {
+            name: Some("dead".into()),
+            url: Some(url),
+            retry: Some(crate::hookfile::RetryInput {
+                schedule: Some(Vec::new()),
+                time_scale: None,
+            }),
+            ..WebhookInput::default()
+        })
+        .unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let d = s
+                .dispatch("payment_received", None, DispatchOptions::default())
+                .await
+                .unwrap();
+            ids.extend(d.deliveries);
+        }
+        s.idle().await;
+        let st = s.stats();
+        assert_eq!((st.deliveries, st.evicted, st.pending), (3, 2, 0));
+        let kept: Vec<u64> = s
+            .deliveries(&DeliveryQuery::default())
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(kept, vec![ids[4], ids[3], ids[2]]);
+        assert!(s.delivery(ids[0]).is_none());
     }
 
     #[test]

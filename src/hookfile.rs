@@ -771,6 +771,8 @@ struct RawBin {
     #[serde(default)]
     forward: Option<Value>,
     #[serde(default)]
+    rules: Option<Value>,
+    #[serde(default)]
     max_requests: Option<Value>,
 }
 
@@ -876,11 +878,7 @@ fn find_key(table: &DeTable, pos: usize, path: &mut Vec<String>) -> bool {
             return true;
         }
         match v.get_ref() {
-            DeValue::Table(t) => {
-                if find_key(t, pos, path) {
-                    return true;
-                }
-            }
+            DeValue::Table(t) if find_key(t, pos, path) => return true,
             DeValue::Array(a) => {
                 for item in a.iter() {
                     if let DeValue::Table(t) = item.get_ref() {
@@ -915,10 +913,16 @@ fn serde_message(msg: &str) -> String {
     let msg = msg.trim();
     if let Some(rest) = msg.strip_prefix("unknown field ") {
         return match rest.split_once(", expected ") {
-            Some((_, expected)) => format!(
-                "unknown key (expected {})",
-                expected.replace("one of ", "one of: ").replace('`', "")
-            ),
+            Some((_, expected)) => {
+                let list = expected.strip_prefix("one of ").unwrap_or(expected);
+                // read-only fields and the `event` alias are for the API; a file does not set them
+                let keys: Vec<&str> = list
+                    .split(", ")
+                    .map(|k| k.trim_matches('`'))
+                    .filter(|k| !matches!(*k, "id" | "event" | "sent_count" | "last_status"))
+                    .collect();
+                format!("unknown key (expected one of: {})", keys.join(", "))
+            }
             None => "unknown key".to_owned(),
         };
     }
@@ -1061,6 +1065,7 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
             ("fault", b.fault),
             ("verify", b.verify),
             ("forward", b.forward),
+            ("rules", b.rules),
             ("max_requests", b.max_requests),
         ] {
             if let Some(mut v) = v {
@@ -1068,13 +1073,40 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
                 config.insert(k.to_owned(), v);
             }
         }
+        let config = Value::Object(config);
+        // the bin's behaviour is checked here, so a bad value names its line and key
+        if let Err(e) = crate::rules::BinConfig::from_json(&config) {
+            let (field, message) = match e {
+                Error::BadParameter { what, message } => (what, message),
+                other => (String::new(), other.to_string()),
+            };
+            let mut owned: Vec<(Option<String>, usize)> = Vec::new();
+            for part in field.split('.').filter(|p| !p.is_empty() && *p != "config") {
+                let (key, idx) = match part.split_once('[') {
+                    Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+                    None => (part, None),
+                };
+                owned.push((Some(key.to_owned()), 0));
+                if let Some(n) = idx {
+                    owned.push((None, n));
+                }
+            }
+            let mut path = vec![Seg::Key("bin"), Seg::Index(i)];
+            for (k, n) in &owned {
+                path.push(match k {
+                    Some(k) => Seg::Key(k),
+                    None => Seg::Index(*n),
+                });
+            }
+            return Err(loc.at(&path, message));
+        }
         let line = loc
             .span_of(&[Seg::Key("bin"), Seg::Index(i)])
             .map(|s| loc.line_of(s.start))
             .unwrap_or(1);
         out.bins.push(BinDecl {
             name: b.name,
-            config: Value::Object(config),
+            config,
             line,
         });
     }

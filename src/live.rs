@@ -107,15 +107,20 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Viewer<S> {
             .await
     }
 
+    /// Requests, deletions and clears follow the `bin` and `q` subscription; bin summaries and
+    /// deliveries go to every viewer (a viewer's bin list and delivery log span all bins).
     fn wants(&self, ev: &FeedEvent) -> bool {
-        if let (Some(want), Some(bin)) = (&self.sub.bin, ev.bin()) {
-            if want != bin {
+        match &ev.change {
+            Change::Bin(_) | Change::Delivery(_) => return true,
+            Change::Request(r) | Change::Updated(r)
+                if self.sub.filter.as_ref().is_some_and(|f| !f.matches(r)) =>
+            {
                 return false;
             }
+            _ => {}
         }
-        match (&ev.change, &self.sub.filter) {
-            (Change::Request(r), Some(f)) => f.matches(r),
-            (Change::Delivery(_), _) => self.sub.bin.is_none(),
+        match (&self.sub.bin, ev.bin()) {
+            (Some(want), Some(bin)) => want == bin,
             _ => true,
         }
     }

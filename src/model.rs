@@ -83,6 +83,8 @@ pub struct Body {
     pub truncated: bool,
     /// Set when the JSON form left the bytes out (`?body=false`) or cut them (a preview).
     pub omitted: bool,
+    /// The size of the left-out bytes, when `omitted`.
+    pub omitted_size: usize,
 }
 
 impl Body {
@@ -91,6 +93,7 @@ impl Body {
             bytes,
             truncated,
             omitted: false,
+            omitted_size: 0,
         }
     }
 
@@ -116,7 +119,11 @@ struct BodyRepr {
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut repr = BodyRepr {
-            size: self.bytes.len(),
+            size: if self.omitted {
+                self.omitted_size
+            } else {
+                self.bytes.len()
+            },
             truncated: self.truncated,
             encoding: None,
             text: None,
@@ -152,10 +159,12 @@ impl<'de> Deserialize<'de> for Body {
             ),
             (None, None) => Bytes::new(),
         };
+        let omitted = r.omitted || r.encoding.is_none() && r.size > 0;
         Ok(Body {
             bytes,
             truncated: r.truncated,
-            omitted: r.omitted || r.encoding.is_none() && r.size > 0,
+            omitted,
+            omitted_size: if omitted { r.size } else { 0 },
         })
     }
 }
@@ -299,6 +308,7 @@ impl CapturedRequest {
     /// A copy without body bytes, as list views with `?body=false` show it.
     pub fn without_body(&self) -> CapturedRequest {
         let mut r = self.clone();
+        r.body.omitted_size = r.body.bytes.len();
         r.body.bytes = Bytes::new();
         r.body.omitted = true;
         r
@@ -309,10 +319,7 @@ impl CapturedRequest {
         if self.body.bytes.len() <= limit {
             return std::borrow::Cow::Borrowed(self);
         }
-        let mut r = self.clone();
-        r.body.bytes = Bytes::new();
-        r.body.omitted = true;
-        std::borrow::Cow::Owned(r)
+        std::borrow::Cow::Owned(self.without_body())
     }
 }
 

@@ -98,9 +98,11 @@ pub async fn route(
         }
         (&Method::GET, ["deliveries"]) => {
             let q = query(sender, params)?;
+            let evicted = sender.stats().evicted;
+            let list = sender.deliveries(&q);
             reply(
                 StatusCode::OK,
-                &json!({"deliveries": sender.deliveries(&q)}),
+                &json!({"deliveries": list, "evicted": evicted}),
             )
         }
         (&Method::GET, ["deliveries", id]) => {

@@ -5,7 +5,6 @@
 //! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `model` and `error`. It owns
 //! the listener, the connections and the shutdown signal; the store owns the data.
 
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +28,8 @@ use crate::capture::{self, CaptureLimits};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::live;
-use crate::model::{CapturedRequest, Header, RequestId, ResponseSent};
+use crate::model::{CapturedRequest, ForwardResult, Header, RequestId, ResponseSent};
+use crate::rules::{BinRules, Forward, ForwardMode};
 use crate::store::{Limits, Store, WaitFailed, WaitOutcome, WaitSpec};
 use crate::wire::{Heads, TapIo};
 
@@ -55,6 +55,20 @@ impl Server {
             preview_limit: config.preview_limit,
             feed_capacity: config.feed_capacity,
         });
+        for decl in &config.bins {
+            let cfg =
+                crate::rules::BinConfig::from_json(&decl.config).map_err(|e| Error::Config {
+                    file: config
+                        .config_file
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "config".into()),
+                    line: decl.line,
+                    key: format!("bin.{}", decl.name),
+                    message: e.to_string(),
+                })?;
+            api::apply_bin_config(&store, &decl.name, &cfg)?;
+        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let outbound = crate::outbound::Outbound::new();
         let sender = crate::deliver::Sender::for_server(
@@ -257,6 +271,86 @@ impl Drop for ServerHandle {
     }
 }
 
+/// A fault rule said to drop the connection: returned to hyper as the service's error, which
+/// closes the connection without an answer.
+#[derive(Debug)]
+pub struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a fault rule")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Sends a captured request on to a forward target: exact method, headers minus hop-by-hop,
+/// body. Returns what to record and, for passthrough, what to answer (502 when unreachable).
+async fn forward_to(
+    out: &crate::outbound::Outbound,
+    f: &Forward,
+    r: &CapturedRequest,
+    keep_body: usize,
+) -> (ForwardResult, ResponseSent) {
+    let url = BinRules::forward_url(f, r);
+    let o = out
+        .send(crate::outbound::Outgoing {
+            method: r.method.clone(),
+            url: url.clone(),
+            headers: r
+                .headers
+                .iter()
+                .filter(|h| {
+                    !h.name.starts_with(':')
+                        && !crate::render::HOP_BY_HOP
+                            .contains(&h.name.to_ascii_lowercase().as_str())
+                })
+                .cloned()
+                .collect(),
+            body: r.body.bytes.clone(),
+            timeout: f.timeout,
+            insecure_tls: f.insecure_tls,
+            keep_body,
+        })
+        .await;
+    let excerpt = o.body.slice(..o.body.len().min(64 * 1024));
+    let result = ForwardResult {
+        url,
+        status: o.status,
+        headers: o.headers.clone(),
+        body: crate::model::Body::new(excerpt, o.body.len() > 64 * 1024 || o.body_truncated),
+        latency_ms: crate::model::millis(o.latency),
+        error: o.error.clone(),
+    };
+    let response = match o.status {
+        Some(status) => ResponseSent {
+            status,
+            headers: o
+                .headers
+                .into_iter()
+                .filter(|h| {
+                    !crate::render::HOP_BY_HOP.contains(&h.name.to_ascii_lowercase().as_str())
+                })
+                .collect(),
+            body: crate::model::Body::new(o.body, false),
+            delay_ms: 0,
+            dropped: false,
+        },
+        None => {
+            let v = json!({"ok": false, "bin": r.bin, "error": {"code": "bad_gateway",
+                "message": format!("forward target {} did not answer: {}", result.url, o.error.unwrap_or_default())}});
+            ResponseSent {
+                status: 502,
+                headers: vec![Header::new("Content-Type", &b"application/json"[..])],
+                body: crate::model::Body::new(Bytes::from(v.to_string()), false),
+                delay_ms: 0,
+                dropped: false,
+            }
+        }
+    };
+    (result, response)
+}
+
 struct App {
     config: Config,
     store: Store,
@@ -283,7 +377,7 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                 let svc = service_fn(move |req| {
                     let app = conn_app.clone();
                     let heads = heads.clone();
-                    async move { Ok::<_, Infallible>(app.handle(req, peer, heads).await) }
+                    async move { app.handle(req, peer, heads).await }
                 });
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 builder
@@ -307,12 +401,17 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
 }
 
 impl App {
-    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, heads: Heads) -> Resp {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        heads: Heads,
+    ) -> Result<Resp, DropConnection> {
         // one head per request, in order, whatever the route: keeps the tap aligned
         let head = heads.pop();
         let path = req.uri().path();
         if path == "/_" || path.starts_with("/_/") {
-            self.reserved(req).await
+            Ok(self.reserved(req).await)
         } else {
             self.catch(req, peer, head).await
         }
@@ -323,23 +422,72 @@ impl App {
         req: Request<Incoming>,
         peer: SocketAddr,
         head: Option<crate::wire::RawHead>,
-    ) -> Resp {
+    ) -> Result<Resp, DropConnection> {
         let limits = CaptureLimits {
             max_body: self.config.max_body,
             trust_proxy: self.config.trust_proxy,
         };
-        let snap = capture::snapshot(req, head, peer, limits).await;
+        let mut snap = capture::snapshot(req, head, peer, limits).await;
         let too_large = snap.too_large;
         let html = prefers_html(&snap.request);
         let max_body = self.config.max_body;
-        let rec = self.store.record(snap.request, |r, _settings| {
+        let rules = self.store.bin_rules(&snap.request.bin);
+        let mut passthrough = None;
+        let mut mirror = None;
+        if let Some(rules) = &rules {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            snap.request.signature = rules.check_signature(&snap.request, now);
+            match &rules.forward {
+                Some(f) if f.mode == ForwardMode::Passthrough && !too_large => {
+                    let (result, response) = self.forward(f, &snap.request).await;
+                    snap.request.forward = Some(result);
+                    passthrough = Some(response);
+                }
+                Some(f) if f.mode == ForwardMode::Mirror => mirror = Some(f.clone()),
+                _ => {}
+            }
+        }
+        let mut delay = Duration::ZERO;
+        let mut drop_conn = false;
+        let rec = self.store.record(snap.request, |r, settings| {
             r.response = if too_large {
                 default_413(r, max_body)
+            } else if let Some(p) = passthrough {
+                p
+            } else if let Some(rules) = settings.rules.clone() {
+                let d = rules.decide(r, &mut settings.progress, || default_response(r, html));
+                delay = d.delay;
+                drop_conn = d.drop;
+                d.response
             } else {
                 default_response(r, html)
             };
         });
-        to_hyper(&rec.response)
+        if let Some(f) = mirror {
+            let app = self.api.clone();
+            let rec = rec.clone();
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let (result, _) = forward_to(&app.outbound, &f, &rec, 64 * 1024).await;
+                store.update(rec.id, |r| r.forward = Some(result));
+            });
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if drop_conn {
+            return Err(DropConnection);
+        }
+        Ok(to_hyper(&rec.response))
+    }
+
+    /// Forwards in passthrough mode: the target's whole answer goes back to the sender (a 502
+    /// when it cannot be reached).
+    async fn forward(&self, f: &Forward, r: &CapturedRequest) -> (ForwardResult, ResponseSent) {
+        forward_to(&self.api.outbound, f, r, self.config.max_body).await
     }
 
     async fn reserved(&self, req: Request<Incoming>) -> Resp {

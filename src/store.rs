@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 
 use crate::matcher::Filter;
 use crate::model::{BinSummary, CapturedRequest, RequestId};
+use crate::rules::{BinRules, Progress};
 
 /// Retention limits.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +35,8 @@ pub struct Limits {
 #[derive(Debug)]
 pub enum Change {
     Request(Arc<CapturedRequest>),
+    /// A kept request changed (a forward's result arrived).
+    Updated(Arc<CapturedRequest>),
     Deleted {
         bin: Arc<str>,
         id: RequestId,
@@ -58,7 +61,7 @@ impl FeedEvent {
     /// The bin this event concerns (none for deliveries).
     pub fn bin(&self) -> Option<&str> {
         match &self.change {
-            Change::Request(r) => Some(&r.bin),
+            Change::Request(r) | Change::Updated(r) => Some(&r.bin),
             Change::Deleted { bin, .. } | Change::Cleared { bin } => Some(bin),
             Change::Bin(s) => Some(&s.name),
             Change::Delivery(_) => None,
@@ -73,6 +76,9 @@ impl FeedEvent {
                     Change::Request(r) => {
                         json!({"type": "request", "request": &*r.preview(self.preview_limit)})
                     }
+                    Change::Updated(r) => {
+                        json!({"type": "updated", "request": &*r.preview(self.preview_limit)})
+                    }
                     Change::Deleted { bin, id } => {
                         json!({"type": "deleted", "bin": &**bin, "id": id})
                     }
@@ -86,12 +92,14 @@ impl FeedEvent {
     }
 }
 
-/// A bin's settings as the store keeps them: the config JSON (SPEC §12) and its capacity.
+/// A bin's settings as the store keeps them: the config JSON (SPEC §12), its compiled rules,
+/// its capacity, and the sequence position and fault generator state that `record` advances.
 #[derive(Debug, Clone, Default)]
 pub struct BinSettings {
     pub config: serde_json::Value,
+    pub rules: Option<Arc<BinRules>>,
     pub max_requests: Option<usize>,
-    pub sequence_position: Option<usize>,
+    pub progress: Progress,
 }
 
 struct Bin {
@@ -130,7 +138,12 @@ impl Bin {
             } else {
                 self.settings.config.clone()
             },
-            sequence_position: self.settings.sequence_position,
+            sequence_position: self
+                .settings
+                .rules
+                .as_ref()
+                .filter(|r| r.has_sequence())
+                .map(|_| self.settings.progress.sequence_position),
         }
     }
 
@@ -675,6 +688,35 @@ impl Store {
         let s = st.bins[&name].summary();
         self.publish(Change::Bin(Box::new(s.clone())));
         s
+    }
+
+    /// Replaces a kept request with `change` applied (e.g. a forward's result) and tells viewers.
+    pub fn update(&self, id: RequestId, change: impl FnOnce(&mut CapturedRequest)) -> bool {
+        let mut st = self.lock();
+        let Some(name) = st.index.get(&id).cloned() else {
+            return false;
+        };
+        let Some(bin) = st.bins.get_mut(&name) else {
+            return false;
+        };
+        let i = bin.index_after(id - 1);
+        let Some(slot) = bin.requests.get_mut(i).filter(|r| r.id == id) else {
+            return false;
+        };
+        let before = slot.weight();
+        let mut r = CapturedRequest::clone(slot);
+        change(&mut r);
+        let after = r.weight();
+        let arc = Arc::new(r);
+        *slot = arc.clone();
+        st.memory = st.memory.saturating_sub(before) + after;
+        self.publish(Change::Updated(arc));
+        true
+    }
+
+    /// The compiled rules of a bin, if it has any.
+    pub fn bin_rules(&self, bin: &str) -> Option<Arc<BinRules>> {
+        self.lock().bins.get(bin)?.settings.rules.clone()
     }
 
     /// A bin's settings, if it exists.

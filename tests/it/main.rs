@@ -2,8 +2,11 @@
 //! bound on 127.0.0.1:0 (in-process, or the real binary for the CLI tests).
 
 mod api; // the REST read API: listings, paging, one request, body/raw/curl, deletion, errors
-mod assets; // every file under web/ is compiled in and served with its content type
+mod assets;
+mod behaviour; // per-bin responses, sequences, faults, delays, placeholders, signature checks, forwarding // every file under web/ is compiled in and served with its content type
+mod browser; // the viewer in a real headless Chromium: live list, detail, search, reconnects, hostile content
 mod capture; // wire-exact capture: methods, versions, header order and case, bodies, limits
+mod cdp; // a minimal Chrome DevTools Protocol driver for the browser tests
 mod cli; // the real binary: serve, ls/show/clear, tail, wait, export, replay, exit codes, colour
 mod export; // HAR 1.2 (schema-checked) and NDJSON exports, curl commands, replay
 mod hookfile; // hookpit.toml: declarations reach the server; errors name file, line and key

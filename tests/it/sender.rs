@@ -911,6 +911,16 @@ async fn the_webhooks_api_validates_input_and_names_the_field() {
     )
     .await
     .json();
+    // a GET result sent back as is changes nothing
+    let same = http(
+        "PUT",
+        &api(&s, &format!("webhooks/{}", w["id"])),
+        &[],
+        changed.to_string(),
+    )
+    .await;
+    assert_eq!(same.status, 200, "{}", same.text());
+    assert_eq!(same.json(), changed);
     assert_eq!(changed["url"], "http://example.com/v2");
     assert_eq!(changed["name"], "app");
     assert_eq!(changed["secret"], w["secret"]);

@@ -1,0 +1,707 @@
+//! A bin's behaviour (SPEC §6, §12): the config shape shared by `PUT /_/api/bins/{bin}`, the
+//! config file's `[[bin]]` and `hookpit bin set`; its validation (a bad value names its field);
+//! and the compiled form the capture path uses — response, per-request rules, an ordered
+//! sequence, a seeded fault rate, echo placeholders, incoming signature verification and
+//! forwarding targets.
+//!
+//! Uses `model`, `matcher`, `sign`, `config` (durations) and `error`. Pure decisions, no I/O: the
+//! server applies delays, drops connections and forwards; the store keeps the sequence position
+//! and the fault generator's state under its lock, so concurrent requests never skip or repeat a
+//! step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::config::{format_duration, parse_duration};
+use crate::error::{Error, Result};
+use crate::matcher::Filter;
+use crate::model::{Body, CapturedRequest, Header, ResponseSent, SignatureCheck};
+use crate::sign::{self, Scheme, Verdict};
+
+/// A duration written as `250ms`, `30s`, `2m` (or a number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dur(pub Duration);
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Text(String),
+            Secs(f64),
+        }
+        let text = match Repr::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a duration such as \"500ms\" or \"30s\"")
+        })? {
+            Repr::Text(t) => t,
+            Repr::Secs(n) => n.to_string(),
+        };
+        parse_duration(&text)
+            .map(Dur)
+            .map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}
+
+/// A response to send: status, headers, body (text, or JSON sent as JSON), delay.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Dur>,
+}
+
+/// A response used when a request matches a filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// The filter (SPEC §5), e.g. `method:POST path:/stripe/refunds/*`.
+    #[serde(rename = "match")]
+    pub when: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Dur>,
+}
+
+/// A fraction of requests answered badly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// 0.0 to 1.0.
+    pub rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Drop the connection instead of answering.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Dur>,
+    /// Seed of the generator that picks the faulty requests (random when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// Incoming signature verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    pub scheme: String,
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Dur>,
+}
+
+/// Where captured requests go on to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSpec {
+    pub url: String,
+    /// `mirror` (answer at once, forward in the background) or `passthrough` (answer with the
+    /// target's response).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_tls: bool,
+}
+
+/// A bin's whole configuration, as `PUT /_/api/bins/{bin}` takes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence: Vec<ResponseSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<ForwardSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<usize>,
+}
+
+/// How forwarding answers the original sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardMode {
+    Mirror,
+    Passthrough,
+}
+
+/// A forwarding target, checked.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub url: String,
+    pub mode: ForwardMode,
+    pub timeout: Duration,
+    pub insecure_tls: bool,
+}
+
+/// Incoming verification, checked.
+#[derive(Debug, Clone)]
+pub struct Verify {
+    pub scheme: Scheme,
+    pub secret: String,
+    pub tolerance: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    headers: Vec<Header>,
+    body: Option<Template>,
+    delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    filter: Filter,
+    answer: Answer,
+}
+
+#[derive(Debug, Clone)]
+struct Fault {
+    rate: f64,
+    status: u16,
+    drop: bool,
+    delay: Duration,
+}
+
+/// A bin's behaviour, compiled from a [`BinConfig`].
+#[derive(Debug, Clone)]
+pub struct BinRules {
+    response: Option<Answer>,
+    rules: Vec<Rule>,
+    sequence: Vec<Answer>,
+    fault: Option<Fault>,
+    pub verify: Option<Verify>,
+    pub forward: Option<Forward>,
+    /// The fault generator's first state.
+    pub seed: u64,
+}
+
+/// What the capture path does with one request.
+#[derive(Debug)]
+pub struct Decision {
+    pub response: ResponseSent,
+    pub delay: Duration,
+    /// Drop the connection without answering.
+    pub drop: bool,
+}
+
+/// The mutable part of a bin's behaviour, kept by the store under its lock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub sequence_position: usize,
+    pub rng: u64,
+}
+
+fn bad(field: impl Into<String>, msg: impl Into<String>) -> Error {
+    Error::bad(field, msg)
+}
+
+fn check_status(field: &str, s: Option<u16>) -> Result<u16> {
+    let s = s.unwrap_or(200);
+    if !(100..=999).contains(&s) {
+        return Err(bad(field, format!("{s} is not an HTTP status (100-999)")));
+    }
+    Ok(s)
+}
+
+fn answer(
+    field: &str,
+    status: Option<u16>,
+    headers: &[(String, String)],
+    body: &Option<serde_json::Value>,
+    delay: Option<Dur>,
+) -> Result<Answer> {
+    let status = check_status(&format!("{field}.status"), status)?;
+    let mut hs = Vec::with_capacity(headers.len() + 1);
+    for (i, (k, v)) in headers.iter().enumerate() {
+        if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            return Err(bad(
+                format!("{field}.headers[{i}]"),
+                format!("`{k}` is not a header name"),
+            ));
+        }
+        if hyper::header::HeaderValue::from_str(v).is_err() {
+            return Err(bad(
+                format!("{field}.headers[{i}]"),
+                "the value has characters a header cannot carry",
+            ));
+        }
+        hs.push(Header::new(k.as_str(), v.as_bytes()));
+    }
+    let body = body.as_ref().map(|b| {
+        let (text, json) = match b {
+            serde_json::Value::String(s) => (
+                s.clone(),
+                serde_json::from_str::<serde_json::Value>(s).is_ok(),
+            ),
+            other => (other.to_string(), true),
+        };
+        if !hs
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+        {
+            let ct = if json {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            hs.push(Header::new("Content-Type", ct.as_bytes()));
+        }
+        Template::parse(&text)
+    });
+    Ok(Answer {
+        status,
+        headers: hs,
+        body,
+        delay: delay.map(|d| d.0).unwrap_or_default(),
+    })
+}
+
+impl BinConfig {
+    /// Parses a JSON config, naming the field of the first problem.
+    pub fn from_json(v: &serde_json::Value) -> Result<BinConfig> {
+        let c: BinConfig = serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." {
+                "config".to_owned()
+            } else {
+                path
+            };
+            bad(path, e.into_inner().to_string())
+        })?;
+        c.compile()?;
+        Ok(c)
+    }
+
+    /// Checks every value and builds the form the capture path uses.
+    pub fn compile(&self) -> Result<BinRules> {
+        let response = self
+            .response
+            .as_ref()
+            .map(|r| answer("response", r.status, &r.headers, &r.body, r.delay))
+            .transpose()?;
+        let mut rules = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let filter = Filter::parse(&r.when)
+                .map_err(|e| bad(format!("rules[{i}].match"), e.to_string()))?;
+            rules.push(Rule {
+                filter,
+                answer: answer(
+                    &format!("rules[{i}]"),
+                    r.status,
+                    &r.headers,
+                    &r.body,
+                    r.delay,
+                )?,
+            });
+        }
+        let mut sequence = Vec::new();
+        for (i, r) in self.sequence.iter().enumerate() {
+            sequence.push(answer(
+                &format!("sequence[{i}]"),
+                r.status,
+                &r.headers,
+                &r.body,
+                r.delay,
+            )?);
+        }
+        let fault = match &self.fault {
+            None => None,
+            Some(f) => {
+                if !(0.0..=1.0).contains(&f.rate) || f.rate.is_nan() {
+                    return Err(bad("fault.rate", "must be a fraction from 0.0 to 1.0"));
+                }
+                if !f.drop && f.status.is_none() && f.delay.is_none() {
+                    return Err(bad(
+                        "fault",
+                        "say what a fault does: status, drop = true, or delay",
+                    ));
+                }
+                Some(Fault {
+                    rate: f.rate,
+                    status: check_status("fault.status", Some(f.status.unwrap_or(503)))?,
+                    drop: f.drop,
+                    delay: f.delay.map(|d| d.0).unwrap_or_default(),
+                })
+            }
+        };
+        let verify = match &self.verify {
+            None => None,
+            Some(v) => {
+                let scheme: Scheme = v.scheme.parse().map_err(|_| {
+                    bad(
+                        "verify.scheme",
+                        format!(
+                            "`{}` is not one of standard-webhooks, github, stripe, shopify, slack",
+                            v.scheme
+                        ),
+                    )
+                })?;
+                if v.secret.is_empty() {
+                    return Err(bad("verify.secret", "must not be empty"));
+                }
+                if scheme == Scheme::StandardWebhooks {
+                    sign::Secret::parse(&v.secret)
+                        .map_err(|e| bad("verify.secret", format!("not a whsec_ secret: {e}")))?;
+                }
+                Some(Verify {
+                    scheme,
+                    secret: v.secret.clone(),
+                    tolerance: v.tolerance.map(|d| d.0).unwrap_or(Duration::from_secs(300)),
+                })
+            }
+        };
+        let forward = match &self.forward {
+            None => None,
+            Some(f) => {
+                let uri: hyper::Uri = f
+                    .url
+                    .parse()
+                    .map_err(|e| bad("forward.url", format!("`{}`: {e}", f.url)))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(bad(
+                        "forward.url",
+                        format!("`{}` is not an http or https URL", f.url),
+                    ));
+                }
+                let mode = match f.mode.as_deref().unwrap_or("mirror") {
+                    "mirror" => ForwardMode::Mirror,
+                    "passthrough" => ForwardMode::Passthrough,
+                    other => {
+                        return Err(bad(
+                            "forward.mode",
+                            format!("`{other}` is not mirror or passthrough"),
+                        ))
+                    }
+                };
+                Some(Forward {
+                    url: f.url.trim_end_matches('/').to_owned(),
+                    mode,
+                    timeout: f.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(30)),
+                    insecure_tls: f.insecure_tls,
+                })
+            }
+        };
+        if self.max_requests == Some(0) {
+            return Err(bad("max_requests", "must be at least 1"));
+        }
+        let seed = match self.fault.as_ref().and_then(|f| f.seed) {
+            Some(s) => s,
+            None => {
+                let mut b = [0u8; 8];
+                let _ = getrandom::fill(&mut b);
+                u64::from_le_bytes(b)
+            }
+        };
+        Ok(BinRules {
+            response,
+            rules,
+            sequence,
+            fault,
+            verify,
+            forward,
+            seed,
+        })
+    }
+}
+
+/// SplitMix64: small, seedable, good enough to pick which requests fail.
+fn next_random(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl BinRules {
+    /// Has a sequence.
+    pub fn has_sequence(&self) -> bool {
+        !self.sequence.is_empty()
+    }
+
+    /// Decides the response to `r`: the next sequence step while any remain, else a fault when
+    /// the generator says so, else the first matching rule, else the bin's response, else
+    /// `default`. Advances `progress`.
+    pub fn decide(
+        &self,
+        r: &CapturedRequest,
+        progress: &mut Progress,
+        default: impl FnOnce() -> ResponseSent,
+    ) -> Decision {
+        if let Some(step) = self.sequence.get(progress.sequence_position) {
+            progress.sequence_position += 1;
+            return render(step, r);
+        }
+        if let Some(f) = &self.fault {
+            if next_random(&mut progress.rng) < f.rate {
+                let body = format!(
+                    r#"{{"ok":false,"bin":"{}","id":{},"fault":true}}"#,
+                    r.bin, r.id
+                );
+                return Decision {
+                    response: ResponseSent {
+                        status: f.status,
+                        headers: vec![Header::new("Content-Type", &b"application/json"[..])],
+                        body: Body::new(Bytes::from(body), false),
+                        delay_ms: f.delay.as_millis() as u64,
+                        dropped: f.drop,
+                    },
+                    delay: f.delay,
+                    drop: f.drop,
+                };
+            }
+        }
+        if let Some(rule) = self.rules.iter().find(|rule| rule.filter.matches(r)) {
+            return render(&rule.answer, r);
+        }
+        match &self.response {
+            Some(a) => render(a, r),
+            None => Decision {
+                response: default(),
+                delay: Duration::ZERO,
+                drop: false,
+            },
+        }
+    }
+
+    /// Checks the request's signature when the bin verifies.
+    pub fn check_signature(&self, r: &CapturedRequest, now_unix: i64) -> Option<SignatureCheck> {
+        let v = self.verify.as_ref()?;
+        let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
+        let verdict = sign::verify_request(
+            v.scheme,
+            &v.secret,
+            &headers,
+            &r.body.bytes,
+            now_unix,
+            v.tolerance.as_secs() as i64,
+        );
+        Some(SignatureCheck {
+            scheme: v.scheme.as_str().to_owned(),
+            valid: verdict.is_valid(),
+            reason: match &verdict {
+                Verdict::Valid => None,
+                Verdict::Missing => Some("no signature headers".into()),
+                Verdict::Invalid(why) => Some(why.clone()),
+            },
+        })
+    }
+
+    /// The URL a request is forwarded to: the target's URL plus the request's path after its
+    /// bin segment, plus its query.
+    pub fn forward_url(f: &Forward, r: &CapturedRequest) -> String {
+        let target = if r.target.contains("://") {
+            r.target
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                .unwrap_or("/")
+        } else {
+            r.target.as_str()
+        };
+        let rest = target
+            .strip_prefix('/')
+            .and_then(|t| t.strip_prefix(r.bin.as_str()))
+            .filter(|t| t.is_empty() || t.starts_with('/') || t.starts_with('?'))
+            .unwrap_or(target);
+        format!("{}{}", f.url, rest)
+    }
+}
+
+fn render(a: &Answer, r: &CapturedRequest) -> Decision {
+    let body = a.body.as_ref().map(|t| t.render(r)).unwrap_or_default();
+    Decision {
+        response: ResponseSent {
+            status: a.status,
+            headers: a.headers.clone(),
+            body: Body::new(Bytes::from(body), false),
+            delay_ms: a.delay.as_millis() as u64,
+            dropped: false,
+        },
+        delay: a.delay,
+        drop: false,
+    }
+}
+
+/// A body with `{{…}}` placeholders filled from the request: `{{id}}`, `{{bin}}`, `{{method}}`,
+/// `{{path}}`, `{{body}}`, `{{header:Name}}`, `{{query:key}}`, `{{json:/pointer}}` (a string
+/// value as its text, anything else as JSON).
+#[derive(Debug, Clone)]
+struct Template {
+    parts: Arc<[Part]>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Hole(String),
+}
+
+impl Template {
+    fn parse(s: &str) -> Template {
+        let mut parts = Vec::new();
+        let mut rest = s;
+        while let Some(i) = rest.find("{{") {
+            let Some(j) = rest[i + 2..].find("}}") else {
+                break;
+            };
+            if i > 0 {
+                parts.push(Part::Text(rest[..i].to_owned()));
+            }
+            parts.push(Part::Hole(rest[i + 2..i + 2 + j].trim().to_owned()));
+            rest = &rest[i + 2 + j + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        Template {
+            parts: parts.into(),
+        }
+    }
+
+    fn render(&self, r: &CapturedRequest) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut json: Option<Option<serde_json::Value>> = None;
+        for p in self.parts.iter() {
+            match p {
+                Part::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Part::Hole(h) => match h.split_once(':').unwrap_or((h.as_str(), "")) {
+                    ("id", _) => out.extend_from_slice(r.id.to_string().as_bytes()),
+                    ("bin", _) => out.extend_from_slice(r.bin.as_bytes()),
+                    ("method", _) => out.extend_from_slice(r.method.as_bytes()),
+                    ("path", _) => out.extend_from_slice(r.path.as_bytes()),
+                    ("body", _) => out.extend_from_slice(&r.body.bytes),
+                    ("header", name) => {
+                        if let Some(v) = r.header_all(name).next() {
+                            out.extend_from_slice(v);
+                        }
+                    }
+                    ("query", key) => {
+                        if let Some(v) = r.query_param(key) {
+                            out.extend_from_slice(v.as_bytes());
+                        }
+                    }
+                    ("json", pointer) => {
+                        let doc = json.get_or_insert_with(|| r.json());
+                        match doc.as_ref().and_then(|d| d.pointer(pointer)) {
+                            Some(serde_json::Value::String(s)) => {
+                                out.extend_from_slice(s.as_bytes())
+                            }
+                            Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
+                            None => {}
+                        }
+                    }
+                    _ => {
+                        out.extend_from_slice(b"{{");
+                        out.extend_from_slice(h.as_bytes());
+                        out.extend_from_slice(b"}}");
+                    }
+                },
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(v: serde_json::Value) -> Result<BinConfig> {
+        BinConfig::from_json(&v)
+    }
+
+    #[test]
+    fn a_bad_value_names_its_field() {
+        let e = cfg(serde_json::json!({"fault": {"rate": 2.0, "status": 500}})).unwrap_err();
+        assert!(e.to_string().starts_with("fault.rate:"), "{e}");
+        let e =
+            cfg(serde_json::json!({"sequence": [{"status": 200}, {"status": "x"}]})).unwrap_err();
+        assert!(e.to_string().starts_with("sequence[1].status:"), "{e}");
+        let e = cfg(serde_json::json!({"respnse": {}})).unwrap_err();
+        assert!(e.to_string().contains("respnse"), "{e}");
+        let e = cfg(serde_json::json!({"verify": {"scheme": "md5", "secret": "x"}})).unwrap_err();
+        assert!(e.to_string().starts_with("verify.scheme:"), "{e}");
+        let e = cfg(serde_json::json!({"forward": {"url": "ftp://x"}})).unwrap_err();
+        assert!(e.to_string().starts_with("forward.url:"), "{e}");
+        let e = cfg(serde_json::json!({"rules": [{"match": "bogus:1"}]})).unwrap_err();
+        assert!(e.to_string().starts_with("rules[0].match:"), "{e}");
+        let e = cfg(serde_json::json!({"response": {"delay": "soon"}})).unwrap_err();
+        assert!(e.to_string().starts_with("response.delay:"), "{e}");
+    }
+
+    #[test]
+    fn the_fault_generator_is_seeded_and_hits_its_fraction() {
+        let mut p = Progress {
+            sequence_position: 0,
+            rng: 7,
+        };
+        let hits = (0..10_000)
+            .filter(|_| next_random(&mut p.rng) < 0.25)
+            .count();
+        assert!((2300..2700).contains(&hits), "{hits}");
+        let mut a = 7;
+        let mut b = 7;
+        assert_eq!(next_random(&mut a), next_random(&mut b));
+    }
+
+    #[test]
+    fn templates_fill_placeholders_from_the_request() {
+        let t = Template::parse(
+            r#"{"challenge":"{{json:/challenge}}","n":{{json:/n}},"h":"{{header:X-A}}","q":"{{query:k}}","id":{{id}}{{unknown}}"#,
+        );
+        let r = CapturedRequest {
+            id: 9,
+            bin: "b".into(),
+            received_at: std::time::SystemTime::now(),
+            timings: Default::default(),
+            method: "POST".into(),
+            target: "/b?k=v".into(),
+            path: "/b".into(),
+            query: vec![("k".into(), "v".into())],
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            headers: vec![Header::new("x-a", &b"1"[..])],
+            body: Body::new(
+                Bytes::from_static(br#"{"challenge":"abc","n":[1,2]}"#),
+                false,
+            ),
+            response: Default::default(),
+            signature: None,
+            forward: None,
+        };
+        assert_eq!(
+            String::from_utf8(t.render(&r)).unwrap(),
+            r#"{"challenge":"abc","n":[1,2],"h":"1","q":"v","id":9{{unknown}}"#
+        );
+    }
+}
