@@ -9,10 +9,29 @@
 //!   (target p99 ≤ 5 ms). The HTTP round trip of the same requests is printed as the reference.
 //! * `memory`: RSS growth per stored request over 100,000 captured 1 KiB POSTs (target ≤ 2.5 KiB).
 //!   In `all` it runs first, before the other benches have allocated anything.
+//! * `waits`: (1) wake-up latency of a wait: 2,000 times per round, `GET /_/api/bins/{bin}/wait`
+//!   on a keep-alive connection on a fresh bin, then (once `pending_waits()` shows it) the
+//!   matching POST; time from just before sending the POST to the wait's whole answer read
+//!   (target p99 ≤ 2 ms). Every 5th iteration is an in-process `Store::wait` instead (reported);
+//!   the POST's own round trip is the baseline. (2) capture throughput (the `capture` load) with
+//!   1,000 pending waits on other bins vs none (target ≥ 0.90), and with 100 pending waits on
+//!   the loaded bin whose `json:` filter never matches (reported, no target): three identical
+//!   servers, loaded in rotating slices.
+//! * `verify`: capture throughput of a bin with `verify = standard-webhooks` receiving validly
+//!   signed requests vs a bin without verify receiving the same requests (target ≥ 0.90).
+//! * `sender`: (1) deliveries/s of the sender (10 webhooks on `*`, N events dispatched, timed
+//!   until `idle()`) vs a plain hyper client POSTing the same bodies and headers, signed, with the
+//!   same concurrency (10 × 4 in flight) and count, to the same in-process receiver (target
+//!   ≥ 0.5). (2) memory per pending retry: 100,000 events to a webhook whose receiver answers
+//!   500 and whose schedule is `["1h"]`; RSS growth (`/proc/self/statm`) per pending retry minus
+//!   the body's size (bodies are not shared between events) (target ≤ 1 KiB). Part (2) always
+//!   runs in a fresh child process (`bench retry-memory`), so no other bench's allocations
+//!   pollute it; the child's verdicts join this process's summary.
 //!
-//! Run: `cargo run --release --example bench [-- capture|ws|memory|all] [--rounds N] [--secs S]
-//! [--conns C]` (defaults: `all`, 5 rounds, 3 s per round, 32 connections). The machine may be
-//! shared and noisy, so every figure is printed per round with the median, and verdicts use the
+//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|all]
+//! [--rounds N] [--secs S] [--conns C]` (defaults: `all`, 5 rounds, 3 s per round, 32
+//! connections; `retry-memory` runs part (2) of `sender` alone, in this process). The machine may
+//! be shared and noisy, so every figure is printed per round with the median, and verdicts use the
 //! median. Every loop is bounded in count and in time.
 //!
 //! A/B throughput figures alternate A and B in 0.5 s slices inside every round, so noise from
@@ -20,8 +39,9 @@
 //!
 //! Adding a bench: write `async fn bench_x(opts: &Opts) -> Result<Vec<Verdict>, BoxError>` using
 //! [`load`] / [`load_with`] (a fixed-duration, bounded closed-loop load generator returning a
-//! [`Run`] with a latency histogram) or [`compare`] (A/B rounds with ratios), print with
-//! [`print_run`] / [`print_per_round`], and call it from `main`.
+//! [`Run`] with a latency histogram) or [`compare`] / [`compare_n`] (A/B/… rounds with ratios),
+//! print with [`print_run`] / [`print_per_round`], and call it from `main`. The benches of
+//! `waits`, `verify` and `sender` live in `examples/bench/*.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -38,6 +58,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
+
+#[path = "bench/sender.rs"]
+mod sender;
+#[path = "bench/verify.rs"]
+mod verify;
+#[path = "bench/waits.rs"]
+mod waits;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -58,6 +85,8 @@ struct Opts {
     rounds: usize,
     secs: f64,
     conns: usize,
+    /// Run as the child of another bench process: print verdicts as `@verdict` lines, no summary.
+    child: bool,
 }
 
 impl Opts {
@@ -67,6 +96,7 @@ impl Opts {
             rounds: 5,
             secs: 3.0,
             conns: 32,
+            child: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -76,7 +106,9 @@ impl Opts {
                 "--secs" => o.secs = num(&val("--secs")?)?,
                 "--conns" => o.conns = num(&val("--conns")?)?,
                 "-h" | "--help" => return Err(String::new()),
-                "capture" | "ws" | "memory" | "all" => o.mode = a,
+                "capture" | "ws" | "memory" | "waits" | "verify" | "sender" | "retry-memory"
+                | "all" => o.mode = a,
+                "--child" => o.child = true,
                 "--bench" => {} // passed by `cargo bench`-style runners; harmless
                 other => return Err(format!("unknown argument `{other}`")),
             }
@@ -260,6 +292,47 @@ struct Verdict {
 }
 
 impl Verdict {
+    /// The verdict as one `@verdict` line (tab-separated), how a child process hands it over.
+    fn to_line(&self) -> String {
+        let (kind, t) = match self.target {
+            Target::AtLeast(t) => ("ge", t),
+            Target::AtMost(t) => ("le", t),
+            Target::Info => ("info", 0.0),
+        };
+        let clean = |s: &str| s.replace(['\t', '\n'], " ");
+        format!(
+            "@verdict\t{}\t{:?}\t{}\t{kind}\t{t:?}\t{}",
+            clean(&self.name),
+            self.value,
+            clean(self.unit),
+            clean(&self.note)
+        )
+    }
+
+    /// Parses a line made by [`Verdict::to_line`]; `None` for any other line.
+    fn from_line(line: &str) -> Option<Verdict> {
+        let mut f = line.strip_prefix("@verdict\t")?.split('\t');
+        let name = f.next()?.to_owned();
+        let value = f.next()?.parse().ok()?;
+        // a handful of short strings per run: leaking them keeps `unit` a plain `&'static str`
+        let unit: &'static str = Box::leak(f.next()?.to_owned().into_boxed_str());
+        let kind = f.next()?;
+        let t: f64 = f.next()?.parse().ok()?;
+        let note = f.next().unwrap_or_default().to_owned();
+        let target = match kind {
+            "ge" => Target::AtLeast(t),
+            "le" => Target::AtMost(t),
+            _ => Target::Info,
+        };
+        Some(Verdict {
+            name,
+            value,
+            unit,
+            target,
+            note,
+        })
+    }
+
     fn pass(&self) -> bool {
         match self.target {
             Target::AtLeast(t) => self.value >= t,
@@ -365,8 +438,7 @@ impl Template {
         })
     }
 
-    /// Adds a header to every request (e.g. a signature header). Kept for the benches to come.
-    #[allow(dead_code)]
+    /// Adds a header to every request (e.g. a signature header).
     fn header(mut self, name: &'static str, value: &str) -> Result<Template, BoxError> {
         self.headers
             .append(HeaderName::from_static(name), HeaderValue::from_str(value)?);
@@ -552,43 +624,76 @@ const SLICE: Duration = Duration::from_millis(500);
 /// goes over seconds, hits both alike; each round sums its slices per side. Prints one line per
 /// round and side, the ratio B/A per round, then the medians. `duration` of the specs is ignored.
 async fn compare(o: &Opts, a: (&str, &LoadSpec), b: (&str, &LoadSpec)) -> Result<Ab, BoxError> {
-    let slices = ((o.secs / SLICE.as_secs_f64()).round() as usize).max(1);
-    let slice = Duration::from_secs_f64(o.secs / slices as f64);
+    let mut n = compare_n(o, &[a, b], o.secs).await?;
+    let ratios = n.ratios.pop().unwrap_or_default();
+    let b = n.runs.pop().unwrap_or_default();
+    let a = n.runs.pop().unwrap_or_default();
+    Ok(Ab { a, b, ratios })
+}
+
+/// Per-round results of an N-way comparison: `runs[s][i]` is side `s` in round `i`, and
+/// `ratios[s][i]` its req/s over side 0's (all 1 for side 0).
+struct AbN {
+    runs: Vec<Vec<Run>>,
+    ratios: Vec<Vec<f64>>,
+}
+
+/// [`compare`] with any number of sides (letters A, B, C… in the output), `secs_per_side`
+/// seconds of load per side and round. Slices rotate through the sides, starting one side
+/// later every round. Ratios are against side A.
+async fn compare_n(
+    o: &Opts,
+    sides: &[(&str, &LoadSpec)],
+    secs_per_side: f64,
+) -> Result<AbN, BoxError> {
+    const LETTERS: &[u8] = b"ABCDEFGH";
+    let n = sides.len();
+    if !(2..=LETTERS.len()).contains(&n) {
+        return Err("compare_n takes 2 to 8 sides".into());
+    }
+    let letter = |s: usize| LETTERS[s] as char;
+    let slices = ((secs_per_side / SLICE.as_secs_f64()).round() as usize).max(1);
+    let slice = Duration::from_secs_f64(secs_per_side / slices as f64);
+    let names: Vec<String> = sides
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| format!("{} = {name}", letter(i)))
+        .collect();
     println!(
-        "(A = {}, B = {}; each round alternates {slices} slices of {:.2} s per side)",
-        a.0,
-        b.0,
+        "({}; each round {} {slices} slices of {:.2} s per side)",
+        names.join(", "),
+        if n == 2 { "alternates" } else { "rotates" },
         slice.as_secs_f64()
     );
     print_run_header();
-    let mut out = Ab {
-        a: vec![],
-        b: vec![],
-        ratios: vec![],
+    let mut out = AbN {
+        runs: vec![Vec::new(); n],
+        ratios: vec![Vec::new(); n],
     };
     for round in 1..=o.rounds {
-        let (mut ra, mut rb) = (Run::empty(), Run::empty());
-        for i in 0..slices * 2 {
-            let is_b = (i + round) % 2 == 0;
-            let spec = if is_b { b.1 } else { a.1 };
+        let mut runs = vec![Run::empty(); n];
+        for i in 0..slices * n {
+            let side = (i + round + 1) % n;
             let r = load_with(LoadSpec {
                 duration: slice,
-                ..spec.clone()
+                ..sides[side].1.clone()
             })
             .await?;
-            if is_b {
-                rb.absorb(&r);
-            } else {
-                ra.absorb(&r);
-            }
+            runs[side].absorb(&r);
         }
-        print_run(&round.to_string(), a.0, &ra);
-        print_run(&round.to_string(), b.0, &rb);
-        let ratio = rb.rps() / ra.rps().max(1e-9);
-        println!("{:<7} {:<10} {:>11.3}", round, "ratio B/A", ratio);
-        out.a.push(ra);
-        out.b.push(rb);
-        out.ratios.push(ratio);
+        for (s, r) in runs.iter().enumerate() {
+            print_run(&round.to_string(), sides[s].0, r);
+        }
+        let base = runs[0].rps().max(1e-9);
+        for (s, r) in runs.into_iter().enumerate() {
+            let ratio = r.rps() / base;
+            if s > 0 {
+                let label = format!("ratio {}/A", letter(s));
+                println!("{:<7} {:<10} {:>11.3}", round, label, ratio);
+            }
+            out.ratios[s].push(ratio);
+            out.runs[s].push(r);
+        }
     }
     Ok(out)
 }
@@ -998,6 +1103,32 @@ fn rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Resident set size from `/proc/self/statm` (resident pages × page size).
+fn rss_statm() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+/// The page size, worked out once from `VmRSS` over statm's resident pages (the nearest of
+/// 4, 16 and 64 KiB); 4 KiB when that fails.
+fn page_size() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        let pages = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .filter(|p| *p > 0);
+        match (rss(), pages) {
+            (Some(bytes), Some(pages)) => [4096u64, 16384, 65536]
+                .into_iter()
+                .min_by_key(|p| p.abs_diff(bytes / pages))
+                .unwrap_or(4096),
+            _ => 4096,
+        }
+    })
+}
+
 const MEM_REQS: u64 = 100_000;
 const MEM_WARMUP: u64 = 5_000;
 
@@ -1068,11 +1199,22 @@ async fn main() {
                 eprintln!("bench: {e}");
             }
             eprintln!(
-                "usage: cargo run --release --example bench -- [capture|ws|memory|all] [--rounds N] [--secs S] [--conns C]"
+                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|all] [--rounds N] [--secs S] [--conns C]"
             );
             std::process::exit(2);
         }
     };
+    if o.child {
+        // a child runs one bench and hands its verdicts to the parent, which prints the summary
+        let verdicts = match o.mode.as_str() {
+            "retry-memory" => report("retry-memory", sender::bench_retry_memory(&o).await),
+            other => report(other, Err(format!("`{other}` cannot run as a child").into())),
+        };
+        for v in &verdicts {
+            println!("{}", v.to_line());
+        }
+        return;
+    }
     println!(
         "hookpit bench: mode {}, {} rounds x {:.1} s, {} worker threads, {} CPUs",
         o.mode,
@@ -1090,11 +1232,31 @@ async fn main() {
     if all || o.mode == "memory" {
         verdicts.extend(report("memory", bench_memory(&o).await));
     }
+    if o.mode == "retry-memory" {
+        verdicts.extend(report(
+            "retry-memory",
+            sender::bench_retry_memory(&o).await,
+        ));
+    }
     if all || o.mode == "capture" {
         verdicts.extend(report("capture", bench_capture(&o).await));
     }
     if all || o.mode == "ws" {
         verdicts.extend(report("ws", bench_ws(&o).await));
+    }
+    if all || o.mode == "waits" {
+        verdicts.extend(report("waits", waits::bench_waits(&o).await));
+    }
+    if all || o.mode == "verify" {
+        verdicts.extend(report("verify", verify::bench_verify(&o).await));
+    }
+    if all || o.mode == "sender" {
+        verdicts.extend(report("sender", sender::bench_sender(&o).await));
+        // in a fresh process: this one has allocated (and freed) plenty by now
+        verdicts.extend(report(
+            "retry-memory",
+            sender::retry_memory_in_child(&o).await,
+        ));
     }
     print_summary(&verdicts);
     println!(

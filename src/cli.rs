@@ -316,6 +316,20 @@ fn set_color(choice: ColorChoice) {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
+    // `hookpit ls | head` closes our stdout early: that is the reader's choice, not a crash
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(EXIT_OK);
+        }
+        default_hook(info);
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

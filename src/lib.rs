@@ -41,3 +41,8 @@ pub use matcher::Filter;
 pub use model::{CapturedRequest, Header};
 pub use server::{BinRef, Server, ServerHandle};
 pub use store::{WaitFailed, WaitOutcome, WaitReport, WaitSpec};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

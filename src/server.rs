@@ -223,6 +223,13 @@ impl BinRef {
         &self.url
     }
 
+    /// Sets the bin's behaviour (SPEC §12 bin config: response, rules, sequence, fault, verify,
+    /// forward, max_requests); a bad value is an error naming its field.
+    pub fn configure(&self, config: serde_json::Value) -> Result<crate::model::BinSummary> {
+        let config = crate::rules::BinConfig::from_json(&config)?;
+        api::apply_bin_config(&self.store, &self.name, &config)
+    }
+
     /// The bin's kept requests, oldest first.
     pub fn requests(&self) -> Vec<Arc<CapturedRequest>> {
         let (mut v, _) = self
