@@ -115,7 +115,11 @@ pub async fn snapshot(
     };
 
     let mut body = req.into_body();
-    let mut buf = BytesMut::new();
+    // a declared length within the limit sizes the buffer exactly: one copy, no regrowth
+    let exact = hyper::body::Body::size_hint(&body)
+        .exact()
+        .filter(|n| *n as usize <= limits.max_body);
+    let mut buf = BytesMut::with_capacity(exact.unwrap_or(0) as usize);
     let mut too_large = false;
     let mut cut_short = false;
     loop {
@@ -150,9 +154,12 @@ pub async fn snapshot(
         headers_us: head_us,
         body_us: body_done.saturating_duration_since(body_from).as_micros() as u64,
     };
-    // an exact-size copy: the store keeps these bytes for a long time
-    let bytes = Bytes::copy_from_slice(&buf);
-    drop(buf);
+    // the store keeps these bytes for a long time: never keep a half-empty allocation
+    let bytes = if buf.len() == buf.capacity() {
+        buf.freeze()
+    } else {
+        Bytes::copy_from_slice(&buf)
+    };
     Snapshot {
         request: CapturedRequest {
             id: 0,

@@ -375,15 +375,17 @@ impl Store {
             .and_then(|b| b.settings.max_requests)
             .unwrap_or(max_default)
             .max(1);
+        // evicted requests are freed after the lock is released
+        let mut evicted = Vec::new();
         while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
-            Self::evict_front(&mut st, &name);
+            evicted.extend(Self::evict_front(&mut st, &name));
         }
         while st.memory > self.inner.limits.max_memory && st.index.len() > 1 {
             let Some((_, oldest_bin)) = st.index.first_key_value() else {
                 break;
             };
             let oldest_bin = oldest_bin.clone();
-            Self::evict_front(&mut st, &oldest_bin);
+            evicted.extend(Self::evict_front(&mut st, &oldest_bin));
         }
         if created {
             let summary = st.bins.get(&name).map(|b| b.summary());
@@ -392,6 +394,8 @@ impl Store {
             }
         }
         self.publish(Change::Request(arc.clone()));
+        drop(st);
+        drop(evicted);
         arc
     }
 
@@ -501,18 +505,17 @@ impl Store {
         self.lock().waiters.values().map(Vec::len).sum()
     }
 
-    fn evict_front(st: &mut State, bin: &str) {
-        let Some(b) = st.bins.get_mut(bin) else {
-            return;
-        };
-        if let Some(r) = b.requests.pop_front() {
-            b.evicted += 1;
-            b.evicted_up_to = b.evicted_up_to.max(r.id);
-            st.evicted_total += 1;
-            st.evicted_up_to = st.evicted_up_to.max(r.id);
-            st.memory = st.memory.saturating_sub(r.weight());
-            st.index.remove(&r.id);
-        }
+    /// Evicts a bin's oldest request and returns it, so the caller can free it after unlocking.
+    fn evict_front(st: &mut State, bin: &str) -> Option<Arc<CapturedRequest>> {
+        let b = st.bins.get_mut(bin)?;
+        let r = b.requests.pop_front()?;
+        b.evicted += 1;
+        b.evicted_up_to = b.evicted_up_to.max(r.id);
+        st.evicted_total += 1;
+        st.evicted_up_to = st.evicted_up_to.max(r.id);
+        st.memory = st.memory.saturating_sub(r.weight());
+        st.index.remove(&r.id);
+        Some(r)
     }
 
     /// A request by id.
@@ -682,8 +685,9 @@ impl Store {
             .unwrap_or(self.inner.limits.max_requests)
             .max(1);
         let name = b.name.clone();
+        let mut evicted = Vec::new();
         while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
-            Self::evict_front(&mut st, &name);
+            evicted.extend(Self::evict_front(&mut st, &name));
         }
         let s = st.bins[&name].summary();
         self.publish(Change::Bin(Box::new(s.clone())));

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -128,11 +129,31 @@ impl Tracker {
                 State::Head { buf, started } => {
                     let now = Instant::now();
                     let started = *started.get_or_insert(now);
+                    if buf.is_empty() {
+                        // the usual case: the whole head arrived in this read; parse it in place
+                        let mut headers =
+                            [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+                        let mut req = httparse::Request::new(&mut []);
+                        match req.parse_with_uninit_headers(input, &mut headers) {
+                            Ok(httparse::Status::Complete(n)) => {
+                                self.state = Self::framing(&req);
+                                self.heads.push(RawHead::from_parsed(&req, started, now));
+                                input = &input[n..];
+                                continue;
+                            }
+                            Ok(httparse::Status::Partial) => {}
+                            Err(_) => {
+                                self.state = State::Off;
+                                return;
+                            }
+                        }
+                    }
+                    let mut headers =
+                        [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+                    let mut req = httparse::Request::new(&mut []);
                     buf.extend_from_slice(input);
                     input = &[];
-                    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                    let mut req = httparse::Request::new(&mut headers);
-                    match req.parse(buf) {
+                    match req.parse_with_uninit_headers(buf, &mut headers) {
                         Ok(httparse::Status::Complete(n)) => {
                             let next = Self::framing(&req);
                             self.heads.push(RawHead::from_parsed(&req, started, now));
