@@ -1208,7 +1208,10 @@ async fn main() {
         // a child runs one bench and hands its verdicts to the parent, which prints the summary
         let verdicts = match o.mode.as_str() {
             "retry-memory" => report("retry-memory", sender::bench_retry_memory(&o).await),
-            other => report(other, Err(format!("`{other}` cannot run as a child").into())),
+            other => report(
+                other,
+                Err(format!("`{other}` cannot run as a child").into()),
+            ),
         };
         for v in &verdicts {
             println!("{}", v.to_line());
@@ -1233,10 +1236,7 @@ async fn main() {
         verdicts.extend(report("memory", bench_memory(&o).await));
     }
     if o.mode == "retry-memory" {
-        verdicts.extend(report(
-            "retry-memory",
-            sender::bench_retry_memory(&o).await,
-        ));
+        verdicts.extend(report("retry-memory", sender::bench_retry_memory(&o).await));
     }
     if all || o.mode == "capture" {
         verdicts.extend(report("capture", bench_capture(&o).await));

@@ -8,12 +8,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hookpit::{Config, Server};
+use http_body_util::Full;
 
 /// The code under test: tells a webhook URL that an order shipped, signed the Standard Webhooks way.
 async fn notify_order_shipped(url: &str, order_id: u64, secret: &str) -> Result<u16, String> {
-    let body = serde_json::json!({"type": "order.shipped", "data": {"order_id": order_id}}).to_string();
+    let body =
+        serde_json::json!({"type": "order.shipped", "data": {"order_id": order_id}}).to_string();
     let secret = hookpit::sign::Secret::parse(secret).map_err(|e| e.to_string())?;
     let msg_id = hookpit::sign::new_msg_id().map_err(|e| e.to_string())?;
     let now = std::time::SystemTime::now()
@@ -49,18 +50,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Assert: wait for the request (no polling loop), then check what arrived.
     let req = bin
-        .wait_for("method:POST json:/type=order.shipped sig:valid", Duration::from_secs(5))
+        .wait_for(
+            "method:POST json:/type=order.shipped sig:valid",
+            Duration::from_secs(5),
+        )
         .await?;
     assert_eq!(status, 200);
     assert_eq!(req.path, format!("/{}/orders", bin.name()));
     assert_eq!(req.json().unwrap()["data"]["order_id"], 1042);
-    assert_eq!(req.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        req.header("content-type").as_deref(),
+        Some("application/json")
+    );
     println!(
         "ok: #{} {} {} arrived with a valid {} signature",
         req.id,
         req.method,
         req.target,
-        req.signature.as_ref().map(|s| s.scheme.as_str()).unwrap_or("?")
+        req.signature
+            .as_ref()
+            .map(|s| s.scheme.as_str())
+            .unwrap_or("?")
     );
     Ok(())
 }

@@ -28,6 +28,7 @@ assets! {
     "body.js" => "text/javascript; charset=utf-8",
     "json.js" => "text/javascript; charset=utf-8",
     "webhooks.js" => "text/javascript; charset=utf-8",
+    "settings.js" => "text/javascript; charset=utf-8",
     "style.css" => "text/css; charset=utf-8",
     "icon.svg" => "image/svg+xml",
 }

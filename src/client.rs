@@ -5,8 +5,6 @@
 //! JSON becomes [`Error::Api`], a refused connection an [`Error::Upstream`] that says how to start
 //! the server.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
@@ -88,7 +86,7 @@ impl Client {
             url: self.base.clone(),
             message: format!(
                 "{} (is hookpit running? start it with `hookpit`, or point --server at it)",
-                source_text(&e)
+                crate::error::innermost(&e)
             ),
         })?;
         let status = resp.status().as_u16();
@@ -195,15 +193,3 @@ pub fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn source_text(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg = s.to_string();
-        src = s.source();
-    }
-    msg
-}
-
-/// How long the CLI waits for a server that does not answer at all.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

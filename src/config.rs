@@ -87,21 +87,24 @@ impl Config {
     }
 }
 
-/// Parses a size: a plain integer is bytes; `K`/`KB` (1000), `KiB` (1024), `M`, `MB`, `MiB`, `G`,
-/// `GB`, `GiB`; fractions allowed (`1.5GB`).
-pub fn parse_size(s: &str) -> Result<usize> {
+/// Splits `1.5GB` into its number and its (trimmed) unit.
+fn split_number<'a>(s: &'a str, what: &str, example: &str) -> Result<(f64, &'a str)> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        Error::bad(
-            "size",
-            format!("`{s}` is not a size (e.g. 10MiB, 512KiB, 1024)"),
-        )
-    })?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let n: f64 = num
+        .parse()
+        .map_err(|_| Error::bad(what, format!("`{s}` is not {example}")))?;
+    Ok((n, unit.trim()))
+}
+
+/// Parses a size: a plain integer is bytes; `K`/`KB` (1000), `KiB` (1024), `M`, `MB`, `MiB`, `G`,
+/// `GB`, `GiB`; fractions allowed (`1.5GB`).
+pub fn parse_size(s: &str) -> Result<usize> {
+    let (n, unit) = split_number(s, "size", "a size (e.g. 10MiB, 512KiB, 1024)")?;
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
         "kib" => 1024.0,
@@ -125,18 +128,8 @@ pub fn parse_size(s: &str) -> Result<usize> {
 
 /// Parses a duration: a plain number is seconds; units `ms`, `s`, `m`, `h`; fractions allowed.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        Error::bad(
-            "duration",
-            format!("`{s}` is not a duration (e.g. 500ms, 30s, 2m, 1h)"),
-        )
-    })?;
-    let secs = match unit.trim() {
+    let (n, unit) = split_number(s, "duration", "a duration (e.g. 500ms, 30s, 2m, 1h)")?;
+    let secs = match unit {
         "" | "s" | "sec" | "secs" => n,
         "ms" => n / 1000.0,
         "us" | "µs" => n / 1e6,

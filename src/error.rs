@@ -111,3 +111,14 @@ impl Error {
         serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
     }
 }
+
+/// The innermost cause of an error chain: the one users can act on ("Connection refused").
+pub fn innermost(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}

@@ -3,7 +3,7 @@
 //! certificates), a whole-exchange timeout, redirects not followed, response bodies kept up to a
 //! limit.
 //!
-//! Uses `model` only. A refused connection, a timeout or a TLS failure is an [`Outcome`] with an
+//! Uses `model` and `error`. A refused connection, a timeout or a TLS failure is an [`Outcome`] with an
 //! `error` text, never an `Err`: callers report outcomes, they do not fail on them.
 
 use std::sync::Arc;
@@ -144,7 +144,7 @@ impl Outbound {
         } else {
             &self.secure
         };
-        let resp = client.request(req).await.map_err(|e| error_text(&e))?;
+        let resp = client.request(req).await.map_err(|e| crate::error::innermost(&e))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -156,7 +156,7 @@ impl Outbound {
         let mut truncated = false;
         while let Some(frame) = body.frame().await {
             let frame =
-                frame.map_err(|e| format!("reading the response body: {}", error_text(&e)))?;
+                frame.map_err(|e| format!("reading the response body: {}", crate::error::innermost(&e)))?;
             if let Ok(data) = frame.into_data() {
                 let room = out.keep_body.saturating_sub(buf.len());
                 if data.len() > room {
@@ -176,17 +176,6 @@ impl Outbound {
             error: None,
         })
     }
-}
-
-/// The innermost cause, which is the one users can act on ("Connection refused").
-fn error_text(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg = s.to_string();
-        src = s.source();
-    }
-    msg
 }
 
 /// Accepts any certificate: only for targets a user marked `insecure_tls`.

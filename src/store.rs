@@ -353,9 +353,13 @@ impl Store {
             st.bins.insert(b.name.clone(), b);
         }
         let max_default = self.inner.limits.max_requests;
+        let stepped;
         let (arc, name) = {
             let bin = st.bins.get_mut(req.bin.as_str()).expect("bin exists");
+            let step = bin.settings.progress.sequence_position;
             respond(&mut req, &mut bin.settings);
+            // a sequence step moved: viewers showing the position hear of it
+            stepped = bin.settings.progress.sequence_position != step;
             let arc = Arc::new(req);
             bin.requests.push_back(arc.clone());
             bin.last_id = id;
@@ -387,7 +391,7 @@ impl Store {
             let oldest_bin = oldest_bin.clone();
             evicted.extend(Self::evict_front(&mut st, &oldest_bin));
         }
-        if created {
+        if created || stepped {
             let summary = st.bins.get(&name).map(|b| b.summary());
             if let Some(s) = summary {
                 self.publish(Change::Bin(Box::new(s)));

@@ -1,7 +1,8 @@
 // hookpit viewer entry point: routing (#/bin/NAME[/ID], #/webhooks), the bins sidebar, the live
 // request list fed by the /_/ws websocket (resume with after=<last id>, resync over REST, virtual
-// scrolling with a fixed row height), search, keyboard and the request detail pane.
-// Captured data is untrusted and only ever reaches the DOM as text.
+// scrolling with a fixed row height; `updated` messages replace a row in place), search, keyboard
+// and the request detail pane (signature verdict, forward result). The bin settings drawer lives
+// in settings.js. Captured data is untrusted and only ever reaches the DOM as text.
 
 import {
   api, h, fill, $, token, withToken, fmtSize, fmtCount, parseTime, relTime, absTime, headerText,
@@ -10,6 +11,7 @@ import {
 import { bodyContext, bodyViews, renderBodyView, kvTable } from './body.js';
 import { parseJson, looksLikeJson, renderTree } from './json.js';
 import { createWebhooksPage } from './webhooks.js';
+import { createSettingsPanel } from './settings.js';
 
 const FIRST_PAGE = 200;
 const MORE_PAGE = 2000;
@@ -178,6 +180,9 @@ function onMessage(msg) {
     case 'request':
       onRequest(msg.request);
       break;
+    case 'updated':
+      onUpdated(msg.request);
+      break;
     case 'deleted':
       if (msg.bin === state.bin) removeItem(msg.id);
       bumpBin(msg.bin, -1);
@@ -193,6 +198,7 @@ function onMessage(msg) {
         state.bins.set(msg.bin.name, msg.bin);
         renderBins();
         if (msg.bin.name === state.bin) renderBinHead();
+        settings.onBin(msg.bin);
       }
       break;
     case 'resync': {
@@ -232,9 +238,31 @@ function onRequest(r) {
   if (r.bin !== state.bin) return;
   if (r.id > state.lastSeen) state.lastSeen = r.id;
   if (state.ids.has(r.id)) return;
+  settings.onRequest(r.bin);
   if (r.body && !r.body.omitted) cacheDetail(r);
   insertItem(slim(r), true);
   if (state.bins.get(r.bin) && !state.q) trimToCount();
+}
+
+/** A kept request changed (a mirror forward's result arrived): replace it in place, same id. */
+function onUpdated(r) {
+  if (!r || typeof r.id !== 'number') return;
+  const it = state.ids.get(r.id);
+  if (it && r.bin === state.bin) {
+    Object.assign(it, slim(r));
+    state.rowVer++;
+    scheduleRender();
+  }
+  // the live preview may leave a large body out: keep the one already loaded
+  const cached = detailCache.get(r.id);
+  let full = r;
+  if (r.body && r.body.omitted) full = cached ? { ...r, body: cached.body } : null;
+  if (full) cacheDetail(full);
+  else detailCache.delete(r.id);
+  if (state.selected === r.id && state.bin === r.bin) {
+    if (full) renderDetail(full, true);
+    else loadDetail(r.id, true);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,6 +338,11 @@ function renderBinHead() {
   if (state.q && !state.filterError) parts.push(`${fmtCount(state.items.length)}${state.hasMore ? '+' : ''} matching`);
   el.binStats.textContent = parts.join(' · ');
   document.title = bin ? `${bin} · hookpit` : 'hookpit';
+  const active = b && b.config ? Object.keys(b.config).filter((k) => k !== 'max_requests') : [];
+  $('#bin-settings .cfg-dot').hidden = !active.length;
+  $('#bin-settings').title = active.length
+    ? `Settings — active: ${active.join(', ')}`
+    : 'Response, sequence, faults, signature verification, forwarding';
 }
 
 /** Drops the oldest rows beyond the bin's kept count (the server evicted them). */
@@ -358,6 +391,7 @@ function slim(r) {
     dropped: !!(r.response && r.response.dropped),
     ctype: shortType(header(r, 'content-type')),
     sig: r.signature ? (r.signature.valid ? 'valid' : 'invalid') : null,
+    sigTitle: r.signature ? `${r.signature.scheme || 'signature'}: ${r.signature.valid ? 'valid' : r.signature.reason || 'invalid'}` : '',
   };
 }
 
@@ -587,6 +621,7 @@ function updateRow(row, it, vi) {
   row._c.textContent = it.ctype;
   row._g.textContent = it.sig === 'valid' ? 'sig ✓' : it.sig === 'invalid' ? 'sig ✗' : '';
   row._g.className = 'sig ' + (it.sig || '');
+  row._g.title = it.sigTitle || '';
   row._w.textContent = relTime(it.t);
   row._w.title = absTime(it.t);
   row._i.textContent = '#' + it.id;
@@ -772,20 +807,20 @@ function deselect() {
   renderDetailEmpty();
 }
 
-async function loadDetail(id) {
+async function loadDetail(id, keepScroll = false) {
   const g = ++detailGen;
   const cached = detailCache.get(id);
   if (cached) {
-    renderDetail(cached);
+    renderDetail(cached, keepScroll);
     return;
   }
-  const slow = setTimeout(() => g === detailGen && fill(el.detail, h('div', { class: 'detail-empty' }, h('div', { class: 'spinner' }))), 150);
+  const slow = keepScroll ? 0 : setTimeout(() => g === detailGen && fill(el.detail, h('div', { class: 'detail-empty' }, h('div', { class: 'spinner' }))), 150);
   try {
     const r = await api(`/_/api/requests/${enc(id)}`);
     clearTimeout(slow);
     if (g !== detailGen) return;
     cacheDetail(r);
-    renderDetail(r);
+    renderDetail(r, keepScroll);
   } catch (e) {
     clearTimeout(slow);
     if (g !== detailGen) return;
@@ -832,7 +867,9 @@ function headersTable(headers) {
   );
 }
 
-function renderDetail(req) {
+/** Renders a request in the detail pane; an in-place update (`keepScroll`) keeps the scroll spot. */
+function renderDetail(req, keepScroll = false) {
+  const scrollTop = el.detail.scrollTop;
   const ctx = bodyContext(req);
   const views = bodyViews(ctx);
   const t = parseTime(req.received_at);
@@ -860,14 +897,23 @@ function renderDetail(req) {
     req.signature
       ? ov(
           'Signature',
-          h('span', { class: 'tag ' + (req.signature.valid ? 'ok' : 'bad') }, req.signature.valid ? 'valid' : 'invalid'),
+          h('span', { class: 'sig-verdict' }, h('span', { class: 'tag ' + (req.signature.valid ? 'ok' : 'bad') }, req.signature.valid ? '✓ valid' : '✗ invalid'),
           ' ',
-          h('span', { class: 'muted' }, req.signature.scheme || ''),
-          req.signature.reason ? h('span', { class: 'muted' }, ' — ' + req.signature.reason) : null
+          h('span', { class: 'sig-scheme' }, req.signature.scheme || ''),
+          req.signature.reason ? h('span', { class: 'muted sig-reason' }, ' — ' + req.signature.reason) : null)
         )
       : null,
     req.forward
-      ? ov('Forwarded', h('code', null, req.forward.url), ' ', req.forward.error ? h('span', { class: 'tag bad' }, req.forward.error) : statusPill(req.forward.status))
+      ? ov(
+          'Forwarded',
+          h(
+            'span',
+            { class: 'fwd-summary' },
+            req.forward.error ? h('span', { class: 'tag bad' }, 'failed') : statusPill(req.forward.status),
+            req.forward.latency_ms != null ? h('span', { class: 'muted' }, ` ${fmtMs(req.forward.latency_ms)} · `) : ' ',
+            h('button', { class: 'link-btn', type: 'button', title: 'Show the forward target’s answer', onclick: () => switchTab('forward') }, 'details')
+          )
+        )
       : null,
     ov('ID', h('code', null, `#${req.id}`), h('span', { class: 'muted' }, ` in ${req.bin}`))
   );
@@ -877,8 +923,9 @@ function renderDetail(req) {
     { key: 'headers', label: 'Headers', count: String((req.headers || []).length) },
     { key: 'query', label: 'Query', count: String((req.query || []).length) },
     { key: 'response', label: 'Response', count: resp.dropped ? 'dropped' : resp.status != null ? String(resp.status) : '' },
+    req.forward ? { key: 'forward', label: 'Forward', count: req.forward.error ? 'error' : req.forward.status != null ? String(req.forward.status) : '' } : null,
     { key: 'replay', label: 'Replay', count: '' },
-  ];
+  ].filter(Boolean);
   if (!tabs.some((x) => x.key === state.detailTab)) state.detailTab = 'body';
 
   const panel = h('div', { class: 'tab-panel', role: 'tabpanel' });
@@ -911,6 +958,9 @@ function renderDetail(req) {
       case 'response':
         fill(panel, responsePanel(resp));
         break;
+      case 'forward':
+        fill(panel, forwardPanel(req.forward));
+        break;
       case 'replay':
         fill(panel, replayPanel(req));
         break;
@@ -938,8 +988,10 @@ function renderDetail(req) {
     tabBar,
     panel
   );
-  el.detail.scrollTop = 0;
+  el.detail.scrollTop = keepScroll ? scrollTop : 0;
 }
+
+const fmtMs = (ms) => (ms < 10 ? `${Number(ms).toFixed(1)} ms` : `${Math.round(ms)} ms`);
 
 function ov(label, ...value) {
   return [h('dt', null, label), h('dd', null, value)];
@@ -1016,9 +1068,36 @@ function responsePanel(resp) {
   );
 }
 
+/** What the bin's forward target answered (recorded on the request as `forward`). */
+function forwardPanel(f) {
+  const body = f.body || {};
+  return h(
+    'div',
+    { class: 'forward-panel' },
+    h(
+      'dl',
+      { class: 'overview fwd-facts' },
+      ov('Target', h('code', { class: 'fwd-url' }, f.url || '')),
+      ov('Status', f.status != null ? statusPill(f.status) : h('span', { class: 'muted' }, 'no answer')),
+      ov('Latency', f.latency_ms != null ? fmtMs(f.latency_ms) : '—'),
+      f.error ? ov('Error', h('span', { class: 'fwd-error' }, f.error)) : null
+    ),
+    f.status != null ? section('Response headers', headersTable(f.headers || [])) : null,
+    f.status != null
+      ? section(
+          'Response body',
+          body.truncated ? h('div', { class: 'note' }, `Excerpt: the first ${fmtSize(body.size)} of the target’s answer.`) : null,
+          valueView(body)
+        )
+      : null
+  );
+}
+
+let replayDraft = null; // what is typed in the replay box survives a re-render
+
 function replayPanel(req) {
-  const saved = localStorage.getItem('hookpit.replayUrl') || '';
-  const input = h('input', { class: 'input mono', type: 'url', placeholder: 'http://127.0.0.1:3000/webhooks', value: saved, spellcheck: false, 'aria-label': 'Replay target URL' });
+  const saved = replayDraft != null ? replayDraft : localStorage.getItem('hookpit.replayUrl') || '';
+  const input = h('input', { class: 'input mono', type: 'url', placeholder: 'http://127.0.0.1:3000/webhooks', value: saved, spellcheck: false, 'aria-label': 'Replay target URL', oninput: () => (replayDraft = input.value) });
   const out = h('div', { class: 'replay-out' });
   const btn = h('button', { class: 'btn primary', type: 'submit' }, 'Send');
   const form = h(
@@ -1125,6 +1204,7 @@ $('#delete-bin').addEventListener('click', async () => {
   location.hash = next ? `#/bin/${enc(next)}` : '#/';
   if (!next) onRoute();
 });
+$('#bin-settings').addEventListener('click', () => state.bin && settings.open(state.bin));
 $('#new-bin-btn').addEventListener('click', () => {
   const form = $('#new-bin-form');
   form.hidden = !form.hidden;
@@ -1147,10 +1227,10 @@ el.binSelect.addEventListener('change', () => {
 
 document.addEventListener('keydown', (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (document.querySelector('dialog[open]')) return; // the dialog handles its own keys
   const tag = e.target && e.target.tagName;
   const typing = tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || (e.target && e.target.isContentEditable);
   if (e.key === 'Escape') {
-    if (document.querySelector('dialog[open]')) return;
     if (e.target === el.search || el.search.value) {
       el.search.value = '';
       el.search.blur();
@@ -1209,6 +1289,7 @@ function onRoute() {
   const r = parseRoute();
   showPage(r.page);
   if (r.page === 'webhooks') {
+    settings.close();
     webhooks.show(r.rest);
     if (state.booted && (!conn.ws || conn.bin !== feedBin())) connect();
     return;
@@ -1222,6 +1303,7 @@ function onRoute() {
     }
   }
   if (bin !== state.bin || (!bin && !conn.ws)) {
+    if (settings.bin && settings.bin !== bin) settings.close();
     state.bin = bin;
     state.selected = r.id;
     pendingShift = 0;
@@ -1245,6 +1327,7 @@ function onRoute() {
 window.addEventListener('hashchange', onRoute);
 
 const webhooks = createWebhooksPage(el.pageWebhooks);
+const settings = createSettingsPanel($('#settings'));
 
 async function boot() {
   setConn('connecting', 'connecting…');

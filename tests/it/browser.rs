@@ -1,8 +1,10 @@
 //! The live viewer in a real headless Chromium, driven over the DevTools protocol (`cdp.rs`)
 //! against an in-process hookpit: live arrival without reload, the detail pane's exact headers
 //! and JSON, search, resuming after a dropped socket, reconnecting after a server restart,
-//! hostile captured content staying inert, and 10,000 requests scrolling smoothly. One test
-//! also saves the README screenshot.
+//! hostile captured content staying inert, 10,000 requests scrolling smoothly, the webhooks
+//! page's walkthrough (Add New Webhook, Send Test Event, the bin receiving it live), the bin
+//! settings panel (sequence, restart, a refused value shown inline), and signature verdicts and
+//! mirrored forward results updating a row in place. One test also saves the README screenshot.
 //!
 //! Uses `support` (servers, HTTP) and `cdp`. The tests run one at a time (one Chromium each);
 //! without a Chromium they print a loud skip notice, and fail under `CI=true`.
@@ -1041,20 +1043,147 @@ async fn failing_receiver() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn send_test_event_reports_the_verdict_and_the_delivery_log_follows_live() {
+async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and_the_log_follows() {
     let Some(s) = session().await else { return };
     let b = &s.browser;
-    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+
+    // the plugin's walkthrough: Webhooks page, Add New Webhook, Name, URL, Event, Send Test Event
+    open_url(b, &s.server.viewer_url()).await;
+    b.click("#tab-webhooks").await;
     b.wait_for(
         "[...document.querySelectorAll('.page-webhooks table.grid tbody tr')].some((tr) => tr.textContent.includes('Local demo'))",
         Duration::from_secs(3),
     )
     .await;
+    b.click(".add-webhook").await;
+    b.wait_for(
+        "document.querySelector('.page-webhooks .card-head h2')?.textContent === 'Add New Webhook'",
+        Duration::from_secs(2),
+    )
+    .await;
+    b.click("input[aria-label='Name']").await;
+    b.type_text("CRM").await;
+    b.click("input[aria-label='URL']").await;
+    let crm = s.server.catch_url("crm");
+    b.type_text(&crm).await;
+    b.click(".events-pick input[value='payment_received']")
+        .await;
+    b.click(".page-webhooks form button[type='submit']").await;
+    b.wait_for(
+        "[...document.querySelectorAll('.page-webhooks table.grid tbody tr')].some((tr) => tr.classList.contains('active') && tr.textContent.includes('CRM'))",
+        Duration::from_secs(5),
+    )
+    .await;
+    let hooks = support::get(&format!("{}/_/api/webhooks", s.server.base_url()))
+        .await
+        .json();
+    let saved = hooks["webhooks"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["name"] == "CRM"))
+        .unwrap_or_else(|| panic!("CRM was not saved: {hooks}"));
+    assert_eq!(saved["url"], crm.as_str());
+    assert_eq!(saved["events"], json!(["payment_received"]));
+    let event = b
+        .wait_for(
+            "document.querySelector('select[aria-label=\"Event\"]')?.selectedOptions[0]?.textContent",
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    assert_eq!(event, "Payment Received (payment_received)");
+    b.click(".send-test").await;
+    let (verdict, _) = b
+        .wait_for(
+            "document.querySelector('.test-result')?.innerText",
+            Duration::from_secs(10),
+        )
+        .await;
+    let verdict = verdict.as_str().unwrap_or_default().to_owned();
+    assert!(
+        verdict.contains("✓ Delivered") && verdict.contains("200") && verdict.contains(" ms"),
+        "{verdict}"
+    );
+    assert_eq!(
+        b.eval("document.querySelector('.test-result .status-pill').textContent")
+            .await,
+        "200"
+    );
+
+    // the bin `crm` holds what was sent, and a real payment_received arrives there live
+    b.click("#tab-requests").await;
+    b.wait_for(
+        "document.querySelector(\".bin-item[href='#/bin/crm']\")",
+        Duration::from_secs(3),
+    )
+    .await;
+    b.click(".bin-item[href='#/bin/crm']").await;
+    b.wait_for(
+        &format!("window.hookpitViewer.state().bin === 'crm' && {ROWS}.length === 1 && document.querySelector('#conn').dataset.state === 'live'"),
+        Duration::from_secs(3),
+    )
+    .await;
+    let reloads = b.eval("window.hookpitViewer.metrics.reloads").await;
+    let fired = support::post(
+        &format!("{}/_/api/events/payment_received", s.server.base_url()),
+        "",
+    )
+    .await;
+    assert!(fired.status < 300, "dispatch: {}", fired.text());
+    let (_, took) = b
+        .wait_for(&format!("{ROWS}.length === 2"), Duration::from_secs(5))
+        .await;
+    println!("the dispatched event appeared in bin crm {took:?} after it was fired");
+    let r = rows(b).await;
+    for row in &r {
+        assert_eq!(row["method"], "POST", "{row}");
+        assert_eq!(row["target"], "/crm", "{row}");
+        assert_eq!(row["status"], "200", "{row}");
+    }
+    assert_eq!(r[0]["fresh"], true, "the live arrival is highlighted");
+    assert_eq!(
+        b.eval("window.hookpitViewer.metrics.reloads").await,
+        reloads,
+        "it arrived over the live feed, not by reloading"
+    );
+    let newest = r[0]["id"].as_u64().expect("id");
+    b.click(&format!("#list .row[data-id='{newest}']")).await;
+    let (body, _) = b
+        .wait_for(
+            "document.querySelector('#detail .jtree')?.innerText",
+            Duration::from_secs(2),
+        )
+        .await;
+    let body = body.as_str().unwrap_or_default();
+    assert!(body.contains("\"payment_id\""), "{body}");
+    let captured = support::get(&format!("{}/_/api/bins/crm/requests", s.server.base_url()))
+        .await
+        .json();
+    for req in captured["requests"].as_array().expect("requests") {
+        let text = req["body"]["text"].as_str().unwrap_or_default();
+        assert!(text.contains("\"payment_id\""), "{text}");
+        assert!(
+            req["headers"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|h| h[0] == "webhook-signature")),
+            "signed: {req}"
+        );
+    }
 
     // the demo webhook posts to hookpit's own `demo` bin: an edited payload arrives exactly
+    b.click("#tab-webhooks").await;
+    let demo_id = b
+        .wait_for(
+            "[...document.querySelectorAll('.page-webhooks table.grid tbody tr')].find((tr) => tr.textContent.includes('Local demo'))?.dataset.id",
+            Duration::from_secs(3),
+        )
+        .await
+        .0;
+    let demo_id = demo_id.as_str().expect("demo id").to_owned();
+    b.click(&format!(".page-webhooks tr[data-id='{demo_id}']"))
+        .await;
     let payload = r#"{"payment_id":12345678901234567890,"payment_status":"completed","payment_total":"$31.32"}"#;
     b.wait_for(
-        "document.querySelector('textarea.payload')?.value.includes('payment')",
+        "document.querySelector('.page-webhooks tr.active')?.textContent.includes('Local demo') && document.querySelector('textarea.payload')?.value.includes('payment')",
         Duration::from_secs(2),
     )
     .await;
@@ -1083,14 +1212,19 @@ async fn send_test_event_reports_the_verdict_and_the_delivery_log_follows_live()
     let demo = support::get(&format!("{}/_/api/bins/demo/requests", s.server.base_url()))
         .await
         .json();
-    assert_eq!(
-        demo["requests"][0]["body"]["text"], payload,
-        "sent byte for byte"
+    assert!(
+        demo["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .any(|r| r["body"]["text"] == payload),
+        "sent byte for byte: {demo}"
     );
 
     // the delivery log and the list's counters follow the websocket
+    // (the dispatched payment_received went to the demo webhook too: it listens to every event)
     b.wait_for(
-        "(() => { const r = document.querySelectorAll('[data-delivery]'); return r.length === 1 && r[0].innerText.includes('succeeded'); })()",
+        "(() => { const r = [...document.querySelectorAll('[data-delivery]')]; return r.length === 2 && r.every((d) => d.innerText.includes('succeeded')) && r.some((d) => d.innerText.includes('test')); })()",
         Duration::from_secs(5),
     )
     .await;
@@ -1153,5 +1287,260 @@ async fn send_test_event_reports_the_verdict_and_the_delivery_log_follows_live()
         Duration::from_secs(5),
     )
     .await;
+    assert_page_clean(b).await;
+}
+
+/// The settings drawer's sequence position line.
+const SEQ_TEXT: &str = "document.querySelector('#settings .seq-text')?.textContent";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_panel_saves_a_sequence_the_bin_then_answers_and_shows_a_bad_value_inline() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let api = format!("{}/_/api/bins/flaky", s.server.base_url());
+    open(&s, "flaky").await;
+
+    // a bin nobody has used yet: the panel starts from an empty config
+    b.click("#bin-settings").await;
+    b.wait_for(
+        "document.querySelector('#settings[open] #set-sequence')",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(b.eval(SEQ_TEXT).await, "No sequence saved.");
+    b.click("#set-sequence").await;
+    b.type_text("500, 200").await;
+    b.click("#settings .settings-save").await;
+    b.wait_for(
+        &format!("document.querySelector('#settings .settings-state')?.textContent === 'Saved ✓' && {SEQ_TEXT} === 'Next request gets step 1 of 2'"),
+        Duration::from_secs(3),
+    )
+    .await;
+    let summary = support::get(&api).await.json();
+    assert_eq!(
+        summary["config"],
+        json!({"sequence": [{"status": 500}, {"status": 200}]}),
+        "the whole config was saved"
+    );
+    assert_eq!(summary["sequence_position"], 0);
+
+    // the bin answers the sequence, and the panel follows its position live
+    let flaky = s.server.catch_url("flaky");
+    let hit = || {
+        support::http(
+            "POST",
+            &flaky,
+            &[("content-type", "application/json")],
+            Bytes::from_static(br#"{"attempt":true}"#),
+        )
+    };
+    assert_eq!(hit().await.status, 500, "first step");
+    assert_eq!(hit().await.status, 200, "second step");
+    b.wait_for(
+        &format!("{SEQ_TEXT} === 'All 2 steps used — requests now get the response'"),
+        Duration::from_secs(3),
+    )
+    .await;
+    let used = b
+        .eval(
+            "[...document.querySelectorAll('#settings .seq-step.used')].map((e) => e.textContent)",
+        )
+        .await;
+    assert_eq!(used, json!(["500", "200"]));
+
+    // Restart sequence starts it over
+    b.click("#settings .seq-restart").await;
+    b.wait_for(
+        &format!("{SEQ_TEXT} === 'Next request gets step 1 of 2'"),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(support::get(&api).await.json()["sequence_position"], 0);
+
+    // a bad value: the server's message, naming the field, is shown next to it
+    b.click("#set-fault-rate").await;
+    b.type_text("2").await;
+    b.click("#set-fault-status").await;
+    b.type_text("503").await;
+    b.click("#settings .settings-save").await;
+    let (shown, _) = b
+        .wait_for(
+            "(() => { const e = document.querySelector('#settings .settings-error'); return !e.hidden && e.textContent; })()",
+            Duration::from_secs(3),
+        )
+        .await;
+    assert_eq!(shown, "fault.rate: must be a fraction from 0.0 to 1.0");
+    let beside = b
+        .eval("(() => { const i = document.querySelector('#set-fault-rate'); const e = i.closest('.form-row').querySelector('.field-error'); return [i.getAttribute('aria-invalid'), e.hidden, e.textContent]; })()")
+        .await;
+    assert_eq!(
+        beside,
+        json!([
+            "true",
+            false,
+            "fault.rate: must be a fraction from 0.0 to 1.0"
+        ])
+    );
+    assert_eq!(
+        support::get(&api).await.json()["config"],
+        json!({"sequence": [{"status": 500}, {"status": 200}]}),
+        "a refused config changes nothing"
+    );
+    b.eval("document.activeElement && document.activeElement.blur()")
+        .await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("settings.png");
+    b.screenshot(&shot).await;
+    println!("settings panel screenshot saved to {}", shot.display());
+
+    // the JSON editor holds the whole config the form would send
+    b.click("#settings .seg[data-mode='json']").await;
+    let text = b
+        .wait_for(
+            "document.querySelector('#settings textarea.settings-json')?.value",
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    let edited: Value = serde_json::from_str(text.as_str().expect("json text")).expect("JSON");
+    assert_eq!(
+        edited,
+        json!({"sequence": [{"status": 500}, {"status": 200}], "fault": {"rate": 2, "status": 503}})
+    );
+
+    // Esc closes the drawer
+    b.press("Escape").await;
+    b.wait_for(
+        "!document.querySelector('#settings').open",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirrored_forward_result_updates_its_row_in_place_beside_the_signature_verdict() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let secret = "It's a Secret to Everybody";
+    // the "app" is another bin of this server that answers 202 slowly
+    let put = |bin: &str, config: Value| {
+        let url = format!("{}/_/api/bins/{bin}", s.server.base_url());
+        async move {
+            let a = support::http(
+                "PUT",
+                &url,
+                &[("content-type", "application/json")],
+                Bytes::from(config.to_string()),
+            )
+            .await;
+            assert_eq!(a.status, 200, "{}", a.text());
+        }
+    };
+    put(
+        "app",
+        json!({"response": {"status": 202, "headers": [["X-App", "yes"]],
+            "body": "{\"received\":true}", "delay": "500ms"}}),
+    )
+    .await;
+    put(
+        "signed",
+        json!({"verify": {"scheme": "github", "secret": secret},
+            "forward": {"url": s.server.catch_url("app"), "mode": "mirror"}}),
+    )
+    .await;
+    open(&s, "signed").await;
+
+    let body = r#"{"action":"opened","number":7}"#;
+    let signature = hookpit::sign::github_sign(secret.as_bytes(), body.as_bytes());
+    let good = post_json(
+        &s.server,
+        "/signed/hooks",
+        &[
+            ("x-github-event", "pull_request"),
+            ("x-hub-signature-256", &signature),
+        ],
+        body,
+    )
+    .await;
+    let bad = post_json(&s.server, "/signed/hooks", &[], body).await;
+    b.wait_for(&format!("{ROWS}.length === 2"), Duration::from_secs(2))
+        .await;
+    let sig = |id: u64| {
+        format!("document.querySelector(\"#list .row[data-id='{id}'] .sig\").textContent")
+    };
+    assert_eq!(b.eval(&sig(good)).await, "sig ✓");
+    assert_eq!(b.eval(&sig(bad)).await, "sig ✗");
+
+    // the detail is open before the forward's answer comes back
+    b.click(&format!("#list .row[data-id='{good}']")).await;
+    b.wait_for(
+        &format!("document.querySelector('#detail .overview')?.innerText.includes('#{good}')"),
+        Duration::from_secs(2),
+    )
+    .await;
+    let overview = b
+        .eval("document.querySelector('#detail .overview').innerText")
+        .await;
+    let overview = overview.as_str().unwrap_or_default();
+    assert!(
+        overview.contains("✓ valid") && overview.contains("github"),
+        "{overview}"
+    );
+    assert_eq!(
+        b.eval("!document.querySelector(\"#detail .dtab[data-tab='forward']\")")
+            .await,
+        true,
+        "no forward result yet (the app takes 500 ms)"
+    );
+
+    // the `updated` message brings the result: same row, same detail, no duplicate
+    let (_, took) = b
+        .wait_for(
+            "document.querySelector(\"#detail .dtab[data-tab='forward']\")",
+            Duration::from_secs(5),
+        )
+        .await;
+    println!("the forward result appeared in the open detail {took:?} later");
+    assert_eq!(ids(b).await, vec![bad, good], "no row added or lost");
+    b.wait_for(&format!("{ROWS}.length === 2"), Duration::from_secs(1))
+        .await;
+    assert_eq!(b.eval("window.hookpitViewer.state().selected").await, good);
+    b.click("#detail .dtab[data-tab='forward']").await;
+    let panel = b
+        .wait_for(
+            "document.querySelector('#detail .forward-panel')?.innerText",
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    let panel = panel.as_str().unwrap_or_default();
+    let target = format!("{}/hooks", s.server.catch_url("app"));
+    for want in [target.as_str(), "202", " ms", "x-app", "received"] {
+        assert!(panel.contains(want), "forward panel lacks {want}: {panel}");
+    }
+    let latency = b
+        .eval("document.querySelector('#detail .forward-panel').innerText.match(/(\\d+) ms/)?.[1]")
+        .await;
+    let latency: u64 = latency.as_str().and_then(|l| l.parse().ok()).unwrap_or(0);
+    assert!(
+        latency >= 450,
+        "the app's 500 ms delay is in the latency: {latency}"
+    );
+
+    // the unsigned one says why it is invalid
+    b.click(&format!("#list .row[data-id='{bad}']")).await;
+    let overview = b
+        .wait_for(
+            &format!("(() => {{ const t = document.querySelector('#detail .overview')?.innerText || ''; return t.includes('#{bad}') && t; }})()"),
+            Duration::from_secs(2),
+        )
+        .await
+        .0;
+    let overview = overview.as_str().unwrap_or_default();
+    assert!(
+        overview.contains("✗ invalid") && overview.contains("no signature headers"),
+        "{overview}"
+    );
     assert_page_clean(b).await;
 }
