@@ -192,4 +192,3 @@ pub fn api_error(a: &Answer) -> Error {
 pub fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
-

@@ -6,7 +6,6 @@
 //! Uses `store`, `model` and `matcher`. The feed's JSON is made once per event by the store; this
 //! module only filters and forwards it. A slow viewer only ever slows itself.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -127,7 +126,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Viewer<S> {
 
     async fn run(
         mut self,
-        mut rx: tokio::sync::broadcast::Receiver<Arc<FeedEvent>>,
+        mut rx: crate::store::Subscriber,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Option<()> {
         if let Step::Stop = self.send_json(self.store.hello()).await {

@@ -144,7 +144,10 @@ impl Outbound {
         } else {
             &self.secure
         };
-        let resp = client.request(req).await.map_err(|e| crate::error::innermost(&e))?;
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| crate::error::innermost(&e))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -155,8 +158,9 @@ impl Outbound {
         let mut buf = BytesMut::new();
         let mut truncated = false;
         while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|e| format!("reading the response body: {}", crate::error::innermost(&e)))?;
+            let frame = frame.map_err(|e| {
+                format!("reading the response body: {}", crate::error::innermost(&e))
+            })?;
             if let Ok(data) = frame.into_data() {
                 let room = out.keep_body.saturating_sub(buf.len());
                 if data.len() > room {

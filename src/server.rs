@@ -31,7 +31,7 @@ use crate::live;
 use crate::model::{CapturedRequest, ForwardResult, Header, RequestId, ResponseSent};
 use crate::rules::{BinRules, Forward, ForwardMode};
 use crate::store::{Limits, Store, WaitFailed, WaitOutcome, WaitSpec};
-use crate::wire::{Heads, TapIo};
+use crate::wire::{Heads, SlowClients, TapIo};
 
 /// How long in-flight responses get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -367,6 +367,8 @@ struct App {
 
 async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slow = SlowClients::new(app.config.header_timeout);
+    tokio::spawn(slow.clone().sweep(shutdown.clone()));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -379,7 +381,7 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (io, heads) = TapIo::new(tcp, app.config.max_header_size);
+                let (io, heads) = TapIo::new(tcp, app.config.max_header_size, Some(&slow));
                 let conn_app = app.clone();
                 let svc = service_fn(move |req| {
                     let app = conn_app.clone();
@@ -390,7 +392,8 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                 builder
                     .http1()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(app.config.header_timeout)
+                    // slow heads are closed by the wire tap's sweeper: no timer per request
+                    .header_read_timeout(None)
                     .max_buf_size(app.config.max_header_size.max(8192) + 64 * 1024)
                     .keep_alive(true);
                 builder.http2().timer(TokioTimer::new());

@@ -10,6 +10,7 @@
 //! the waits on its own bin.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
@@ -259,6 +260,11 @@ struct State {
 
 struct Inner {
     state: Mutex<State>,
+    /// Live receivers of `feed`; publishing is skipped while there are none.
+    subscribers: AtomicUsize,
+    /// Each configured bin's compiled rules, kept in step with `BinSettings::rules` by
+    /// `configure_bin` and `delete_bin`.
+    rules: dashmap::DashMap<Arc<str>, Arc<BinRules>>,
     feed: broadcast::Sender<Arc<FeedEvent>>,
     limits: Limits,
     instance: String,
@@ -299,6 +305,8 @@ impl Store {
                     evicted_up_to: 0,
                 }),
                 feed,
+                subscribers: AtomicUsize::new(0),
+                rules: dashmap::DashMap::new(),
                 limits,
                 instance: rnd.iter().map(|b| format!("{b:02x}")).collect(),
             }),
@@ -311,7 +319,8 @@ impl Store {
     }
 
     fn publish(&self, change: Change) {
-        if self.inner.feed.receiver_count() == 0 {
+        // an atomic, not `receiver_count()`, which takes the channel's lock on every capture
+        if self.inner.subscribers.load(Ordering::Acquire) == 0 {
             return;
         }
         let _ = self.inner.feed.send(Arc::new(FeedEvent {
@@ -332,8 +341,12 @@ impl Store {
     }
 
     /// Subscribes to the feed. Subscribe *before* scanning the store, so nothing falls between.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
-        self.inner.feed.subscribe()
+    pub fn subscribe(&self) -> Subscriber {
+        self.inner.subscribers.fetch_add(1, Ordering::AcqRel);
+        Subscriber {
+            rx: self.inner.feed.subscribe(),
+            inner: self.inner.clone(),
+        }
     }
 
     /// Records a request: assigns its id, lets `respond` fill in the response (which may depend
@@ -671,6 +684,7 @@ impl Store {
             return false;
         }
         self.lock().bins.remove(bin);
+        self.inner.rules.remove(bin);
         true
     }
 
@@ -683,6 +697,14 @@ impl Store {
         }
         let b = st.bins.get_mut(bin).expect("bin exists");
         change(&mut b.settings);
+        match &b.settings.rules {
+            Some(r) => {
+                self.inner.rules.insert(b.name.clone(), r.clone());
+            }
+            None => {
+                self.inner.rules.remove(bin);
+            }
+        }
         let cap = b
             .settings
             .max_requests
@@ -724,7 +746,8 @@ impl Store {
 
     /// The compiled rules of a bin, if it has any.
     pub fn bin_rules(&self, bin: &str) -> Option<Arc<BinRules>> {
-        self.lock().bins.get(bin)?.settings.rules.clone()
+        // read on every capture: a sharded map, not the store's lock
+        self.inner.rules.get(bin).map(|r| r.value().clone())
     }
 
     /// A bin's settings, if it exists.
@@ -806,5 +829,30 @@ impl WaiterGuard<'_> {
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.remove();
+    }
+}
+
+/// A receiver of the store's feed; counted, so the store publishes only while someone listens.
+pub struct Subscriber {
+    rx: broadcast::Receiver<Arc<FeedEvent>>,
+    inner: Arc<Inner>,
+}
+
+impl std::ops::Deref for Subscriber {
+    type Target = broadcast::Receiver<Arc<FeedEvent>>;
+    fn deref(&self) -> &Self::Target {
+        &self.rx
+    }
+}
+
+impl std::ops::DerefMut for Subscriber {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.rx
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.inner.subscribers.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -6,14 +6,21 @@
 //! `httparse`, the parser hyper uses, only to find where one head ends and the next begins. Any
 //! surprise (HTTP/2 preface, upgrade, parse error, oversize head) switches the tap off for the
 //! rest of the connection and capture falls back to hyper's view. Uses `model` only.
+//!
+//! It also guards against slow clients: a connection that has not completed a request head
+//! within the header timeout (counted from its accept, or from the first byte of a later head)
+//! is closed by one sweeper per server, so the fast path arms no timer per request.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use futures_util::task::AtomicWaker;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -215,6 +222,16 @@ impl Tracker {
         }
     }
 
+    /// When the head being read started, if one is under way.
+    fn head_started(&self) -> Option<Instant> {
+        match &self.state {
+            State::Head {
+                started: Some(t), ..
+            } => Some(*t),
+            _ => None,
+        }
+    }
+
     /// What follows a complete head: its body's framing, or the tap switching off.
     fn framing(req: &httparse::Request) -> State {
         if req.method == Some("CONNECT") {
@@ -258,15 +275,112 @@ impl Tracker {
     }
 }
 
+/// One connection's head clock: when its pending head started (0: none pending) and whether
+/// the sweeper gave up on it.
+#[derive(Debug, Default)]
+pub struct HeadClock {
+    since_ms: AtomicU64,
+    killed: AtomicBool,
+    waker: AtomicWaker,
+}
+
+/// Every connection's head clock, and the sweeper that closes the slow ones.
+#[derive(Debug)]
+pub struct SlowClients {
+    base: Instant,
+    timeout: Duration,
+    next: AtomicU64,
+    clocks: Mutex<HashMap<u64, Arc<HeadClock>>>,
+}
+
+impl SlowClients {
+    /// A registry for connections whose heads must complete within `timeout`.
+    pub fn new(timeout: Duration) -> Arc<SlowClients> {
+        Arc::new(SlowClients {
+            base: Instant::now(),
+            timeout,
+            next: AtomicU64::new(1),
+            clocks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64 + 1
+    }
+
+    fn ms(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.base).as_millis() as u64 + 1
+    }
+
+    fn register(self: &Arc<Self>) -> Guard {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let clock = Arc::new(HeadClock::default());
+        clock.since_ms.store(self.now_ms(), Ordering::Relaxed);
+        if let Ok(mut m) = self.clocks.lock() {
+            m.insert(id, clock.clone());
+        }
+        Guard {
+            owner: self.clone(),
+            id,
+            clock,
+        }
+    }
+
+    /// Closes connections whose head is late, until `shutdown` changes.
+    pub async fn sweep(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let every = (self.timeout / 4).clamp(Duration::from_millis(20), Duration::from_millis(500));
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            let now = self.now_ms();
+            let limit = self.timeout.as_millis() as u64;
+            let late: Vec<Arc<HeadClock>> = match self.clocks.lock() {
+                Ok(m) => m
+                    .values()
+                    .filter(|c| {
+                        let since = c.since_ms.load(Ordering::Relaxed);
+                        since != 0 && now.saturating_sub(since) > limit
+                    })
+                    .cloned()
+                    .collect(),
+                Err(_) => continue,
+            };
+            for c in late {
+                c.killed.store(true, Ordering::Release);
+                c.waker.wake();
+            }
+        }
+    }
+}
+
+/// A connection's place in the registry; leaves it on drop.
+struct Guard {
+    owner: Arc<SlowClients>,
+    id: u64,
+    clock: Arc<HeadClock>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.owner.clocks.lock() {
+            m.remove(&self.id);
+        }
+    }
+}
+
 /// A socket with a tap on its read side.
 pub struct TapIo<S> {
     inner: S,
     tracker: Tracker,
+    slow: Option<Guard>,
 }
 
 impl<S> TapIo<S> {
     /// Wraps a socket; heads are pushed to the returned [`Heads`].
-    pub fn new(inner: S, max_head: usize) -> (TapIo<S>, Heads) {
+    pub fn new(inner: S, max_head: usize, slow: Option<&Arc<SlowClients>>) -> (TapIo<S>, Heads) {
         let heads = Heads::default();
         (
             TapIo {
@@ -276,6 +390,7 @@ impl<S> TapIo<S> {
                     max_head,
                     heads: heads.clone(),
                 },
+                slow: slow.map(|s| s.register()),
             },
             heads,
         )
@@ -289,13 +404,44 @@ impl<S: AsyncRead + Unpin> AsyncRead for TapIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let late = || io::Error::new(io::ErrorKind::TimedOut, "request head not received in time");
+        if let Some(g) = &this.slow {
+            if g.clock.killed.load(Ordering::Acquire) {
+                return Poll::Ready(Err(late()));
+            }
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = r {
-            let new = &buf.filled()[before..];
-            if !new.is_empty() {
-                this.tracker.feed(new);
+        match &r {
+            Poll::Ready(Ok(())) => {
+                let new = &buf.filled()[before..];
+                if !new.is_empty() {
+                    this.tracker.feed(new);
+                }
+                if let Some(g) = &this.slow {
+                    // a head under way keeps its clock; anything else stops it
+                    match this.tracker.head_started() {
+                        Some(t) => {
+                            let _ = g.clock.since_ms.compare_exchange(
+                                0,
+                                g.owner.ms(t),
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            );
+                        }
+                        None => g.clock.since_ms.store(0, Ordering::Relaxed),
+                    }
+                }
             }
+            Poll::Pending => {
+                if let Some(g) = &this.slow {
+                    g.clock.waker.register(cx.waker());
+                    if g.clock.killed.load(Ordering::Acquire) {
+                        return Poll::Ready(Err(late()));
+                    }
+                }
+            }
+            Poll::Ready(Err(_)) => {}
         }
         r
     }

@@ -20,6 +20,10 @@ use crate::cdp::{self, Browser};
 use crate::support;
 
 /// One Chromium at a time: they are heavy, and timing assertions need the CPU.
+/// How long a page gets to show what the test waits for: generous, because the whole suite
+/// shares two cores; a healthy page takes milliseconds.
+const EVENTUALLY: Duration = Duration::from_secs(10);
+
 static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Records Content-Security-Policy violations: the viewer must never need what CSP forbids.
@@ -325,14 +329,14 @@ Connection: close
     let (id, _) = b
         .wait_for(
             &format!("(() => {{ const r = {ROWS}.find((r) => r.target === '/stripe/webhook?account=acct_1HxQ2b&attempt=1'); return r && r.id; }})()"),
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await;
     let id = id.as_u64().expect("row id");
     b.click(&format!("#list .row[data-id='{id}']")).await;
     b.wait_for(
         "document.querySelector('#detail .detail-target')?.textContent === '/stripe/webhook?account=acct_1HxQ2b&attempt=1'",
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     assert_eq!(
@@ -342,11 +346,8 @@ Connection: close
     );
 
     // the JSON tree says exactly what was sent: same keys in the same order, every digit
-    b.wait_for(
-        "document.querySelector('#detail .jtree')",
-        Duration::from_secs(2),
-    )
-    .await;
+    b.wait_for("document.querySelector('#detail .jtree')", EVENTUALLY)
+        .await;
     let tree = b
         .eval("document.querySelector('#detail .jtree').innerText")
         .await;
@@ -369,7 +370,7 @@ Connection: close
     let text = b
         .wait_for(
             "document.querySelector('#detail .view-text pre')?.textContent",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -381,7 +382,7 @@ Connection: close
         .wait_for(
             "(() => { const t = [...document.querySelectorAll('#detail table.kv tbody tr')]; \
              return t.length && t.map((tr) => [tr.children[1].textContent, tr.children[2].textContent]); })()",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -413,7 +414,7 @@ Connection: close
         .wait_for(
             "(() => { const t = [...document.querySelectorAll('#detail table.kv tbody tr')]; \
              return t.length && t.map((tr) => [tr.children[1].textContent, tr.children[2].textContent]); })()",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -496,7 +497,7 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
         );
     }
     open(&s, "search").await;
-    b.wait_for(&format!("{ROWS}.length === 5"), Duration::from_secs(2))
+    b.wait_for(&format!("{ROWS}.length === 5"), EVENTUALLY)
         .await;
 
     // `/` focuses the search box; the filter is applied as it is typed
@@ -509,7 +510,7 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
             "JSON.stringify(window.hookpitViewer.ids()) === '{}'",
             json!(want)
         ),
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     assert_eq!(rows(b).await.len(), 2);
@@ -529,11 +530,8 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
         "{}",
     )
     .await;
-    b.wait_for(
-        &format!("{ROWS}[0]?.id === {late_fail}"),
-        Duration::from_secs(2),
-    )
-    .await;
+    b.wait_for(&format!("{ROWS}[0]?.id === {late_fail}"), EVENTUALLY)
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let shown = ids(b).await;
     assert!(
@@ -549,7 +547,7 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
     let (message, _) = b
         .wait_for(
             "(() => { const e = document.querySelector('#search-error'); return !e.hidden && e.textContent; })()",
-            Duration::from_secs(3),
+            EVENTUALLY,
         )
         .await;
     assert!(
@@ -566,7 +564,7 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
     b.press("Escape").await;
     b.wait_for(
         "window.hookpitViewer.ids().length === 7 && document.querySelector('#search-error').hidden",
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     assert_eq!(b.eval("document.querySelector('#search').value").await, "");
@@ -575,7 +573,7 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
     b.press("j").await;
     b.wait_for(
         &format!("window.hookpitViewer.state().selected === {late_ok}"),
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     b.press("j").await;
@@ -583,12 +581,12 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
     b.press("k").await;
     b.wait_for(
         &format!("window.hookpitViewer.state().selected === {late_fail}"),
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     b.wait_for(
         &format!("document.querySelector('#detail .overview')?.innerText.includes('#{late_fail}')"),
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     let log = b.log();
@@ -609,7 +607,7 @@ async fn requests_captured_while_the_socket_was_down_appear_in_order_without_dup
         sent.push(post_json(&s.server, &format!("/resume/{n}"), &[], "{}").await);
     }
     open(&s, "resume").await;
-    b.wait_for(&format!("{ROWS}.length === 3"), Duration::from_secs(2))
+    b.wait_for(&format!("{ROWS}.length === 3"), EVENTUALLY)
         .await;
 
     // the network goes away and the page's socket with it
@@ -617,7 +615,7 @@ async fn requests_captured_while_the_socket_was_down_appear_in_order_without_dup
     b.eval("window.hookpitViewer.socket()?.close()").await;
     b.wait_for(
         "document.querySelector('#conn').dataset.state === 'offline'",
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     for n in 3..8 {
@@ -639,7 +637,7 @@ async fn requests_captured_while_the_socket_was_down_appear_in_order_without_dup
     .await;
     b.wait_for(
         "document.querySelector('#conn').dataset.state === 'live'",
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -675,11 +673,8 @@ async fn the_viewer_reconnects_by_itself_after_the_server_restarts() {
         &format!("{}?token=s3cret-token#/bin/restart", server.viewer_url()),
     )
     .await;
-    b.wait_for(
-        &format!("{ROWS}[0]?.id === {first}"),
-        Duration::from_secs(2),
-    )
-    .await;
+    b.wait_for(&format!("{ROWS}[0]?.id === {first}"), EVENTUALLY)
+        .await;
 
     // stop the server; the page notices
     let addr = server.addr();
@@ -710,14 +705,14 @@ async fn the_viewer_reconnects_by_itself_after_the_server_restarts() {
     println!("the viewer showed the restarted server's first request after {took:?}");
     b.wait_for(
         "document.querySelector('#conn').dataset.state === 'live'",
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     // the token keeps working across the restart (API calls and the websocket)
     b.click(&format!("#list .row[data-id='{after}']")).await;
     b.wait_for(
         "document.querySelector('#detail .detail-target')?.textContent === '/restart/after'",
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     assert_page_clean(&b).await;
@@ -782,7 +777,7 @@ Connection: close
     )
     .await;
 
-    b.wait_for(&format!("{ROWS}.length === 5"), Duration::from_secs(3))
+    b.wait_for(&format!("{ROWS}.length === 5"), EVENTUALLY)
         .await;
     let ids = ids(b).await;
     // open every request, every tab and every body view
@@ -790,7 +785,7 @@ Connection: close
         b.click(&format!("#list .row[data-id='{id}']")).await;
         b.wait_for(
             &format!("document.querySelector('#detail .overview')?.innerText.includes('#{id}')"),
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await;
         let views = b
@@ -811,13 +806,13 @@ Connection: close
         .await;
     b.wait_for(
         "document.querySelector('#detail .seg[data-view=\"text\"]')",
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     b.click("#detail .seg[data-view='text']").await;
     b.wait_for(
         "document.querySelector('#detail .view-text pre')",
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -843,7 +838,7 @@ Connection: close
     let query = b
         .wait_for(
             "document.querySelector('#detail table.kv tbody tr td.v')?.textContent",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -852,7 +847,7 @@ Connection: close
     let headers = b
         .wait_for(
             "document.querySelector('#detail table.kv tbody')?.textContent",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -1052,13 +1047,13 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
     b.click("#tab-webhooks").await;
     b.wait_for(
         "[...document.querySelectorAll('.page-webhooks table.grid tbody tr')].some((tr) => tr.textContent.includes('Local demo'))",
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     b.click(".add-webhook").await;
     b.wait_for(
         "document.querySelector('.page-webhooks .card-head h2')?.textContent === 'Add New Webhook'",
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     b.click("input[aria-label='Name']").await;
@@ -1086,7 +1081,7 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
     let event = b
         .wait_for(
             "document.querySelector('select[aria-label=\"Event\"]')?.selectedOptions[0]?.textContent",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -1113,13 +1108,13 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
     b.click("#tab-requests").await;
     b.wait_for(
         "document.querySelector(\".bin-item[href='#/bin/crm']\")",
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     b.click(".bin-item[href='#/bin/crm']").await;
     b.wait_for(
         &format!("window.hookpitViewer.state().bin === 'crm' && {ROWS}.length === 1 && document.querySelector('#conn').dataset.state === 'live'"),
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     let reloads = b.eval("window.hookpitViewer.metrics.reloads").await;
@@ -1150,7 +1145,7 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
     let (body, _) = b
         .wait_for(
             "document.querySelector('#detail .jtree')?.innerText",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await;
     let body = body.as_str().unwrap_or_default();
@@ -1174,7 +1169,7 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
     let demo_id = b
         .wait_for(
             "[...document.querySelectorAll('.page-webhooks table.grid tbody tr')].find((tr) => tr.textContent.includes('Local demo'))?.dataset.id",
-            Duration::from_secs(3),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -1184,7 +1179,7 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
     let payload = r#"{"payment_id":12345678901234567890,"payment_status":"completed","payment_total":"$31.32"}"#;
     b.wait_for(
         "document.querySelector('.page-webhooks tr.active')?.textContent.includes('Local demo') && document.querySelector('textarea.payload')?.value.includes('payment')",
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     b.eval(&format!(
@@ -1256,11 +1251,8 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
         secret.as_str().unwrap_or_default().starts_with("whsec_"),
         "a secret was generated: {secret}"
     );
-    b.wait_for(
-        "document.querySelector('.send-test')",
-        Duration::from_secs(2),
-    )
-    .await;
+    b.wait_for("document.querySelector('.send-test')", EVENTUALLY)
+        .await;
     b.click(".send-test").await;
     let (verdict, _) = b
         .wait_for(
@@ -1304,7 +1296,7 @@ async fn the_settings_panel_saves_a_sequence_the_bin_then_answers_and_shows_a_ba
     b.click("#bin-settings").await;
     b.wait_for(
         "document.querySelector('#settings[open] #set-sequence')",
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     assert_eq!(b.eval(SEQ_TEXT).await, "No sequence saved.");
@@ -1313,7 +1305,7 @@ async fn the_settings_panel_saves_a_sequence_the_bin_then_answers_and_shows_a_ba
     b.click("#settings .settings-save").await;
     b.wait_for(
         &format!("document.querySelector('#settings .settings-state')?.textContent === 'Saved ✓' && {SEQ_TEXT} === 'Next request gets step 1 of 2'"),
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     let summary = support::get(&api).await.json();
@@ -1338,7 +1330,7 @@ async fn the_settings_panel_saves_a_sequence_the_bin_then_answers_and_shows_a_ba
     assert_eq!(hit().await.status, 200, "second step");
     b.wait_for(
         &format!("{SEQ_TEXT} === 'All 2 steps used — requests now get the response'"),
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     let used = b
@@ -1352,7 +1344,7 @@ async fn the_settings_panel_saves_a_sequence_the_bin_then_answers_and_shows_a_ba
     b.click("#settings .seq-restart").await;
     b.wait_for(
         &format!("{SEQ_TEXT} === 'Next request gets step 1 of 2'"),
-        Duration::from_secs(3),
+        EVENTUALLY,
     )
     .await;
     assert_eq!(support::get(&api).await.json()["sequence_position"], 0);
@@ -1366,7 +1358,7 @@ async fn the_settings_panel_saves_a_sequence_the_bin_then_answers_and_shows_a_ba
     let (shown, _) = b
         .wait_for(
             "(() => { const e = document.querySelector('#settings .settings-error'); return !e.hidden && e.textContent; })()",
-            Duration::from_secs(3),
+            EVENTUALLY,
         )
         .await;
     assert_eq!(shown, "fault.rate: must be a fraction from 0.0 to 1.0");
@@ -1398,7 +1390,7 @@ async fn the_settings_panel_saves_a_sequence_the_bin_then_answers_and_shows_a_ba
     let text = b
         .wait_for(
             "document.querySelector('#settings textarea.settings-json')?.value",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -1410,11 +1402,8 @@ async fn the_settings_panel_saves_a_sequence_the_bin_then_answers_and_shows_a_ba
 
     // Esc closes the drawer
     b.press("Escape").await;
-    b.wait_for(
-        "!document.querySelector('#settings').open",
-        Duration::from_secs(2),
-    )
-    .await;
+    b.wait_for("!document.querySelector('#settings').open", EVENTUALLY)
+        .await;
     assert_page_clean(b).await;
 }
 
@@ -1464,7 +1453,7 @@ async fn a_mirrored_forward_result_updates_its_row_in_place_beside_the_signature
     )
     .await;
     let bad = post_json(&s.server, "/signed/hooks", &[], body).await;
-    b.wait_for(&format!("{ROWS}.length === 2"), Duration::from_secs(2))
+    b.wait_for(&format!("{ROWS}.length === 2"), EVENTUALLY)
         .await;
     let sig = |id: u64| {
         format!("document.querySelector(\"#list .row[data-id='{id}'] .sig\").textContent")
@@ -1476,7 +1465,7 @@ async fn a_mirrored_forward_result_updates_its_row_in_place_beside_the_signature
     b.click(&format!("#list .row[data-id='{good}']")).await;
     b.wait_for(
         &format!("document.querySelector('#detail .overview')?.innerText.includes('#{good}')"),
-        Duration::from_secs(2),
+        EVENTUALLY,
     )
     .await;
     let overview = b
@@ -1510,7 +1499,7 @@ async fn a_mirrored_forward_result_updates_its_row_in_place_beside_the_signature
     let panel = b
         .wait_for(
             "document.querySelector('#detail .forward-panel')?.innerText",
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
@@ -1533,7 +1522,7 @@ async fn a_mirrored_forward_result_updates_its_row_in_place_beside_the_signature
     let overview = b
         .wait_for(
             &format!("(() => {{ const t = document.querySelector('#detail .overview')?.innerText || ''; return t.includes('#{bad}') && t; }})()"),
-            Duration::from_secs(2),
+            EVENTUALLY,
         )
         .await
         .0;
