@@ -21,12 +21,13 @@
 //!   signed requests vs a bin without verify receiving the same requests (target ≥ 0.90).
 //! * `sender`: (1) deliveries/s of the sender (10 webhooks on `*`, N events dispatched, timed
 //!   until `idle()`) vs a plain hyper client POSTing the same bodies and headers, signed, with the
-//!   same concurrency (10 × 4 in flight) and count, to the same in-process receiver (target
-//!   ≥ 0.5). (2) memory per pending retry: 100,000 events to a webhook whose receiver answers
-//!   500 and whose schedule is `["1h"]`; RSS growth (`/proc/self/statm`) per pending retry minus
-//!   the body's size (bodies are not shared between events) (target ≤ 1 KiB). Part (2) always
-//!   runs in a fresh child process (`bench retry-memory`), so no other bench's allocations
-//!   pollute it; the child's verdicts join this process's summary.
+//!   same concurrency (10 × 4 in flight) and count, to the same in-process receiver; the sides
+//!   alternate in 4 chunks per round (target ≥ 0.5). (2) memory per pending retry: 100,000
+//!   events to a webhook whose receiver answers 500 and whose schedule is `["1h"]`; RSS growth
+//!   (`/proc/self/statm`) per pending retry minus the body's size (bodies are not shared between
+//!   events) (target ≤ 1 KiB); the RSS of 100,000 bodies made alone is the baseline. Part (2)
+//!   always runs in a fresh child process (`bench retry-memory --child`, via `/proc/self/exe`),
+//!   so no other bench's allocations pollute it; the child's verdicts join this summary.
 //!
 //! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|all]
 //! [--rounds N] [--secs S] [--conns C]` (defaults: `all`, 5 rounds, 3 s per round, 32

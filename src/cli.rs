@@ -403,6 +403,7 @@ fn plural(n: u64) -> &'static str {
 
 async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     let config = args.to_config(token)?;
+    let stop = shutdown_signal();
     let token = config.token.clone();
     let handle = Server::start(config).await?;
     let tq = token
@@ -428,7 +429,7 @@ async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     writeln!(out, "  api     {}", api)?;
     out.flush()?;
     drop(out);
-    shutdown_signal().await;
+    stop.await;
     let s = handle.shutdown().await;
     println!(
         "hookpit stopped: {} request{} captured, {} kept in {} bin{}, {} evicted",
@@ -442,25 +443,33 @@ async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when it is awaited,
+/// so a signal that arrives right after start-up is not missed (or fatal).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -753,10 +753,13 @@ impl Sender {
                 .unwrap_or_default();
                 ids.push(self.create(&mut st, *id, ev.clone(), msg.clone(), opts.trigger, body));
             }
-            let views: Vec<_> = ids
-                .iter()
-                .filter_map(|id| view_of(&st, *id, false))
-                .collect();
+            let views: Vec<_> = if self.live() {
+                ids.iter()
+                    .filter_map(|id| view_of(&st, *id, false))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             (ids, views)
         };
         self.publish(views);
@@ -820,7 +823,7 @@ impl Sender {
                 Trigger::Test,
                 body,
             );
-            (did, view_of(&st, did, false))
+            (did, self.live().then(|| view_of(&st, did, false)).flatten())
         };
         self.publish(view.into_iter().collect());
         let a = self.attempt(did).await;
@@ -921,6 +924,11 @@ impl Sender {
         }
     }
 
+    /// Is any viewer listening? Views are built for the live feed only then.
+    fn live(&self) -> bool {
+        self.inner.store.has_subscribers()
+    }
+
     fn publish(&self, views: Vec<DeliveryView>) {
         for v in views {
             if let Ok(j) = serde_json::to_value(&v) {
@@ -946,7 +954,7 @@ impl Sender {
         st.pending = st.pending.saturating_sub(1);
         st.working = st.working.saturating_sub(1);
         st.finished.insert(id);
-        let view = view_of(st, id, false);
+        let view = self.live().then(|| view_of(st, id, false)).flatten();
         while st.finished.len() > self.inner.limits.max_deliveries {
             let Some(old) = st.finished.pop_first() else {
                 break;
@@ -1099,7 +1107,10 @@ impl Sender {
                 self.timers().push(Reverse((Instant::now() + d, id)));
                 st.working = st.working.saturating_sub(1);
                 self.bump(&st);
-                (view_of(&st, id, false), Some(()))
+                (
+                    self.live().then(|| view_of(&st, id, false)).flatten(),
+                    Some(()),
+                )
             } else {
                 (self.finish(&mut st, id, DeliveryState::Failed, None), None)
             };
@@ -1346,7 +1357,7 @@ fn unix_now() -> i64 {
 
 /// The body of a delivery: the payload itself (`raw`) or `{"type","timestamp","data"}`.
 pub fn make_body(format: Format, event: &str, payload: &Value) -> Result<Bytes> {
-    let bytes = match format {
+    let mut bytes = match format {
         Format::Raw => serde_json::to_vec(payload)?,
         Format::Envelope => serde_json::to_vec(&json!({
             "type": event,
@@ -1354,6 +1365,8 @@ pub fn make_body(format: Format, event: &str, payload: &Value) -> Result<Bytes> 
             "data": payload,
         }))?,
     };
+    // kept for every pending retry: no spare capacity
+    bytes.shrink_to_fit();
     Ok(Bytes::from(bytes))
 }
 

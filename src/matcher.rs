@@ -116,16 +116,22 @@ impl Filter {
     /// Whether every term holds for `r`. Non-JSON terms are checked first; the body is parsed
     /// as JSON at most once per call, and only when a `json:` term is reached.
     pub fn matches(&self, r: &CapturedRequest) -> bool {
-        let json = OnceCell::new();
+        self.matches_with(r, &BodyJson::default())
+    }
+
+    /// [`Filter::matches`] with a body parse shared by every filter checked against the same
+    /// request (the store checks many waits against each capture).
+    pub fn matches_with(&self, r: &CapturedRequest, body: &BodyJson) -> bool {
+        let json = &body.0;
         self.terms
             .iter()
             .filter(|t| !t.needs_json())
-            .all(|t| t.holds(r, &json))
+            .all(|t| t.holds(r, json))
             && self
                 .terms
                 .iter()
                 .filter(|t| t.needs_json())
-                .all(|t| t.holds(r, &json))
+                .all(|t| t.holds(r, json))
     }
 
     /// The terms (as written, including a leading `-`) that do not hold for `r`, in filter
@@ -154,6 +160,10 @@ impl Filter {
         self.terms.iter().map(|t| t.text.as_str())
     }
 }
+
+/// A request body parsed as JSON at most once, on first need, for any number of filters.
+#[derive(Debug, Default)]
+pub struct BodyJson(OnceCell<Option<Value>>);
 
 impl FromStr for Filter {
     type Err = FilterError;

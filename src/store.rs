@@ -330,6 +330,12 @@ impl Store {
         }));
     }
 
+    /// Is anyone subscribed to the feed (a viewer, `tail`)? Lets producers skip building
+    /// messages nobody reads.
+    pub fn has_subscribers(&self) -> bool {
+        self.inner.subscribers.load(Ordering::Acquire) > 0
+    }
+
     /// A random id for this server's lifetime, so clients notice a restart.
     pub fn instance(&self) -> &str {
         &self.inner.instance
@@ -417,8 +423,9 @@ impl Store {
     }
 
     fn feed_waiters(ws: &mut Vec<Waiter>, r: &Arc<CapturedRequest>) {
+        let body = crate::matcher::BodyJson::default();
         ws.retain_mut(|w| {
-            if r.id <= w.after || !w.filter.matches(r) {
+            if r.id <= w.after || !w.filter.matches_with(r, &body) {
                 return w.done.as_ref().is_some_and(|d| !d.is_closed());
             }
             w.matched.push(r.clone());

@@ -21,6 +21,8 @@ const PER_HOOK: usize = 4;
 /// Events dispatched per round (each is `HOOKS` deliveries), and before the first round.
 const SENDER_EVENTS: usize = 2_000;
 const SENDER_WARMUP: usize = 200;
+/// Each round alternates the sides in this many chunks per side (`SENDER_EVENTS` divides by it).
+const SENDER_CHUNKS: usize = 4;
 /// How long one side of a round may take before the bench gives up.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pending retries the memory bench creates, after this many untimed ones.
@@ -183,7 +185,7 @@ pub(super) async fn bench_sender(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         o.rounds
     );
     println!(
-        "(A = plain hyper client, {HOOKS} x {PER_HOOK} in flight, signing each request; B = hookpit Sender, dispatch until idle(); one receiver answering 200)"
+        "(A = plain hyper client, {HOOKS} x {PER_HOOK} in flight, signing each request; B = hookpit Sender, dispatch until idle(); one receiver answering 200; each round alternates {SENDER_CHUNKS} chunks per side)"
     );
     let recv = Receiver::start(StatusCode::OK).await?;
     let hp = hookpit::Server::start(hookpit::Config {
@@ -214,7 +216,7 @@ pub(super) async fn bench_sender(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     println!("body: {} bytes (the `{EVENT}` sample, raw)", body.len());
 
     sender_round(sender, SENDER_WARMUP).await?;
-    plain_round(&client, &urls, &body, &secret, SENDER_WARMUP * HOOKS).await?;
+    plain_round(&client, &urls, &body, &secret, 5 * SENDER_WARMUP * HOOKS).await?;
     println!(
         "{:<7} {:>14} {:>14} {:>8} {:>10} {:>10}",
         "round", "plain deliv/s", "hookpit del/s", "ratio", "plain 2xx", "recv hits"
@@ -222,14 +224,16 @@ pub(super) async fn bench_sender(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     let (mut plain_rates, mut hook_rates, mut ratios) = (vec![], vec![], vec![]);
     for round in 1..=o.rounds {
         let h0 = recv.hits();
-        // alternate which side goes first
-        let (plain, hook) = if round % 2 == 1 {
-            let p = plain_round(&client, &urls, &body, &secret, total).await?;
-            (p, sender_round(sender, SENDER_EVENTS).await?)
-        } else {
-            let h = sender_round(sender, SENDER_EVENTS).await?;
-            (plain_round(&client, &urls, &body, &secret, total).await?, h)
-        };
+        // the sides alternate in chunks (ABAB…, BABA… in even rounds) so noise hits both alike
+        let (mut plain, mut hook) = ((Duration::ZERO, 0u64), Duration::ZERO);
+        for c in 0..2 * SENDER_CHUNKS {
+            if (c + round) % 2 == 0 {
+                let p = plain_round(&client, &urls, &body, &secret, total / SENDER_CHUNKS).await?;
+                plain = (plain.0 + p.0, plain.1 + p.1);
+            } else {
+                hook += sender_round(sender, SENDER_EVENTS / SENDER_CHUNKS).await?;
+            }
+        }
         let hits = recv.hits() - h0;
         let pr = plain.1 as f64 / plain.0.as_secs_f64();
         let hr = total as f64 / hook.as_secs_f64();
@@ -279,7 +283,11 @@ pub(super) async fn bench_sender(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
 /// Runs [`bench_retry_memory`] in a fresh process (this executable, `retry-memory --child`),
 /// echoes its output and returns its verdicts.
 pub(super) async fn retry_memory_in_child(_o: &Opts) -> Result<Vec<Verdict>, BoxError> {
-    let exe = std::env::current_exe()?;
+    // `/proc/self/exe` is this very binary even when a rebuild has replaced the file meanwhile
+    let exe = match std::path::Path::new("/proc/self/exe") {
+        p if p.exists() => p.to_path_buf(),
+        _ => std::env::current_exe()?,
+    };
     println!();
     println!("(the next bench runs in a fresh process: `bench retry-memory`)");
     let mut child = std::process::Command::new(&exe)

@@ -376,7 +376,7 @@ async fn capture_with_waits(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             ),
         },
         Verdict {
-            name: "capture: 100 non-matching same-bin waits / none".into(),
+            name: "capture: 100 same-bin json waits / none".into(),
             value: median(&n.ratios[2]),
             unit: "x",
             target: Target::Info,

@@ -24,6 +24,26 @@ use crate::support;
 /// shares two cores; a healthy page takes milliseconds.
 const EVENTUALLY: Duration = Duration::from_secs(10);
 
+/// Clicks `selector` until `done` (a JS expression) holds: a real mouse click lands wherever the
+/// element was when its position was read, and a live re-render can move it in between.
+async fn click_until(b: &Browser, selector: &str, done: &str) {
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        b.click(selector).await;
+        let until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < until {
+            if b.eval(done).await.as_bool() == Some(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "clicking {selector} never led to `{done}`"
+        );
+    }
+}
+
 static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Records Content-Security-Policy violations: the viewer must never need what CSP forbids.
@@ -1174,11 +1194,21 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
         .await
         .0;
     let demo_id = demo_id.as_str().expect("demo id").to_owned();
-    b.click(&format!(".page-webhooks tr[data-id='{demo_id}']"))
-        .await;
+    // the list may re-render under the pointer (live delivery updates): click until it took
+    click_until(
+        &b,
+        &format!(".page-webhooks tr[data-id='{demo_id}']"),
+        "document.querySelector('.page-webhooks tr.active')?.textContent.includes('Local demo')",
+    )
+    .await;
     let payload = r#"{"payment_id":12345678901234567890,"payment_status":"completed","payment_total":"$31.32"}"#;
     b.wait_for(
-        "document.querySelector('.page-webhooks tr.active')?.textContent.includes('Local demo') && document.querySelector('textarea.payload')?.value.includes('payment')",
+        "document.querySelector('.page-webhooks tr.active')?.textContent.includes('Local demo')",
+        EVENTUALLY,
+    )
+    .await;
+    b.wait_for(
+        "document.querySelector('textarea.payload')?.value.includes('payment')",
         EVENTUALLY,
     )
     .await;
