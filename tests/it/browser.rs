@@ -1196,7 +1196,7 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
     let demo_id = demo_id.as_str().expect("demo id").to_owned();
     // the list may re-render under the pointer (live delivery updates): click until it took
     click_until(
-        &b,
+        b,
         &format!(".page-webhooks tr[data-id='{demo_id}']"),
         "document.querySelector('.page-webhooks tr.active')?.textContent.includes('Local demo')",
     )
