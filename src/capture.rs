@@ -170,7 +170,7 @@ pub async fn snapshot(
             target,
             path,
             query,
-            version: version.to_owned(),
+            version: std::borrow::Cow::Borrowed(version),
             remote_addr,
             headers,
             body: Body::new(bytes, too_large || cut_short),

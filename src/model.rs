@@ -5,6 +5,7 @@
 //! shapes produced here are the public contract, so they are built in one place.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -18,12 +19,13 @@ pub type RequestId = u64;
 /// One header exactly as received: original name case, value bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    pub name: Box<str>,
+    /// Shared: the wire tap hands out one allocation per distinct name on a connection.
+    pub name: Arc<str>,
     pub value: Box<[u8]>,
 }
 
 impl Header {
-    pub fn new(name: impl Into<Box<str>>, value: impl Into<Box<[u8]>>) -> Self {
+    pub fn new(name: impl Into<Arc<str>>, value: impl Into<Box<[u8]>>) -> Self {
         Header {
             name: name.into(),
             value: value.into(),
@@ -227,7 +229,7 @@ pub struct CapturedRequest {
     pub target: String,
     pub path: String,
     pub query: Vec<(String, String)>,
-    pub version: String,
+    pub version: std::borrow::Cow<'static, str>,
     pub remote_addr: SocketAddr,
     pub headers: Vec<Header>,
     pub body: Body,

@@ -100,7 +100,7 @@ pub fn decoded_body(r: &CapturedRequest) -> Result<Bytes> {
 /// CRLF line endings, a blank line, then the body bytes.
 pub fn raw(r: &CapturedRequest) -> Vec<u8> {
     let version = if r.version.starts_with("HTTP/1") {
-        r.version.as_str()
+        &*r.version
     } else {
         "HTTP/1.1"
     };

@@ -421,7 +421,9 @@ impl App {
         let head = heads.pop();
         let path = req.uri().path();
         if path == "/_" || path.starts_with("/_/") {
-            Ok(self.reserved(req).await)
+            // boxed: the API's futures are large, and hyper moves the service future for every
+            // request; capture keeps a small one
+            Ok(Box::pin(self.reserved(req)).await)
         } else {
             self.catch(req, peer, head).await
         }
@@ -452,7 +454,7 @@ impl App {
             snap.request.signature = rules.check_signature(&snap.request, now);
             match &rules.forward {
                 Some(f) if f.mode == ForwardMode::Passthrough && !too_large => {
-                    let (result, response) = self.forward(f, &snap.request).await;
+                    let (result, response) = Box::pin(self.forward(f, &snap.request)).await;
                     snap.request.forward = Some(result);
                     passthrough = Some(response);
                 }
@@ -706,8 +708,13 @@ fn prefers_html(r: &CapturedRequest) -> bool {
     let Some(accept) = r.header("accept") else {
         return false;
     };
-    let accept = accept.to_ascii_lowercase();
-    match (accept.find("text/html"), accept.find("application/json")) {
+    let find = |needle: &str| {
+        accept
+            .as_bytes()
+            .windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    match (find("text/html"), find("application/json")) {
         (Some(h), Some(j)) => h < j,
         (Some(_), None) => true,
         _ => false,

@@ -48,7 +48,12 @@ pub struct RawHead {
 }
 
 impl RawHead {
-    fn from_parsed(req: &httparse::Request, started: Instant, completed: Instant) -> RawHead {
+    fn from_parsed(
+        req: &httparse::Request,
+        started: Instant,
+        completed: Instant,
+        names: &mut Names,
+    ) -> RawHead {
         RawHead {
             method: req.method.unwrap_or_default().to_owned(),
             target: req.path.unwrap_or_default().to_owned(),
@@ -56,11 +61,31 @@ impl RawHead {
             headers: req
                 .headers
                 .iter()
-                .map(|h| Header::new(h.name, h.value))
+                .map(|h| Header::new(names.get(h.name), h.value))
                 .collect(),
             started,
             completed,
         }
+    }
+}
+
+/// The header names a connection has sent, exactly as spelled: a keep-alive client repeats
+/// them on every request, and each request's headers share these instead of copying them.
+#[derive(Debug, Default)]
+struct Names(Vec<Arc<str>>);
+
+impl Names {
+    const MAX: usize = 64;
+
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.iter().find(|n| ***n == *name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        if self.0.len() < Self::MAX {
+            self.0.push(n.clone());
+        }
+        n
     }
 }
 
@@ -106,6 +131,9 @@ struct Tracker {
     state: State,
     max_head: usize,
     heads: Heads,
+    /// How many heads this connection completed.
+    seen: u64,
+    names: Names,
 }
 
 impl Tracker {
@@ -144,7 +172,13 @@ impl Tracker {
                         match req.parse_with_uninit_headers(input, &mut headers) {
                             Ok(httparse::Status::Complete(n)) => {
                                 self.state = Self::framing(&req);
-                                self.heads.push(RawHead::from_parsed(&req, started, now));
+                                self.heads.push(RawHead::from_parsed(
+                                    &req,
+                                    started,
+                                    now,
+                                    &mut self.names,
+                                ));
+                                self.seen += 1;
                                 input = &input[n..];
                                 continue;
                             }
@@ -163,7 +197,13 @@ impl Tracker {
                     match req.parse_with_uninit_headers(buf, &mut headers) {
                         Ok(httparse::Status::Complete(n)) => {
                             let next = Self::framing(&req);
-                            self.heads.push(RawHead::from_parsed(&req, started, now));
+                            self.heads.push(RawHead::from_parsed(
+                                &req,
+                                started,
+                                now,
+                                &mut self.names,
+                            ));
+                            self.seen += 1;
                             let mut buf = std::mem::take(buf);
                             let rest = buf.split_off(n);
                             self.state = next;
@@ -281,6 +321,8 @@ impl Tracker {
 pub struct HeadClock {
     since_ms: AtomicU64,
     killed: AtomicBool,
+    /// The 408 was written (once).
+    told: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -389,6 +431,8 @@ impl<S> TapIo<S> {
                     state: Tracker::head(),
                     max_head,
                     heads: heads.clone(),
+                    seen: 0,
+                    names: Names::default(),
                 },
                 slow: slow.map(|s| s.register()),
             },
@@ -397,18 +441,41 @@ impl<S> TapIo<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for TapIo<S> {
+impl<S: AsyncWrite + Unpin> TapIo<S> {
+    /// The connection is closed for a late head. On a connection that never completed a head
+    /// nothing else was written, so the client is first told why, with a 408.
+    fn late(&mut self, cx: &mut Context<'_>) -> io::Error {
+        if let Some(g) = &self.slow {
+            if self.tracker.seen == 0 && !g.clock.told.swap(true, Ordering::AcqRel) {
+                let body = format!(
+                    r#"{{"error":{{"code":"header_timeout","message":"the request head did not arrive within {:?}"}}}}"#,
+                    g.owner.timeout
+                );
+                let answer = format!(
+                    "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                // best effort: a full socket buffer just means the client gets the close alone
+                let _ = Pin::new(&mut self.inner).poll_write(cx, answer.as_bytes());
+            }
+        }
+        io::Error::new(io::ErrorKind::TimedOut, "request head not received in time")
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TapIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let late = || io::Error::new(io::ErrorKind::TimedOut, "request head not received in time");
-        if let Some(g) = &this.slow {
-            if g.clock.killed.load(Ordering::Acquire) {
-                return Poll::Ready(Err(late()));
-            }
+        if this
+            .slow
+            .as_ref()
+            .is_some_and(|g| g.clock.killed.load(Ordering::Acquire))
+        {
+            return Poll::Ready(Err(this.late(cx)));
         }
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -437,7 +504,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for TapIo<S> {
                 if let Some(g) = &this.slow {
                     g.clock.waker.register(cx.waker());
                     if g.clock.killed.load(Ordering::Acquire) {
-                        return Poll::Ready(Err(late()));
+                        return Poll::Ready(Err(this.late(cx)));
                     }
                 }
             }
@@ -486,6 +553,8 @@ mod tests {
             state: Tracker::head(),
             max_head: 64 * 1024,
             heads: Heads::default(),
+            seen: 0,
+            names: Names::default(),
         }
     }
 

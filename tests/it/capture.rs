@@ -296,9 +296,10 @@ async fn a_slow_client_is_cut_off_by_the_header_timeout_without_blocking_others(
     );
     let text = String::from_utf8_lossy(&rest);
     assert!(
-        text.is_empty() || text.starts_with("HTTP/1.1 408"),
-        "{text}"
+        text.starts_with("HTTP/1.1 408"),
+        "the slow client is told why: {text}"
     );
+    assert!(text.contains("header_timeout"), "{text}");
     assert!(s.requests("slow").is_empty());
 }
 

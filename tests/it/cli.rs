@@ -304,3 +304,35 @@ fn tail_prints_one_line_per_request_and_json_lines_with_json() {
         "-v shows headers: {text}"
     );
 }
+
+#[test]
+fn tail_reconnects_by_itself_when_the_server_restarts_and_misses_nothing_new() {
+    let first = spawn_serve(&[]);
+    let listen = first.announced["listen"].as_str().unwrap().to_owned();
+    let base = first.base();
+    let mut tail = std::process::Command::new(bin_path())
+        .args(["tail", "--json"])
+        .env("HOOKPIT_SERVER", &base)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(tail.stdout.take().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    post_sync(&base, "/before/restart", "{}");
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("/before/restart"), "{line}");
+    drop(first); // killed: the server is gone
+    std::thread::sleep(Duration::from_millis(300));
+    let second = spawn_serve_at(&listen, &[]);
+    // the new server's ids start again at 1: tail must not skip them as already seen
+    post_sync(&second.base(), "/after/restart", "{}");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let _ = tail.kill();
+    let _ = tail.wait();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["target"], "/after/restart");
+    assert_eq!(v["id"], 1);
+}

@@ -211,9 +211,14 @@ impl Drop for Spawned {
 /// Spawns `hookpit serve --listen 127.0.0.1:0 --print-json ARGS` and reads the announced
 /// addresses from its first stdout line.
 pub fn spawn_serve(args: &[&str]) -> Spawned {
+    spawn_serve_at("127.0.0.1:0", args)
+}
+
+/// Spawns `hookpit serve --listen LISTEN --print-json ARGS` (a fixed port: a restart).
+pub fn spawn_serve_at(listen: &str, args: &[&str]) -> Spawned {
     use std::io::BufRead;
     let mut child = std::process::Command::new(bin_path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--print-json"])
+        .args(["serve", "--listen", listen, "--print-json"])
         .args(args)
         .env_remove("HOOKPIT_CONFIG")
         .env("NO_COLOR", "1")
