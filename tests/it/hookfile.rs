@@ -175,6 +175,18 @@ fn config_errors_name_the_file_line_and_key() {
             "[[bin]]\nname = \"b\"\nrespond = 1\n",
             "hookpit.toml:3: bin.respond: unknown key",
         ),
+        (
+            "[[bin]]\nname = \"b\"\n\nsequence = [{ status = 500 }, { status = 5000 }]\n",
+            "hookpit.toml:4: bin.sequence.status: 5000 is not an HTTP status",
+        ),
+        (
+            "[[bin]]\nname = \"b\"\nfault = { rate = 3.0, status = 500 }\n",
+            "hookpit.toml:3: bin.fault.rate: must be a fraction",
+        ),
+        (
+            "[[bin]]\nname = \"b\"\nverify = { scheme = \"md5\", secret = \"k\" }\n",
+            "hookpit.toml:3: bin.verify.scheme:",
+        ),
     ];
     for (text, want) in cases {
         let got = parse(text).expect_err(text);
@@ -288,4 +300,18 @@ async fn without_a_config_file_the_local_demo_webhook_tests_into_the_demo_bin() 
     assert!(sign::verify(&secret, &headers, &got.body.bytes, now, 300).is_valid());
     // the demo listens to everything: its first catalog event is payment_received
     assert!(got.json().unwrap()["payment_id"].is_number());
+}
+
+#[tokio::test]
+async fn bins_declared_in_the_config_file_behave_from_the_first_request() {
+    let f = parse(
+        "[[bin]]\nname = \"flaky\"\nsequence = [{ status = 503 }]\nresponse = { status = 202, body = \"later\" }\n",
+    )
+    .expect("valid");
+    let mut config = hookpit::Config::for_tests();
+    config.bins = f.bins;
+    let s = support::start_with(config).await;
+    assert_eq!(support::post(&s.catch_url("flaky"), "{}").await.status, 503);
+    let second = support::post(&s.catch_url("flaky"), "{}").await;
+    assert_eq!((second.status, second.text().as_str()), (202, "later"));
 }
