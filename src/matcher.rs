@@ -145,6 +145,11 @@ impl Filter {
             .collect()
     }
 
+    /// Whether a term looks into the body as JSON.
+    pub fn needs_json(&self) -> bool {
+        self.terms.iter().any(Term::needs_json)
+    }
+
     /// Whether the filter has no terms (and so matches everything).
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
@@ -164,6 +169,13 @@ impl Filter {
 /// A request body parsed as JSON at most once, on first need, for any number of filters.
 #[derive(Debug, Default)]
 pub struct BodyJson(OnceCell<Option<Value>>);
+
+impl BodyJson {
+    /// The body parsed now (e.g. before taking a lock under which filters will run).
+    pub fn parsed(r: &CapturedRequest) -> BodyJson {
+        BodyJson(OnceCell::from(r.json()))
+    }
+}
 
 impl FromStr for Filter {
     type Err = FilterError;

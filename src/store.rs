@@ -158,6 +158,8 @@ impl Bin {
 struct Waiter {
     id: u64,
     filter: Filter,
+    /// Counted in `Inner::json_waits` while registered.
+    json: bool,
     after: RequestId,
     count: usize,
     matched: Vec<Arc<CapturedRequest>>,
@@ -262,6 +264,9 @@ struct Inner {
     state: Mutex<State>,
     /// Live receivers of `feed`; publishing is skipped while there are none.
     subscribers: AtomicUsize,
+    /// Pending waits with `json:` terms: while there are any, captures parse their body before
+    /// taking the lock rather than under it.
+    json_waits: AtomicUsize,
     /// Each configured bin's compiled rules, kept in step with `BinSettings::rules` by
     /// `configure_bin` and `delete_bin`.
     rules: dashmap::DashMap<Arc<str>, Arc<BinRules>>,
@@ -306,6 +311,7 @@ impl Store {
                 }),
                 feed,
                 subscribers: AtomicUsize::new(0),
+                json_waits: AtomicUsize::new(0),
                 rules: dashmap::DashMap::new(),
                 limits,
                 instance: rnd.iter().map(|b| format!("{b:02x}")).collect(),
@@ -359,7 +365,22 @@ impl Store {
     /// on the id and the bin's settings), stores it, applies retention and publishes it.
     pub fn record(
         &self,
+        req: CapturedRequest,
+        respond: impl FnOnce(&mut CapturedRequest, &mut BinSettings),
+    ) -> Arc<CapturedRequest> {
+        // waits that look into JSON bodies: parse once, here, not under the lock
+        let body = if self.inner.json_waits.load(Ordering::Relaxed) > 0 {
+            crate::matcher::BodyJson::parsed(&req)
+        } else {
+            crate::matcher::BodyJson::default()
+        };
+        self.record_parsed(req, body, respond)
+    }
+
+    fn record_parsed(
+        &self,
         mut req: CapturedRequest,
+        body: crate::matcher::BodyJson,
         respond: impl FnOnce(&mut CapturedRequest, &mut BinSettings),
     ) -> Arc<CapturedRequest> {
         let mut st = self.lock();
@@ -387,7 +408,7 @@ impl Store {
         st.memory += arc.weight();
         st.index.insert(id, name.clone());
         if let Some(ws) = st.waiters.get_mut(&name) {
-            Self::feed_waiters(ws, &arc);
+            Self::feed_waiters(ws, &arc, &body, &self.inner.json_waits);
             if ws.is_empty() {
                 st.waiters.remove(&name);
             }
@@ -422,20 +443,30 @@ impl Store {
         arc
     }
 
-    fn feed_waiters(ws: &mut Vec<Waiter>, r: &Arc<CapturedRequest>) {
-        let body = crate::matcher::BodyJson::default();
+    fn feed_waiters(
+        ws: &mut Vec<Waiter>,
+        r: &Arc<CapturedRequest>,
+        body: &crate::matcher::BodyJson,
+        json_waits: &AtomicUsize,
+    ) {
         ws.retain_mut(|w| {
-            if r.id <= w.after || !w.filter.matches_with(r, &body) {
-                return w.done.as_ref().is_some_and(|d| !d.is_closed());
+            let keep = if r.id <= w.after || !w.filter.matches_with(r, body) {
+                w.done.as_ref().is_some_and(|d| !d.is_closed())
+            } else {
+                w.matched.push(r.clone());
+                if w.matched.len() < w.count {
+                    true
+                } else {
+                    if let Some(done) = w.done.take() {
+                        let _ = done.send(std::mem::take(&mut w.matched));
+                    }
+                    false
+                }
+            };
+            if !keep && w.json {
+                json_waits.fetch_sub(1, Ordering::Relaxed);
             }
-            w.matched.push(r.clone());
-            if w.matched.len() < w.count {
-                return true;
-            }
-            if let Some(done) = w.done.take() {
-                let _ = done.send(std::mem::take(&mut w.matched));
-            }
-            false
+            keep
         });
     }
 
@@ -467,8 +498,13 @@ impl Store {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let id = st.next_waiter;
             st.next_waiter += 1;
+            let json = spec.filter.needs_json();
+            if json {
+                self.inner.json_waits.fetch_add(1, Ordering::Relaxed);
+            }
             st.waiters.entry(key.clone()).or_default().push(Waiter {
                 id,
+                json,
                 filter: spec.filter.clone(),
                 after: spec.after,
                 count,
@@ -823,7 +859,11 @@ impl WaiterGuard<'_> {
         let mut matched = Vec::new();
         if let Some(ws) = st.waiters.get_mut(&self.bin) {
             if let Some(i) = ws.iter().position(|w| w.id == self.id) {
-                matched = ws.swap_remove(i).matched;
+                let w = ws.swap_remove(i);
+                if w.json {
+                    self.store.inner.json_waits.fetch_sub(1, Ordering::Relaxed);
+                }
+                matched = w.matched;
             }
             if ws.is_empty() {
                 st.waiters.remove(&self.bin);
