@@ -389,3 +389,27 @@ async fn the_recorded_response_and_peer_address_are_kept() {
     assert_eq!(r.remote_addr.ip().to_string(), "127.0.0.1");
     assert!(r.response.body.text().unwrap().contains("\"id\":1"));
 }
+
+#[tokio::test]
+async fn the_peer_address_comes_from_x_forwarded_for_only_with_trust_proxy() {
+    for (trust, want) in [(false, "127.0.0.1"), (true, "203.0.113.9")] {
+        let s = start_with(Config {
+            trust_proxy: trust,
+            ..Config::for_tests()
+        })
+        .await;
+        crate::support::http(
+            "POST",
+            &s.catch_url("xff"),
+            &[("X-Forwarded-For", "203.0.113.9, 10.0.0.1")],
+            "{}",
+        )
+        .await;
+        let r = &s.requests("xff")[0];
+        assert_eq!(
+            r.remote_addr.ip().to_string(),
+            want,
+            "trust_proxy = {trust}"
+        );
+    }
+}
