@@ -836,3 +836,66 @@ fn bin_set_configures_a_running_server_from_the_command_line() {
     assert_eq!(code, 0);
     assert!(out.contains("sequence position 0"), "{out}");
 }
+
+#[test]
+fn hookpit_forward_tunnels_a_bin_to_an_app_and_restores_the_bin_on_ctrl_c() {
+    let hub = spawn_serve(&[]);
+    let app = spawn_serve(&[]);
+    let (code, _, err) = run_cli(
+        &app.base(),
+        &["bin", "set", "app", "--status", "201", "--body", "made"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut fwd = std::process::Command::new(bin_path())
+        .args(["forward", "hooks", "--to", &format!("{}/app", app.base())])
+        .env("HOOKPIT_SERVER", hub.base())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(fwd.stdout.take().unwrap());
+    // wait until the forward is configured on the hub
+    let mut configured = false;
+    for _ in 0..100 {
+        let (_, o, _) = run_cli(&hub.base(), &["bin", "show", "hooks", "--json"]);
+        if o.contains("passthrough") {
+            configured = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(configured, "hookpit forward set the bin's forward");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answer = rt.block_on(post(
+        &format!("{}/hooks/stripe?x=1", hub.base()),
+        r#"{"a":1}"#,
+    ));
+    assert_eq!(
+        (answer.status, answer.text().as_str()),
+        (201, "made"),
+        "the app's answer, passed through"
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(
+        line.contains("/hooks/stripe") && line.contains("app 201"),
+        "{line}"
+    );
+    let (_, o, _) = run_cli(&app.base(), &["ls", "app", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["requests"][0]["target"], "/app/stripe?x=1");
+    // Ctrl-C: the bin goes back to how it was
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &fwd.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = fwd.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let (_, o, _) = run_cli(&hub.base(), &["bin", "show", "hooks", "--json"]);
+    assert!(!o.contains("forward"), "restored: {o}");
+}
