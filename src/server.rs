@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, error_response, json_response, Resp};
+use crate::api::{self, error_response, Resp};
 use crate::assets;
 use crate::capture::{self, CaptureLimits};
 use crate::config::Config;
@@ -776,9 +776,4 @@ pub fn to_hyper(sent: &ResponseSent) -> Resp {
         }
     }
     r
-}
-
-/// A JSON response (re-exported for the CLI's own small servers).
-pub fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
-    json_response(status, v)
 }
