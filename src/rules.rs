@@ -166,6 +166,8 @@ pub struct Forward {
 pub struct Verify {
     pub scheme: Scheme,
     pub secret: String,
+    /// The `whsec_` secret decoded once, for `standard-webhooks`.
+    pub whsec: Option<sign::Secret>,
     pub tolerance: Duration,
 }
 
@@ -368,13 +370,18 @@ impl BinConfig {
                 if v.secret.is_empty() {
                     return Err(bad("verify.secret", "must not be empty"));
                 }
-                if scheme == Scheme::StandardWebhooks {
-                    sign::Secret::parse(&v.secret)
-                        .map_err(|e| bad("verify.secret", format!("not a whsec_ secret: {e}")))?;
-                }
+                let whsec =
+                    if scheme == Scheme::StandardWebhooks {
+                        Some(sign::Secret::parse(&v.secret).map_err(|e| {
+                            bad("verify.secret", format!("not a whsec_ secret: {e}"))
+                        })?)
+                    } else {
+                        None
+                    };
                 Some(Verify {
                     scheme,
                     secret: v.secret.clone(),
+                    whsec,
                     tolerance: v.tolerance.map(|d| d.0).unwrap_or(Duration::from_secs(300)),
                 })
             }
@@ -498,14 +505,18 @@ impl BinRules {
     pub fn check_signature(&self, r: &CapturedRequest, now_unix: i64) -> Option<SignatureCheck> {
         let v = self.verify.as_ref()?;
         let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
-        let verdict = sign::verify_request(
-            v.scheme,
-            &v.secret,
-            &headers,
-            &r.body.bytes,
-            now_unix,
-            v.tolerance.as_secs() as i64,
-        );
+        let tolerance = v.tolerance.as_secs() as i64;
+        let verdict = match &v.whsec {
+            Some(secret) => sign::verify(secret, &headers, &r.body.bytes, now_unix, tolerance),
+            None => sign::verify_request(
+                v.scheme,
+                &v.secret,
+                &headers,
+                &r.body.bytes,
+                now_unix,
+                tolerance,
+            ),
+        };
         Some(SignatureCheck {
             scheme: v.scheme.as_str().to_owned(),
             valid: verdict.is_valid(),
