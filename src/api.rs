@@ -372,26 +372,11 @@ impl Ctx {
             Some(t) => parse_duration(t)?,
             None => std::time::Duration::from_secs(30),
         };
-        let out = Outgoing {
-            method: r.method.clone(),
-            url: url.to_owned(),
-            headers: r
-                .headers
-                .iter()
-                .filter(|h| {
-                    !h.name.starts_with(':')
-                        && !render::HOP_BY_HOP.contains(&h.name.to_ascii_lowercase().as_str())
-                })
-                .cloned()
-                .collect(),
-            body: r.body.bytes.clone(),
-            timeout,
-            insecure_tls: body
-                .get("insecure_tls")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-            keep_body: 64 * 1024,
-        };
+        let insecure = body
+            .get("insecure_tls")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let out = Outgoing::resend(r, url.to_owned(), timeout, insecure, 64 * 1024);
         let o = self.outbound.send(out).await;
         ok(json!({
             "ok": o.status.is_some_and(|s| (200..300).contains(&s)),

@@ -3,7 +3,7 @@
 //! certificates), a whole-exchange timeout, redirects not followed, response bodies kept up to a
 //! limit.
 //!
-//! Uses `model` and `error`. A refused connection, a timeout or a TLS failure is an [`Outcome`] with an
+//! Uses `model`, `render` (which headers are end-to-end) and `error`. A refused connection, a timeout or a TLS failure is an [`Outcome`] with an
 //! `error` text, never an `Err`: callers report outcomes, they do not fail on them.
 
 use std::sync::Arc;
@@ -32,6 +32,33 @@ pub struct Outgoing {
     pub insecure_tls: bool,
     /// How much of the response body to keep.
     pub keep_body: usize,
+}
+
+impl Outgoing {
+    /// A captured request sent again to `url`: the exact method, the end-to-end headers in
+    /// received order, the exact body. Replay and forwarding both use it.
+    pub fn resend(
+        r: &crate::model::CapturedRequest,
+        url: String,
+        timeout: Duration,
+        insecure_tls: bool,
+        keep_body: usize,
+    ) -> Outgoing {
+        Outgoing {
+            method: r.method.clone(),
+            url,
+            headers: r
+                .headers
+                .iter()
+                .filter(|h| crate::render::is_end_to_end(&h.name))
+                .cloned()
+                .collect(),
+            body: r.body.bytes.clone(),
+            timeout,
+            insecure_tls,
+            keep_body,
+        }
+    }
 }
 
 /// What came back (or did not).

@@ -26,6 +26,12 @@ pub const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
+/// Is this header part of the request itself, not of its connection, framing or pseudo-headers?
+/// What replay and forwarding pass on.
+pub fn is_end_to_end(name: &str) -> bool {
+    !name.starts_with(':') && !HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str())
+}
+
 /// The exact body bytes as a download with the original content type; with `decode`, the body
 /// decoded by its `Content-Encoding` (gzip, deflate, br).
 pub fn body_response(r: &CapturedRequest, decode: bool) -> Result<Response<Full<Bytes>>> {

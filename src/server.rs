@@ -84,7 +84,6 @@ impl Server {
                 outbound,
                 sender: sender.clone(),
             },
-            store: store.clone(),
             config,
             shutdown: shutdown_rx.clone(),
         });
@@ -155,9 +154,7 @@ impl ServerHandle {
 
     /// Requests captured in a bin, oldest first.
     pub fn requests(&self, bin: &str) -> Vec<Arc<CapturedRequest>> {
-        let (mut v, _) = self.store.list(Some(bin), 0, None, usize::MAX, |_| true);
-        v.reverse();
-        v
+        self.bin(bin).requests()
     }
 
     /// A handle on one bin of this server (it is created by its first request).
@@ -301,24 +298,13 @@ async fn forward_to(
 ) -> (ForwardResult, ResponseSent) {
     let url = BinRules::forward_url(f, r);
     let o = out
-        .send(crate::outbound::Outgoing {
-            method: r.method.clone(),
-            url: url.clone(),
-            headers: r
-                .headers
-                .iter()
-                .filter(|h| {
-                    !h.name.starts_with(':')
-                        && !crate::render::HOP_BY_HOP
-                            .contains(&h.name.to_ascii_lowercase().as_str())
-                })
-                .cloned()
-                .collect(),
-            body: r.body.bytes.clone(),
-            timeout: f.timeout,
-            insecure_tls: f.insecure_tls,
+        .send(crate::outbound::Outgoing::resend(
+            r,
+            url.clone(),
+            f.timeout,
+            f.insecure_tls,
             keep_body,
-        })
+        ))
         .await;
     let excerpt = o.body.slice(..o.body.len().min(64 * 1024));
     let result = ForwardResult {
@@ -335,9 +321,7 @@ async fn forward_to(
             headers: o
                 .headers
                 .into_iter()
-                .filter(|h| {
-                    !crate::render::HOP_BY_HOP.contains(&h.name.to_ascii_lowercase().as_str())
-                })
+                .filter(|h| crate::render::is_end_to_end(&h.name))
                 .collect(),
             body: crate::model::Body::new(o.body, false),
             delay_ms: 0,
@@ -360,7 +344,7 @@ async fn forward_to(
 
 struct App {
     config: Config,
-    store: Store,
+    /// The store, the outbound client and the sender, shared with the API handlers.
     api: api::Ctx,
     shutdown: watch::Receiver<bool>,
 }
@@ -443,7 +427,7 @@ impl App {
         let too_large = snap.too_large;
         let html = prefers_html(&snap.request);
         let max_body = self.config.max_body;
-        let rules = self.store.bin_rules(&snap.request.bin);
+        let rules = self.api.store.bin_rules(&snap.request.bin);
         let mut passthrough = None;
         let mut mirror = None;
         if let Some(rules) = &rules {
@@ -464,7 +448,7 @@ impl App {
         }
         let mut delay = Duration::ZERO;
         let mut drop_conn = false;
-        let rec = self.store.record(snap.request, |r, settings| {
+        let rec = self.api.store.record(snap.request, |r, settings| {
             r.response = if too_large {
                 default_413(r, max_body)
             } else if let Some(p) = passthrough {
@@ -481,7 +465,7 @@ impl App {
         if let Some(f) = mirror {
             let app = self.api.clone();
             let rec = rec.clone();
-            let store = self.store.clone();
+            let store = self.api.store.clone();
             tokio::spawn(async move {
                 let (result, _) = forward_to(&app.outbound, &f, &rec, 64 * 1024).await;
                 store.update(rec.id, |r| r.forward = Some(result));
@@ -520,11 +504,11 @@ impl App {
                 return error_response(&Error::bad("upgrade", "/_/ws is a websocket endpoint"));
             }
             let params = api::Params::of(&req);
-            let sub = match subscription(&params, self.store.instance()) {
+            let sub = match subscription(&params, self.api.store.instance()) {
                 Ok(s) => s,
                 Err(e) => return error_response(&e),
             };
-            return live::accept(req, self.store.clone(), sub, self.shutdown.clone());
+            return live::accept(req, self.api.store.clone(), sub, self.shutdown.clone());
         }
         if let Some(api_path) = rest.strip_prefix("api/") {
             let api_path = api_path.to_owned();

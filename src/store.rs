@@ -793,11 +793,6 @@ impl Store {
         self.inner.rules.get(bin).map(|r| r.value().clone())
     }
 
-    /// A bin's settings, if it exists.
-    pub fn bin_settings(&self, bin: &str) -> Option<BinSettings> {
-        self.lock().bins.get(bin).map(|b| b.settings.clone())
-    }
-
     /// One bin's summary.
     pub fn bin(&self, bin: &str) -> Option<BinSummary> {
         self.lock().bins.get(bin).map(Bin::summary)
