@@ -716,6 +716,16 @@ fn body_1k() -> Bytes {
 
 /// A bare hyper 1.x HTTP/1.1 server: reads the whole body, answers 200 with a tiny JSON body.
 async fn start_baseline() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BoxError> {
+    serve_bare(StatusCode::OK, None).await
+}
+
+/// A bare hyper HTTP/1.1 server on 127.0.0.1:0 that reads each body and answers `status` with a
+/// tiny JSON body, counting requests in `hits` when given: the capture baseline and the sender
+/// bench's receiver.
+async fn serve_bare(
+    status: StatusCode,
+    hits: Option<Arc<AtomicU64>>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BoxError> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -725,15 +735,21 @@ async fn start_baseline() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), B
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            let svc =
-                hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+            let hits = hits.clone();
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let hits = hits.clone();
+                async move {
                     let _body = req.into_body().collect().await.map(|b| b.to_bytes());
-                    let mut r =
-                        Response::new(Full::new(Bytes::from_static(b"{\"ok\":true,\"id\":1}")));
+                    if let Some(h) = &hits {
+                        h.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let mut r = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
+                    *r.status_mut() = status;
                     r.headers_mut()
                         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                     Ok::<_, Infallible>(r)
-                });
+                }
+            });
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)

@@ -42,38 +42,8 @@ struct Receiver {
 
 impl Receiver {
     async fn start(status: StatusCode) -> Result<Receiver, BoxError> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let _ = tcp.set_nodelay(true);
-                let counter = counter.clone();
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let counter = counter.clone();
-                    async move {
-                        let _body = req.into_body().collect().await.map(|b| b.to_bytes());
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        let mut r = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
-                        *r.status_mut() = status;
-                        r.headers_mut()
-                            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                        Ok::<_, Infallible>(r)
-                    }
-                });
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                });
-            }
-        });
+        let (addr, task) = serve_bare(status, Some(hits.clone())).await?;
         Ok(Receiver { addr, hits, task })
     }
 
