@@ -23,6 +23,11 @@ pub struct Config {
     pub max_memory: usize,
     /// Time allowed to receive a request head.
     pub header_timeout: Duration,
+    /// Time allowed to receive a request body, counted from the end of its head; past it the
+    /// request is answered 408 and recorded truncated.
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request before it is closed.
+    pub idle_timeout: Duration,
     /// Largest request head accepted.
     pub max_header_size: usize,
     /// Extra `Host` names the viewer and API answer to (loopback names always work).
@@ -56,6 +61,8 @@ impl Default for Config {
             max_requests: 1000,
             max_memory: 512 * 1024 * 1024,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
             max_header_size: 64 * 1024,
             allow_hosts: Vec::new(),
             token: None,

@@ -24,14 +24,14 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, error_response, Resp};
 use crate::assets;
-use crate::capture::{self, CaptureLimits};
+use crate::capture::{self, BodyEnd, CaptureLimits};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::live;
 use crate::model::{CapturedRequest, ForwardResult, Header, RequestId, ResponseSent};
 use crate::rules::{BinRules, Forward, ForwardMode};
 use crate::store::{Limits, Store, WaitFailed, WaitOutcome, WaitSpec};
-use crate::wire::{Heads, SlowClients, TapIo};
+use crate::wire::{Heads, SlowClients, TapIo, Timeouts};
 
 /// How long in-flight responses get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -351,7 +351,13 @@ struct App {
 
 async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slow = SlowClients::new(app.config.header_timeout);
+    let slow = SlowClients::new(Timeouts {
+        head: app.config.header_timeout,
+        body: app.config.body_timeout,
+        idle: app.config.idle_timeout,
+    });
+    // the tap and hyper give up on an oversize head at the same size
+    let max_buf = app.config.max_header_size.max(8192) + 64 * 1024;
     tokio::spawn(slow.clone().sweep(shutdown.clone()));
     loop {
         tokio::select! {
@@ -365,7 +371,7 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (io, heads) = TapIo::new(tcp, app.config.max_header_size, Some(&slow));
+                let (io, heads) = TapIo::new(tcp, max_buf, Some(&slow));
                 let conn_app = app.clone();
                 let svc = service_fn(move |req| {
                     let app = conn_app.clone();
@@ -376,9 +382,10 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                 builder
                     .http1()
                     .timer(TokioTimer::new())
-                    // slow heads are closed by the wire tap's sweeper: no timer per request
+                    // slow heads and bodies and idle connections are closed by the wire tap's
+                    // sweeper: no timer per request
                     .header_read_timeout(None)
-                    .max_buf_size(app.config.max_header_size.max(8192) + 64 * 1024)
+                    .max_buf_size(max_buf)
                     .keep_alive(true);
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).into_owned();
@@ -403,14 +410,23 @@ impl App {
     ) -> Result<Resp, DropConnection> {
         // one head per request, in order, whatever the route: keeps the tap aligned
         let head = heads.pop();
+        // while this request is answered its connection is neither idle nor late
+        let _answering = heads.answering();
         let path = req.uri().path();
-        if path == "/_" || path.starts_with("/_/") {
+        let r = if path == "/_" || path.starts_with("/_/") {
             // boxed: the API's futures are large, and hyper moves the service future for every
             // request; capture keeps a small one
             Ok(Box::pin(self.reserved(req)).await)
         } else {
             self.catch(req, peer, head).await
+        };
+        if let Ok(resp) = &r {
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                // hyper hands the connection over: what follows is not HTTP/1
+                heads.upgraded();
+            }
         }
+        r
     }
 
     async fn catch(
@@ -424,7 +440,10 @@ impl App {
             trust_proxy: self.config.trust_proxy,
         };
         let mut snap = capture::snapshot(req, head, peer, limits).await;
-        let too_large = snap.too_large;
+        // a body that did not arrive whole is recorded and refused, never forwarded
+        let incomplete = snap.end != BodyEnd::Complete;
+        let end = snap.end.clone();
+        let body_timeout = self.config.body_timeout;
         let html = prefers_html(&snap.request);
         let max_body = self.config.max_body;
         let rules = self.api.store.bin_rules(&snap.request.bin);
@@ -437,20 +456,20 @@ impl App {
                 .unwrap_or(0);
             snap.request.signature = rules.check_signature(&snap.request, now);
             match &rules.forward {
-                Some(f) if f.mode == ForwardMode::Passthrough && !too_large => {
+                Some(f) if f.mode == ForwardMode::Passthrough && !incomplete => {
                     let (result, response) = Box::pin(self.forward(f, &snap.request)).await;
                     snap.request.forward = Some(result);
                     passthrough = Some(response);
                 }
-                Some(f) if f.mode == ForwardMode::Mirror => mirror = Some(f.clone()),
+                Some(f) if f.mode == ForwardMode::Mirror && !incomplete => mirror = Some(f.clone()),
                 _ => {}
             }
         }
         let mut delay = Duration::ZERO;
         let mut drop_conn = false;
         let rec = self.api.store.record(snap.request, |r, settings| {
-            r.response = if too_large {
-                default_413(r, max_body)
+            r.response = if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
+                refused
             } else if let Some(p) = passthrough {
                 p
             } else if let Some(rules) = settings.rules.clone() {
@@ -732,11 +751,41 @@ fn default_response(r: &CapturedRequest, html: bool) -> ResponseSent {
     }
 }
 
-fn default_413(r: &CapturedRequest, limit: usize) -> ResponseSent {
-    let v = json!({"ok": false, "bin": r.bin, "id": r.id, "error": {"code": "payload_too_large",
-        "message": format!("request body larger than {limit} bytes; the first {limit} bytes were recorded")}});
-    ResponseSent {
-        status: 413,
+/// The answer to a request whose body did not arrive whole: 413 past the size limit, 408 past
+/// the body timeout, 400 for broken framing or a body cut short; `None` for a complete body.
+fn refusal(
+    end: &BodyEnd,
+    r: &CapturedRequest,
+    limit: usize,
+    body_timeout: Duration,
+) -> Option<ResponseSent> {
+    let (status, code, message) = match end {
+        BodyEnd::Complete => return None,
+        BodyEnd::TooLarge => (
+            413,
+            "payload_too_large",
+            format!(
+                "request body larger than {limit} bytes; the first {limit} bytes were recorded"
+            ),
+        ),
+        BodyEnd::TimedOut => (
+            408,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {}; the bytes received were recorded",
+                crate::config::format_duration(body_timeout)
+            ),
+        ),
+        BodyEnd::Broken(why) => (
+            400,
+            "bad_body",
+            format!("the request body could not be read ({why}); the bytes received were recorded"),
+        ),
+    };
+    let v =
+        json!({"ok": false, "bin": r.bin, "id": r.id, "error": {"code": code, "message": message}});
+    Some(ResponseSent {
+        status,
         headers: vec![Header::new("Content-Type", &b"application/json"[..])],
         body: crate::model::Body::new(
             Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
@@ -744,7 +793,7 @@ fn default_413(r: &CapturedRequest, limit: usize) -> ResponseSent {
         ),
         delay_ms: 0,
         dropped: false,
-    }
+    })
 }
 
 /// The hyper response for a recorded response.
