@@ -186,6 +186,14 @@ pub struct ServeArgs {
     /// Time allowed to send a request head (e.g. 10s).
     #[arg(long, env = "HOOKPIT_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
+    /// Time allowed to send a request body after its head (e.g. 30s); a late body is answered
+    /// 408 and recorded truncated.
+    #[arg(long, env = "HOOKPIT_BODY_TIMEOUT")]
+    pub body_timeout: Option<String>,
+    /// How long a keep-alive connection may wait for its next request before it is closed
+    /// (e.g. 5m).
+    #[arg(long, env = "HOOKPIT_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
     /// Another Host name the viewer and API answer to (repeatable).
     #[arg(long, env = "HOOKPIT_ALLOW_HOST", value_delimiter = ',')]
     pub allow_host: Vec<String>,
@@ -279,6 +287,20 @@ impl ServeArgs {
             anyhow::ensure!(
                 !c.header_timeout.is_zero(),
                 "--header-timeout: must be more than 0"
+            );
+        }
+        if let Some(s) = &self.body_timeout {
+            c.body_timeout = parse_duration(s).context("--body-timeout")?;
+            anyhow::ensure!(
+                !c.body_timeout.is_zero(),
+                "--body-timeout: must be more than 0"
+            );
+        }
+        if let Some(s) = &self.idle_timeout {
+            c.idle_timeout = parse_duration(s).context("--idle-timeout")?;
+            anyhow::ensure!(
+                !c.idle_timeout.is_zero(),
+                "--idle-timeout: must be more than 0"
             );
         }
         c.allow_hosts.extend(

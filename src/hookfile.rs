@@ -640,6 +640,8 @@ pub struct ServerSettings {
     pub max_requests: Option<usize>,
     pub max_memory: Option<usize>,
     pub header_timeout: Option<Duration>,
+    pub body_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
     pub allow_host: Vec<String>,
     pub token: Option<String>,
     pub trust_proxy: Option<bool>,
@@ -676,6 +678,12 @@ impl HookFile {
         }
         if let Some(v) = s.header_timeout {
             c.header_timeout = v;
+        }
+        if let Some(v) = s.body_timeout {
+            c.body_timeout = v;
+        }
+        if let Some(v) = s.idle_timeout {
+            c.idle_timeout = v;
         }
         c.allow_hosts.extend(s.allow_host);
         if s.token.is_some() {
@@ -748,6 +756,10 @@ struct RawServer {
     max_memory: Option<NumOrText>,
     #[serde(default)]
     header_timeout: Option<NumOrText>,
+    #[serde(default)]
+    body_timeout: Option<NumOrText>,
+    #[serde(default)]
+    idle_timeout: Option<NumOrText>,
     #[serde(default, deserialize_with = "one_or_many")]
     allow_host: Option<Vec<String>>,
     #[serde(default)]
@@ -1032,6 +1044,18 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
                 return Err(at("header_timeout", "expected a duration above 0".into()));
             }
             out.server.header_timeout = Some(d);
+        }
+        for (key, v, slot) in [
+            ("body_timeout", s.body_timeout, &mut out.server.body_timeout),
+            ("idle_timeout", s.idle_timeout, &mut out.server.idle_timeout),
+        ] {
+            if let Some(v) = v {
+                let d = v.duration().map_err(|m| at(key, m))?;
+                if d.is_zero() {
+                    return Err(at(key, "expected a duration above 0".into()));
+                }
+                *slot = Some(d);
+            }
         }
         out.server.allow_host = s
             .allow_host

@@ -311,3 +311,39 @@ async fn other_requests_are_served_while_200_stalled_bodies_are_held() {
     assert_eq!(s.requests("held").len(), 200);
     assert!(s.requests("held").iter().all(|r| r.body.truncated));
 }
+
+#[test]
+fn the_config_file_sets_the_body_and_idle_timeouts_and_refuses_zero() {
+    let f = hookpit::hookfile::parse(
+        "[server]\nbody_timeout = \"250ms\"\nidle_timeout = \"2m\"\n",
+        "hookpit.toml",
+        std::path::Path::new("."),
+    )
+    .expect("valid file");
+    let mut c = Config::for_tests();
+    f.apply(&mut c);
+    assert_eq!(c.body_timeout, Duration::from_millis(250));
+    assert_eq!(c.idle_timeout, Duration::from_secs(120));
+    let e = hookpit::hookfile::parse(
+        "[server]\nidle_timeout = 0\n",
+        "hookpit.toml",
+        std::path::Path::new("."),
+    )
+    .expect_err("zero is refused")
+    .to_string();
+    assert!(e.contains("idle_timeout"), "{e}");
+}
+
+#[tokio::test]
+async fn the_body_timeout_flag_reaches_the_server() {
+    let s = spawn_serve(&["--body-timeout", "300ms", "--idle-timeout", "10m"]);
+    let addr: std::net::SocketAddr = s.announced["listen"].as_str().unwrap().parse().unwrap();
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"POST /flag HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+        .await
+        .unwrap();
+    let out = read_until_quiet(&mut c, CLOSE).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("300ms"), "{text}");
+}
