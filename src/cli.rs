@@ -425,6 +425,8 @@ fn plural(n: u64) -> &'static str {
 
 async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     let config = args.to_config(token)?;
+    // many keep-alive connections each hold a descriptor: use all the system allows
+    let _ = crate::server::raise_open_files_limit();
     let stop = shutdown_signal();
     let token = config.token.clone();
     let handle = Server::start(config).await?;

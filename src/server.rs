@@ -39,6 +39,44 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Starts servers.
 pub struct Server;
 
+/// Raises this process's soft limit on open files to its hard limit, so connections are not
+/// starved of descriptors by a low default (often 1,024). Process-wide: `serve` calls it at
+/// start; embedders decide for themselves. Returns the soft limit now in force.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on most, but not all, unix targets
+pub fn raise_open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        // some systems refuse an unlimited soft limit: fall back to a large finite one
+        for want in [lim.rlim_max, lim.rlim_max.min(10_240)] {
+            if want <= lim.rlim_cur {
+                break;
+            }
+            let raised = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return Some(want as u64);
+            }
+        }
+    }
+    Some(lim.rlim_cur as u64)
+}
+
+/// Raises this process's soft limit on open files (nothing to do on this platform).
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() -> Option<u64> {
+    None
+}
+
 impl Server {
     /// Binds `config.listen` and starts serving in the background of the current tokio runtime.
     pub async fn start(config: Config) -> Result<ServerHandle> {

@@ -347,3 +347,38 @@ async fn the_body_timeout_flag_reaches_the_server() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("300ms"), "{text}");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_raises_the_soft_open_files_limit_to_the_hard_one() {
+    use std::io::BufRead;
+    // start the real binary with a low soft limit, as many systems do
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -Sn 256 && exec \"$0\" serve --listen 127.0.0.1:0 --print-json",
+            bin_path(),
+        ])
+        .env_remove("HOOKPIT_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn hookpit");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("announced");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+    let limits = limits.expect("limits readable");
+    let row: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("an open files row")
+        .split_whitespace()
+        .collect();
+    // "Max open files  SOFT  HARD  files"
+    assert_eq!(row[3], row[4], "{limits}");
+    assert_ne!(row[3], "256");
+}
