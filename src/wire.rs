@@ -970,4 +970,281 @@ mod tests {
             assert!(matches!(t.state, State::Off), "{body:?}");
         }
     }
+
+    /// The differential test: random pipelined HTTP/1.1 streams, cut at random points, go through
+    /// the tap under a real hyper server; the heads the tap records must be exactly what was
+    /// sent and agree with what hyper parsed, and hyper must see every body whole.
+    mod differential {
+        use super::super::*;
+        use http_body_util::BodyExt;
+        use proptest::prelude::*;
+        use tokio::io::AsyncWriteExt;
+
+        #[derive(Debug, Clone)]
+        enum Framing {
+            Empty,
+            Length(Vec<u8>),
+            /// Chunks with an optional extension and a size written with leading zeros and
+            /// upper-case digits or not; then trailers.
+            Chunked {
+                chunks: Vec<(Vec<u8>, Option<String>, usize, bool)>,
+                trailers: Vec<(String, String)>,
+            },
+        }
+
+        #[derive(Debug, Clone)]
+        struct Req {
+            method: String,
+            target: String,
+            headers: Vec<(String, String)>,
+            framing: Framing,
+        }
+
+        impl Req {
+            /// The headers as they go on the wire, framing included.
+            fn wire_headers(&self) -> Vec<(String, String)> {
+                let mut h = self.headers.clone();
+                match &self.framing {
+                    Framing::Empty => {}
+                    Framing::Length(b) => h.push(("Content-Length".into(), b.len().to_string())),
+                    Framing::Chunked { .. } => {
+                        h.push(("Transfer-Encoding".into(), "chunked".into()))
+                    }
+                }
+                h
+            }
+
+            fn body(&self) -> Vec<u8> {
+                match &self.framing {
+                    Framing::Empty => vec![],
+                    Framing::Length(b) => b.clone(),
+                    Framing::Chunked { chunks, .. } => {
+                        chunks.iter().flat_map(|c| c.0.clone()).collect()
+                    }
+                }
+            }
+
+            fn write(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(
+                    format!("{} {} HTTP/1.1\r\n", self.method, self.target).as_bytes(),
+                );
+                for (n, v) in self.wire_headers() {
+                    out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+                match &self.framing {
+                    Framing::Empty => {}
+                    Framing::Length(b) => out.extend_from_slice(b),
+                    Framing::Chunked { chunks, trailers } => {
+                        for (data, ext, zeros, upper) in chunks {
+                            let size = if *upper {
+                                format!("{}{:X}", "0".repeat(*zeros), data.len())
+                            } else {
+                                format!("{}{:x}", "0".repeat(*zeros), data.len())
+                            };
+                            out.extend_from_slice(size.as_bytes());
+                            if let Some(e) = ext {
+                                out.extend_from_slice(format!(";{e}").as_bytes());
+                            }
+                            out.extend_from_slice(b"\r\n");
+                            out.extend_from_slice(data);
+                            out.extend_from_slice(b"\r\n");
+                        }
+                        out.extend_from_slice(b"0\r\n");
+                        for (n, v) in trailers {
+                            out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+                        }
+                        out.extend_from_slice(b"\r\n");
+                    }
+                }
+            }
+        }
+
+        /// A header name from a small pool (so duplicates happen), in random case.
+        fn name() -> impl Strategy<Value = String> {
+            (
+                prop::sample::select(vec![
+                    "X-Dup",
+                    "Accept",
+                    "Content-Type",
+                    "User-Agent",
+                    "X-Signature-256",
+                    "Host",
+                ]),
+                prop::collection::vec(any::<bool>(), 16),
+            )
+                .prop_map(|(n, up)| {
+                    n.chars()
+                        .zip(up.iter().cycle())
+                        .map(|(c, u)| {
+                            if *u {
+                                c.to_ascii_uppercase()
+                            } else {
+                                c.to_ascii_lowercase()
+                            }
+                        })
+                        .collect()
+                })
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            "([!-~]([ -~]{0,18}[!-~])?)?"
+        }
+
+        fn framing() -> impl Strategy<Value = Framing> {
+            let bytes = prop::collection::vec(any::<u8>(), 0..40);
+            let chunk = (
+                prop::collection::vec(any::<u8>(), 1..30),
+                prop::option::of("[a-z]{1,5}(=[a-z0-9]{0,5})?"),
+                0usize..20,
+                any::<bool>(),
+            );
+            prop_oneof![
+                Just(Framing::Empty),
+                bytes.prop_map(Framing::Length),
+                (
+                    prop::collection::vec(chunk, 0..6),
+                    prop::collection::vec(("X-T[a-z]{1,4}", "[a-z0-9]{0,6}"), 0..3),
+                )
+                    .prop_map(|(chunks, trailers)| Framing::Chunked { chunks, trailers }),
+            ]
+        }
+
+        fn request() -> impl Strategy<Value = Req> {
+            (
+                prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE", "PURGE"]),
+                "/[a-zA-Z0-9._~%-]{0,8}(/[a-z0-9]{0,5}){0,2}(\\?[a-z0-9=&]{0,10})?",
+                prop::collection::vec((name(), value()), 0..8),
+                framing(),
+            )
+                .prop_map(|(m, target, headers, framing)| Req {
+                    method: m.to_owned(),
+                    target,
+                    headers,
+                    framing,
+                })
+        }
+
+        /// What hyper handed the service, with the head the tap recorded for it.
+        struct Seen {
+            method: String,
+            target: String,
+            headers: Vec<(String, Vec<u8>)>,
+            body: Vec<u8>,
+            tap: Option<RawHead>,
+        }
+
+        async fn through_hyper(wire: Vec<u8>, cuts: Vec<usize>, n: usize) -> Vec<Seen> {
+            let (mut client, server) = tokio::io::duplex(1 << 20);
+            let (io, heads) = TapIo::new(server, 64 * 1024, None);
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let svc_seen = seen.clone();
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let heads = heads.clone();
+                    let seen = svc_seen.clone();
+                    async move {
+                        let tap = heads.pop();
+                        let method = req.method().as_str().to_owned();
+                        let target = req.uri().to_string();
+                        let headers = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+                            .collect();
+                        let body = req.into_body().collect().await?.to_bytes().to_vec();
+                        if let Ok(mut s) = seen.lock() {
+                            s.push(Seen {
+                                method,
+                                target,
+                                headers,
+                                body,
+                                tap,
+                            });
+                        }
+                        Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Empty::<
+                            bytes::Bytes,
+                        >::new(
+                        )))
+                    }
+                });
+            let conn = tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(io), svc),
+            );
+            let mut at = 0;
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            cuts.push(wire.len());
+            for cut in cuts {
+                if cut > at {
+                    client.write_all(&wire[at..cut]).await.expect("write");
+                    at = cut;
+                    tokio::task::yield_now().await;
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while seen.lock().map(|s| s.len()).unwrap_or(0) < n && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            drop(client);
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+            let mut out = seen
+                .lock()
+                .map(|mut s| std::mem::take(&mut *s))
+                .unwrap_or_default();
+            out.truncate(n + 1);
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn the_tap_records_exactly_what_was_sent_and_agrees_with_hyper(
+                reqs in prop::collection::vec(request(), 1..8),
+                cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
+            ) {
+                let mut wire = Vec::new();
+                for r in &reqs {
+                    r.write(&mut wire);
+                }
+                let cuts: Vec<usize> = cuts.iter().map(|i| i.index(wire.len() + 1)).collect();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let seen = rt.block_on(through_hyper(wire, cuts, reqs.len()));
+                prop_assert_eq!(seen.len(), reqs.len(), "hyper saw every request");
+                for (r, s) in reqs.iter().zip(&seen) {
+                    let Some(tap) = s.tap.as_ref() else {
+                        return Err(TestCaseError::fail("the tap lost a head"));
+                    };
+                    // the tap: exactly as generated
+                    prop_assert_eq!(&tap.method, &r.method);
+                    prop_assert_eq!(&tap.target, &r.target);
+                    let tap_headers: Vec<(String, Vec<u8>)> = tap
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.to_string(), h.value.to_vec()))
+                        .collect();
+                    let sent: Vec<(String, Vec<u8>)> = r
+                        .wire_headers()
+                        .into_iter()
+                        .map(|(n, v)| (n, v.into_bytes()))
+                        .collect();
+                    prop_assert_eq!(&tap_headers, &sent);
+                    // hyper: the same request, names normalised and grouped by name
+                    prop_assert_eq!(&s.method, &tap.method);
+                    prop_assert_eq!(&s.target, &tap.target);
+                    let mut by_name = sent.clone();
+                    for h in &mut by_name {
+                        h.0 = h.0.to_ascii_lowercase();
+                    }
+                    let mut hyper_headers = s.headers.clone();
+                    by_name.sort_by(|a, b| a.0.cmp(&b.0));
+                    hyper_headers.sort_by(|a, b| a.0.cmp(&b.0));
+                    prop_assert_eq!(hyper_headers, by_name);
+                    prop_assert_eq!(&s.body, &r.body());
+                }
+            }
+        }
+    }
 }
