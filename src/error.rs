@@ -11,10 +11,12 @@ use hyper::StatusCode;
 /// Everything that can go wrong inside hookpit.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot listen on {addr}: {source} (pick another address with --listen, e.g. --listen 127.0.0.1:0)")]
+    /// The reason is part of the sentence, not a separate cause: printing the error chain must
+    /// not say it twice.
+    #[error("cannot listen on {addr}: {reason} (pick another address with --listen, e.g. --listen 127.0.0.1:0)")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("{file}:{line}: {key}: {message}")]
     Config {
@@ -37,7 +39,9 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("cannot reach {url}: {message}")]
     Upstream { url: String, message: String },
-    #[error("server answered {status}: {message}")]
+    /// The server's own message is a whole sentence (`bin nope not found`); the status is in
+    /// `status` for callers that branch on it.
+    #[error("{message}")]
     Api {
         status: u16,
         code: String,

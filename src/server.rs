@@ -44,9 +44,9 @@ impl Server {
     pub async fn start(config: Config) -> Result<ServerHandle> {
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|source| Error::Bind {
+            .map_err(|reason| Error::Bind {
                 addr: config.listen,
-                source,
+                reason,
             })?;
         let addr = listener.local_addr()?;
         let store = Store::new(Limits {
