@@ -128,6 +128,18 @@ pub enum Command {
     Bin(crate::cli_bin::BinCommand),
     /// Tunnel a bin's webhooks to a local app and follow them live.
     Forward(crate::cli_bin::ForwardArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell or elvish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `hookpit man > hookpit.1`.
+    Man,
+}
+
+/// `completions`' options.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `wait`'s options.
@@ -463,6 +475,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => serve(cli.serve, g.token.clone()).await,
         Some(Command::Serve(a)) => serve(a, g.token.clone()).await,
+        Some(Command::Completions(a)) => {
+            let mut out = Vec::new();
+            clap_complete::generate(a.shell, &mut command(), "hookpit", &mut out);
+            crate::cli::stdout().write_all(&out)?;
+            Ok(EXIT_OK)
+        }
+        Some(Command::Man) => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(command()).render(&mut out)?;
+            crate::cli::stdout().write_all(&out)?;
+            Ok(EXIT_OK)
+        }
         Some(Command::Tail(a)) => tail(&g, a).await,
         Some(Command::Ls(a)) => ls(&client(), a).await,
         Some(Command::Show(a)) => show(&client(), a).await,

@@ -520,3 +520,41 @@ fn help_names_environment_variables_without_their_values_and_output_is_tidy() {
     assert_eq!(code, 0);
     assert!(out.ends_with("no newline at the end\n"), "{out:?}");
 }
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_same_definitions() {
+    for (shell, mark) in [
+        ("bash", "_hookpit()"),
+        ("zsh", "#compdef hookpit"),
+        ("fish", "complete -c hookpit"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = std::process::Command::new(bin_path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(mark), "{shell}: {text}");
+        assert!(text.contains("wait") && text.contains("match"), "{shell}");
+    }
+    let out = std::process::Command::new(bin_path())
+        .arg("man")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH hookpit 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("wait") && page.contains("completions"),
+        "{page}"
+    );
+    let out = std::process::Command::new(bin_path())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
