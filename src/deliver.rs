@@ -51,6 +51,9 @@ pub struct SenderLimits {
     pub max_deliveries: usize,
     /// Response body bytes kept per attempt.
     pub keep_response: usize,
+    /// Deliveries pending at once (queued, in flight or waiting on a retry); past it a dispatch
+    /// is refused (503) and nothing is created.
+    pub max_pending: usize,
 }
 
 impl Default for SenderLimits {
@@ -61,6 +64,7 @@ impl Default for SenderLimits {
             backlog: 16 * 1024,
             max_deliveries: 10_000,
             keep_response: 64 * 1024,
+            max_pending: 10_000,
         }
     }
 }
@@ -312,7 +316,8 @@ struct Hook {
 }
 
 impl Hook {
-    fn new(def: WebhookDef) -> Result<Hook> {
+    /// `via` is this server's `Via` entry for deliveries, appended to the headers sent.
+    fn new(def: WebhookDef, via: &str) -> Result<Hook> {
         let key = match def.signature {
             SignatureScheme::StandardWebhooks => SignKey::Standard(
                 Secret::parse(&def.secret).map_err(|e| Error::bad("secret", e.to_string()))?,
@@ -336,6 +341,7 @@ impl Hook {
                 None => base.push(Header::new(k.as_str(), v.as_bytes())),
             }
         }
+        crate::outbound::append_via(&mut base, via);
         Ok(Hook {
             url: Arc::from(def.url.as_str()),
             key,
@@ -583,6 +589,11 @@ impl Sender {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// The `Via` entry deliveries carry: this server's hop marker, as the sender's.
+    fn via(&self) -> String {
+        crate::outbound::via_entry(self.inner.store.instance(), true)
+    }
+
     /// The event catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
@@ -621,7 +632,7 @@ impl Sender {
 
     /// Adds a validated webhook.
     pub fn add_webhook(&self, def: WebhookDef) -> Result<WebhookView> {
-        let hook = Hook::new(def)?;
+        let hook = Hook::new(def, &self.via())?;
         let mut st = self.lock();
         if st.hooks.values().any(|h| h.def.name == hook.def.name) {
             return Err(Error::bad(
@@ -652,7 +663,8 @@ impl Sender {
             .map(|h| h.def.clone())
             .ok_or_else(|| Error::not_found("webhook", id))?;
         let catalog = &self.inner.catalog;
-        let mut hook = Hook::new(input.build(Some(&base), &|n| catalog.get(n).is_some())?)?;
+        let def = input.build(Some(&base), &|n| catalog.get(n).is_some())?;
+        let mut hook = Hook::new(def, &self.via())?;
         let mut st = self.lock();
         if st
             .hooks
@@ -741,6 +753,7 @@ impl Sender {
         }
         let (ids, views) = {
             let mut st = self.lock();
+            self.room(&st, targets.len())?;
             let mut ids = Vec::with_capacity(targets.len());
             for (id, f) in &targets {
                 if !st.hooks.contains_key(id) {
@@ -815,6 +828,7 @@ impl Sender {
             if !st.hooks.contains_key(&id) {
                 return Err(Error::not_found("webhook", id));
             }
+            self.room(&st, 1)?;
             let did = self.create(
                 &mut st,
                 id,
@@ -869,6 +883,7 @@ impl Sender {
             if !st.hooks.contains_key(&wh) {
                 return Err(Error::not_found("webhook", wh));
             }
+            self.room(&st, 1)?;
             let nid = self.create(&mut st, wh, ev, msg, Trigger::Retry, body);
             (nid, view_of(&st, nid, false))
         };
@@ -876,6 +891,19 @@ impl Sender {
         self.publish(vec![view.clone()]);
         self.enqueue(nid).await;
         Ok(view)
+    }
+
+    /// Is there room for `n` more pending deliveries? Past [`SenderLimits::max_pending`] the
+    /// caller is told at once (503) rather than accepted and dropped later.
+    fn room(&self, st: &State, n: usize) -> Result<()> {
+        let max = self.inner.limits.max_pending;
+        if st.pending.saturating_add(n) > max {
+            return Err(Error::Busy(format!(
+                "{max} deliveries are already pending (the sender's limit); \
+                 try again when some have finished"
+            )));
+        }
+        Ok(())
     }
 
     fn create(
