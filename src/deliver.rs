@@ -1,10 +1,12 @@
 //! The sender (SPEC §8): the webhook registry, the bounded delivery queue and its dispatcher
 //! (at most a few attempts in flight per webhook), one scheduler task holding every pending
 //! retry in a heap keyed by due time, and the in-memory delivery log (message → deliveries →
-//! attempts) whose every change is published to viewers.
+//! attempts) whose every change is published to viewers. Pending deliveries are bounded
+//! ([`SenderLimits::max_pending`]): past it a dispatch is refused with 503 and creates nothing.
+//! Every delivery carries this server's `Via` entry (a `(sender)` hop marker).
 //!
-//! Uses `hookfile` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client),
-//! `store` (only `publish_delivery`), `model`, `config` and `error`. All state sits behind one
+//! Uses `hookfile` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client and
+//! the hop marker), `store` (`publish_delivery`, the instance id), `model`, `config` and `error`. All state sits behind one
 //! mutex that is never held across an `.await`. A failed delivery is a value in the log, never an
 //! `Err`. A pending retry costs one heap entry (due time + id) and its compact record: the body
 //! is one `Bytes` shared by every attempt and every webhook of a message, the headers hookpit

@@ -372,3 +372,54 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_targets_are_this_servers_slash_underscore_under_any_loopback_name() {
+        let own: SocketAddr = "127.0.0.1:4665".parse().unwrap();
+        for url in [
+            "http://127.0.0.1:4665/_/api/events/x",
+            "http://localhost:4665/_/",
+            "http://LOCALHOST:4665/_",
+            "http://app.localhost:4665/_/ws",
+            "http://[::1]:4665/_/api",
+            "http://0.0.0.0:4665/_/api",
+            "http://127.9.9.9:4665/_/api/bins?x=1",
+        ] {
+            assert!(targets_reserved(url, own), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:4665/bin/_/x",
+            "http://127.0.0.1:4666/_/api",
+            "http://127.0.0.1:4665/_x",
+            "http://example.com:4665/_/api",
+            "http://127.0.0.1/_/api",
+            "not a url",
+        ] {
+            assert!(!targets_reserved(url, own), "{url}");
+        }
+        let wide: SocketAddr = "0.0.0.0:80".parse().unwrap();
+        assert!(targets_reserved("http://127.0.0.1/_/api", wide));
+    }
+
+    #[test]
+    fn the_hop_marker_is_appended_and_recognised() {
+        let mut h = vec![Header::new("Via", &b"1.0 fred, 1.1 p.example"[..])];
+        append_via(&mut h, &via_entry("abc", false));
+        assert_eq!(h[0].value_str(), "1.0 fred, 1.1 p.example, 1.1 hookpit-abc");
+        assert!(passed_through(&h, "abc"));
+        assert!(!passed_through(&h, "abcd"));
+        assert!(!passed_through(&h, "ab"));
+
+        let mut sent = Vec::new();
+        append_via(&mut sent, &via_entry("abc", true));
+        assert!(!passed_through(&sent, "abc"), "a delivery is not a loop");
+        assert!(came_from(&sent, "abc"));
+        assert!(!came_from(&sent, "other"));
+        append_via(&mut sent, &via_entry("abc", false));
+        assert!(passed_through(&sent, "abc"));
+    }
+}

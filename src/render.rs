@@ -304,3 +304,71 @@ pub fn har(reqs: &[std::sync::Arc<CapturedRequest>]) -> serde_json::Value {
         "entries": entries,
     }})
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn codings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn a_body_of_exactly_the_limit_decodes_and_one_byte_more_is_too_large() {
+        let body = Bytes::from(gzip(&[7u8; 1000]));
+        let out = decode_bounded(&body, &codings(&["gzip"]), 1000).unwrap();
+        assert_eq!(&out[..], &[7u8; 1000][..]);
+        match decode_bounded(&body, &codings(&["gzip"]), 999) {
+            Err(Error::DecodedTooLarge { limit: 999 }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn raw_deflate_identity_and_unknown_codings() {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b"raw deflate").unwrap();
+        let raw = Bytes::from(e.finish().unwrap());
+        let out = decode_bounded(&raw, &codings(&["deflate", "identity"]), 100).unwrap();
+        assert_eq!(&out[..], b"raw deflate");
+        let err = decode_bounded(&raw, &codings(&["zstd"]), 100).unwrap_err();
+        assert!(err.to_string().contains("zstd"), "{err}");
+        let err = decode_bounded(&raw, &codings(&["gzip"]), 100).unwrap_err();
+        assert_eq!(err.status(), hyper::StatusCode::BAD_REQUEST);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 128,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any bytes under any list of codings: an answer, never a panic, never past the limit.
+        #[test]
+        fn decoding_anything_stays_within_the_limit(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            list in proptest::collection::vec(
+                proptest::sample::select(vec!["gzip", "x-gzip", "deflate", "br", "identity", "zz"]),
+                0..6,
+            ),
+            wrap in proptest::prelude::any::<bool>(),
+            limit in 0usize..4096,
+        ) {
+            let body = if wrap { gzip(&data) } else { data.clone() };
+            let list = codings(&list);
+            match decode_bounded(&Bytes::from(body), &list, limit) {
+                Ok(out) => proptest::prop_assert!(out.len() <= limit || list.iter().all(|c| c == "identity")),
+                Err(e) => proptest::prop_assert!(matches!(e.status().as_u16(), 400 | 413)),
+            }
+        }
+    }
+}

@@ -1,8 +1,12 @@
 //! The server: binds (port 0 works), runs hyper's accept loop with upgrades over the wire tap,
 //! routes `/_/` to the viewer, API and live feed behind the Host/Origin/token checks and
 //! everything else to capture, and hands out a [`ServerHandle`] that shuts it all down on drop.
+//! A bin's forward goes out with this server's `Via` entry; a capture that already passed
+//! through this server is recorded but never forwarded again, and at most [`MAX_MIRRORS`]
+//! mirror forwards are in flight (past it the forward is recorded as skipped).
 //!
-//! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `model` and `error`. It owns
+//! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `outbound`, `deliver`,
+//! `model` and `error`. It owns
 //! the listener, the connections and the shutdown signal; the store owns the data.
 
 use std::net::{IpAddr, SocketAddr};
