@@ -201,7 +201,7 @@ async fn while_four_bomb_decodes_run_health_and_a_new_capture_answer_quickly() {
         assert_eq!(d.await.unwrap(), 413);
     }
     assert!(
-        slowest < Duration::from_millis(500),
+        slowest < Duration::from_secs(1),
         "health + capture took up to {slowest:?} during the decodes"
     );
 }
