@@ -1,8 +1,12 @@
 //! The server: binds (port 0 works), runs hyper's accept loop with upgrades over the wire tap,
 //! routes `/_/` to the viewer, API and live feed behind the Host/Origin/token checks and
 //! everything else to capture, and hands out a [`ServerHandle`] that shuts it all down on drop.
+//! A bin's forward goes out with this server's `Via` entry; a capture that already passed
+//! through this server is recorded but never forwarded again, and at most [`MAX_MIRRORS`]
+//! mirror forwards are in flight (past it the forward is recorded as skipped).
 //!
-//! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `model` and `error`. It owns
+//! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `outbound`, `deliver`,
+//! `model` and `error`. It owns
 //! the listener, the connections and the shutdown signal; the store owns the data.
 
 use std::net::{IpAddr, SocketAddr};
@@ -35,6 +39,9 @@ use crate::wire::{Heads, SlowClients, TapIo};
 
 /// How long in-flight responses get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// Mirror forwards in flight per server; past it a capture's forward is recorded as skipped.
+pub const MAX_MIRRORS: usize = 64;
 
 /// Starts servers.
 pub struct Server;
@@ -70,7 +77,7 @@ impl Server {
             api::apply_bin_config(&store, &decl.name, &cfg)?;
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let outbound = crate::outbound::Outbound::new();
+        let outbound = crate::outbound::Outbound::for_server(addr);
         let sender = crate::deliver::Sender::for_server(
             &config,
             store.clone(),
@@ -83,7 +90,9 @@ impl Server {
                 store: store.clone(),
                 outbound,
                 sender: sender.clone(),
+                decoding: api::Decoding::new(config.max_body),
             },
+            mirrors: Arc::new(tokio::sync::Semaphore::new(MAX_MIRRORS)),
             config,
             shutdown: shutdown_rx.clone(),
         });
@@ -288,22 +297,26 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-/// Sends a captured request on to a forward target: exact method, headers minus hop-by-hop,
-/// body. Returns what to record and, for passthrough, what to answer (502 when unreachable).
+/// Sends a captured request on to a forward target: exact method, headers minus hop-by-hop
+/// plus this server's `Via` entry, body. Returns what to record and, for passthrough, what to
+/// answer (502 when unreachable).
 async fn forward_to(
-    out: &crate::outbound::Outbound,
+    api: &api::Ctx,
     f: &Forward,
     r: &CapturedRequest,
     keep_body: usize,
 ) -> (ForwardResult, ResponseSent) {
     let url = BinRules::forward_url(f, r);
-    let o = out
+    let via = crate::outbound::via_entry(api.store.instance(), false);
+    let o = api
+        .outbound
         .send(crate::outbound::Outgoing::resend(
             r,
             url.clone(),
             f.timeout,
             f.insecure_tls,
             keep_body,
+            &via,
         ))
         .await;
     let excerpt = o.body.slice(..o.body.len().min(64 * 1024));
@@ -342,10 +355,40 @@ async fn forward_to(
     (result, response)
 }
 
+/// A forward not made: recorded as the capture's forward result with `why`; passthrough answers
+/// `status` with the reason.
+fn not_forwarded(
+    f: &Forward,
+    r: &CapturedRequest,
+    status: u16,
+    code: &str,
+    why: String,
+) -> (ForwardResult, ResponseSent) {
+    let v = json!({"ok": false, "bin": r.bin, "error": {"code": code, "message": why}});
+    let result = ForwardResult {
+        url: BinRules::forward_url(f, r),
+        status: None,
+        headers: Vec::new(),
+        body: crate::model::Body::default(),
+        latency_ms: 0.0,
+        error: Some(why),
+    };
+    let response = ResponseSent {
+        status,
+        headers: vec![Header::new("Content-Type", &b"application/json"[..])],
+        body: crate::model::Body::new(Bytes::from(v.to_string()), false),
+        delay_ms: 0,
+        dropped: false,
+    };
+    (result, response)
+}
+
 struct App {
     config: Config,
     /// The store, the outbound client and the sender, shared with the API handlers.
     api: api::Ctx,
+    /// Turns for mirror forwards in flight ([`MAX_MIRRORS`]).
+    mirrors: Arc<tokio::sync::Semaphore>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -436,13 +479,42 @@ impl App {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
             snap.request.signature = rules.check_signature(&snap.request, now);
+            let looped =
+                crate::outbound::passed_through(&snap.request.headers, self.api.store.instance());
             match &rules.forward {
+                // recorded, never forwarded again: a forward to this server itself ends here
+                Some(f) if looped => {
+                    let (result, response) = not_forwarded(
+                        f,
+                        &snap.request,
+                        508,
+                        "loop_detected",
+                        "forward loop: this request already passed through this hookpit; \
+                         it was recorded and not forwarded again"
+                            .into(),
+                    );
+                    snap.request.forward = Some(result);
+                    if f.mode == ForwardMode::Passthrough && !too_large {
+                        passthrough = Some(response);
+                    }
+                }
                 Some(f) if f.mode == ForwardMode::Passthrough && !too_large => {
                     let (result, response) = Box::pin(self.forward(f, &snap.request)).await;
                     snap.request.forward = Some(result);
                     passthrough = Some(response);
                 }
-                Some(f) if f.mode == ForwardMode::Mirror => mirror = Some(f.clone()),
+                Some(f) if f.mode == ForwardMode::Mirror => {
+                    match self.mirrors.clone().try_acquire_owned() {
+                        Ok(turn) => mirror = Some((f.clone(), turn)),
+                        Err(_) => {
+                            let why = format!(
+                                "skipped: {MAX_MIRRORS} mirror forwards are already in flight"
+                            );
+                            let (result, _) = not_forwarded(f, &snap.request, 503, "busy", why);
+                            snap.request.forward = Some(result);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -462,13 +534,13 @@ impl App {
                 default_response(r, html)
             };
         });
-        if let Some(f) = mirror {
-            let app = self.api.clone();
+        if let Some((f, turn)) = mirror {
+            let api = self.api.clone();
             let rec = rec.clone();
-            let store = self.api.store.clone();
             tokio::spawn(async move {
-                let (result, _) = forward_to(&app.outbound, &f, &rec, 64 * 1024).await;
-                store.update(rec.id, |r| r.forward = Some(result));
+                let (result, _) = forward_to(&api, &f, &rec, 64 * 1024).await;
+                drop(turn);
+                api.store.update(rec.id, |r| r.forward = Some(result));
             });
         }
         if !delay.is_zero() {
@@ -483,7 +555,7 @@ impl App {
     /// Forwards in passthrough mode: the target's whole answer goes back to the sender (a 502
     /// when it cannot be reached).
     async fn forward(&self, f: &Forward, r: &CapturedRequest) -> (ForwardResult, ResponseSent) {
-        forward_to(&self.api.outbound, f, r, self.config.max_body).await
+        forward_to(&self.api, f, r, self.config.max_body).await
     }
 
     async fn reserved(&self, req: Request<Incoming>) -> Resp {
