@@ -352,12 +352,33 @@ fn set_color(choice: ColorChoice) {
 /// The clap command with hookpit's help conventions applied to every argument of every verb:
 /// `[env: HOOKPIT_X]` names the variable without its value, which read as "set to empty" when
 /// unset (and must not show secrets when set).
+///
+/// `--server` and `--token` are global so they may come before or after the verb, but each
+/// verb's help shows only what applies to it: no `--server` for `serve`, and neither for the
+/// offline `sign`, `verify`, `completions` and `man`.
 pub fn command() -> clap::Command {
     fn tidy(cmd: clap::Command) -> clap::Command {
         cmd.mut_args(|a| a.hide_env_values(true))
             .mut_subcommands(tidy)
     }
-    tidy(<Cli as clap::CommandFactory>::command())
+    // A verb that defines an argument itself does not receive the global of that name: each
+    // of these gets a hidden stand-in, so its help shows only what applies to it.
+    let stand_in = |cmd: clap::Command, names: &[&'static str]| {
+        names.iter().fold(cmd, |c, n| {
+            c.arg(
+                clap::Arg::new(*n)
+                    .long(*n)
+                    .hide(true)
+                    .num_args(1)
+                    .action(clap::ArgAction::Set),
+            )
+        })
+    };
+    tidy(<Cli as clap::CommandFactory>::command()).mut_subcommands(|sub| match sub.get_name() {
+        "serve" => stand_in(sub, &["server"]),
+        "sign" | "verify" | "completions" | "man" => stand_in(sub, &["server", "token"]),
+        _ => sub,
+    })
 }
 
 /// Runs the command line; returns the process exit code.

@@ -499,6 +499,25 @@ fn help_names_environment_variables_without_their_values_and_output_is_tidy() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("[env: HOOKPIT_LISTEN]"), "{help}");
     assert!(!help.contains("="), "{help}");
+    // each verb shows only the flags that apply to it
+    assert!(
+        !help.contains("--server") && help.contains("--token"),
+        "{help}"
+    );
+    let help_of = |verb: &str| {
+        let out = std::process::Command::new(bin_path())
+            .args([verb, "--help"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sign = help_of("sign");
+    assert!(
+        !sign.contains("--server") && !sign.contains("--token"),
+        "{sign}"
+    );
+    let ls = help_of("ls");
+    assert!(ls.contains("--server") && ls.contains("--token"), "{ls}");
     let s = spawn_serve(&[]);
     let base = s.base();
     // `events` lines up its columns: every description starts at the same column
