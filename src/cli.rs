@@ -688,7 +688,7 @@ pub fn request_details(r: &CapturedRequest, body_limit: usize) -> String {
     if r.body.omitted {
         s.push_str(&format!("    {}\n", "(body not included)".dimmed()));
     } else if !r.body.bytes.is_empty() {
-        match r.body.text() {
+        match r.display_text() {
             Some(t) => {
                 let cut: String = t.chars().take(body_limit).collect();
                 s.push('\n');
