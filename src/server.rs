@@ -63,8 +63,8 @@ impl Server {
             feed_capacity: config.feed_capacity,
         });
         for decl in &config.bins {
-            let cfg =
-                crate::rules::BinConfig::from_json(&decl.config).map_err(|e| Error::Config {
+            let cfg = crate::rules::BinConfig::from_json_within(&decl.config, config.max_body)
+                .map_err(|e| Error::Config {
                     file: config
                         .config_file
                         .as_ref()
@@ -91,6 +91,7 @@ impl Server {
                 outbound,
                 sender: sender.clone(),
                 decoding: api::Decoding::new(config.max_body),
+                max_body: config.max_body,
             },
             mirrors: Arc::new(tokio::sync::Semaphore::new(MAX_MIRRORS)),
             config,
