@@ -833,6 +833,27 @@ mod tests {
         BinConfig::from_json(&v)
     }
 
+    /// A request `POST /b?k=v` to bin `b`, id 9.
+    fn request(body: &[u8], headers: Vec<Header>) -> CapturedRequest {
+        CapturedRequest {
+            id: 9,
+            bin: "b".into(),
+            received_at: std::time::SystemTime::now(),
+            timings: Default::default(),
+            method: "POST".into(),
+            target: "/b?k=v".into(),
+            path: "/b".into(),
+            query: vec![("k".into(), "v".into())],
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            headers,
+            body: Body::new(Bytes::copy_from_slice(body), false),
+            response: Default::default(),
+            signature: None,
+            forward: None,
+        }
+    }
+
     #[test]
     fn a_bad_value_names_its_field() {
         let e = cfg(serde_json::json!({"fault": {"rate": 2.0, "status": 500}})).unwrap_err();
@@ -872,29 +893,241 @@ mod tests {
         let t = Template::parse(
             r#"{"challenge":"{{json:/challenge}}","n":{{json:/n}},"h":"{{header:X-A}}","q":"{{query:k}}","id":{{id}}{{unknown}}"#,
         );
-        let r = CapturedRequest {
-            id: 9,
-            bin: "b".into(),
-            received_at: std::time::SystemTime::now(),
-            timings: Default::default(),
-            method: "POST".into(),
-            target: "/b?k=v".into(),
-            path: "/b".into(),
-            query: vec![("k".into(), "v".into())],
-            version: "HTTP/1.1".into(),
-            remote_addr: "127.0.0.1:1".parse().unwrap(),
-            headers: vec![Header::new("x-a", &b"1"[..])],
-            body: Body::new(
-                Bytes::from_static(br#"{"challenge":"abc","n":[1,2]}"#),
-                false,
-            ),
-            response: Default::default(),
-            signature: None,
-            forward: None,
-        };
+        let r = request(
+            br#"{"challenge":"abc","n":[1,2]}"#,
+            vec![Header::new("x-a", &b"1"[..])],
+        );
         assert_eq!(
             String::from_utf8(t.render(&r)).unwrap(),
             r#"{"challenge":"abc","n":[1,2],"h":"1","q":"v","id":9{{unknown}}"#
         );
+    }
+
+    #[test]
+    fn placeholders_cannot_multiply_a_request_past_the_render_bound() {
+        let t = Template::parse(&"{{body}}".repeat(2000));
+        let r = request(&vec![b'x'; 64 * 1024], vec![]);
+        let out = t.render(&r);
+        assert_eq!(out.len(), MAX_RENDER);
+        // one echo of a body larger than the fixed bound is still whole
+        let big = vec![b'y'; MAX_RENDER + 10];
+        let out = Template::parse("<{{body}}>").render(&request(&big, vec![]));
+        assert_eq!(out.len(), big.len() + 2);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: 128,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Any JSON value, a few levels deep, biased toward the config's own keys.
+        fn json() -> impl Strategy<Value = serde_json::Value> {
+            let key = prop_oneof![
+                Just("response".to_owned()),
+                Just("rules".to_owned()),
+                Just("sequence".to_owned()),
+                Just("fault".to_owned()),
+                Just("verify".to_owned()),
+                Just("forward".to_owned()),
+                Just("status".to_owned()),
+                Just("headers".to_owned()),
+                Just("body".to_owned()),
+                Just("delay".to_owned()),
+                Just("match".to_owned()),
+                Just("rate".to_owned()),
+                Just("url".to_owned()),
+                Just("max_requests".to_owned()),
+                "[a-z_]{0,8}",
+            ];
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<u16>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                ".{0,12}".prop_map(serde_json::Value::from),
+                "[0-9]{1,4}(ms|s|m|h)?".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(4, 64, 8, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                    prop::collection::vec((key.clone(), inner), 0..6)
+                        .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn dur() -> impl Strategy<Value = Option<Dur>> {
+            prop::option::of((0u64..100_000).prop_map(|ms| Dur(Duration::from_millis(ms))))
+        }
+
+        fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+            prop::collection::vec(("X-[A-Za-z0-9-]{1,10}", "[ -~]{0,20}"), 0..4)
+        }
+
+        fn body() -> impl Strategy<Value = Option<serde_json::Value>> {
+            prop::option::of(prop_oneof![
+                ".{0,30}".prop_map(serde_json::Value::from),
+                any::<i32>().prop_map(|n| serde_json::json!({"n": n, "ok": true})),
+            ])
+        }
+
+        fn response() -> impl Strategy<Value = ResponseSpec> {
+            (prop::option::of(200u16..=599), headers(), body(), dur()).prop_map(
+                |(status, headers, body, delay)| ResponseSpec {
+                    status,
+                    headers,
+                    body: if matches!(status, Some(204 | 304)) {
+                        None
+                    } else {
+                        body
+                    },
+                    delay,
+                },
+            )
+        }
+
+        fn rule() -> impl Strategy<Value = RuleSpec> {
+            let filter = prop_oneof![
+                Just("method:POST"),
+                Just("path:/a/*"),
+                Just("json:/type=ping"),
+                Just("header:X-A=1 -method:GET"),
+                Just(""),
+            ];
+            (filter, response()).prop_map(|(when, r)| RuleSpec {
+                when: when.to_owned(),
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+                delay: r.delay,
+            })
+        }
+
+        /// Configs that are valid by construction.
+        fn valid() -> impl Strategy<Value = BinConfig> {
+            let fault = (
+                0.0f64..=1.0,
+                prop::option::of(200u16..=599),
+                any::<bool>(),
+                dur(),
+                prop::option::of(any::<u64>()),
+            )
+                .prop_map(|(rate, status, drop, delay, seed)| FaultSpec {
+                    rate,
+                    status: status.or((!drop && delay.is_none()).then_some(503)),
+                    drop,
+                    delay,
+                    seed,
+                });
+            let verify = (
+                prop_oneof![
+                    Just("github"),
+                    Just("stripe"),
+                    Just("shopify"),
+                    Just("slack")
+                ],
+                "[a-z0-9]{1,16}",
+                dur(),
+            )
+                .prop_map(|(scheme, secret, tolerance)| VerifySpec {
+                    scheme: scheme.to_owned(),
+                    secret,
+                    tolerance,
+                });
+            let forward = (
+                "http://[a-z]{1,8}(:[1-9][0-9]{0,3})?(/[a-z]{0,6})?",
+                prop::option::of(prop_oneof![Just("mirror"), Just("passthrough")]),
+                dur(),
+                any::<bool>(),
+            )
+                .prop_map(|(url, mode, timeout, insecure_tls)| ForwardSpec {
+                    url,
+                    mode: mode.map(str::to_owned),
+                    timeout,
+                    insecure_tls,
+                });
+            (
+                prop::option::of(response()),
+                prop::collection::vec(rule(), 0..4),
+                prop::collection::vec(response(), 0..4),
+                prop::option::of(fault),
+                prop::option::of(verify),
+                prop::option::of(forward),
+                prop::option::of(1usize..10_000),
+            )
+                .prop_map(
+                    |(response, rules, sequence, fault, verify, forward, max_requests)| BinConfig {
+                        response,
+                        rules,
+                        sequence,
+                        fault,
+                        verify,
+                        forward,
+                        max_requests,
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn any_json_value_is_parsed_or_refused_without_panicking(v in json()) {
+                if let Err(e) = BinConfig::from_json(&v) {
+                    prop_assert!(matches!(e, Error::BadParameter { .. }), "{e:?}");
+                }
+            }
+
+            #[test]
+            fn valid_configs_round_trip_through_their_json_form(c in valid()) {
+                let v = serde_json::to_value(&c).unwrap();
+                let back = BinConfig::from_json(&v);
+                prop_assert!(back.is_ok(), "{v}: {:?}", back.err());
+                prop_assert_eq!(back.unwrap(), c);
+            }
+
+            #[test]
+            fn placeholders_render_any_template_against_any_body_within_a_linear_bound(
+                template in prop::collection::vec(
+                    prop_oneof![
+                        Just("{{".to_owned()),
+                        Just("}}".to_owned()),
+                        Just("{{body}}".to_owned()),
+                        Just("{{json:/a/0/b}}".to_owned()),
+                        Just("{{json:}}".to_owned()),
+                        Just("{{json:/~1x/~0}}".to_owned()),
+                        Just("{{header:X-A}}".to_owned()),
+                        Just("{{query:k}}".to_owned()),
+                        Just("{{id}}{{bin}}{{method}}{{path}}".to_owned()),
+                        ".{0,8}",
+                    ],
+                    0..40,
+                ).prop_map(|v| v.concat()),
+                body in prop_oneof![
+                    prop::collection::vec(any::<u8>(), 0..200),
+                    json().prop_map(|v| v.to_string().into_bytes()),
+                ],
+                header in prop::collection::vec(any::<u8>(), 0..50),
+            ) {
+                let t = Template::parse(&template);
+                let r = request(&body, vec![Header::new("X-A", header.clone())]);
+                let out = t.render(&r);
+                prop_assert!(out.len() <= t.cap(&r));
+                // each placeholder adds at most one request-sized piece (JSON values may be
+                // re-serialized up to twice as long as their source)
+                let holes = template.matches("{{").count();
+                let piece = 2 * body.len() + header.len() + r.target.len() + 64;
+                prop_assert!(out.len() <= template.len() + holes * piece,
+                    "{} bytes from a {}-byte template", out.len(), template.len());
+            }
+        }
     }
 }
