@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::config::{format_duration, parse_duration};
 use crate::error::{Error, Result};
-use crate::matcher::Filter;
+use crate::matcher::{BodyJson, Filter};
 use crate::model::{Body, CapturedRequest, Header, ResponseSent, SignatureCheck};
 use crate::sign::{self, Scheme, Verdict};
 
@@ -637,7 +637,13 @@ impl BinRules {
                 };
             }
         }
-        if let Some(rule) = self.rules.iter().find(|rule| rule.filter.matches(r)) {
+        // the body is parsed as JSON at most once for all the rules
+        let body = BodyJson::default();
+        if let Some(rule) = self
+            .rules
+            .iter()
+            .find(|rule| rule.filter.matches_with(r, &body))
+        {
             return render(&rule.answer, r);
         }
         match &self.response {

@@ -356,3 +356,42 @@ async fn a_config_file_bin_over_the_served_max_body_stops_the_server_naming_the_
     );
     assert!(e.contains("response.body"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_json_rules_read_a_request_body_once() {
+    let s = start().await;
+    let rules = Value::Array(vec![
+        json!({"match": "json:/missing=1", "status": 500});
+        10_000
+    ]);
+    let a = configure(
+        &s,
+        "j",
+        &json!({ "rules": rules, "response": {"status": 202} }),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let items: Vec<Value> = (0..2_000)
+        .map(|i| json!({"id": i, "name": format!("item {i}"), "tags": ["a", "b"]}))
+        .collect();
+    let body = json!({ "items": items }).to_string();
+    assert!(body.len() > 80_000);
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(20),
+        http(
+            "POST",
+            &s.catch_url("j"),
+            &[("content-type", "application/json")],
+            body,
+        ),
+    )
+    .await
+    .expect("the capture was answered");
+    assert_eq!(answer.status, 202);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "10,000 rules took {:?}",
+        started.elapsed()
+    );
+}
