@@ -390,7 +390,7 @@ async fn ten_thousand_json_rules_read_a_request_body_once() {
     .expect("the capture was answered");
     assert_eq!(answer.status, 202);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "10,000 rules took {:?}",
         started.elapsed()
     );
