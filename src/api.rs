@@ -45,6 +45,8 @@ pub struct Ctx {
     /// The sender: its routes (`webhooks`, `events`, `deliveries`) live in `sender_api`.
     pub sender: crate::deliver::Sender,
     pub decoding: Decoding,
+    /// The server's `--max-body`: a configured response body may not be larger.
+    pub max_body: usize,
 }
 
 /// Decoding captured bodies: at most `limit` bytes of output (`--max-body`), at most
@@ -155,7 +157,12 @@ impl Params {
 
 /// Reads a JSON request body (empty = `null`).
 pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
-    let bytes = read_body(req).await?;
+    read_json_within(req, MAX_API_BODY).await
+}
+
+/// Reads a JSON request body of at most `limit` bytes (empty = `null`).
+async fn read_json_within(req: Request<Incoming>, limit: usize) -> Result<serde_json::Value> {
+    let bytes = read_body_within(req, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
@@ -164,13 +171,15 @@ pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
 
 /// Reads a request body under the API's size limit.
 pub async fn read_body(req: Request<Incoming>) -> Result<Bytes> {
-    Limited::new(req.into_body(), MAX_API_BODY)
+    read_body_within(req, MAX_API_BODY).await
+}
+
+async fn read_body_within(req: Request<Incoming>, limit: usize) -> Result<Bytes> {
+    Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map(|c| c.to_bytes())
-        .map_err(|_| Error::PayloadTooLarge {
-            limit: MAX_API_BODY,
-        })
+        .map_err(|_| Error::PayloadTooLarge { limit })
 }
 
 fn bin_name(s: &str) -> Result<&str> {
@@ -250,7 +259,7 @@ impl Ctx {
             }
             (&Method::PUT, ["bins", b]) => {
                 let b = bin_name(b)?.to_owned();
-                let body = read_json(req).await?;
+                let body = read_json_within(req, crate::rules::MAX_CONFIG_BYTES).await?;
                 self.put_bin(&b, body)
             }
             (&Method::DELETE, ["bins", b]) => {
@@ -465,7 +474,7 @@ impl Ctx {
             v @ serde_json::Value::Object(_) => v,
             _ => return Err(Error::bad("config", "expected a JSON object")),
         };
-        let config = BinConfig::from_json(&body)?;
+        let config = BinConfig::from_json_within(&body, self.max_body)?;
         let s = apply_bin_config(&self.store, bin, &config)?;
         ok(json!(s))
     }

@@ -63,8 +63,8 @@ impl Server {
             feed_capacity: config.feed_capacity,
         });
         for decl in &config.bins {
-            let cfg =
-                crate::rules::BinConfig::from_json(&decl.config).map_err(|e| Error::Config {
+            let cfg = crate::rules::BinConfig::from_json_within(&decl.config, config.max_body)
+                .map_err(|e| Error::Config {
                     file: config
                         .config_file
                         .as_ref()
@@ -91,6 +91,7 @@ impl Server {
                 outbound,
                 sender: sender.clone(),
                 decoding: api::Decoding::new(config.max_body),
+                max_body: config.max_body,
             },
             mirrors: Arc::new(tokio::sync::Semaphore::new(MAX_MIRRORS)),
             config,
@@ -615,10 +616,11 @@ impl App {
                 );
                 h.insert("x-frame-options", HeaderValue::from_static("DENY"));
                 h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-                if let (Some(t), Some(_)) = (&self.config.token, query_token(&req)) {
-                    if let Ok(v) = HeaderValue::from_str(&format!(
-                        "hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict"
-                    )) {
+                // only a client that presented the token in the URL is handed it as a cookie
+                if let Some(t) = &self.config.token {
+                    let presented = query_token(&req).is_some_and(|given| token_eq(&given, t));
+                    let cookie = format!("hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict");
+                    if let (true, Ok(v)) = (presented, HeaderValue::from_str(&cookie)) {
                         h.insert("set-cookie", v);
                     }
                 }
@@ -704,19 +706,18 @@ fn query_token(req: &Request<Incoming>) -> Option<String> {
 }
 
 fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
-    let eq = |given: &str| constant_time_eq(given.as_bytes(), token.as_bytes());
     if let Some(v) = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
     {
         if let Some(t) = v.strip_prefix("Bearer ") {
-            if eq(t.trim()) {
+            if token_eq(t.trim(), token) {
                 return true;
             }
         }
     }
-    if query_token(req).is_some_and(|t| eq(&t)) {
+    if query_token(req).is_some_and(|t| token_eq(&t, token)) {
         return true;
     }
     req.headers()
@@ -725,9 +726,17 @@ fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().strip_prefix("hookpit_token="))
-        .any(eq)
+        .any(|t| token_eq(t, token))
 }
 
+/// Compares a presented token with the real one in time that depends on neither's content nor
+/// length: both are hashed, and the digests compared without an early exit.
+fn token_eq(given: &str, token: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    constant_time_eq(&Sha256::digest(given), &Sha256::digest(token))
+}
+
+/// Equal-length slices compared with a fold of XORs (no early exit).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -832,4 +841,27 @@ pub fn to_hyper(sent: &ResponseSent) -> Resp {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical_whatever_their_lengths() {
+        assert!(token_eq("s3cret", "s3cret"));
+        for other in [
+            "",
+            "s",
+            "s3cre",
+            "s3cret!",
+            "S3cret",
+            "s3cres",
+            "s3cret s3cret",
+        ] {
+            assert!(!token_eq(other, "s3cret"), "{other}");
+        }
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(constant_time_eq(b"", b""));
+    }
 }
