@@ -1,11 +1,12 @@
 //! hookpit's benchmark program: measures what the spec promises about speed and memory, against
 //! baselines measured in the same run, on loopback only.
 //!
-//! * `capture`: throughput of the catch path (`POST /bench/…`, 1 KiB JSON, 32 keep-alive HTTP/1.1
-//!   connections) versus a bare hyper 1.x server that reads the body and answers a tiny JSON body;
-//!   req/s, p50/p99 latency, and the ratio hookpit/baseline (target ≥ 0.80) for hookpit with its
-//!   default limits (1,000 requests a bin), then, for information, with a deep store that keeps
-//!   ~100k requests and evicts by memory (every capture then writes to cold memory).
+//! * `capture`: throughput of the catch path measured from outside: `wrk` in its own process
+//!   (1 thread, 32 keep-alive connections, POST of 1 KiB JSON) against servers each in a child
+//!   process — a bare hyper server (the baseline), a naive capture (bare + `Mutex<Vec>`), hookpit
+//!   with default limits (target ≥ 0.80× bare) and with a deep store (1M requests, 1 GiB; target
+//!   ≥ 0.70×, ≤ 1.75 KiB resident per stored 1 KiB request) — "shared" (all float) and "pinned"
+//!   (server on CPU 0, wrk on CPU 1) per round (see `examples/bench/wrk.rs`).
 //! * `ws`: capture → websocket latency: 50 viewers on `/_/ws?bin=…`, requests paced at
 //!   1,000 req/s; p50/p99/max of receive − send over every delivery, and missed messages
 //!   (target p99 ≤ 5 ms). The HTTP round trip of the same requests is printed as the reference.
@@ -30,8 +31,14 @@
 //!   events) (target ≤ 1 KiB); the RSS of 100,000 bodies made alone is the baseline. Part (2)
 //!   always runs in a fresh child process (`bench retry-memory --child`, via `/proc/self/exe`),
 //!   so no other bench's allocations pollute it; the child's verdicts join this summary.
+//! * `soak`: a bounded flood (at most 400,000 requests, 4 × `--secs`) over 1,000 bins and 64
+//!   connections, with mixed body sizes, 20 viewers and 100 pending waits attached, against a
+//!   server in a child process with `--max-memory 64 MiB --max-bins 200`: requests answered 2xx
+//!   must equal requests recorded and kept + evicted; the child's peak RSS must stay within the
+//!   budget plus its RSS at start plus a stated 64 MiB overhead; `/_/api/health` p99 during the
+//!   flood (see `examples/bench/soak.rs`).
 //!
-//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|all]
+//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|soak|all]
 //! [--rounds N] [--secs S] [--conns C]` (defaults: `all`, 5 rounds, 3 s per round, 32
 //! connections; `retry-memory` runs part (2) of `sender` alone, in this process). The machine may
 //! be shared and noisy, so every figure is printed per round with the median, and verdicts use the
@@ -41,7 +48,7 @@
 //! other processes hits both sides alike; the verdict is the median of the per-round ratios.
 //!
 //! Adding a bench: write `async fn bench_x(opts: &Opts) -> Result<Vec<Verdict>, BoxError>` using
-//! [`load`] / [`load_with`] (a fixed-duration, bounded closed-loop load generator returning a
+//! [`load_with`] (a fixed-duration, bounded closed-loop load generator returning a
 //! [`Run`] with a latency histogram) or [`compare`] / [`compare_n`] (A/B/… rounds with ratios),
 //! print with [`print_run`] / [`print_per_round`], and call it from `main`. The benches of
 //! `waits`, `verify` and `sender` live in `examples/bench/*.rs`.
@@ -64,10 +71,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "bench/sender.rs"]
 mod sender;
+#[path = "bench/soak.rs"]
+mod soak;
 #[path = "bench/verify.rs"]
 mod verify;
 #[path = "bench/waits.rs"]
 mod waits;
+#[path = "bench/wrk.rs"]
+mod wrk;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -110,7 +121,8 @@ impl Opts {
                 "--conns" => o.conns = num(&val("--conns")?)?,
                 "-h" | "--help" => return Err(String::new()),
                 "capture" | "ws" | "memory" | "waits" | "verify" | "sender" | "retry-memory"
-                | "all" => o.mode = a,
+                | "soak" | "soak-server" | "serve-bare" | "serve-naive" | "serve-hookpit"
+                | "serve-deep" | "all" => o.mode = a,
                 "--child" => o.child = true,
                 "--bench" => {} // passed by `cargo bench`-style runners; harmless
                 other => return Err(format!("unknown argument `{other}`")),
@@ -441,6 +453,15 @@ impl Template {
         })
     }
 
+    /// A GET of `url` (`http://HOST:PORT/path`).
+    fn get(url: &str) -> Result<Template, BoxError> {
+        let mut t = Template::post(url, Bytes::new())?;
+        t.method = Method::GET;
+        t.headers.remove(CONTENT_TYPE);
+        t.headers.remove(CONTENT_LENGTH);
+        Ok(t)
+    }
+
     /// Adds a header to every request (e.g. a signature header).
     fn header(mut self, name: &'static str, value: &str) -> Result<Template, BoxError> {
         self.headers
@@ -547,13 +568,8 @@ impl Run {
     }
 }
 
-/// Closed-loop load: `conns` keep-alive connections, one task each, POSTing `body` to `url` back
-/// to back for `duration`.
-async fn load(url: &str, conns: usize, duration: Duration, body: Bytes) -> Result<Run, BoxError> {
-    load_with(LoadSpec::new(Template::post(url, body)?, conns, duration)).await
-}
-
-/// [`load`] with every knob: custom headers/method, a total request budget.
+/// Closed-loop load: `conns` keep-alive connections, one task each, sending the template back
+/// to back for `duration`; every knob: custom headers/method, a total request budget.: custom headers/method, a total request budget.
 async fn load_with(spec: LoadSpec) -> Result<Run, BoxError> {
     // connect everything first so the clock measures requests, not handshakes
     let mut conns = Vec::with_capacity(spec.conns);
@@ -714,11 +730,6 @@ fn body_1k() -> Bytes {
 // ---------------------------------------------------------------------------------------------
 // Baseline server
 
-/// A bare hyper 1.x HTTP/1.1 server: reads the whole body, answers 200 with a tiny JSON body.
-async fn start_baseline() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BoxError> {
-    serve_bare(StatusCode::OK, None).await
-}
-
 /// A bare hyper HTTP/1.1 server on 127.0.0.1:0 that reads each body and answers `status` with a
 /// tiny JSON body, counting requests in `hits` when given: the capture baseline and the sender
 /// bench's receiver.
@@ -759,86 +770,6 @@ async fn serve_bare(
         }
     });
     Ok((addr, task))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Bench 1: capture throughput
-
-async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
-    println!();
-    println!(
-        "== capture throughput: POST 1 KiB JSON, {} keep-alive HTTP/1.1 conns, {:.1} s/round, {} rounds ==",
-        o.conns, o.secs, o.rounds
-    );
-    let (base_addr, base_task) = start_baseline().await?;
-    let body = body_1k();
-    let base_url = format!("http://{base_addr}/bench/events?src=load");
-    let warm = Duration::from_millis(500);
-    load(&base_url, o.conns, warm, body.clone()).await?;
-    let base_spec = LoadSpec::new(Template::post(&base_url, body.clone())?, o.conns, warm);
-
-    // the headline: hookpit as `hookpit` runs it (the default limits: 1000 requests a bin);
-    // then a deep store that keeps ~100k requests and evicts by memory, for information
-    let setups = [
-        (
-            "default limits (1000 requests a bin)",
-            hookpit::Config::for_tests(),
-        ),
-        (
-            "deep store (max_requests 1M, max_memory 256 MiB)",
-            hookpit::Config {
-                max_requests: 1_000_000,
-                max_memory: 256 * 1024 * 1024,
-                ..hookpit::Config::for_tests()
-            },
-        ),
-    ];
-    let mut verdicts = Vec::new();
-    for (i, (label, config)) in setups.into_iter().enumerate() {
-        println!("-- hookpit with {label}");
-        let hp = hookpit::Server::start(config).await?;
-        let hp_url = format!("{}/events?src=load", hp.catch_url("bench"));
-        load(&hp_url, o.conns, warm, body.clone()).await?;
-        let hp_spec = LoadSpec::new(Template::post(&hp_url, body.clone())?, o.conns, warm);
-        let ab = compare(o, ("baseline", &base_spec), ("hookpit", &hp_spec)).await?;
-        let (base, hook, ratios) = (ab.a, ab.b, ab.ratios);
-        let (bs, hs) = (Stats::of(&base), Stats::of(&hook));
-        print_stats("baseline", &bs);
-        print_stats("hookpit", &hs);
-        print_per_round("ratio hookpit/baseline (req/s)", "", &ratios);
-        let s = hp.summary();
-        println!(
-            "hookpit store: {} captured, {} kept, {} evicted",
-            s.requests, s.kept, s.evicted
-        );
-        drop(hp);
-        if i == 0 {
-            verdicts.push(Verdict {
-                name: "capture throughput ratio hookpit/baseline".into(),
-                value: median(&ratios),
-                unit: "x",
-                target: Target::AtLeast(0.80),
-                note: format!("{:.0} vs {:.0} req/s, default limits", hs.median, bs.median),
-            });
-            verdicts.push(Verdict {
-                name: "capture p99 latency ratio hookpit/baseline".into(),
-                value: hs.p99 / bs.p99.max(1e-9),
-                unit: "x",
-                target: Target::Info,
-                note: format!("{:.3} vs {:.3} ms", hs.p99, bs.p99),
-            });
-        } else {
-            verdicts.push(Verdict {
-                name: "capture ratio, deep store (~100k kept)".into(),
-                value: median(&ratios),
-                unit: "x",
-                target: Target::Info,
-                note: format!("{:.0} vs {:.0} req/s", hs.median, bs.median),
-            });
-        }
-    }
-    base_task.abort();
-    Ok(verdicts)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1242,7 +1173,7 @@ async fn main() {
                 eprintln!("bench: {e}");
             }
             eprintln!(
-                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|all] [--rounds N] [--secs S] [--conns C]"
+                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|soak|all] [--rounds N] [--secs S] [--conns C]"
             );
             std::process::exit(2);
         }
@@ -1251,6 +1182,8 @@ async fn main() {
         // a child runs one bench and hands its verdicts to the parent, which prints the summary
         let verdicts = match o.mode.as_str() {
             "retry-memory" => report("retry-memory", sender::bench_retry_memory(&o).await),
+            "soak-server" => report("soak-server", soak::soak_server().await),
+            m if m.starts_with("serve-") => report(m, wrk::serve_child(m).await),
             other => report(
                 other,
                 Err(format!("`{other}` cannot run as a child").into()),
@@ -1282,7 +1215,7 @@ async fn main() {
         verdicts.extend(report("retry-memory", sender::bench_retry_memory(&o).await));
     }
     if all || o.mode == "capture" {
-        verdicts.extend(report("capture", bench_capture(&o).await));
+        verdicts.extend(report("capture", wrk::bench_capture(&o).await));
     }
     if all || o.mode == "ws" {
         verdicts.extend(report("ws", bench_ws(&o).await));
@@ -1300,6 +1233,9 @@ async fn main() {
             "retry-memory",
             sender::retry_memory_in_child(&o).await,
         ));
+    }
+    if all || o.mode == "soak" {
+        verdicts.extend(report("soak", soak::bench_soak(&o).await));
     }
     print_summary(&verdicts);
     println!(

@@ -1,7 +1,9 @@
 //! The JSON REST API under `/_/api/` (SPEC §4, §12): bins, requests and their body/raw/curl
 //! renderings, deletion, health.
 //!
-//! Uses `store`, `matcher`, `model`, `render` and `error`. Every handler answers either JSON or the
+//! Uses `store`, `matcher`, `model`, `render`, `outbound` (replay, the hop marker) and `error`.
+//! Body decodes run on blocking threads, a few at once ([`Decoding`]); a request that came from
+//! this hookpit itself (its `Via` entry) is refused with 508. Every handler answers either JSON or the
 //! error JSON `{"error":{"code","message"}}`; none of them panics on input. Routing here is by
 //! path segments; the server has already done the Host/Origin/token checks.
 
@@ -29,6 +31,12 @@ pub type Resp = Response<Full<Bytes>>;
 /// Largest API request body accepted.
 const MAX_API_BODY: usize = 16 * 1024 * 1024;
 
+/// Body decodes (`?decode=1`) running at once; more wait for a turn.
+pub const MAX_DECODES: usize = 2;
+
+/// How long a decode waits for its turn before answering 503.
+const DECODE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the API handlers share.
 #[derive(Clone)]
 pub struct Ctx {
@@ -36,6 +44,51 @@ pub struct Ctx {
     pub outbound: Outbound,
     /// The sender: its routes (`webhooks`, `events`, `deliveries`) live in `sender_api`.
     pub sender: crate::deliver::Sender,
+    pub decoding: Decoding,
+    /// The server's `--max-body`: a configured response body may not be larger.
+    pub max_body: usize,
+}
+
+/// Decoding captured bodies: at most `limit` bytes of output (`--max-body`), at most
+/// [`MAX_DECODES`] at once, each on a blocking thread so the runtime's workers keep capturing.
+#[derive(Clone)]
+pub struct Decoding {
+    limit: usize,
+    turns: Arc<tokio::sync::Semaphore>,
+}
+
+impl Decoding {
+    pub fn new(limit: usize) -> Decoding {
+        Decoding {
+            limit,
+            turns: Arc::new(tokio::sync::Semaphore::new(MAX_DECODES)),
+        }
+    }
+
+    /// The request's body decoded by its `Content-Encoding` ([`render::decode_bounded`]).
+    pub async fn decode(&self, r: Arc<CapturedRequest>) -> Result<Bytes> {
+        let codings = render::content_codings(&r);
+        if codings.is_empty() {
+            return Ok(r.body.bytes.clone());
+        }
+        let turn = tokio::time::timeout(DECODE_WAIT, self.turns.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(|t| t.ok())
+            .ok_or_else(|| {
+                Error::Busy(format!(
+                    "{MAX_DECODES} bodies are being decoded; try again shortly"
+                ))
+            })?;
+        let limit = self.limit;
+        tokio::task::spawn_blocking(move || {
+            // the turn is held until the work is done, even when the client has gone
+            let _turn = turn;
+            render::decode_bounded(&r.body.bytes, &codings, limit)
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+    }
 }
 
 /// A JSON response.
@@ -104,7 +157,12 @@ impl Params {
 
 /// Reads a JSON request body (empty = `null`).
 pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
-    let bytes = read_body(req).await?;
+    read_json_within(req, MAX_API_BODY).await
+}
+
+/// Reads a JSON request body of at most `limit` bytes (empty = `null`).
+async fn read_json_within(req: Request<Incoming>, limit: usize) -> Result<serde_json::Value> {
+    let bytes = read_body_within(req, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
@@ -113,13 +171,15 @@ pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
 
 /// Reads a request body under the API's size limit.
 pub async fn read_body(req: Request<Incoming>) -> Result<Bytes> {
-    Limited::new(req.into_body(), MAX_API_BODY)
+    read_body_within(req, MAX_API_BODY).await
+}
+
+async fn read_body_within(req: Request<Incoming>, limit: usize) -> Result<Bytes> {
+    Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map(|c| c.to_bytes())
-        .map_err(|_| Error::PayloadTooLarge {
-            limit: MAX_API_BODY,
-        })
+        .map_err(|_| Error::PayloadTooLarge { limit })
 }
 
 fn bin_name(s: &str) -> Result<&str> {
@@ -156,6 +216,19 @@ impl Ctx {
     }
 
     async fn route(&self, req: Request<Incoming>, path: &str) -> Result<Resp> {
+        let headers: Vec<crate::model::Header> = req
+            .headers()
+            .get_all("via")
+            .iter()
+            .map(|v| crate::model::Header::new("Via", v.as_bytes()))
+            .collect();
+        if crate::outbound::came_from(&headers, self.store.instance()) {
+            // a forward, replay or delivery of this hookpit reached its own API by another name
+            return Err(Error::LoopDetected(
+                "forward loop: this request came from this hookpit itself; it does not call its own API"
+                    .into(),
+            ));
+        }
         let segs: Vec<String> = path
             .trim_end_matches('/')
             .split('/')
@@ -186,7 +259,7 @@ impl Ctx {
             }
             (&Method::PUT, ["bins", b]) => {
                 let b = bin_name(b)?.to_owned();
-                let body = read_json(req).await?;
+                let body = read_json_within(req, crate::rules::MAX_CONFIG_BYTES).await?;
                 self.put_bin(&b, body)
             }
             (&Method::DELETE, ["bins", b]) => {
@@ -249,7 +322,12 @@ impl Ctx {
             }
             (&Method::GET, ["requests", id, "body"]) => {
                 let r = find_request(&self.store, id, &params)?;
-                render::body_response(&r, params.flag("decode", false)?)
+                let bytes = if params.flag("decode", false)? {
+                    self.decoding.decode(r.clone()).await?
+                } else {
+                    r.body.bytes.clone()
+                };
+                Ok(render::body_response(&r, bytes))
             }
             (&Method::GET, ["requests", id, "raw"]) => {
                 let r = find_request(&self.store, id, &params)?;
@@ -376,7 +454,8 @@ impl Ctx {
             .get("insecure_tls")
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
-        let out = Outgoing::resend(r, url.to_owned(), timeout, insecure, 64 * 1024);
+        let via = crate::outbound::via_entry(self.store.instance(), false);
+        let out = Outgoing::resend(r, url.to_owned(), timeout, insecure, 64 * 1024, &via);
         let o = self.outbound.send(out).await;
         ok(json!({
             "ok": o.status.is_some_and(|s| (200..300).contains(&s)),
@@ -395,7 +474,7 @@ impl Ctx {
             v @ serde_json::Value::Object(_) => v,
             _ => return Err(Error::bad("config", "expected a JSON object")),
         };
-        let config = BinConfig::from_json(&body)?;
+        let config = BinConfig::from_json_within(&body, self.max_body)?;
         let s = apply_bin_config(&self.store, bin, &config)?;
         ok(json!(s))
     }

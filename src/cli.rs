@@ -20,6 +20,29 @@ use crate::config::{parse_duration, parse_size, Config};
 use crate::model::{BinSummary, CapturedRequest};
 use crate::server::Server;
 
+/// `println!` for command output: a closed pipe ends the command quietly (the enclosing
+/// function returns the error with `?`) instead of panicking.
+macro_rules! outln {
+    () => {
+        ::std::io::Write::write_all(&mut $crate::cli::stdout(), b"\n")?
+    };
+    ($($arg:tt)*) => {
+        ::std::io::Write::write_fmt(
+            &mut $crate::cli::stdout(),
+            format_args!("{}\n", format_args!($($arg)*)),
+        )?
+    };
+}
+
+/// `print!` for command output (see [`outln!`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        ::std::io::Write::write_fmt(&mut $crate::cli::stdout(), format_args!($($arg)*))?
+    };
+}
+
+pub(crate) use outln;
+
 /// Exit code: success or match.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: not matched, timed out, assertion failed.
@@ -105,6 +128,18 @@ pub enum Command {
     Bin(crate::cli_bin::BinCommand),
     /// Tunnel a bin's webhooks to a local app and follow them live.
     Forward(crate::cli_bin::ForwardArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell or elvish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `hookpit man > hookpit.1`.
+    Man,
+}
+
+/// `completions`' options.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `wait`'s options.
@@ -114,7 +149,7 @@ pub struct WaitArgs {
     #[arg(long, short)]
     pub bin: String,
     /// The filter requests must match (all requests when absent).
-    #[arg(long = "match", short = 'm')]
+    #[arg(long = "match", short = 'm', allow_hyphen_values = true)]
     pub filter: Option<String>,
     /// How many matching requests to wait for.
     #[arg(long, short = 'n', default_value_t = 1)]
@@ -139,7 +174,7 @@ pub struct ExportArgs {
     #[arg(long, short, default_value = "har")]
     pub format: String,
     /// Only requests matching this filter.
-    #[arg(long = "match", short = 'm')]
+    #[arg(long = "match", short = 'm', allow_hyphen_values = true)]
     pub filter: Option<String>,
     /// Write to this file instead of stdout.
     #[arg(long, short)]
@@ -209,7 +244,7 @@ pub struct TailArgs {
     #[arg(long, short)]
     pub bin: Option<String>,
     /// Only requests matching this filter.
-    #[arg(long = "match", short = 'm')]
+    #[arg(long = "match", short = 'm', allow_hyphen_values = true)]
     pub filter: Option<String>,
     /// Print request JSON lines.
     #[arg(long)]
@@ -228,7 +263,7 @@ pub struct LsArgs {
     /// A bin whose requests to list (all bins when absent).
     pub bin: Option<String>,
     /// Only requests matching this filter.
-    #[arg(long = "match", short = 'm')]
+    #[arg(long = "match", short = 'm', allow_hyphen_values = true)]
     pub filter: Option<String>,
     /// How many requests at most.
     #[arg(long, default_value_t = 50)]
@@ -260,7 +295,7 @@ pub struct ClearArgs {
     /// The bin to clear.
     pub bin: String,
     /// Only requests matching this filter.
-    #[arg(long = "match", short = 'm')]
+    #[arg(long = "match", short = 'm', allow_hyphen_values = true)]
     pub filter: Option<String>,
 }
 
@@ -336,23 +371,44 @@ fn set_color(choice: ColorChoice) {
     colored::control::set_override(on);
 }
 
+/// The clap command with hookpit's help conventions applied to every argument of every verb:
+/// `[env: HOOKPIT_X]` names the variable without its value, which read as "set to empty" when
+/// unset (and must not show secrets when set).
+///
+/// `--server` and `--token` are global so they may come before or after the verb, but each
+/// verb's help shows only what applies to it: no `--server` for `serve`, and neither for the
+/// offline `sign`, `verify`, `completions` and `man`.
+pub fn command() -> clap::Command {
+    fn tidy(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| a.hide_env_values(true))
+            .mut_subcommands(tidy)
+    }
+    // A verb that defines an argument itself does not receive the global of that name: each
+    // of these gets a hidden stand-in, so its help shows only what applies to it.
+    let stand_in = |cmd: clap::Command, names: &[&'static str]| {
+        names.iter().fold(cmd, |c, n| {
+            c.arg(
+                clap::Arg::new(*n)
+                    .long(*n)
+                    .hide(true)
+                    .num_args(1)
+                    .action(clap::ArgAction::Set),
+            )
+        })
+    };
+    tidy(<Cli as clap::CommandFactory>::command()).mut_subcommands(|sub| match sub.get_name() {
+        "serve" => stand_in(sub, &["server"]),
+        "sign" | "verify" | "completions" | "man" => stand_in(sub, &["server", "token"]),
+        _ => sub,
+    })
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    // `hookpit ls | head` closes our stdout early: that is the reader's choice, not a crash
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.contains("Broken pipe") {
-            std::process::exit(EXIT_OK);
-        }
-        default_hook(info);
-    }));
-    let cli = match Cli::try_parse() {
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
@@ -373,10 +429,80 @@ pub fn main() -> i32 {
     };
     match rt.block_on(run(cli)) {
         Ok(code) => code,
+        // `hookpit export … | head` closed our output: the reader's choice, not a failure
+        Err(e) if output_closed(&e) => EXIT_OK,
         Err(e) => {
             print_error(&e);
-            EXIT_ERROR
+            if not_found(&e) {
+                EXIT_NO_MATCH
+            } else {
+                EXIT_ERROR
+            }
         }
+    }
+}
+
+/// Whether the server answered that what was asked for does not exist (a 404): exit 1, like
+/// a wait that found nothing, not 2 as for a usage or runtime error.
+pub fn not_found(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::Error>(),
+            Some(crate::Error::Api { status: 404, .. } | crate::Error::NotFound { .. })
+        )
+    })
+}
+
+/// Standard output closed under us (a `BrokenPipe` when writing it).
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct OutputClosed;
+
+/// Whether an error is (or was caused by) [`OutputClosed`], which travels inside an I/O error
+/// of kind `BrokenPipe` (an I/O error's `source` skips its payload, so look inside).
+pub fn output_closed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<OutputClosed>()
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                io.kind() == std::io::ErrorKind::BrokenPipe
+                    && io.get_ref().is_some_and(|inner| inner.is::<OutputClosed>())
+            })
+    })
+}
+
+/// Standard output for the commands' output: a write into a closed pipe fails with
+/// [`OutputClosed`] inside the I/O error (told apart by its kind, `BrokenPipe`), so the command
+/// ends quietly instead of a socket's broken pipe being mistaken for it.
+pub struct Stdout(std::io::Stdout);
+
+/// The commands' standard output (see [`Stdout`]).
+pub fn stdout() -> Stdout {
+    Stdout(std::io::stdout())
+}
+
+fn closed(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::io::Error::new(std::io::ErrorKind::BrokenPipe, OutputClosed)
+    } else {
+        e
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(closed)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.lock().write_all(buf).map_err(closed)
+    }
+
+    fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+        self.0.lock().write_fmt(args).map_err(closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(closed)
     }
 }
 
@@ -392,6 +518,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => serve(cli.serve, g.token.clone()).await,
         Some(Command::Serve(a)) => serve(a, g.token.clone()).await,
+        Some(Command::Completions(a)) => {
+            let mut out = Vec::new();
+            clap_complete::generate(a.shell, &mut command(), "hookpit", &mut out);
+            crate::cli::stdout().write_all(&out)?;
+            Ok(EXIT_OK)
+        }
+        Some(Command::Man) => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(command()).render(&mut out)?;
+            crate::cli::stdout().write_all(&out)?;
+            Ok(EXIT_OK)
+        }
         Some(Command::Tail(a)) => tail(&g, a).await,
         Some(Command::Ls(a)) => ls(&client(), a).await,
         Some(Command::Show(a)) => show(&client(), a).await,
@@ -409,7 +547,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Verify(a)) => crate::cli_sender::verify_cmd(a),
         Some(Command::Clear(a)) => {
             let n = client().clear(&a.bin, a.filter.as_deref()).await?;
-            println!("cleared {n} request{} from {}", plural(n), a.bin.bold());
+            outln!("cleared {n} request{} from {}", plural(n), a.bin.bold());
             Ok(EXIT_OK)
         }
     }
@@ -437,7 +575,7 @@ async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     let viewer = format!("{}{tq}", handle.viewer_url());
     let catch = handle.catch_url("demo");
     let api = handle.api_url();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::cli::stdout();
     if args.print_json {
         let line = serde_json::json!({
             "listen": handle.addr().to_string(),
@@ -452,10 +590,9 @@ async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     writeln!(out, "  catch   {}", format!("{catch}/…").green())?;
     writeln!(out, "  api     {}", api)?;
     out.flush()?;
-    drop(out);
     stop.await;
     let s = handle.shutdown().await;
-    println!(
+    outln!(
         "hookpit stopped: {} request{} captured, {} kept in {} bin{}, {} evicted",
         s.requests,
         plural(s.requests),
@@ -575,7 +712,7 @@ pub fn request_details(r: &CapturedRequest, body_limit: usize) -> String {
     if r.body.omitted {
         s.push_str(&format!("    {}\n", "(body not included)".dimmed()));
     } else if !r.body.bytes.is_empty() {
-        match r.body.text() {
+        match r.display_text() {
             Some(t) => {
                 let cut: String = t.chars().take(body_limit).collect();
                 s.push('\n');
@@ -689,7 +826,7 @@ pub(crate) async fn tail(g: &Global, a: TailArgs) -> Result<i32> {
                         continue;
                     };
                     after = Some(r.id);
-                    let mut out = std::io::stdout().lock();
+                    let mut out = crate::cli::stdout();
                     if a.json {
                         writeln!(out, "{}", v["request"])?;
                     } else {
@@ -702,7 +839,7 @@ pub(crate) async fn tail(g: &Global, a: TailArgs) -> Result<i32> {
                 }
                 Some("updated") if !a.json => {
                     if let Ok(r) = serde_json::from_value::<CapturedRequest>(v["request"].clone()) {
-                        let mut out = std::io::stdout().lock();
+                        let mut out = crate::cli::stdout();
                         writeln!(out, "{} {}", "↻".dimmed(), request_line(&r))?;
                         out.flush()?;
                     }
@@ -734,16 +871,20 @@ async fn ls(c: &Client, a: LsArgs) -> Result<i32> {
             }
             let bins = c.bins().await?;
             if a.json {
-                println!("{}", serde_json::json!({ "bins": bins }));
+                outln!("{}", serde_json::json!({ "bins": bins }));
             } else if bins.is_empty() {
-                println!("no bins yet: send a request to {}/<bin>/…", c.base());
+                outln!("no bins yet: send a request to {}/<bin>/…", c.base());
             } else {
-                print_bins(&bins);
+                print_bins(&bins)?;
             }
             Ok(EXIT_OK)
         }
         Some(bin) => {
             let page = c.requests(bin, a.filter.as_deref(), a.limit).await?;
+            if page.requests.is_empty() {
+                // an empty list and a bin that does not exist are told apart
+                c.bin(bin).await?;
+            }
             if a.json {
                 let v = serde_json::json!({
                     "bin": bin,
@@ -751,13 +892,13 @@ async fn ls(c: &Client, a: LsArgs) -> Result<i32> {
                     "requests": page.requests,
                     "has_more": page.has_more,
                 });
-                println!("{v}");
+                outln!("{v}");
             } else {
                 for r in &page.requests {
-                    println!("{}", request_line(r));
+                    outln!("{}", request_line(r));
                 }
                 if page.has_more {
-                    println!("{}", "… more (raise --limit)".dimmed());
+                    outln!("{}", "… more (raise --limit)".dimmed());
                 }
             }
             Ok(if page.requests.is_empty() && a.filter.is_some() {
@@ -769,8 +910,8 @@ async fn ls(c: &Client, a: LsArgs) -> Result<i32> {
     }
 }
 
-fn print_bins(bins: &[BinSummary]) {
-    println!(
+fn print_bins(bins: &[BinSummary]) -> Result<()> {
+    outln!(
         "{:<24} {:>8} {:>10} {:>8}",
         "BIN".bold(),
         "COUNT".bold(),
@@ -778,11 +919,15 @@ fn print_bins(bins: &[BinSummary]) {
         "EVICTED".bold()
     );
     for b in bins {
-        println!(
+        outln!(
             "{:<24} {:>8} {:>10} {:>8}",
-            b.name, b.count, b.last_id, b.evicted
+            b.name,
+            b.count,
+            b.last_id,
+            b.evicted
         );
     }
+    Ok(())
 }
 
 async fn show(c: &Client, a: ShowArgs) -> Result<i32> {
@@ -795,15 +940,28 @@ async fn show(c: &Client, a: ShowArgs) -> Result<i32> {
         if ans.status != 200 {
             return Err(crate::client::api_error(&ans).into());
         }
-        std::io::stdout().write_all(&ans.body)?;
+        crate::cli::stdout().write_all(&ans.body)?;
+        if !ans.body.ends_with(b"\n") {
+            // a shell prompt must not start on the body's last line
+            outln!();
+        }
         return Ok(EXIT_OK);
     }
-    let r = c.request(&a.id, a.bin.as_deref()).await?;
+    let r = match c.request(&a.id, a.bin.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => match (&a.bin, &e) {
+            (Some(bin), crate::Error::Api { status: 404, .. }) => {
+                c.bin(bin).await?;
+                anyhow::bail!("bin {bin} has no request {}", a.id);
+            }
+            _ => return Err(e.into()),
+        },
+    };
     if a.json {
-        println!("{}", serde_json::to_string(&r)?);
+        outln!("{}", serde_json::to_string(&r)?);
     } else {
-        println!("{}", request_line(&r));
-        println!(
+        outln!("{}", request_line(&r));
+        outln!(
             "    {} {}  {} {}  {} {}",
             "from".dimmed(),
             r.remote_addr,
@@ -812,7 +970,7 @@ async fn show(c: &Client, a: ShowArgs) -> Result<i32> {
             "received".dimmed(),
             crate::model::format_time(r.received_at)
         );
-        print!("{}", request_details(&r, 64 * 1024));
+        out!("{}", request_details(&r, 64 * 1024));
     }
     Ok(EXIT_OK)
 }
@@ -836,26 +994,30 @@ async fn wait(c: &Client, a: WaitArgs) -> Result<i32> {
     match ans.status {
         200 => {
             if a.json {
-                std::io::stdout().write_all(&ans.body)?;
-                println!();
+                crate::cli::stdout().write_all(&ans.body)?;
+                outln!();
             } else {
                 let page: crate::client::RequestPage = serde_json::from_slice(&ans.body)?;
                 for r in &page.requests {
-                    println!("{}", request_line(r));
+                    outln!("{}", request_line(r));
                 }
             }
             Ok(EXIT_OK)
         }
         408 => {
             if a.json {
-                std::io::stdout().write_all(&ans.body)?;
-                println!();
+                crate::cli::stdout().write_all(&ans.body)?;
+                outln!();
             } else {
                 let v: serde_json::Value = serde_json::from_slice(&ans.body)?;
+                // the message is a whole sentence that starts with "timed out after …"
                 eprintln!(
-                    "{} {}",
-                    "timed out:".yellow().bold(),
-                    v["error"]["message"].as_str().unwrap_or("no match")
+                    "{}",
+                    v["error"]["message"]
+                        .as_str()
+                        .unwrap_or("timed out: no match")
+                        .yellow()
+                        .bold()
                 );
                 let closest = v["closest"].as_array().cloned().unwrap_or_default();
                 if closest.is_empty() {
@@ -900,7 +1062,7 @@ async fn export(c: &Client, a: ExportArgs) -> Result<i32> {
     match &a.output {
         Some(file) => std::fs::write(file, &ans.body)
             .with_context(|| format!("cannot write {}", file.display()))?,
-        None => std::io::stdout().write_all(&ans.body)?,
+        None => crate::cli::stdout().write_all(&ans.body)?,
     }
     Ok(EXIT_OK)
 }
@@ -916,12 +1078,12 @@ async fn replay(c: &Client, a: ReplayArgs) -> Result<i32> {
         .await?;
     let ok = v["ok"].as_bool().unwrap_or(false);
     if a.json {
-        println!("{v}");
+        outln!("{v}");
     } else {
         match v["status"].as_u64() {
             Some(status) => {
                 let s = format!("{status}");
-                println!(
+                outln!(
                     "{} {} {} in {:.1} ms",
                     if ok { "→".green() } else { "→".red() },
                     a.to,
@@ -930,10 +1092,10 @@ async fn replay(c: &Client, a: ReplayArgs) -> Result<i32> {
                 );
                 if let Some(t) = v["body"]["text"].as_str() {
                     let cut: String = t.chars().take(2048).collect();
-                    println!("{cut}");
+                    outln!("{cut}");
                 }
             }
-            None => println!(
+            None => outln!(
                 "{} {} {}",
                 "→".red(),
                 a.to,

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use colored::Colorize;
 use hyper::Method;
 
+use crate::cli::outln;
 use crate::cli::{Global, TailArgs, EXIT_OK};
 use crate::client::{enc, Client};
 use crate::config::parse_duration;
@@ -221,12 +222,12 @@ pub fn apply_flags(mut cfg: BinConfig, a: &BinSetArgs) -> Result<BinConfig> {
     Ok(cfg)
 }
 
-fn print_summary(v: &serde_json::Value, json: bool) {
+fn print_summary(v: &serde_json::Value, json: bool) -> Result<()> {
     if json {
-        println!("{v}");
-        return;
+        outln!("{v}");
+        return Ok(());
     }
-    println!(
+    outln!(
         "{}  {} requests, last id {}, {} evicted",
         v["name"].as_str().unwrap_or("?").bold(),
         v["count"],
@@ -234,13 +235,13 @@ fn print_summary(v: &serde_json::Value, json: bool) {
         v["evicted"]
     );
     if let Some(p) = v["sequence_position"].as_u64() {
-        println!("  sequence position {p}");
+        outln!("  sequence position {p}");
     }
     let cfg = &v["config"];
     if cfg.as_object().is_some_and(|o| o.is_empty()) {
-        println!("  default behaviour: 200 with a small JSON body");
+        outln!("  default behaviour: 200 with a small JSON body");
     } else {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(cfg)
                 .unwrap_or_default()
@@ -250,6 +251,7 @@ fn print_summary(v: &serde_json::Value, json: bool) {
                 .join("\n")
         );
     }
+    Ok(())
 }
 
 /// Runs `bin …`.
@@ -272,12 +274,12 @@ pub async fn bin(c: &Client, cmd: BinCommand) -> Result<i32> {
             };
             let cfg = apply_flags(base, a.as_ref())?;
             let v = put(c, &a.bin, &cfg).await?;
-            print_summary(&v, a.json);
+            print_summary(&v, a.json)?;
             Ok(EXIT_OK)
         }
         BinCommand::Show(a) => {
-            let v: serde_json::Value = c.get(&format!("/_/api/bins/{}", enc(&a.bin))).await?;
-            print_summary(&v, a.json);
+            let v = c.bin(&a.bin).await?;
+            print_summary(&v, a.json)?;
             Ok(EXIT_OK)
         }
         BinCommand::Reset(a) => {
@@ -288,7 +290,7 @@ pub async fn bin(c: &Client, cmd: BinCommand) -> Result<i32> {
                     None,
                 )
                 .await?;
-            print_summary(&v, a.json);
+            print_summary(&v, a.json)?;
             Ok(EXIT_OK)
         }
     }

@@ -17,6 +17,7 @@ use hyper::Method;
 use serde_json::Value;
 
 use crate::catalog::EventDef;
+use crate::cli::outln;
 use crate::cli::{EXIT_NO_MATCH, EXIT_OK};
 use crate::client::{api_error, enc, Client};
 use crate::config::parse_duration;
@@ -195,6 +196,8 @@ pub fn delivery_line(d: &DeliveryView) -> String {
         line.push_str(&format!(" {}", n.yellow()));
     }
     if let Some(next) = &d.next_attempt_at {
+        // the same clock time as the line's own, like every other listing
+        let next = next.get(11..23).unwrap_or(next);
         line.push_str(&format!(" {} {next}", "next".dimmed()));
     }
     line
@@ -212,13 +215,27 @@ pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
         path.push_str(&format!("&webhook={}", enc(w)));
     }
     let ans = c.send(Method::POST, &path, body).await?;
+    if ans.status == 404 && a.webhook.is_none() {
+        let list: EventList = c.get("/_/api/events").await?;
+        let near = nearest(&a.event, list.events.iter().map(|e| e.name.as_str()));
+        let hint = match near.as_slice() {
+            [] => "see `hookpit events` for the catalog".to_owned(),
+            [one] => format!("did you mean {one}?"),
+            many => format!("did you mean one of {}?", many.join(", ")),
+        };
+        let mut e = api_error(&ans);
+        if let crate::Error::Api { message, .. } = &mut e {
+            *message = format!("{message}; {hint}");
+        }
+        return Err(e.into());
+    }
     if !(200..300).contains(&ans.status) {
         return Err(api_error(&ans).into());
     }
     let d: Dispatched = serde_json::from_slice(&ans.body)?;
     if !a.wait {
         if a.json {
-            println!("{}", serde_json::to_string(&d)?);
+            outln!("{}", serde_json::to_string(&d)?);
         } else if d.deliveries.is_empty() {
             eprintln!(
                 "{} no active webhook listens to {} (see `hookpit webhooks`)",
@@ -226,7 +243,7 @@ pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
                 d.event.bold()
             );
         } else {
-            println!(
+            outln!(
                 "sent {} as {} to {} webhook{} (deliveries {})",
                 d.event.bold(),
                 d.message_id.dimmed(),
@@ -255,13 +272,13 @@ pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
     }
     let all_ok = done.iter().all(|v| v.state == "succeeded");
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"message_id": d.message_id, "event": d.event, "deliveries": done})
         );
     } else {
         for v in &done {
-            println!("{}", delivery_line(v));
+            outln!("{}", delivery_line(v));
         }
         if d.deliveries.is_empty() {
             eprintln!(
@@ -293,12 +310,12 @@ pub async fn test(c: &Client, a: TestArgs) -> Result<i32> {
         )
         .await?;
     if a.json {
-        println!("{}", serde_json::to_string(&out)?);
+        outln!("{}", serde_json::to_string(&out)?);
     } else {
         let mark = if out.ok { "✓".green() } else { "✗".red() };
         match (&out.response, &out.error) {
             (Some(r), _) => {
-                println!(
+                outln!(
                     "{mark} {} {} in {:.1} ms {}",
                     a.webhook.bold(),
                     status_text(Some(r.status), out.ok),
@@ -307,10 +324,10 @@ pub async fn test(c: &Client, a: TestArgs) -> Result<i32> {
                 );
                 if let Some(b) = r.body.as_deref().filter(|b| !b.is_empty()) {
                     let cut: String = b.chars().take(2048).collect();
-                    println!("{cut}");
+                    outln!("{cut}");
                 }
             }
-            (None, e) => println!(
+            (None, e) => outln!(
                 "{mark} {} {} {}",
                 a.webhook.bold(),
                 e.as_deref().unwrap_or("no response").red(),
@@ -319,6 +336,44 @@ pub async fn test(c: &Client, a: TestArgs) -> Result<i32> {
         }
     }
     Ok(if out.ok { EXIT_OK } else { EXIT_NO_MATCH })
+}
+
+/// The names closest to a mistyped one: those at the smallest edit distance, if that is at most
+/// a third of its length (and at least 2); at most three, in name order.
+fn nearest<'a>(typed: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let limit = (typed.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = names
+        .map(|n| (edit_distance(typed, n), n))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    scored.sort();
+    let best = scored.first().map_or(0, |s| s.0);
+    scored
+        .into_iter()
+        .take_while(|s| s.0 == best)
+        .take(3)
+        .map(|(_, n)| n)
+        .collect()
+}
+
+/// Levenshtein distance over characters (names are short: quadratic is fine).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(cur)
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 #[derive(serde::Deserialize)]
@@ -330,22 +385,33 @@ struct EventList {
 pub async fn events(c: &Client, a: EventsArgs) -> Result<i32> {
     if a.json {
         let v: Value = c.get("/_/api/events").await?;
-        println!("{v}");
+        outln!("{v}");
         return Ok(EXIT_OK);
     }
     let list: EventList = c.get("/_/api/events").await?;
-    let width = list.events.iter().map(|e| e.name.len()).max().unwrap_or(4);
+    // pad the plain text, then colour it: escape codes must not count as width
+    let name_w = list
+        .events
+        .iter()
+        .map(|e| e.name.chars().count())
+        .max()
+        .unwrap_or(4);
+    let title_w = list
+        .events
+        .iter()
+        .map(|e| e.title.chars().count() + if e.builtin { 0 } else { 9 })
+        .max()
+        .unwrap_or(5);
     for e in &list.events {
-        let custom = if e.builtin {
-            String::new()
+        let title = if e.builtin {
+            e.title.clone()
         } else {
-            format!(" {}", "(custom)".cyan())
+            format!("{} (custom)", e.title)
         };
-        println!(
-            "{:<width$}  {}{}  {}",
-            e.name.bold(),
-            e.title,
-            custom,
+        outln!(
+            "{}  {}  {}",
+            format!("{:<name_w$}", e.name).bold(),
+            format!("{title:<title_w$}"),
             e.description.dimmed()
         );
     }
@@ -371,16 +437,16 @@ pub async fn deliveries(c: &Client, a: DeliveriesArgs) -> Result<i32> {
     }
     if a.json {
         let v: Value = c.get(&path).await?;
-        println!("{v}");
+        outln!("{v}");
         return Ok(EXIT_OK);
     }
     path.push_str("&body=false");
     let list: DeliveryList = c.get(&path).await?;
     if list.deliveries.is_empty() {
-        println!("no deliveries yet: fire one with `hookpit send EVENT` or `hookpit test WEBHOOK`");
+        outln!("no deliveries yet: fire one with `hookpit send EVENT` or `hookpit test WEBHOOK`");
     }
     for d in &list.deliveries {
-        println!("{}", delivery_line(d));
+        outln!("{}", delivery_line(d));
     }
     Ok(EXIT_OK)
 }
@@ -394,12 +460,12 @@ struct WebhookList {
 pub async fn webhooks(c: &Client, a: WebhooksArgs) -> Result<i32> {
     if a.json {
         let v: Value = c.get("/_/api/webhooks").await?;
-        println!("{v}");
+        outln!("{v}");
         return Ok(EXIT_OK);
     }
     let list: WebhookList = c.get("/_/api/webhooks").await?;
     if list.webhooks.is_empty() {
-        println!("no webhooks: add one in the viewer, hookpit.toml or POST /_/api/webhooks");
+        outln!("no webhooks: add one in the viewer, hookpit.toml or POST /_/api/webhooks");
     }
     for w in &list.webhooks {
         let active = if w.active {
@@ -411,7 +477,7 @@ pub async fn webhooks(c: &Client, a: WebhooksArgs) -> Result<i32> {
             .last_status
             .map(|s| format!("last {s}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{} {} {} {} {} {} {}",
             format!("#{}", w.id).dimmed(),
             w.name.bold(),
@@ -445,7 +511,7 @@ pub fn sign_cmd(a: SignArgs) -> Result<i32> {
         "--id must be non-empty and contain no `.`"
     );
     let ts = a.timestamp.unwrap_or_else(unix_now);
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::cli::stdout();
     for (k, v) in sign::sign_headers(&secret, &id, ts, &body) {
         writeln!(out, "{k}: {v}")?;
     }
@@ -467,14 +533,28 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<i32> {
     ];
     let verdict = sign::verify(&secret, &headers, &body, unix_now(), tolerance);
     if verdict.is_valid() {
-        println!("{}", "valid".green().bold());
+        outln!("{}", "valid".green().bold());
         Ok(EXIT_OK)
     } else {
-        println!(
+        outln!(
             "{} {}",
             "invalid:".red().bold(),
             verdict.reason().unwrap_or("missing")
         );
         Ok(EXIT_NO_MATCH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_mistyped_event_name_suggests_the_nearest_names() {
+        let names = ["payment_received", "payment_failed", "site_created"];
+        assert_eq!(
+            super::nearest("payment_recieved", names.into_iter()),
+            vec!["payment_received"]
+        );
+        assert!(super::nearest("zzz", names.into_iter()).is_empty());
+        assert_eq!(super::edit_distance("kitten", "sitting"), 3);
     }
 }

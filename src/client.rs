@@ -141,6 +141,12 @@ impl Client {
         Ok(self.get::<BinList>("/_/api/bins").await?.bins)
     }
 
+    /// `GET /_/api/bins/{bin}`: a bin's summary; a bin that does not exist is a 404
+    /// [`Error::Api`] saying so.
+    pub async fn bin(&self, bin: &str) -> Result<Value> {
+        self.get(&format!("/_/api/bins/{}", enc(bin))).await
+    }
+
     /// `GET /_/api/bins/{bin}/requests` with a filter, newest first.
     pub async fn requests(
         &self,

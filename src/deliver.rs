@@ -1,10 +1,12 @@
 //! The sender (SPEC §8): the webhook registry, the bounded delivery queue and its dispatcher
 //! (at most a few attempts in flight per webhook), one scheduler task holding every pending
 //! retry in a heap keyed by due time, and the in-memory delivery log (message → deliveries →
-//! attempts) whose every change is published to viewers.
+//! attempts) whose every change is published to viewers. Pending deliveries are bounded
+//! ([`SenderLimits::max_pending`]): past it a dispatch is refused with 503 and creates nothing.
+//! Every delivery carries this server's `Via` entry (a `(sender)` hop marker).
 //!
-//! Uses `hookfile` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client),
-//! `store` (only `publish_delivery`), `model`, `config` and `error`. All state sits behind one
+//! Uses `hookfile` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client and
+//! the hop marker), `store` (`publish_delivery`, the instance id), `model`, `config` and `error`. All state sits behind one
 //! mutex that is never held across an `.await`. A failed delivery is a value in the log, never an
 //! `Err`. A pending retry costs one heap entry (due time + id) and its compact record: the body
 //! is one `Bytes` shared by every attempt and every webhook of a message, the headers hookpit
@@ -51,6 +53,9 @@ pub struct SenderLimits {
     pub max_deliveries: usize,
     /// Response body bytes kept per attempt.
     pub keep_response: usize,
+    /// Deliveries pending at once (queued, in flight or waiting on a retry); past it a dispatch
+    /// is refused (503) and nothing is created.
+    pub max_pending: usize,
 }
 
 impl Default for SenderLimits {
@@ -61,6 +66,7 @@ impl Default for SenderLimits {
             backlog: 16 * 1024,
             max_deliveries: 10_000,
             keep_response: 64 * 1024,
+            max_pending: 10_000,
         }
     }
 }
@@ -312,7 +318,8 @@ struct Hook {
 }
 
 impl Hook {
-    fn new(def: WebhookDef) -> Result<Hook> {
+    /// `via` is this server's `Via` entry for deliveries, appended to the headers sent.
+    fn new(def: WebhookDef, via: &str) -> Result<Hook> {
         let key = match def.signature {
             SignatureScheme::StandardWebhooks => SignKey::Standard(
                 Secret::parse(&def.secret).map_err(|e| Error::bad("secret", e.to_string()))?,
@@ -336,6 +343,7 @@ impl Hook {
                 None => base.push(Header::new(k.as_str(), v.as_bytes())),
             }
         }
+        crate::outbound::append_via(&mut base, via);
         Ok(Hook {
             url: Arc::from(def.url.as_str()),
             key,
@@ -583,6 +591,11 @@ impl Sender {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// The `Via` entry deliveries carry: this server's hop marker, as the sender's.
+    fn via(&self) -> String {
+        crate::outbound::via_entry(self.inner.store.instance(), true)
+    }
+
     /// The event catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
@@ -621,7 +634,7 @@ impl Sender {
 
     /// Adds a validated webhook.
     pub fn add_webhook(&self, def: WebhookDef) -> Result<WebhookView> {
-        let hook = Hook::new(def)?;
+        let hook = Hook::new(def, &self.via())?;
         let mut st = self.lock();
         if st.hooks.values().any(|h| h.def.name == hook.def.name) {
             return Err(Error::bad(
@@ -652,7 +665,8 @@ impl Sender {
             .map(|h| h.def.clone())
             .ok_or_else(|| Error::not_found("webhook", id))?;
         let catalog = &self.inner.catalog;
-        let mut hook = Hook::new(input.build(Some(&base), &|n| catalog.get(n).is_some())?)?;
+        let def = input.build(Some(&base), &|n| catalog.get(n).is_some())?;
+        let mut hook = Hook::new(def, &self.via())?;
         let mut st = self.lock();
         if st
             .hooks
@@ -741,6 +755,7 @@ impl Sender {
         }
         let (ids, views) = {
             let mut st = self.lock();
+            self.room(&st, targets.len())?;
             let mut ids = Vec::with_capacity(targets.len());
             for (id, f) in &targets {
                 if !st.hooks.contains_key(id) {
@@ -815,6 +830,7 @@ impl Sender {
             if !st.hooks.contains_key(&id) {
                 return Err(Error::not_found("webhook", id));
             }
+            self.room(&st, 1)?;
             let did = self.create(
                 &mut st,
                 id,
@@ -869,6 +885,7 @@ impl Sender {
             if !st.hooks.contains_key(&wh) {
                 return Err(Error::not_found("webhook", wh));
             }
+            self.room(&st, 1)?;
             let nid = self.create(&mut st, wh, ev, msg, Trigger::Retry, body);
             (nid, view_of(&st, nid, false))
         };
@@ -876,6 +893,19 @@ impl Sender {
         self.publish(vec![view.clone()]);
         self.enqueue(nid).await;
         Ok(view)
+    }
+
+    /// Is there room for `n` more pending deliveries? Past [`SenderLimits::max_pending`] the
+    /// caller is told at once (503) rather than accepted and dropped later.
+    fn room(&self, st: &State, n: usize) -> Result<()> {
+        let max = self.inner.limits.max_pending;
+        if st.pending.saturating_add(n) > max {
+            return Err(Error::Busy(format!(
+                "{max} deliveries are already pending (the sender's limit); \
+                 try again when some have finished"
+            )));
+        }
+        Ok(())
     }
 
     fn create(
@@ -1506,20 +1536,28 @@ pub fn retry_delay(
     Some(Duration::from_secs_f64(secs.clamp(0.0, 1e9)))
 }
 
+/// The longest `Retry-After` taken as it is (136 years); `retry_delay` caps it by the schedule.
+const RETRY_AFTER_CAP: u64 = 1 << 32;
+
 /// Parses `Retry-After`: delay-seconds or an HTTP date (IMF-fixdate); a date in the past is 0.
+/// Huge values (seconds or years) saturate; nothing overflows.
 pub fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
     let v = v.trim();
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         return Some(Duration::from_secs(
-            v.parse::<u64>().unwrap_or(u64::MAX).min(1 << 32),
+            v.parse::<u64>().unwrap_or(u64::MAX).min(RETRY_AFTER_CAP),
         ));
     }
     let at = parse_http_date(v)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Some(Duration::from_secs(
+        at.saturating_sub(now).min(RETRY_AFTER_CAP),
+    ))
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn parse_http_date(s: &str) -> Option<SystemTime> {
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into seconds since the Unix epoch
+/// (0 for earlier dates; a year past 9999 saturates to the far future).
+fn parse_http_date(s: &str) -> Option<u64> {
     let parts: Vec<&str> = s.split_ascii_whitespace().collect();
     let [_, day, mon, year, hms, "GMT"] = parts.as_slice() else {
         return None;
@@ -1537,15 +1575,18 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
     if t.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
-    let days = days_from_civil(year, mon, day);
-    if days < 0 {
-        return None;
+    if year > 9999 {
+        return Some(u64::MAX);
     }
-    let secs = days as u64 * 86_400 + h * 3600 + m * 60 + sec;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    if year < 1970 {
+        return Some(0);
+    }
+    let days = u64::try_from(days_from_civil(year, mon, day)).unwrap_or(0);
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm); callers keep
+/// the year within 1970..=9999.
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
@@ -1619,6 +1660,61 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn a_retry_after_date_with_a_huge_year_stays_within_the_schedule() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let p = policy(&[1, 60], 1.0);
+        for v in [
+            "Sun, 06 Nov 9223372036854775807 08:49:37 GMT",
+            "Sun, 06 Nov -9223372036854775808 08:49:37 GMT",
+            "Sun, 06 Nov 999999999999 08:49:37 GMT",
+            "18446744073709551615",
+            "99999999999999999999999999",
+        ] {
+            let ra = parse_retry_after(v, now);
+            let d = retry_delay(&p, 1, ra, 0.5).unwrap();
+            assert!(d <= Duration::from_secs(60), "{v}: {d:?}");
+        }
+    }
+
+    fn retry_after_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            "[0-9]{1,40}",
+            (any::<i64>(), 0u32..40, 0u64..30, 0u64..70, 0u64..70).prop_map(|(y, d, h, m, s)| {
+                format!("Sun, {d:02} Nov {y} {h:02}:{m:02}:{s:02} GMT")
+            }),
+            "\\PC{0,40}",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn any_retry_after_gives_a_delay_within_the_schedule(
+            v in retry_after_text(),
+            steps in proptest::collection::vec(0u64..100_000, 1..6),
+            scale in 0.0001f64..10.0,
+            attempt in 1usize..6,
+            r in 0.0f64..1.0,
+            now_secs in 0u64..8_000_000_000,
+        ) {
+            let now = UNIX_EPOCH + Duration::from_secs(now_secs);
+            let p = policy(&steps, scale);
+            let ra = parse_retry_after(&v, now);
+            if let Some(d) = retry_delay(&p, attempt, ra, r) {
+                let largest = *steps.iter().max().unwrap() as f64 * scale * (1.0 + JITTER);
+                proptest::prop_assert!(d.as_secs_f64() <= largest + 1e-6, "{d:?} > {largest}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -11,10 +11,12 @@ use hyper::StatusCode;
 /// Everything that can go wrong inside hookpit.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot listen on {addr}: {source} (pick another address with --listen, e.g. --listen 127.0.0.1:0)")]
+    /// The reason is part of the sentence, not a separate cause: printing the error chain must
+    /// not say it twice.
+    #[error("cannot listen on {addr}: {reason} (pick another address with --listen, e.g. --listen 127.0.0.1:0)")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("{file}:{line}: {key}: {message}")]
     Config {
@@ -35,9 +37,17 @@ pub enum Error {
     Unauthorized(String),
     #[error("request body too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
+    #[error("the decoded body is larger than the limit of {limit} bytes (--max-body); download it undecoded")]
+    DecodedTooLarge { limit: usize },
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    LoopDetected(String),
     #[error("cannot reach {url}: {message}")]
     Upstream { url: String, message: String },
-    #[error("server answered {status}: {message}")]
+    /// The server's own message is a whole sentence (`bin nope not found`); the status is in
+    /// `status` for callers that branch on it.
+    #[error("{message}")]
     Api {
         status: u16,
         code: String,
@@ -79,7 +89,11 @@ impl Error {
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::PayloadTooLarge { .. } | Error::DecodedTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::LoopDetected(_) => StatusCode::LOOP_DETECTED,
             Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Error::Api { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -99,6 +113,9 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::Unauthorized(_) => "unauthorized",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::DecodedTooLarge { .. } => "decoded_too_large",
+            Error::Busy(_) => "busy",
+            Error::LoopDetected(_) => "loop_detected",
             Error::Upstream { .. } => "upstream",
             Error::Api { code, .. } => code,
             Error::Io(_) => "io",

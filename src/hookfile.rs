@@ -1099,7 +1099,10 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
         }
         let config = Value::Object(config);
         // the bin's behaviour is checked here, so a bad value names its line and key
-        if let Err(e) = crate::rules::BinConfig::from_json(&config) {
+        // bodies are checked against the file's max_body here, and against the one in force
+        // (flags win) when the server starts
+        let max_body = out.server.max_body.unwrap_or(usize::MAX);
+        if let Err(e) = crate::rules::BinConfig::from_json_within(&config, max_body) {
             let (field, message) = match e {
                 Error::BadParameter { what, message } => (what, message),
                 other => (String::new(), other.to_string()),

@@ -1,11 +1,15 @@
 //! The one outbound HTTP client, shared by replay, forwarding and the sender: `http` and `https`
 //! (rustls with the usual web roots; a per-call `insecure_tls` for local apps with self-signed
 //! certificates), a whole-exchange timeout, redirects not followed, response bodies kept up to a
-//! limit.
+//! limit. Also hookpit's hop marker: every request it forwards, replays or sends carries a
+//! `Via: 1.1 hookpit-<instance>` entry (the sender's with a `(sender)` comment), by which a
+//! server recognises a request that already passed through it; and a server's client refuses
+//! targets on that server's own reserved `/_/` prefix.
 //!
 //! Uses `model`, `render` (which headers are end-to-end) and `error`. A refused connection, a timeout or a TLS failure is an [`Outcome`] with an
 //! `error` text, never an `Err`: callers report outcomes, they do not fail on them.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,29 +40,118 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// A captured request sent again to `url`: the exact method, the end-to-end headers in
-    /// received order, the exact body. Replay and forwarding both use it.
+    /// received order, the exact body, and `via` (this server's [`via_entry`]) appended to its
+    /// `Via`. Replay and forwarding both use it.
     pub fn resend(
         r: &crate::model::CapturedRequest,
         url: String,
         timeout: Duration,
         insecure_tls: bool,
         keep_body: usize,
+        via: &str,
     ) -> Outgoing {
+        let mut headers: Vec<Header> = r
+            .headers
+            .iter()
+            .filter(|h| crate::render::is_end_to_end(&h.name))
+            .cloned()
+            .collect();
+        append_via(&mut headers, via);
         Outgoing {
             method: r.method.clone(),
             url,
-            headers: r
-                .headers
-                .iter()
-                .filter(|h| crate::render::is_end_to_end(&h.name))
-                .cloned()
-                .collect(),
+            headers,
             body: r.body.bytes.clone(),
             timeout,
             insecure_tls,
             keep_body,
         }
     }
+}
+
+/// The `Via` entry of a request this hookpit instance forwards or replays (`from_sender`:
+/// a delivery of its sender, which has not been captured by it).
+pub fn via_entry(instance: &str, from_sender: bool) -> String {
+    if from_sender {
+        format!("1.1 hookpit-{instance} (sender)")
+    } else {
+        format!("1.1 hookpit-{instance}")
+    }
+}
+
+/// Appends `entry` to the last `Via` header, or adds one.
+pub fn append_via(headers: &mut Vec<Header>, entry: &str) {
+    match headers
+        .iter_mut()
+        .rev()
+        .find(|h| h.name.eq_ignore_ascii_case("via"))
+    {
+        Some(h) => {
+            let mut v = h.value.to_vec();
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(entry.as_bytes());
+            *h = Header::new(&*h.name, v);
+        }
+        None => headers.push(Header::new("Via", entry.as_bytes().to_vec())),
+    }
+}
+
+/// The `Via` entries naming this hookpit instance: `(from_sender, …)` for each.
+fn own_via_entries<'a>(
+    headers: &'a [Header],
+    instance: &'a str,
+) -> impl Iterator<Item = bool> + 'a {
+    let me = format!("hookpit-{instance}");
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("via"))
+        .flat_map(|h| h.value.split(|b| *b == b','))
+        .filter_map(move |entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let mut words = entry.split_ascii_whitespace();
+            let _protocol = words.next()?;
+            (words.next()? == me).then(|| words.next().is_some_and(|c| c == "(sender)"))
+        })
+}
+
+/// Did this request already pass through this hookpit instance (captured, then forwarded or
+/// replayed)? A delivery of its own sender does not count: capturing and forwarding that once
+/// is how a bin relays test events to an app.
+pub fn passed_through(headers: &[Header], instance: &str) -> bool {
+    own_via_entries(headers, instance).any(|from_sender| !from_sender)
+}
+
+/// Was this request made by this hookpit instance at all (forward, replay or sender)?
+pub fn came_from(headers: &[Header], instance: &str) -> bool {
+    own_via_entries(headers, instance).next().is_some()
+}
+
+/// Does `url` point at the reserved `/_/` prefix of the server listening on `own`? The host
+/// matches when it is `localhost` (or `*.localhost`), a loopback or unspecified address, or the
+/// bound address; the port must be the bound port. Other names for this machine are caught by
+/// the hop marker instead: the API refuses requests that came from itself.
+pub fn targets_reserved(url: &str, own: SocketAddr) -> bool {
+    let Ok(uri) = url.parse::<hyper::Uri>() else {
+        return false;
+    };
+    let path = uri.path();
+    if path != "/_" && !path.starts_with("/_/") {
+        return false;
+    }
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
+    if port != own.port() {
+        return false;
+    }
+    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    host.parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified() || ip == own.ip())
 }
 
 /// What came back (or did not).
@@ -78,6 +171,8 @@ pub struct Outcome {
 pub struct Outbound {
     secure: Http,
     insecure: Http,
+    /// The address of the server this client belongs to: its `/_/` is never a target.
+    own: Option<SocketAddr>,
 }
 
 impl Default for Outbound {
@@ -124,14 +219,34 @@ impl Outbound {
             (Ok(s), Ok(i)) => Outbound {
                 secure: client(s),
                 insecure: client(i),
+                own: None,
             },
             // the built-in provider supports the default versions; this cannot happen
             _ => unreachable!("rustls ring provider rejects its default protocol versions"),
         }
     }
 
+    /// The client of the server listening on `addr`: it refuses targets on that server's own
+    /// reserved `/_/` prefix.
+    pub fn for_server(addr: SocketAddr) -> Outbound {
+        Outbound {
+            own: Some(addr),
+            ..Outbound::new()
+        }
+    }
+
     /// Sends one request; never fails, the outcome says what happened.
     pub async fn send(&self, out: Outgoing) -> Outcome {
+        if self.own.is_some_and(|own| targets_reserved(&out.url, own)) {
+            return Outcome {
+                error: Some(format!(
+                    "refused: {} is this hookpit's own reserved /_/ prefix (its viewer and API); \
+                     forwards, replays and deliveries never target it",
+                    out.url
+                )),
+                ..Outcome::default()
+            };
+        }
         let started = Instant::now();
         let mut outcome = match tokio::time::timeout(out.timeout, self.exchange(&out)).await {
             Ok(Ok(o)) => o,
@@ -255,5 +370,56 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_targets_are_this_servers_slash_underscore_under_any_loopback_name() {
+        let own: SocketAddr = "127.0.0.1:4665".parse().unwrap();
+        for url in [
+            "http://127.0.0.1:4665/_/api/events/x",
+            "http://localhost:4665/_/",
+            "http://LOCALHOST:4665/_",
+            "http://app.localhost:4665/_/ws",
+            "http://[::1]:4665/_/api",
+            "http://0.0.0.0:4665/_/api",
+            "http://127.9.9.9:4665/_/api/bins?x=1",
+        ] {
+            assert!(targets_reserved(url, own), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:4665/bin/_/x",
+            "http://127.0.0.1:4666/_/api",
+            "http://127.0.0.1:4665/_x",
+            "http://example.com:4665/_/api",
+            "http://127.0.0.1/_/api",
+            "not a url",
+        ] {
+            assert!(!targets_reserved(url, own), "{url}");
+        }
+        let wide: SocketAddr = "0.0.0.0:80".parse().unwrap();
+        assert!(targets_reserved("http://127.0.0.1/_/api", wide));
+    }
+
+    #[test]
+    fn the_hop_marker_is_appended_and_recognised() {
+        let mut h = vec![Header::new("Via", &b"1.0 fred, 1.1 p.example"[..])];
+        append_via(&mut h, &via_entry("abc", false));
+        assert_eq!(h[0].value_str(), "1.0 fred, 1.1 p.example, 1.1 hookpit-abc");
+        assert!(passed_through(&h, "abc"));
+        assert!(!passed_through(&h, "abcd"));
+        assert!(!passed_through(&h, "ab"));
+
+        let mut sent = Vec::new();
+        append_via(&mut sent, &via_entry("abc", true));
+        assert!(!passed_through(&sent, "abc"), "a delivery is not a loop");
+        assert!(came_from(&sent, "abc"));
+        assert!(!came_from(&sent, "other"));
+        append_via(&mut sent, &via_entry("abc", false));
+        assert!(passed_through(&sent, "abc"));
     }
 }

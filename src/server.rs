@@ -1,8 +1,12 @@
 //! The server: binds (port 0 works), runs hyper's accept loop with upgrades over the wire tap,
 //! routes `/_/` to the viewer, API and live feed behind the Host/Origin/token checks and
 //! everything else to capture, and hands out a [`ServerHandle`] that shuts it all down on drop.
+//! A bin's forward goes out with this server's `Via` entry; a capture that already passed
+//! through this server is recorded but never forwarded again, and at most [`MAX_MIRRORS`]
+//! mirror forwards are in flight (past it the forward is recorded as skipped).
 //!
-//! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `model` and `error`. It owns
+//! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `outbound`, `deliver`,
+//! `model` and `error`. It owns
 //! the listener, the connections and the shutdown signal; the store owns the data.
 
 use std::net::{IpAddr, SocketAddr};
@@ -35,6 +39,9 @@ use crate::wire::{Heads, SlowClients, TapIo, Timeouts};
 
 /// How long in-flight responses get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// Mirror forwards in flight per server; past it a capture's forward is recorded as skipped.
+pub const MAX_MIRRORS: usize = 64;
 
 /// Starts servers.
 pub struct Server;
@@ -82,9 +89,9 @@ impl Server {
     pub async fn start(config: Config) -> Result<ServerHandle> {
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|source| Error::Bind {
+            .map_err(|reason| Error::Bind {
                 addr: config.listen,
-                source,
+                reason,
             })?;
         let addr = listener.local_addr()?;
         let store = Store::new(Limits {
@@ -94,8 +101,8 @@ impl Server {
             feed_capacity: config.feed_capacity,
         });
         for decl in &config.bins {
-            let cfg =
-                crate::rules::BinConfig::from_json(&decl.config).map_err(|e| Error::Config {
+            let cfg = crate::rules::BinConfig::from_json_within(&decl.config, config.max_body)
+                .map_err(|e| Error::Config {
                     file: config
                         .config_file
                         .as_ref()
@@ -108,7 +115,7 @@ impl Server {
             api::apply_bin_config(&store, &decl.name, &cfg)?;
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let outbound = crate::outbound::Outbound::new();
+        let outbound = crate::outbound::Outbound::for_server(addr);
         let sender = crate::deliver::Sender::for_server(
             &config,
             store.clone(),
@@ -121,7 +128,10 @@ impl Server {
                 store: store.clone(),
                 outbound,
                 sender: sender.clone(),
+                decoding: api::Decoding::new(config.max_body),
+                max_body: config.max_body,
             },
+            mirrors: Arc::new(tokio::sync::Semaphore::new(MAX_MIRRORS)),
             config,
             shutdown: shutdown_rx.clone(),
         });
@@ -326,22 +336,26 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-/// Sends a captured request on to a forward target: exact method, headers minus hop-by-hop,
-/// body. Returns what to record and, for passthrough, what to answer (502 when unreachable).
+/// Sends a captured request on to a forward target: exact method, headers minus hop-by-hop
+/// plus this server's `Via` entry, body. Returns what to record and, for passthrough, what to
+/// answer (502 when unreachable).
 async fn forward_to(
-    out: &crate::outbound::Outbound,
+    api: &api::Ctx,
     f: &Forward,
     r: &CapturedRequest,
     keep_body: usize,
 ) -> (ForwardResult, ResponseSent) {
     let url = BinRules::forward_url(f, r);
-    let o = out
+    let via = crate::outbound::via_entry(api.store.instance(), false);
+    let o = api
+        .outbound
         .send(crate::outbound::Outgoing::resend(
             r,
             url.clone(),
             f.timeout,
             f.insecure_tls,
             keep_body,
+            &via,
         ))
         .await;
     let excerpt = o.body.slice(..o.body.len().min(64 * 1024));
@@ -380,10 +394,40 @@ async fn forward_to(
     (result, response)
 }
 
+/// A forward not made: recorded as the capture's forward result with `why`; passthrough answers
+/// `status` with the reason.
+fn not_forwarded(
+    f: &Forward,
+    r: &CapturedRequest,
+    status: u16,
+    code: &str,
+    why: String,
+) -> (ForwardResult, ResponseSent) {
+    let v = json!({"ok": false, "bin": r.bin, "error": {"code": code, "message": why}});
+    let result = ForwardResult {
+        url: BinRules::forward_url(f, r),
+        status: None,
+        headers: Vec::new(),
+        body: crate::model::Body::default(),
+        latency_ms: 0.0,
+        error: Some(why),
+    };
+    let response = ResponseSent {
+        status,
+        headers: vec![Header::new("Content-Type", &b"application/json"[..])],
+        body: crate::model::Body::new(Bytes::from(v.to_string()), false),
+        delay_ms: 0,
+        dropped: false,
+    };
+    (result, response)
+}
+
 struct App {
     config: Config,
     /// The store, the outbound client and the sender, shared with the API handlers.
     api: api::Ctx,
+    /// Turns for mirror forwards in flight ([`MAX_MIRRORS`]).
+    mirrors: Arc<tokio::sync::Semaphore>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -493,13 +537,42 @@ impl App {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
             snap.request.signature = rules.check_signature(&snap.request, now);
+            let looped =
+                crate::outbound::passed_through(&snap.request.headers, self.api.store.instance());
             match &rules.forward {
+                // recorded, never forwarded again: a forward to this server itself ends here
+                Some(f) if looped => {
+                    let (result, response) = not_forwarded(
+                        f,
+                        &snap.request,
+                        508,
+                        "loop_detected",
+                        "forward loop: this request already passed through this hookpit; \
+                         it was recorded and not forwarded again"
+                            .into(),
+                    );
+                    snap.request.forward = Some(result);
+                    if f.mode == ForwardMode::Passthrough && !incomplete {
+                        passthrough = Some(response);
+                    }
+                }
                 Some(f) if f.mode == ForwardMode::Passthrough && !incomplete => {
                     let (result, response) = Box::pin(self.forward(f, &snap.request)).await;
                     snap.request.forward = Some(result);
                     passthrough = Some(response);
                 }
-                Some(f) if f.mode == ForwardMode::Mirror && !incomplete => mirror = Some(f.clone()),
+                Some(f) if f.mode == ForwardMode::Mirror && !incomplete => {
+                    match self.mirrors.clone().try_acquire_owned() {
+                        Ok(turn) => mirror = Some((f.clone(), turn)),
+                        Err(_) => {
+                            let why = format!(
+                                "skipped: {MAX_MIRRORS} mirror forwards are already in flight"
+                            );
+                            let (result, _) = not_forwarded(f, &snap.request, 503, "busy", why);
+                            snap.request.forward = Some(result);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -519,13 +592,13 @@ impl App {
                 default_response(r, html)
             };
         });
-        if let Some(f) = mirror {
-            let app = self.api.clone();
+        if let Some((f, turn)) = mirror {
+            let api = self.api.clone();
             let rec = rec.clone();
-            let store = self.api.store.clone();
             tokio::spawn(async move {
-                let (result, _) = forward_to(&app.outbound, &f, &rec, 64 * 1024).await;
-                store.update(rec.id, |r| r.forward = Some(result));
+                let (result, _) = forward_to(&api, &f, &rec, 64 * 1024).await;
+                drop(turn);
+                api.store.update(rec.id, |r| r.forward = Some(result));
             });
         }
         if !delay.is_zero() {
@@ -540,7 +613,7 @@ impl App {
     /// Forwards in passthrough mode: the target's whole answer goes back to the sender (a 502
     /// when it cannot be reached).
     async fn forward(&self, f: &Forward, r: &CapturedRequest) -> (ForwardResult, ResponseSent) {
-        forward_to(&self.api.outbound, f, r, self.config.max_body).await
+        forward_to(&self.api, f, r, self.config.max_body).await
     }
 
     async fn reserved(&self, req: Request<Incoming>) -> Resp {
@@ -600,10 +673,11 @@ impl App {
                 );
                 h.insert("x-frame-options", HeaderValue::from_static("DENY"));
                 h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-                if let (Some(t), Some(_)) = (&self.config.token, query_token(&req)) {
-                    if let Ok(v) = HeaderValue::from_str(&format!(
-                        "hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict"
-                    )) {
+                // only a client that presented the token in the URL is handed it as a cookie
+                if let Some(t) = &self.config.token {
+                    let presented = query_token(&req).is_some_and(|given| token_eq(&given, t));
+                    let cookie = format!("hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict");
+                    if let (true, Ok(v)) = (presented, HeaderValue::from_str(&cookie)) {
                         h.insert("set-cookie", v);
                     }
                 }
@@ -689,19 +763,18 @@ fn query_token(req: &Request<Incoming>) -> Option<String> {
 }
 
 fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
-    let eq = |given: &str| constant_time_eq(given.as_bytes(), token.as_bytes());
     if let Some(v) = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
     {
         if let Some(t) = v.strip_prefix("Bearer ") {
-            if eq(t.trim()) {
+            if token_eq(t.trim(), token) {
                 return true;
             }
         }
     }
-    if query_token(req).is_some_and(|t| eq(&t)) {
+    if query_token(req).is_some_and(|t| token_eq(&t, token)) {
         return true;
     }
     req.headers()
@@ -710,9 +783,17 @@ fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().strip_prefix("hookpit_token="))
-        .any(eq)
+        .any(|t| token_eq(t, token))
 }
 
+/// Compares a presented token with the real one in time that depends on neither's content nor
+/// length: both are hashed, and the digests compared without an early exit.
+fn token_eq(given: &str, token: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    constant_time_eq(&Sha256::digest(given), &Sha256::digest(token))
+}
+
+/// Equal-length slices compared with a fold of XORs (no early exit).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -847,4 +928,27 @@ pub fn to_hyper(sent: &ResponseSent) -> Resp {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical_whatever_their_lengths() {
+        assert!(token_eq("s3cret", "s3cret"));
+        for other in [
+            "",
+            "s",
+            "s3cre",
+            "s3cret!",
+            "S3cret",
+            "s3cres",
+            "s3cret s3cret",
+        ] {
+            assert!(!token_eq(other, "s3cret"), "{other}");
+        }
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(constant_time_eq(b"", b""));
+    }
 }

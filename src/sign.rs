@@ -68,9 +68,11 @@ pub enum SignError {
     #[error("secret is empty")]
     EmptySecret,
     /// The secret is not standard base64 after the optional `whsec_` prefix.
-    #[error("secret is not `whsec_` + standard base64: {reason}")]
+    #[error(
+        "not a webhook secret: expected `whsec_` followed by standard base64, like `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw`"
+    )]
     InvalidSecret {
-        /// What the base64 decoder objected to.
+        /// What the base64 decoder objected to (kept for debugging, not shown to users).
         reason: String,
     },
     /// A signature scheme name other than the five known ones.

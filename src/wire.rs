@@ -870,6 +870,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TapIo<S> {
     }
 }
 
+/// Feeds `reads` to a fresh tap, one socket read each, and returns the heads it found in order.
+/// For fuzzing and property tests; the server goes through [`TapIo`].
+#[doc(hidden)]
+pub fn tap_reads<'a>(reads: impl IntoIterator<Item = &'a [u8]>, max_head: usize) -> Vec<RawHead> {
+    let (mut tap, heads) = TapIo::new((), max_head, None);
+    for r in reads {
+        tap.tracker.feed(r);
+    }
+    std::iter::from_fn(|| heads.pop()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,9 +120,11 @@ fn ls_show_and_clear_print_for_people_and_for_scripts() {
     );
     let (code, out, _) = run_cli(&base, &["show", "1", "--raw"]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("POST /cli/a HTTP/1.1\r\n") && out.ends_with(r#"{"hello":"world"}"#));
+    assert!(
+        out.starts_with("POST /cli/a HTTP/1.1\r\n") && out.ends_with("{\"hello\":\"world\"}\n")
+    );
     let (code, _, err) = run_cli(&base, &["show", "99"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(
         err.starts_with("error:") && err.contains("not found"),
         "{err}"
@@ -335,4 +337,266 @@ fn tail_reconnects_by_itself_when_the_server_restarts_and_misses_nothing_new() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["target"], "/after/restart");
     assert_eq!(v["id"], 1);
+}
+
+/// Runs the binary with its stdout read for a few bytes, then closed, as `| head -c 16` would.
+fn run_into_closed_pipe(server: &str, args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(bin_path())
+        .args(args)
+        .env("HOOKPIT_SERVER", server)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (child.wait().unwrap().code(), err)
+}
+
+#[test]
+fn a_closed_output_pipe_ends_every_printing_command_quietly_with_exit_0() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    // enough output that the command is still writing when the reader goes away
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(60_000));
+    for _ in 0..40 {
+        post_sync(&base, "/piped/e", &body);
+    }
+    for args in [
+        &["export", "piped", "--format", "ndjson"][..],
+        &["ls", "piped", "--limit", "40", "--json"][..],
+        &["show", "latest", "--bin", "piped", "--raw"][..],
+        &["events"][..],
+    ] {
+        let (code, err) = run_into_closed_pipe(&base, args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} printed: {err}");
+    }
+}
+
+#[test]
+fn filter_values_may_start_with_a_hyphen_in_every_filtering_command() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    post_sync(&base, "/hy/e", "{\"a\":1}");
+    let (code, out, err) = run_cli(&base, &["ls", "hy", "--match", "-header:X-Nope", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["count"],
+        1
+    );
+    let (code, _, err) = run_cli(
+        &base,
+        &[
+            "wait",
+            "--bin",
+            "hy",
+            "-m",
+            "-method:GET",
+            "--timeout",
+            "5s",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run_cli(&base, &["clear", "hy", "--match", "-method:POST"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("cleared 0"), "{out}");
+    let (code, _, err) = run_cli(&base, &["export", "hy", "--match", "-method:GET"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_missing_bin_or_request_is_not_found_with_exit_1_naming_it() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    post_sync(&base, "/here/e", "{}");
+    let (code, out, err) = run_cli(&base, &["ls", "nope"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert_eq!(err.trim(), "error: bin nope not found");
+    let (code, _, err) = run_cli(&base, &["bin", "show", "nope"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "error: bin nope not found");
+    let (code, _, err) = run_cli(&base, &["show", "latest", "--bin", "nope"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "error: bin nope not found");
+    let (code, _, err) = run_cli(&base, &["show", "999"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "error: request 999 not found");
+    // an empty list of an existing bin is not an error
+    run_cli(&base, &["clear", "here"]);
+    let (code, out, err) = run_cli(&base, &["ls", "here"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+}
+
+#[test]
+fn a_mistyped_event_name_is_answered_with_the_nearest_names() {
+    let s = spawn_serve(&[]);
+    let (code, _, err) = run_cli(&s.base(), &["send", "payment_recieved"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("did you mean payment_received?"), "{err}");
+    assert!(err.contains("payment_recieved"), "{err}");
+}
+
+#[test]
+fn messages_say_each_thing_once() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    post_sync(&base, "/ci/e", "{\"a\":2}");
+    let (code, _, err) = run_cli(
+        &base,
+        &[
+            "wait",
+            "--bin",
+            "ci",
+            "-m",
+            "json:/a=1",
+            "--timeout",
+            "300ms",
+        ],
+    );
+    assert_eq!(code, 1);
+    let first = err.lines().next().unwrap_or_default();
+    assert_eq!(first.matches("timed out").count(), 1, "{err}");
+    // a port in use: the reason appears once
+    let out = std::process::Command::new(bin_path())
+        .args(["--listen", s.announced["listen"].as_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+    // a bad secret says what a good one looks like, not what the decoder tripped on
+    let out = std::process::Command::new(bin_path())
+        .args(["sign", "--secret", "notasecret"])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`whsec_`") && !err.contains("symbol"), "{err}");
+}
+
+#[test]
+fn help_names_environment_variables_without_their_values_and_output_is_tidy() {
+    let out = std::process::Command::new(bin_path())
+        .args(["serve", "--help"])
+        .env_remove("HOOKPIT_SERVER")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("[env: HOOKPIT_LISTEN]"), "{help}");
+    assert!(!help.contains("="), "{help}");
+    // each verb shows only the flags that apply to it
+    assert!(
+        !help.contains("--server") && help.contains("--token"),
+        "{help}"
+    );
+    let help_of = |verb: &str| {
+        let out = std::process::Command::new(bin_path())
+            .args([verb, "--help"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sign = help_of("sign");
+    assert!(
+        !sign.contains("--server") && !sign.contains("--token"),
+        "{sign}"
+    );
+    let ls = help_of("ls");
+    assert!(ls.contains("--server") && ls.contains("--token"), "{ls}");
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    // `events` lines up its columns: every description starts at the same column
+    let (_, json, _) = run_cli(&base, &["events", "--json"]);
+    let events: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let (code, out, _) = run_cli(&base, &["events"]);
+    assert_eq!(code, 0);
+    let starts: std::collections::BTreeSet<Option<usize>> = out
+        .lines()
+        .zip(events["events"].as_array().unwrap())
+        .map(|(line, e)| line.find(e["description"].as_str().unwrap()))
+        .collect();
+    assert!(out.lines().count() > 10, "{out}");
+    assert_eq!(starts.len(), 1, "{out}");
+    assert!(!starts.contains(&None), "{out}");
+    // `show --raw` ends with a newline
+    post_sync(&base, "/raw/e", "no newline at the end");
+    let (code, out, _) = run_cli(&base, &["show", "latest", "--bin", "raw", "--raw"]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with("no newline at the end\n"), "{out:?}");
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_same_definitions() {
+    for (shell, mark) in [
+        ("bash", "_hookpit()"),
+        ("zsh", "#compdef hookpit"),
+        ("fish", "complete -c hookpit"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = std::process::Command::new(bin_path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(mark), "{shell}: {text}");
+        assert!(text.contains("wait") && text.contains("match"), "{shell}");
+    }
+    let out = std::process::Command::new(bin_path())
+        .arg("man")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH hookpit 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("wait") && page.contains("completions"),
+        "{page}"
+    );
+    let out = std::process::Command::new(bin_path())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn show_decodes_a_body_in_its_declared_legacy_charset() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        http(
+            "POST",
+            &format!("{base}/latin/e"),
+            &[("Content-Type", "text/plain; charset=iso-8859-1")],
+            &b"na\xefve caf\xe9"[..],
+        )
+        .await
+    });
+    let (code, out, _) = run_cli(&base, &["show", "latest", "--bin", "latin"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("naïve café"), "{out}");
+    assert!(!out.contains("binary"), "{out}");
 }

@@ -1141,7 +1141,7 @@ async fn hookpit_test_and_send_exit_0_on_success_and_1_on_failure() {
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 23);
     let (code, _, err) = cli(&["test", "nobody"]).await.unwrap();
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(err.contains("not found"), "{err}");
 }
 

@@ -1,0 +1,518 @@
+//! `capture`: capture throughput measured from outside, with `wrk` as the load generator in its
+//! own process, so the generator's CPU is not charged to the servers it measures.
+//!
+//! Every server runs alone in a child process of this executable (`bench serve-KIND --child`,
+//! announcing `@addr HOST:PORT`): a bare hyper server that reads the body and answers 200 (the
+//! baseline), a naive capture (the bare server plus a copy of each request into a
+//! `Mutex<Vec>`), hookpit with its default limits, and hookpit with a deep store (1M requests,
+//! 1 GiB). Each round measures every server twice: "shared" (server and wrk float over all
+//! CPUs) and "pinned" (server on CPU 0, wrk on CPU 1, with `taskset`). Ratios are against the
+//! bare server of the same round and variant; verdicts use the median over rounds. Resident
+//! bytes per stored request are read from the child's `/proc/PID/status` before and after.
+//! `wrk` is installed from Debian's packages when missing (`apt-get install wrk`).
+
+use super::*;
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+/// Connections wrk keeps open (the figure: 32 keep-alive connections).
+const WRK_CONNS: usize = 32;
+
+/// The servers measured, as `(label, child mode)`; the first is the baseline.
+const SERVERS: &[(&str, &str)] = &[
+    ("bare hyper", "serve-bare"),
+    ("naive capture", "serve-naive"),
+    ("hookpit default", "serve-hookpit"),
+    ("hookpit deep", "serve-deep"),
+];
+
+/// The child side: serves one kind of server on 127.0.0.1:0 until stdin closes.
+pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
+    let (addr, guard): (SocketAddr, Box<dyn std::any::Any + Send>) = match mode {
+        "serve-bare" => {
+            let (addr, task) = serve_bare(StatusCode::OK, None).await?;
+            (addr, Box::new(AbortOnDrop(task)))
+        }
+        "serve-naive" => {
+            let (addr, task) = serve_naive().await?;
+            (addr, Box::new(AbortOnDrop(task)))
+        }
+        "serve-hookpit" | "serve-deep" => {
+            let config = if mode == "serve-deep" {
+                hookpit::Config {
+                    max_requests: 1_000_000,
+                    max_memory: 1024 * 1024 * 1024,
+                    ..hookpit::Config::for_tests()
+                }
+            } else {
+                hookpit::Config::for_tests()
+            };
+            let hp = hookpit::Server::start(config).await?;
+            (hp.addr(), Box::new(hp))
+        }
+        other => return Err(format!("no server kind `{other}`").into()),
+    };
+    println!("@addr {addr}");
+    let stdin_closed = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        while std::io::stdin().lock().read_line(&mut line).unwrap_or(0) > 0 {
+            line.clear();
+        }
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(600), stdin_closed).await;
+    drop(guard);
+    Ok(Vec::new())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One stored request of the naive capture: what a minimal catcher keeps.
+#[allow(dead_code)] // kept for its memory, never read
+struct Naive {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// The bare server plus a copy of every request into one `Mutex<Vec>`; `GET /count` answers how
+/// many it holds.
+async fn serve_naive() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BoxError> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let kept: Arc<std::sync::Mutex<Vec<Naive>>> = Arc::default();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let kept = kept.clone();
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let kept = kept.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let answer = if parts.method == Method::GET && parts.uri.path() == "/count" {
+                        let n = kept.lock().map(|k| k.len()).unwrap_or(0);
+                        Bytes::from(format!("{{\"count\":{n}}}"))
+                    } else {
+                        if let Ok(mut k) = kept.lock() {
+                            k.push(Naive {
+                                method: parts.method,
+                                uri: parts.uri,
+                                headers: parts.headers,
+                                body,
+                            });
+                        }
+                        Bytes::from_static(b"{\"ok\":true}")
+                    };
+                    let mut r = Response::new(Full::new(answer));
+                    r.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    Ok::<_, Infallible>(r)
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+/// A server child process; closing its stdin stops it, and dropping this kills it if it lingers.
+struct ServerChild {
+    child: Child,
+    addr: String,
+}
+
+impl ServerChild {
+    fn start(mode: &str, pin_cpu: Option<usize>) -> Result<ServerChild, BoxError> {
+        // the path itself, not `/proc/self/exe`: under `taskset` that link would name taskset
+        let exe = std::env::current_exe()?;
+        let mut cmd = match pin_cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        let mut child = cmd
+            .args([mode, "--child"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("the child has no stdout")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let addr = lines
+            .find_map(|l| l.ok()?.strip_prefix("@addr ").map(str::to_owned))
+            .ok_or_else(|| format!("`{mode}` did not announce its address"))?;
+        Ok(ServerChild { child, addr })
+    }
+
+    fn rss(&self) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    }
+
+    /// How many requests the server holds, where it can tell.
+    async fn stored(&self, mode: &str) -> Option<u64> {
+        let (path, key) = match mode {
+            "serve-naive" => ("/count", None),
+            "serve-hookpit" | "serve-deep" => ("/_/api/health", Some("stats")),
+            _ => return None,
+        };
+        let mut c = Conn::open(&self.addr).await.ok()?;
+        let t = Template::get(&format!("http://{}{path}", self.addr)).ok()?;
+        let (_, body) = c.send(t.build()).await.ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        match key {
+            Some(k) => v[k]["requests"].as_u64(),
+            None => v["count"].as_u64(),
+        }
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one wrk run printed.
+#[derive(Debug, Clone, Copy, Default)]
+struct WrkRun {
+    rps: f64,
+    p99_ms: f64,
+    /// Non-2xx answers and socket errors.
+    errors: u64,
+}
+
+/// Installs wrk from Debian's packages when it is missing.
+fn ensure_wrk() -> Result<(), BoxError> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    println!("(wrk not found: installing Debian's `wrk`)");
+    let sudo = if is_root() { vec![] } else { vec!["sudo"] };
+    for args in [
+        vec!["apt-get", "update", "-qq"],
+        vec![
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "wrk",
+        ],
+    ] {
+        let mut all = sudo.clone();
+        all.extend(args);
+        let status = Command::new(all[0])
+            .args(&all[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if !status.success() {
+            return Err(format!("`{}` failed ({status})", all.join(" ")).into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (from `/proc/self/status`'s effective uid).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2).map(|u| u == "0")
+        })
+        .unwrap_or(false)
+}
+
+/// The Lua script that makes wrk POST the 1 KiB JSON body.
+fn wrk_script(body: &[u8]) -> Result<tempfile_path::TempFile, BoxError> {
+    let text = String::from_utf8_lossy(body)
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    let script = format!(
+        "wrk.method = \"POST\"\nwrk.body = \"{text}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+    );
+    tempfile_path::TempFile::with_contents("hookpit-bench-wrk", ".lua", script.as_bytes())
+}
+
+/// Runs wrk against `url` for `secs`, pinned to `pin_cpu` when given.
+fn run_wrk(
+    url: &str,
+    secs: f64,
+    script: &std::path::Path,
+    pin_cpu: Option<usize>,
+) -> Result<WrkRun, BoxError> {
+    let secs = secs.round().max(1.0) as u64;
+    let mut cmd = match pin_cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg("wrk");
+            c
+        }
+        None => Command::new("wrk"),
+    };
+    let out = cmd
+        .args([
+            "-t1",
+            &format!("-c{WRK_CONNS}"),
+            &format!("-d{secs}s"),
+            "--latency",
+        ])
+        .arg("-s")
+        .arg(script)
+        .arg(url)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "wrk failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_wrk(&text).ok_or_else(|| format!("cannot read wrk's output:\n{text}").into())
+}
+
+/// Reads `Requests/sec`, the 99% latency line and the error lines of wrk's output.
+fn parse_wrk(text: &str) -> Option<WrkRun> {
+    let mut run = WrkRun::default();
+    let mut got_rps = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("Requests/sec:") {
+            run.rps = v.trim().parse().ok()?;
+            got_rps = true;
+        } else if let Some(v) = line.strip_prefix("99%") {
+            run.p99_ms = wrk_duration_ms(v.trim())?;
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            run.errors += v.trim().parse::<u64>().unwrap_or(0);
+        } else if let Some(v) = line.strip_prefix("Socket errors:") {
+            // connect 0, read 0, write 0, timeout 0
+            run.errors += v
+                .split(',')
+                .filter_map(|p| p.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    got_rps.then_some(run)
+}
+
+/// `1.23ms`, `512.00us`, `1.02s` in milliseconds.
+fn wrk_duration_ms(v: &str) -> Option<f64> {
+    let (num, factor) = if let Some(n) = v.strip_suffix("us") {
+        (n, 1e-3)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1e3)
+    } else {
+        (v, 1.0)
+    };
+    Some(num.trim().parse::<f64>().ok()? * factor)
+}
+
+pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
+    ensure_wrk()?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let secs = o.secs.max(1.0);
+    println!();
+    println!(
+        "== capture throughput with wrk in its own process: POST 1 KiB JSON, {WRK_CONNS} keep-alive conns, 1 wrk thread, {secs:.0} s per run, {} rounds; {cpus} CPUs, load average {} ==",
+        o.rounds,
+        loadavg()
+    );
+    let script = wrk_script(&body_1k())?;
+    let variants: &[(&str, Option<(usize, usize)>)] = if cpus >= 2 {
+        &[("shared", None), ("pinned", Some((0, 1)))]
+    } else {
+        println!("(one CPU: the pinned variant needs two; measuring shared only)");
+        &[("shared", None)]
+    };
+    // ratios[variant][server] per round; rps[variant][server] per round
+    let mut ratios = vec![vec![Vec::new(); SERVERS.len()]; variants.len()];
+    let mut rps = vec![vec![Vec::new(); SERVERS.len()]; variants.len()];
+    let mut p99 = vec![vec![Vec::new(); SERVERS.len()]; variants.len()];
+    let mut per_req_rss: Vec<Vec<f64>> = vec![Vec::new(); SERVERS.len()];
+    println!(
+        "{:<6} {:<8} {:<16} {:>10} {:>9} {:>7} {:>8}",
+        "round", "variant", "server", "req/s", "p99 ms", "errors", "ratio"
+    );
+    for round in 1..=o.rounds {
+        for (v, (variant, pins)) in variants.iter().enumerate() {
+            let mut round_rps = vec![0.0; SERVERS.len()];
+            // rotate the order so no server always runs first (or right after another)
+            for k in 0..SERVERS.len() {
+                let s = (k + round + v) % SERVERS.len();
+                let (label, mode) = SERVERS[s];
+                let server = ServerChild::start(mode, pins.map(|p| p.0))?;
+                let url = format!("http://{}/bench/events?src=load", server.addr);
+                // warm up (connections, allocator), then measure from a known stored count
+                run_wrk(&url, 1.0, script.path(), pins.map(|p| p.1))?;
+                let (rss0, n0) = (server.rss(), server.stored(mode).await);
+                let r = run_wrk(&url, secs, script.path(), pins.map(|p| p.1))?;
+                let (rss1, n1) = (server.rss(), server.stored(mode).await);
+                if let (Some(a), Some(b), Some(n0), Some(n1)) = (rss0, rss1, n0, n1) {
+                    if n1 > n0 && (mode == "serve-naive" || mode == "serve-deep") {
+                        per_req_rss[s].push(b.saturating_sub(a) as f64 / (n1 - n0) as f64);
+                    }
+                }
+                drop(server);
+                round_rps[s] = r.rps;
+                rps[v][s].push(r.rps);
+                p99[v][s].push(r.p99_ms);
+                println!(
+                    "{:<6} {:<8} {:<16} {:>10.0} {:>9.3} {:>7}",
+                    round, variant, label, r.rps, r.p99_ms, r.errors
+                );
+            }
+            for s in 0..SERVERS.len() {
+                let ratio = round_rps[s] / round_rps[0].max(1e-9);
+                ratios[v][s].push(ratio);
+                if s > 0 {
+                    println!(
+                        "{:<6} {:<8} {:<16} {:>10} {:>9} {:>7} {:>8.3}",
+                        round, variant, SERVERS[s].0, "", "", "", ratio
+                    );
+                }
+            }
+        }
+    }
+    println!();
+    println!(
+        "-- medians over {} rounds (ratio to bare hyper in the same round and variant)",
+        o.rounds
+    );
+    print!("{:<18}", "server");
+    for (variant, _) in variants {
+        print!(" {:>14} {:>10}", format!("{variant} ratio"), "req/s");
+    }
+    println!(" {:>16}", "bytes/stored req");
+    for (s, (label, _)) in SERVERS.iter().enumerate() {
+        print!("{label:<18}");
+        for v in 0..variants.len() {
+            print!(
+                " {:>14.3} {:>10.0}",
+                median(&ratios[v][s]),
+                median(&rps[v][s])
+            );
+        }
+        if per_req_rss[s].is_empty() {
+            println!(" {:>16}", "-");
+        } else {
+            println!(" {:>16.0}", median(&per_req_rss[s]));
+        }
+    }
+    let mut verdicts = Vec::new();
+    for (v, (variant, _)) in variants.iter().enumerate() {
+        verdicts.push(Verdict {
+            name: format!("capture {variant}: hookpit default / bare"),
+            value: median(&ratios[v][2]),
+            unit: "x",
+            target: Target::AtLeast(0.80),
+            note: format!(
+                "{:.0} vs {:.0} req/s; p99 {:.3} vs {:.3} ms",
+                median(&rps[v][2]),
+                median(&rps[v][0]),
+                median(&p99[v][2]),
+                median(&p99[v][0])
+            ),
+        });
+        verdicts.push(Verdict {
+            name: format!("capture {variant}: hookpit deep / bare"),
+            value: median(&ratios[v][3]),
+            unit: "x",
+            target: Target::AtLeast(0.70),
+            note: format!(
+                "{:.0} vs {:.0} req/s",
+                median(&rps[v][3]),
+                median(&rps[v][0])
+            ),
+        });
+        verdicts.push(Verdict {
+            name: format!("capture {variant}: naive capture / bare"),
+            value: median(&ratios[v][1]),
+            unit: "x",
+            target: Target::Info,
+            note: format!("{:.0} req/s", median(&rps[v][1])),
+        });
+    }
+    if !per_req_rss[3].is_empty() {
+        verdicts.push(Verdict {
+            name: "resident per stored 1 KiB req, deep store".into(),
+            value: median(&per_req_rss[3]) / 1024.0,
+            unit: "KiB",
+            target: Target::AtMost(1.75),
+            note: format!(
+                "naive capture {:.0} B",
+                if per_req_rss[1].is_empty() {
+                    f64::NAN
+                } else {
+                    median(&per_req_rss[1])
+                }
+            ),
+        });
+    }
+    Ok(verdicts)
+}
+
+/// A file in the temp dir, removed on drop.
+mod tempfile_path {
+    use super::BoxError;
+    use std::path::{Path, PathBuf};
+
+    pub struct TempFile(PathBuf);
+
+    impl TempFile {
+        pub fn with_contents(
+            prefix: &str,
+            suffix: &str,
+            bytes: &[u8],
+        ) -> Result<TempFile, BoxError> {
+            let path =
+                std::env::temp_dir().join(format!("{prefix}-{}{suffix}", std::process::id()));
+            std::fs::write(&path, bytes)?;
+            Ok(TempFile(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
