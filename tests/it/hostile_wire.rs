@@ -252,13 +252,13 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 async fn a_connection_that_keeps_sending_requests_stays_open() {
     let s = start_with(timeouts(
         Duration::from_secs(30),
-        Duration::from_millis(300),
+        Duration::from_millis(500),
     ))
     .await;
     let mut c = TcpStream::connect(s.addr()).await.unwrap();
     let t = Instant::now();
     let mut n = 0;
-    // twelve requests 100 ms apart span four idle timeouts on one connection
+    // twelve requests 100 ms apart span more than two idle timeouts on one connection
     while n < 12 {
         c.write_all(b"GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
             .await
@@ -274,11 +274,7 @@ async fn a_connection_that_keeps_sending_requests_stays_open() {
 
 #[tokio::test]
 async fn other_requests_are_served_while_200_stalled_bodies_are_held() {
-    let s = start_with(timeouts(
-        Duration::from_millis(1500),
-        Duration::from_secs(60),
-    ))
-    .await;
+    let s = start_with(timeouts(Duration::from_secs(2), Duration::from_secs(60))).await;
     let mut stalled = Vec::new();
     for i in 0..200 {
         let mut c = TcpStream::connect(s.addr()).await.unwrap();
@@ -294,11 +290,8 @@ async fn other_requests_are_served_while_200_stalled_bodies_are_held() {
     for _ in 0..20 {
         assert_eq!(post(&s.catch_url("free"), "{}").await.status, 200);
     }
-    assert!(
-        t.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        t.elapsed()
-    );
+    // all served before the held bodies' timeout: while they were held
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     // every held connection is answered and closed, all within one bound
     let all = futures_util::future::join_all(stalled.iter_mut().map(|c| async move {
         let out = read_until_quiet(c, CLOSE).await;
