@@ -19,6 +19,11 @@ use serde_json::Value;
 
 use crate::model::CapturedRequest;
 
+/// The most terms a filter may have.
+pub const MAX_TERMS: usize = 64;
+/// The longest filter string accepted, in bytes.
+pub const MAX_FILTER_LEN: usize = 4096;
+
 /// The keys a term may start with (`key:value`).
 const KEYS: &[&str] = &[
     "method", "path", "header", "query", "json", "body", "sig", "bin", "status",
@@ -68,7 +73,8 @@ enum Test {
         value: Option<String>,
     },
     Json {
-        pointer: String,
+        /// The pointer's reference tokens, unescaped once here.
+        pointer: Vec<String>,
         want: Option<JsonWant>,
     },
     Body(Vec<u8>),
@@ -103,7 +109,32 @@ struct Needle {
 impl Filter {
     /// Parses a filter string. Globs are compiled and values decoded here, once.
     pub fn parse(s: &str) -> Result<Filter, FilterError> {
-        let terms = tokenize(s)?
+        if s.len() > MAX_FILTER_LEN {
+            let cut = (0..=MAX_FILTER_LEN)
+                .rev()
+                .find(|i| s.is_char_boundary(*i))
+                .unwrap_or(0);
+            return Err(FilterError {
+                position: s[..cut].chars().count(),
+                term: s[cut..].chars().take(20).collect(),
+                message: format!(
+                    "a filter may be at most {MAX_FILTER_LEN} bytes long (this one has {})",
+                    s.len()
+                ),
+            });
+        }
+        let tokens = tokenize(s)?;
+        if let Some(extra) = tokens.get(MAX_TERMS) {
+            return Err(FilterError {
+                position: extra.start,
+                term: extra.raw.iter().collect(),
+                message: format!(
+                    "a filter may have at most {MAX_TERMS} terms (this one has {})",
+                    tokens.len()
+                ),
+            });
+        }
+        let terms = tokens
             .into_iter()
             .map(parse_term)
             .collect::<Result<Vec<_>, _>>()?;
@@ -247,7 +278,7 @@ impl Test {
                 .any(|(k, v)| k == key && value.as_ref().is_none_or(|want| v == want)),
             Test::Json { pointer, want } => {
                 let doc = json.get_or_init(|| serde_json::from_slice(&r.body.bytes).ok());
-                match (doc.as_ref().and_then(|d| d.pointer(pointer)), want) {
+                match (doc.as_ref().and_then(|d| resolve(d, pointer)), want) {
                     (None, _) => false,
                     (Some(_), None) => true,
                     (Some(got), Some(JsonWant::Json(w))) => json_eq(got, w),
@@ -292,7 +323,7 @@ impl Needle {
             return contains_ascii_ci(hay, self.lower.as_bytes());
         }
         match std::str::from_utf8(hay) {
-            Ok(text) => text.to_lowercase().contains(&self.lower),
+            Ok(text) => contains(text.to_lowercase().as_bytes(), self.lower.as_bytes()),
             Err(_) => {
                 contains(hay, self.original.as_bytes()) || contains(hay, self.lower.as_bytes())
             }
@@ -300,23 +331,53 @@ impl Needle {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    let first = needle[0];
-    hay.windows(needle.len())
-        .any(|w| w[0] == first && w == needle)
+/// RFC 6901 resolution over unescaped tokens (as `Value::pointer`, without its allocations).
+fn resolve<'a>(doc: &'a Value, tokens: &[String]) -> Option<&'a Value> {
+    tokens.iter().try_fold(doc, |v, t| match v {
+        Value::Object(m) => m.get(t),
+        Value::Array(a) => {
+            if t.starts_with('+') || (t.starts_with('0') && t.len() != 1) {
+                return None;
+            }
+            a.get(t.parse::<usize>().ok()?)
+        }
+        _ => None,
+    })
 }
 
-/// `needle` must already be ASCII-lowercase.
+/// Substring search in linear time.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || memchr::memmem::find(hay, needle).is_some()
+}
+
+/// Bytes of the haystack lower-cased at a time by [`contains_ascii_ci`].
+const FOLD_CHUNK: usize = 64 * 1024;
+
+/// ASCII case-insensitive substring search in linear time: the haystack is lower-cased a chunk
+/// at a time (chunks overlap by the needle's length) and searched with `memmem`. `needle` must
+/// already be ASCII-lowercase.
 fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
     if needle.is_empty() {
         return true;
     }
-    let first = needle[0];
-    hay.windows(needle.len())
-        .any(|w| w[0].to_ascii_lowercase() == first && w.eq_ignore_ascii_case(needle))
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut buf = Vec::with_capacity(FOLD_CHUNK.min(hay.len()) + needle.len());
+    let mut start = 0;
+    loop {
+        let end = (start + FOLD_CHUNK + needle.len() - 1).min(hay.len());
+        buf.clear();
+        buf.extend(hay[start..end].iter().map(u8::to_ascii_lowercase));
+        if finder.find(&buf).is_some() {
+            return true;
+        }
+        if end == hay.len() {
+            return false;
+        }
+        start += FOLD_CHUNK;
+    }
 }
 
 /// JSON equality where numbers compare numerically (`42 == 42.0`) and object key order does
@@ -577,6 +638,11 @@ fn parse_keyed(key: &str, rest: &[Ch], raw: &[char]) -> Result<Test, String> {
                     Err(_) => JsonWant::Text(decoded),
                 }
             });
+            let pointer = pointer
+                .split('/')
+                .skip(1)
+                .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                .collect();
             Ok(Test::Json { pointer, want })
         }
         "body" => Ok(Test::Body(value.into_bytes())),
