@@ -21,7 +21,7 @@ use crate::model::{parse_query, valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
 use crate::render;
 use crate::rules::{BinConfig, Progress};
-use crate::store::{Store, WaitOutcome, WaitSpec};
+use crate::store::{Store, WaitOutcome, WaitSpec, MAX_WAIT_COUNT};
 
 /// The response type of every handler.
 pub type Resp = Response<Full<Bytes>>;
@@ -175,7 +175,13 @@ impl Ctx {
                 "instance": self.store.instance(),
                 "stats": self.store.stats(),
             })),
-            (&Method::GET, ["bins"]) => ok(json!({"bins": self.store.bins()})),
+            (&Method::GET, ["bins"]) => {
+                let limit: usize = params.num("limit")?.unwrap_or(usize::MAX);
+                let offset: usize = params.num("offset")?.unwrap_or(0);
+                // summaries are snapshotted under the store's lock and serialised here
+                let (bins, total) = self.store.bins_page(offset, limit);
+                ok(json!({"bins": bins, "total": total}))
+            }
             (&Method::GET, ["bins", b]) => {
                 let b = bin_name(b)?;
                 let s = self
@@ -199,15 +205,18 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
-                self.list(Some(b), &params)
+                self.list(Some(b), &params).await
             }
-            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params),
+            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params).await,
             (&Method::DELETE, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
                 let filter = params.filter()?;
-                let n = match &filter {
+                let n = match filter {
                     None => self.store.clear(b, None),
-                    Some(f) => self.store.clear(b, Some(&|r| f.matches(r))),
+                    Some(f) => {
+                        let (store, bin) = (self.store.clone(), b.to_owned());
+                        off_workers(move || store.clear(&bin, Some(&|r| f.matches(r)))).await?
+                    }
                 };
                 ok(json!({"ok": true, "bin": b, "deleted": n.unwrap_or(0)}))
             }
@@ -227,7 +236,7 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "export"]) => {
                 let b = bin_name(b)?;
-                self.export(b, &params)
+                self.export(b, &params).await
             }
             (&Method::POST, ["requests", id, "replay"]) => {
                 let r = find_request(&self.store, id, &params)?;
@@ -271,15 +280,22 @@ impl Ctx {
         }
     }
 
-    fn list(&self, bin: Option<&str>, params: &Params) -> Result<Resp> {
+    async fn list(&self, bin: Option<&str>, params: &Params) -> Result<Resp> {
         let filter = params.filter()?;
         let limit: usize = params.num("limit")?.unwrap_or(100).min(100_000);
         let after: RequestId = params.num("after")?.unwrap_or(0);
         let before: Option<RequestId> = params.num("before")?;
         let with_body = params.flag("body", true)?;
-        let (reqs, more) = self.store.list(bin, after, before, limit, |r| {
-            filter.as_ref().is_none_or(|f| f.matches(r))
-        });
+        let (reqs, more) = match filter {
+            None => self.store.list(bin, after, before, limit, |_| true),
+            Some(f) => {
+                let (store, bin) = (self.store.clone(), bin.map(str::to_owned));
+                off_workers(move || {
+                    store.list(bin.as_deref(), after, before, limit, |r| f.matches(r))
+                })
+                .await?
+            }
+        };
         let reqs: Vec<serde_json::Value> = reqs
             .iter()
             .map(|r| {
@@ -298,6 +314,12 @@ impl Ctx {
         let count: usize = params.num("count")?.unwrap_or(1);
         if count == 0 {
             return Err(Error::bad("count", "must be at least 1"));
+        }
+        if count > MAX_WAIT_COUNT {
+            return Err(Error::bad(
+                "count",
+                format!("at most {MAX_WAIT_COUNT} requests per wait"),
+            ));
         }
         let after: RequestId = params.num("after")?.unwrap_or(0);
         let timeout = match params.get("timeout") {
@@ -334,11 +356,15 @@ impl Ctx {
         }
     }
 
-    fn export(&self, bin: &str, params: &Params) -> Result<Resp> {
+    async fn export(&self, bin: &str, params: &Params) -> Result<Resp> {
         let filter = params.filter()?;
-        let (mut reqs, _) = self.store.list(Some(bin), 0, None, usize::MAX, |r| {
-            filter.as_ref().is_none_or(|f| f.matches(r))
-        });
+        let (store, b) = (self.store.clone(), bin.to_owned());
+        let (mut reqs, _) = off_workers(move || {
+            store.list(Some(&b), 0, None, usize::MAX, |r| {
+                filter.as_ref().is_none_or(|f| f.matches(r))
+            })
+        })
+        .await?;
         reqs.reverse();
         match params.get("format").unwrap_or("har") {
             "har" => {
@@ -419,6 +445,16 @@ pub fn apply_bin_config(
         s.config = value;
         s.max_requests = max;
     }))
+}
+
+/// Runs filter work on the blocking pool, so a long search holds neither the store's lock nor
+/// an async worker.
+async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| Error::Api {
+        status: 500,
+        code: "internal".into(),
+        message: "a search failed".into(),
+    })
 }
 
 fn attach(r: &mut Resp, filename: &str) {

@@ -639,6 +639,7 @@ pub struct ServerSettings {
     pub max_body: Option<usize>,
     pub max_requests: Option<usize>,
     pub max_memory: Option<usize>,
+    pub max_bins: Option<usize>,
     pub header_timeout: Option<Duration>,
     pub allow_host: Vec<String>,
     pub token: Option<String>,
@@ -673,6 +674,9 @@ impl HookFile {
         }
         if let Some(v) = s.max_memory {
             c.max_memory = v;
+        }
+        if let Some(v) = s.max_bins {
+            c.max_bins = v;
         }
         if let Some(v) = s.header_timeout {
             c.header_timeout = v;
@@ -746,6 +750,8 @@ struct RawServer {
     max_requests: Option<i64>,
     #[serde(default)]
     max_memory: Option<NumOrText>,
+    #[serde(default)]
+    max_bins: Option<i64>,
     #[serde(default)]
     header_timeout: Option<NumOrText>,
     #[serde(default, deserialize_with = "one_or_many")]
@@ -1025,6 +1031,12 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
         }
         if let Some(v) = s.max_memory {
             out.server.max_memory = Some(v.size().map_err(|m| at("max_memory", m))?);
+        }
+        if let Some(n) = s.max_bins {
+            if n < 1 {
+                return Err(at("max_bins", format!("expected at least 1, got {n}")));
+            }
+            out.server.max_bins = Some(usize::try_from(n).unwrap_or(usize::MAX));
         }
         if let Some(v) = s.header_timeout {
             let d = v.duration().map_err(|m| at("header_timeout", m))?;

@@ -14,4 +14,5 @@ mod live; // the websocket feed: hello, live requests, after= resume, many and s
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
+mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod wait; // race-free waiting: already there, arrives later, arrives during set-up, timeouts
