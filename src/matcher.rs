@@ -357,6 +357,11 @@ const FOLD_CHUNK: usize = 64 * 1024;
 /// at a time (chunks overlap by the needle's length) and searched with `memmem`. `needle` must
 /// already be ASCII-lowercase.
 fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    contains_ascii_ci_in_chunks(hay, needle, FOLD_CHUNK)
+}
+
+fn contains_ascii_ci_in_chunks(hay: &[u8], needle: &[u8], chunk: usize) -> bool {
+    let chunk = chunk.max(1);
     if needle.is_empty() {
         return true;
     }
@@ -364,10 +369,10 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
         return false;
     }
     let finder = memchr::memmem::Finder::new(needle);
-    let mut buf = Vec::with_capacity(FOLD_CHUNK.min(hay.len()) + needle.len());
+    let mut buf = Vec::with_capacity(chunk.min(hay.len()) + needle.len());
     let mut start = 0;
     loop {
-        let end = (start + FOLD_CHUNK + needle.len() - 1).min(hay.len());
+        let end = (start + chunk + needle.len() - 1).min(hay.len());
         buf.clear();
         buf.extend(hay[start..end].iter().map(u8::to_ascii_lowercase));
         if finder.find(&buf).is_some() {
@@ -376,7 +381,7 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
         if end == hay.len() {
             return false;
         }
-        start += FOLD_CHUNK;
+        start += chunk;
     }
 }
 
@@ -1411,5 +1416,84 @@ mod tests {
             parsed > 500,
             "the generator should produce many valid filters ({parsed})"
         );
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn naive(hay: &[u8], needle: &[u8]) -> bool {
+            needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+        }
+
+        fn naive_ci(hay: &[u8], needle: &[u8]) -> bool {
+            needle.is_empty() || hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+        }
+
+        /// Text that looks like filters: keys, quotes, escapes, dashes, globs, pointers.
+        fn filterish() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("method:".to_owned()),
+                Just("path:".to_owned()),
+                Just("header:".to_owned()),
+                Just("json:".to_owned()),
+                Just("body:".to_owned()),
+                Just("status:".to_owned()),
+                Just("sig:".to_owned()),
+                Just("\"".to_owned()),
+                Just("\\".to_owned()),
+                Just("-".to_owned()),
+                Just("=".to_owned()),
+                Just(" ".to_owned()),
+                Just("/".to_owned()),
+                Just("~".to_owned()),
+                Just("*".to_owned()),
+                Just("{".to_owned()),
+                "[a-zA-Z0-9é]{1,4}",
+            ];
+            prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_string_parses_or_fails_at_a_position_inside_it(s in prop_oneof![filterish(), any::<String>()]) {
+                match Filter::parse(&s) {
+                    Ok(f) => prop_assert!(f.terms().count() <= MAX_TERMS),
+                    Err(e) => prop_assert!(
+                        e.position < s.chars().count().max(1),
+                        "position {} outside {:?}", e.position, s
+                    ),
+                }
+            }
+
+            #[test]
+            fn the_terms_as_written_parse_back_to_the_same_terms(s in filterish()) {
+                if let Ok(f) = Filter::parse(&s) {
+                    let again = Filter::parse(&f.to_string()).expect("its own display parses");
+                    prop_assert!(again.terms().eq(f.terms()));
+                    let joined = f.terms().collect::<Vec<_>>().join(" ");
+                    let canonical = Filter::parse(&joined).expect("its terms parse");
+                    prop_assert!(canonical.terms().eq(f.terms()));
+                    prop_assert_eq!(canonical.needs_json(), f.needs_json());
+                }
+            }
+
+            #[test]
+            fn linear_search_agrees_with_the_naive_one(
+                hay in prop::collection::vec(prop_oneof![Just(b'a'), Just(b'A'), Just(b'b'), Just(b'B'), any::<u8>()], 0..300),
+                needle in prop::collection::vec(prop_oneof![Just(b'a'), Just(b'A'), Just(b'b'), any::<u8>()], 0..6),
+                chunk in 1usize..16,
+            ) {
+                prop_assert_eq!(contains(&hay, &needle), naive(&hay, &needle));
+                let lower = needle.to_ascii_lowercase();
+                prop_assert_eq!(
+                    contains_ascii_ci_in_chunks(&hay, &lower, chunk),
+                    naive_ci(&hay, &lower)
+                );
+                prop_assert_eq!(contains_ascii_ci(&hay, &lower), naive_ci(&hay, &lower));
+            }
+        }
     }
 }
