@@ -450,11 +450,13 @@ pub fn apply_bin_config(
 /// Runs filter work on the blocking pool, so a long search holds neither the store's lock nor
 /// an async worker.
 async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|_| Error::Api {
-        status: 500,
-        code: "internal".into(),
-        message: "a search failed".into(),
-    })
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Error::Api {
+            status: 500,
+            code: "internal".into(),
+            message: "a search failed".into(),
+        })
 }
 
 fn attach(r: &mut Resp, filename: &str) {

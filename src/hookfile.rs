@@ -1240,6 +1240,17 @@ mod tests {
     }
 
     #[test]
+    fn server_max_bins_is_read_and_must_be_positive() {
+        let f = parse_str("[server]\nmax_bins = 50\n").expect("parses");
+        assert_eq!(f.server.max_bins, Some(50));
+        let mut c = Config::default();
+        f.apply(&mut c);
+        assert_eq!(c.max_bins, 50);
+        let e = err("[server]\nmax_bins = 0\n");
+        assert!(e.contains("server.max_bins"), "{e}");
+    }
+
+    #[test]
     fn a_bad_size_names_line_and_key() {
         let e = err("[server]\n\nmax_body = \"ten\"\n");
         assert!(

@@ -1427,7 +1427,10 @@ mod tests {
         }
 
         fn naive_ci(hay: &[u8], needle: &[u8]) -> bool {
-            needle.is_empty() || hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+            needle.is_empty()
+                || hay
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle))
         }
 
         /// Text that looks like filters: keys, quotes, escapes, dashes, globs, pointers.

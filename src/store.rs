@@ -424,10 +424,7 @@ impl State {
 
     /// The least recently used bin other than `keep`.
     fn lru_except(&self, keep: &str) -> Option<Arc<str>> {
-        self.lru
-            .values()
-            .find(|n| &***n != keep)
-            .cloned()
+        self.lru.values().find(|n| &***n != keep).cloned()
     }
 }
 
@@ -809,7 +806,12 @@ impl Store {
 
     /// Up to `CHUNK` kept requests with `after < id < below`, newest first: a snapshot taken
     /// under the lock for work done after it.
-    fn chunk(&self, bin: Option<&str>, after: RequestId, below: RequestId) -> Vec<Arc<CapturedRequest>> {
+    fn chunk(
+        &self,
+        bin: Option<&str>,
+        after: RequestId,
+        below: RequestId,
+    ) -> Vec<Arc<CapturedRequest>> {
         if below <= after.saturating_add(1) {
             return Vec::new();
         }
@@ -934,9 +936,8 @@ impl Store {
             drop(st);
             return Some(gone.len());
         };
-        if self.bin(bin).is_none() {
-            return None;
-        }
+        // a cheap existence check first (a missing bin is `None`, not `Some(0)`)
+        self.lock().bins.get(bin)?;
         let (hits, _) = self.list(Some(bin), 0, None, usize::MAX, m);
         let mut st = self.lock();
         let Some(b) = st.bins.get_mut(bin) else {

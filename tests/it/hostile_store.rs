@@ -22,13 +22,10 @@ struct Conn {
 
 impl Conn {
     async fn open(addr: std::net::SocketAddr) -> Conn {
-        let tcp = tokio::net::TcpStream::connect(addr)
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
             .await
-            .expect("connect");
-        let (send, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                .await
-                .expect("handshake");
+            .expect("handshake");
         tokio::spawn(conn);
         Conn {
             send,
@@ -195,11 +192,7 @@ async fn a_filter_of_a_thousand_and_one_terms_is_refused_fast() {
     post(&s.catch_url("terms"), "{}").await;
     let q = vec!["a"; 1001].join("+");
     let t = Instant::now();
-    let a = get(&format!(
-        "{}/_/api/bins/terms/requests?q={q}",
-        s.base_url()
-    ))
-    .await;
+    let a = get(&format!("{}/_/api/bins/terms/requests?q={q}", s.base_url())).await;
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(a.status, 400, "{}", a.text());
     let v = a.json();
@@ -369,8 +362,45 @@ async fn deleting_a_bin_while_requests_land_in_it_under_a_tiny_budget_never_spin
     let h = tokio::time::timeout(Duration::from_secs(20), run)
         .await
         .expect("captures and health answer in time");
+    assert!(h["stats"]["memory"].as_u64().unwrap() <= 16 * 1024, "{h}");
+}
+
+#[tokio::test]
+async fn bins_alone_count_toward_the_memory_budget() {
+    let budget = 32 * 1024;
+    let s = start_with(Config {
+        max_memory: budget,
+        ..Config::for_tests()
+    })
+    .await;
+    let mut c = Conn::open(s.addr()).await;
+    for i in 0..200 {
+        let (status, _) = c
+            .send(
+                "PUT",
+                &format!("/_/api/bins/m{i}"),
+                Bytes::from_static(b"{}"),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let h = health(&s).await;
+    let bins = h["stats"]["bins"].as_u64().unwrap();
+    assert!(bins < 200, "{h}");
     assert!(
-        h["stats"]["memory"].as_u64().unwrap() <= 16 * 1024,
+        h["stats"]["memory"].as_u64().unwrap() <= budget as u64,
         "{h}"
+    );
+    assert_eq!(
+        h["stats"]["evicted_bins"].as_u64().unwrap(),
+        200 - bins,
+        "{h}"
+    );
+    // the most recently configured bin is kept
+    assert_eq!(
+        get(&format!("{}/_/api/bins/m199", s.base_url()))
+            .await
+            .status,
+        200
     );
 }

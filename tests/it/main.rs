@@ -10,9 +10,9 @@ mod cdp; // a minimal Chrome DevTools Protocol driver for the browser tests
 mod cli; // the real binary: serve, ls/show/clear, tail, wait, export, replay, exit codes, colour
 mod export; // HAR 1.2 (schema-checked) and NDJSON exports, curl commands, replay
 mod hookfile; // hookpit.toml: declarations reach the server; errors name file, line and key
+mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
-mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod wait; // race-free waiting: already there, arrives later, arrives during set-up, timeouts

@@ -201,7 +201,10 @@ async fn a_timed_out_wait_does_not_report_or_hold_matches_that_were_evicted() {
     let waiter = tokio::spawn(async move { get(&url).await });
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while s.store().pending_waits() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the wait never registered");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wait never registered"
+        );
         tokio::task::yield_now().await;
     }
     post(&s.catch_url("evw"), "{}").await; // matches, then is evicted by the next one
