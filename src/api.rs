@@ -3,7 +3,8 @@
 //!
 //! Uses `store`, `matcher`, `model`, `render` and `error`. Every handler answers either JSON or the
 //! error JSON `{"error":{"code","message"}}`; none of them panics on input. Routing here is by
-//! path segments; the server has already done the Host/Origin/token checks.
+//! path segments; the server has already done the Host/Origin/token checks. Filter work
+//! (`q=` on listings, clears and exports) runs on the blocking pool, never under the store's lock.
 
 use std::sync::Arc;
 

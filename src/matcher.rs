@@ -9,6 +9,8 @@
 //! `header:"X-A=a b"`), and `\"` / `\\` inside quotes stand for `"` / `\`. Terms are
 //! `method:`, `path:`, `header:`, `query:`, `json:`, `body:`, `sig:`, `bin:`, `status:` and bare
 //! words; an unknown lowercase `key:` is an error (quote it to search for the text instead).
+//! A filter has at most [`MAX_TERMS`] terms and [`MAX_FILTER_LEN`] bytes, and every substring
+//! search is linear in the text searched, so evaluating one is bounded.
 
 use std::cell::OnceCell;
 use std::fmt;
