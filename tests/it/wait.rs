@@ -219,3 +219,27 @@ async fn a_timed_out_wait_does_not_report_or_hold_matches_that_were_evicted() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_sharing_a_filter_all_wake_even_when_the_request_races_their_set_up() {
+    let s = start().await;
+    for i in 0..60 {
+        let name = format!("shared{i}");
+        let bin = s.bin(&name);
+        let url = bin.url().to_owned();
+        let poster = tokio::spawn(async move { post(&url, r#"{"n":1}"#).await });
+        let mut waits = Vec::new();
+        for filter in ["json:/n=1", "json:/n=1", "json:/n=1", "method:POST"] {
+            let bin = s.bin(&name);
+            waits.push(tokio::spawn(async move {
+                bin.wait_for(filter, Duration::from_secs(5)).await
+            }));
+        }
+        poster.await.unwrap();
+        for w in waits {
+            let got = w.await.unwrap();
+            assert!(got.is_ok(), "try {i}: {}", got.unwrap_err());
+        }
+    }
+    assert_eq!(s.store().pending_waits(), 0);
+}
