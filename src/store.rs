@@ -725,7 +725,11 @@ impl Store {
         if let Some(all) = matched.complete() {
             return WaitOutcome::Matched(all);
         }
-        let deadline = tokio::time::Instant::now() + spec.timeout;
+        let now = tokio::time::Instant::now();
+        // a timeout too large to add is as good as none (about 30 years)
+        let deadline = now
+            .checked_add(spec.timeout)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365 * 30));
         while let Ok(Some(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
             matched.push(&r);
             drop(r);
