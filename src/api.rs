@@ -5,7 +5,8 @@
 //! Body decodes run on blocking threads, a few at once ([`Decoding`]); a request that came from
 //! this hookpit itself (its `Via` entry) is refused with 508. Every handler answers either JSON or the
 //! error JSON `{"error":{"code","message"}}`; none of them panics on input. Routing here is by
-//! path segments; the server has already done the Host/Origin/token checks.
+//! path segments; the server has already done the Host/Origin/token checks. Filter work
+//! (`q=` on listings, clears and exports) runs on the blocking pool, never under the store's lock.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use crate::model::{parse_query, valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
 use crate::render;
 use crate::rules::{BinConfig, Progress};
-use crate::store::{Store, WaitOutcome, WaitSpec};
+use crate::store::{Store, WaitOutcome, WaitSpec, MAX_WAIT_COUNT};
 
 /// The response type of every handler.
 pub type Resp = Response<Full<Bytes>>;
@@ -248,7 +249,13 @@ impl Ctx {
                 "instance": self.store.instance(),
                 "stats": self.store.stats(),
             })),
-            (&Method::GET, ["bins"]) => ok(json!({"bins": self.store.bins()})),
+            (&Method::GET, ["bins"]) => {
+                let limit: usize = params.num("limit")?.unwrap_or(usize::MAX);
+                let offset: usize = params.num("offset")?.unwrap_or(0);
+                // summaries are snapshotted under the store's lock and serialised here
+                let (bins, total) = self.store.bins_page(offset, limit);
+                ok(json!({"bins": bins, "total": total}))
+            }
             (&Method::GET, ["bins", b]) => {
                 let b = bin_name(b)?;
                 let s = self
@@ -272,15 +279,18 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
-                self.list(Some(b), &params)
+                self.list(Some(b), &params).await
             }
-            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params),
+            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params).await,
             (&Method::DELETE, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
                 let filter = params.filter()?;
-                let n = match &filter {
+                let n = match filter {
                     None => self.store.clear(b, None),
-                    Some(f) => self.store.clear(b, Some(&|r| f.matches(r))),
+                    Some(f) => {
+                        let (store, bin) = (self.store.clone(), b.to_owned());
+                        off_workers(move || store.clear(&bin, Some(&|r| f.matches(r)))).await?
+                    }
                 };
                 ok(json!({"ok": true, "bin": b, "deleted": n.unwrap_or(0)}))
             }
@@ -300,7 +310,7 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "export"]) => {
                 let b = bin_name(b)?;
-                self.export(b, &params)
+                self.export(b, &params).await
             }
             (&Method::POST, ["requests", id, "replay"]) => {
                 let r = find_request(&self.store, id, &params)?;
@@ -349,15 +359,22 @@ impl Ctx {
         }
     }
 
-    fn list(&self, bin: Option<&str>, params: &Params) -> Result<Resp> {
+    async fn list(&self, bin: Option<&str>, params: &Params) -> Result<Resp> {
         let filter = params.filter()?;
         let limit: usize = params.num("limit")?.unwrap_or(100).min(100_000);
         let after: RequestId = params.num("after")?.unwrap_or(0);
         let before: Option<RequestId> = params.num("before")?;
         let with_body = params.flag("body", true)?;
-        let (reqs, more) = self.store.list(bin, after, before, limit, |r| {
-            filter.as_ref().is_none_or(|f| f.matches(r))
-        });
+        let (reqs, more) = match filter {
+            None => self.store.list(bin, after, before, limit, |_| true),
+            Some(f) => {
+                let (store, bin) = (self.store.clone(), bin.map(str::to_owned));
+                off_workers(move || {
+                    store.list(bin.as_deref(), after, before, limit, |r| f.matches(r))
+                })
+                .await?
+            }
+        };
         let reqs: Vec<serde_json::Value> = reqs
             .iter()
             .map(|r| {
@@ -376,6 +393,12 @@ impl Ctx {
         let count: usize = params.num("count")?.unwrap_or(1);
         if count == 0 {
             return Err(Error::bad("count", "must be at least 1"));
+        }
+        if count > MAX_WAIT_COUNT {
+            return Err(Error::bad(
+                "count",
+                format!("at most {MAX_WAIT_COUNT} requests per wait"),
+            ));
         }
         let after: RequestId = params.num("after")?.unwrap_or(0);
         let timeout = match params.get("timeout") {
@@ -412,11 +435,15 @@ impl Ctx {
         }
     }
 
-    fn export(&self, bin: &str, params: &Params) -> Result<Resp> {
+    async fn export(&self, bin: &str, params: &Params) -> Result<Resp> {
         let filter = params.filter()?;
-        let (mut reqs, _) = self.store.list(Some(bin), 0, None, usize::MAX, |r| {
-            filter.as_ref().is_none_or(|f| f.matches(r))
-        });
+        let (store, b) = (self.store.clone(), bin.to_owned());
+        let (mut reqs, _) = off_workers(move || {
+            store.list(Some(&b), 0, None, usize::MAX, |r| {
+                filter.as_ref().is_none_or(|f| f.matches(r))
+            })
+        })
+        .await?;
         reqs.reverse();
         match params.get("format").unwrap_or("har") {
             "har" => {
@@ -498,6 +525,18 @@ pub fn apply_bin_config(
         s.config = value;
         s.max_requests = max;
     }))
+}
+
+/// Runs filter work on the blocking pool, so a long search holds neither the store's lock nor
+/// an async worker.
+async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Error::Api {
+            status: 500,
+            code: "internal".into(),
+            message: "a search failed".into(),
+        })
 }
 
 fn attach(r: &mut Resp, filename: &str) {

@@ -218,6 +218,9 @@ pub struct ServeArgs {
     /// Memory budget for all kept requests (e.g. 512MiB).
     #[arg(long, env = "HOOKPIT_MAX_MEMORY")]
     pub max_memory: Option<String>,
+    /// Bins kept at once; past it the least recently used bin is evicted with its requests.
+    #[arg(long, env = "HOOKPIT_MAX_BINS")]
+    pub max_bins: Option<usize>,
     /// Time allowed to send a request head (e.g. 10s).
     #[arg(long, env = "HOOKPIT_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
@@ -316,6 +319,10 @@ impl ServeArgs {
         }
         if let Some(s) = &self.max_memory {
             c.max_memory = parse_size(s).context("--max-memory")?;
+        }
+        if let Some(n) = self.max_bins {
+            anyhow::ensure!(n > 0, "--max-bins: must be at least 1");
+            c.max_bins = n;
         }
         if let Some(s) = &self.header_timeout {
             c.header_timeout = parse_duration(s).context("--header-timeout")?;

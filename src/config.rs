@@ -21,6 +21,8 @@ pub struct Config {
     pub max_requests: usize,
     /// Memory budget across all bins; the oldest requests are evicted past it.
     pub max_memory: usize,
+    /// Bins kept at once; past it the least recently used bin goes, with its requests.
+    pub max_bins: usize,
     /// Time allowed to receive a request head.
     pub header_timeout: Duration,
     /// Time allowed to receive a request body, counted from the end of its head; past it the
@@ -60,6 +62,7 @@ impl Default for Config {
             max_body: 10 * 1024 * 1024,
             max_requests: 1000,
             max_memory: 512 * 1024 * 1024,
+            max_bins: 1000,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),

@@ -639,6 +639,7 @@ pub struct ServerSettings {
     pub max_body: Option<usize>,
     pub max_requests: Option<usize>,
     pub max_memory: Option<usize>,
+    pub max_bins: Option<usize>,
     pub header_timeout: Option<Duration>,
     pub body_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
@@ -675,6 +676,9 @@ impl HookFile {
         }
         if let Some(v) = s.max_memory {
             c.max_memory = v;
+        }
+        if let Some(v) = s.max_bins {
+            c.max_bins = v;
         }
         if let Some(v) = s.header_timeout {
             c.header_timeout = v;
@@ -754,6 +758,8 @@ struct RawServer {
     max_requests: Option<i64>,
     #[serde(default)]
     max_memory: Option<NumOrText>,
+    #[serde(default)]
+    max_bins: Option<i64>,
     #[serde(default)]
     header_timeout: Option<NumOrText>,
     #[serde(default)]
@@ -1038,6 +1044,12 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
         if let Some(v) = s.max_memory {
             out.server.max_memory = Some(v.size().map_err(|m| at("max_memory", m))?);
         }
+        if let Some(n) = s.max_bins {
+            if n < 1 {
+                return Err(at("max_bins", format!("expected at least 1, got {n}")));
+            }
+            out.server.max_bins = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
         if let Some(v) = s.header_timeout {
             let d = v.duration().map_err(|m| at("header_timeout", m))?;
             if d.is_zero() {
@@ -1252,6 +1264,17 @@ mod tests {
             e.starts_with("hookpit.toml:2: server.trust_proxy: expected a boolean"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn server_max_bins_is_read_and_must_be_positive() {
+        let f = parse_str("[server]\nmax_bins = 50\n").expect("parses");
+        assert_eq!(f.server.max_bins, Some(50));
+        let mut c = Config::default();
+        f.apply(&mut c);
+        assert_eq!(c.max_bins, 50);
+        let e = err("[server]\nmax_bins = 0\n");
+        assert!(e.contains("server.max_bins"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The websocket live feed `/_/ws?bin=&after=&q=`: the handshake over hyper's upgrade, then one
-//! task per viewer that sends `hello`, replays kept requests newer than `after`, and forwards the
+//! task per viewer that sends `hello` (the most recently active bins and `bins_total`), replays kept requests newer than `after`, and forwards the
 //! store's feed, with pings, a `resync` when the viewer fell behind, and a hang-up when it stops
 //! reading altogether. Viewers send little: a message or frame over 64 KiB closes their socket.
 //!
@@ -115,11 +115,16 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Viewer<S> {
             .await
     }
 
-    /// Requests, deletions and clears follow the `bin` and `q` subscription; bin summaries and
-    /// deliveries go to every viewer (a viewer's bin list and delivery log span all bins).
+    /// Requests, deletions and clears follow the `bin` and `q` subscription; bin summaries,
+    /// removed bins and deliveries go to every viewer (a viewer's bin list and delivery log span
+    /// all bins).
     fn wants(&self, ev: &FeedEvent) -> bool {
         match &ev.change {
-            Change::Bin(_) | Change::Delivery(_) => return true,
+            Change::Bin(_)
+            | Change::Delivery(_)
+            | Change::Cleared {
+                removed: Some(_), ..
+            } => return true,
             Change::Request(r) | Change::Updated(r)
                 if self.sub.filter.as_ref().is_some_and(|f| !f.matches(r)) =>
             {

@@ -420,8 +420,9 @@ pub struct BinSummary {
     pub evicted: u64,
     #[serde(with = "rfc3339")]
     pub created_at: SystemTime,
+    /// Shared with the store's copy, so a summary is cheap to take under its lock.
     #[serde(default)]
-    pub config: serde_json::Value,
+    pub config: std::sync::Arc<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_position: Option<usize>,
 }

@@ -97,6 +97,7 @@ impl Server {
         let store = Store::new(Limits {
             max_requests: config.max_requests.max(1),
             max_memory: config.max_memory,
+            max_bins: config.max_bins.max(1),
             preview_limit: config.preview_limit,
             feed_capacity: config.feed_capacity,
         });
