@@ -167,6 +167,16 @@ struct Bin {
 }
 
 impl Bin {
+    /// Whether someone gave this bin a config (API, file, CLI or viewer).
+    fn is_configured(&self) -> bool {
+        !(self.settings.config.is_null()
+            || self
+                .settings
+                .config
+                .as_object()
+                .is_some_and(|o| o.is_empty()))
+    }
+
     fn new(name: &str) -> Bin {
         Bin {
             name: Arc::from(name),
@@ -247,8 +257,16 @@ struct WaitGroup {
 struct BinWaits {
     /// Copied on write, so the matcher takes a snapshot with one reference count.
     groups: Arc<Vec<WaitGroup>>,
+    /// Requests recorded since the matcher last looked, handed over by `record` itself: a
+    /// request evicted from the ring before the matcher ran is still matched. At most
+    /// [`MATCH_BACKLOG`]; past it the oldest are dropped and counted.
+    pending: VecDeque<Arc<CapturedRequest>>,
     wake: Arc<Notify>,
 }
+
+/// Requests a bin's matcher may fall behind by before the oldest are dropped (a flood far
+/// faster than filters run; counted in `Stats::wait_backlog_dropped`).
+const MATCH_BACKLOG: usize = 65_536;
 
 impl BinWaits {
     fn len(&self) -> usize {
@@ -350,6 +368,8 @@ struct State {
     memory: usize,
     evicted_total: u64,
     evicted_bins: u64,
+    /// Requests a lagging wait matcher dropped from its backlog ([`MATCH_BACKLOG`]).
+    wait_backlog_dropped: u64,
     evicted_up_to: RequestId,
 }
 
@@ -462,6 +482,9 @@ pub struct Stats {
     pub evicted: u64,
     /// Bins evicted past `max_bins` or the memory budget.
     pub evicted_bins: u64,
+    /// Requests pending waits never saw because their bin's matcher fell more than 65,536
+    /// requests behind (0 unless a flood outruns the filters).
+    pub wait_backlog_dropped: u64,
     pub last_id: RequestId,
 }
 
@@ -484,6 +507,7 @@ impl Store {
                     memory: 0,
                     evicted_total: 0,
                     evicted_bins: 0,
+                    wait_backlog_dropped: 0,
                     evicted_up_to: 0,
                 }),
                 feed,
@@ -537,11 +561,19 @@ impl Store {
         }
     }
 
-    /// Makes room for one more bin: evicts least recently used bins past `max_bins`.
+    /// Makes room for one more bin: evicts least recently used bins past `max_bins`, those
+    /// nobody configured first (a flood of new paths must not wipe out a bin's behaviour); a
+    /// configured bin goes only when every bin is configured.
     fn make_room_for_bin(&self, st: &mut State, out: &mut Evicted) {
         let max = self.inner.limits.max_bins.max(1);
         while st.bins.len() >= max {
-            let Some(victim) = st.lru.values().next().cloned() else {
+            let plain = st
+                .lru
+                .values()
+                .find(|n| st.bins.get(*n).is_some_and(|b| !b.is_configured()))
+                .or_else(|| st.lru.values().next())
+                .cloned();
+            let Some(victim) = plain else {
                 break;
             };
             match st.remove_bin(&victim, Removed::Evicted) {
@@ -633,9 +665,15 @@ impl Store {
         };
         st.memory += arc.weight();
         st.index.insert(id, name.clone());
-        if let Some(w) = st.waiters.get(&name) {
-            // the bin's matcher reads the request after the lock is released
+        if let Some(w) = st.waiters.get_mut(&name) {
+            // the bin's matcher matches the request after the lock is released
+            let full = w.pending.len() >= MATCH_BACKLOG;
+            if full {
+                w.pending.pop_front();
+            }
+            w.pending.push_back(arc.clone());
             w.wake.notify_one();
+            st.wait_backlog_dropped += u64::from(full);
         }
         let cap = cap.max(1);
         while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
@@ -693,6 +731,7 @@ impl Store {
             let spawn = !st.waiters.contains_key(&key);
             let waits = st.waiters.entry(key.clone()).or_insert_with(|| BinWaits {
                 groups: Arc::new(Vec::new()),
+                pending: VecDeque::new(),
                 wake: Arc::new(Notify::new()),
             });
             let groups = Arc::make_mut(&mut waits.groups);
@@ -705,7 +744,7 @@ impl Store {
             }
             if spawn {
                 let wake = waits.wake.clone();
-                tokio::spawn(Matcher::run(self.clone(), key.clone(), wake, last));
+                tokio::spawn(Matcher::run(self.clone(), key.clone(), wake));
             }
             (
                 candidates,
@@ -730,21 +769,23 @@ impl Store {
         let deadline = now
             .checked_add(spec.timeout)
             .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365 * 30));
+        // `r` is held until the check: the match that completes a wait counts even when the
+        // store has already evicted it (earlier matches are held weakly)
         while let Ok(Some(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
             matched.push(&r);
-            drop(r);
             if let Some(all) = matched.complete() {
                 return WaitOutcome::Matched(all);
             }
+            drop(r);
         }
         drop(guard);
         // the last match may have landed between the timer firing and the unregistering
         while let Ok(r) = rx.try_recv() {
             matched.push(&r);
-            drop(r);
             if let Some(all) = matched.complete() {
                 return WaitOutcome::Matched(all);
             }
+            drop(r);
         }
         WaitOutcome::TimedOut(self.report(&spec, count, matched.kept()))
     }
@@ -1103,6 +1144,7 @@ impl Store {
             memory: st.memory,
             evicted: st.evicted_total,
             evicted_bins: st.evicted_bins,
+            wait_backlog_dropped: st.wait_backlog_dropped,
             last_id: st.next_id - 1,
         }
     }
@@ -1188,35 +1230,26 @@ impl Matched {
 struct Matcher;
 
 impl Matcher {
-    /// Runs until the bin has no pending waits. `seen`: requests up to this id were scanned by
-    /// the waits themselves.
-    async fn run(store: Store, bin: Arc<str>, wake: Arc<Notify>, mut seen: RequestId) {
+    /// Runs until the bin has no pending waits, matching what `record` hands over.
+    async fn run(store: Store, bin: Arc<str>, wake: Arc<Notify>) {
         loop {
             let (batch, groups) = {
-                let st = store.lock();
-                let groups = match st.waiters.get(&bin) {
-                    Some(w) if Arc::ptr_eq(&w.wake, &wake) => w.groups.clone(),
+                let mut st = store.lock();
+                let w = match st.waiters.get_mut(&bin) {
+                    Some(w) if Arc::ptr_eq(&w.wake, &wake) => w,
                     _ => return,
                 };
-                let batch: Vec<Arc<CapturedRequest>> = match st.bins.get(&bin) {
-                    Some(b) => b
-                        .requests
-                        .range(b.index_after(seen)..)
-                        .take(CHUNK)
-                        .cloned()
-                        .collect(),
-                    None => Vec::new(),
-                };
-                (batch, groups)
+                let n = w.pending.len().min(CHUNK);
+                let batch: Vec<Arc<CapturedRequest>> = w.pending.drain(..n).collect();
+                (batch, w.groups.clone())
             };
-            let Some(last) = batch.last() else {
+            if batch.is_empty() {
                 // a capture or the last wait leaving wakes this (a wake-up sent meanwhile is
                 // kept by the `Notify`)
                 drop(groups);
                 wake.notified().await;
                 continue;
-            };
-            seen = last.id;
+            }
             for r in &batch {
                 let body = crate::matcher::BodyJson::default();
                 for g in groups.iter() {

@@ -404,3 +404,32 @@ async fn bins_alone_count_toward_the_memory_budget() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_new_bins_evicts_plain_bins_before_a_configured_one() {
+    let s = start_with(Config {
+        max_bins: 20,
+        ..Config::for_tests()
+    })
+    .await;
+    let mut c = Conn::open(s.addr()).await;
+    let (status, _) = c
+        .send(
+            "PUT",
+            "/_/api/bins/kept",
+            Bytes::from_static(br#"{"response":{"status":201}}"#),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // never touched again: the least recently used bin of all, but the only configured one
+    for i in 0..100 {
+        assert_eq!(c.post(&format!("/flood{i}")).await, 200);
+    }
+    let api = format!("{}/_/api/bins", s.base_url());
+    let kept = get(&format!("{api}/kept")).await;
+    assert_eq!(kept.status, 200);
+    assert_eq!(kept.json()["config"]["response"]["status"], 201);
+    assert_eq!(get(&format!("{api}/flood0")).await.status, 404);
+    assert_eq!(get(&format!("{api}/flood99")).await.status, 200);
+    assert_eq!(c.post("/kept/x").await, 201);
+}

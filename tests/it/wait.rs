@@ -243,3 +243,51 @@ async fn waits_sharing_a_filter_all_wake_even_when_the_request_races_their_set_u
     }
     assert_eq!(s.store().pending_waits(), 0);
 }
+
+#[tokio::test]
+async fn a_match_evicted_before_the_matcher_runs_still_releases_the_wait() {
+    // one thread: nothing else runs between two `record` calls made without an await
+    let s = start().await;
+    s.bin("lag")
+        .configure(serde_json::json!({"max_requests": 1}))
+        .unwrap();
+    post(&s.catch_url("model"), r#"{"n":0}"#).await;
+    let model = s.store().latest(Some("model")).unwrap();
+    let store = s.store().clone();
+    let waiting = tokio::spawn(async move {
+        store
+            .wait(hookpit::WaitSpec {
+                bin: "lag".into(),
+                filter: hookpit::Filter::parse("json:/n=1").unwrap(),
+                count: 1,
+                after: 0,
+                timeout: Duration::from_secs(10),
+            })
+            .await
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.store().pending_waits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wait never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let capture = |n: u32| {
+        let mut r = (*model).clone();
+        r.bin = "lag".into();
+        r.body = hookpit::model::Body::new(format!("{{\"n\":{n}}}").into(), false);
+        r
+    };
+    // the match is evicted by the next request before the bin's matcher gets to run
+    s.store().record(capture(1), |_, _| {});
+    s.store().record(capture(2), |_, _| {});
+    assert_eq!(s.requests("lag").len(), 1);
+    match tokio::time::timeout(Duration::from_secs(10), waiting).await {
+        Ok(Ok(hookpit::WaitOutcome::Matched(got))) => {
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].body.bytes.as_ref(), br#"{"n":1}"#);
+        }
+        other => panic!("the wait missed the evicted match: {other:?}"),
+    }
+}
