@@ -35,7 +35,7 @@ const SOAK_TIMEOUT: Duration = Duration::from_secs(300);
 pub(super) async fn soak_server() -> Result<Vec<Verdict>, BoxError> {
     let hp = hookpit::Server::start(hookpit::Config {
         max_memory: SOAK_MAX_MEMORY,
-        // MAXBINS max_bins: SOAK_MAX_BINS,
+        max_bins: SOAK_MAX_BINS,
         ..hookpit::Config::for_tests()
     })
     .await?;
