@@ -171,9 +171,16 @@ function onMessage(msg) {
         // a different server (or one that lost its memory): nothing we hold is valid any more
         state.lastSeen = 0;
         webhooks.invalidate();
+        // the same id now names another request (or none): drop what the old instance showed
+        detailCache.clear();
+        detailGen++;
+        if (state.selected != null) fill(el.detail, h('div', { class: 'detail-empty' }, h('div', { class: 'spinner' })));
         refreshBins()
           .catch(() => null)
-          .then(() => (state.bin ? reload() : null));
+          .then(() => (state.bin ? reload() : null))
+          .then(() => {
+            if (state.selected != null && state.page === 'requests') loadDetail(state.selected);
+          });
       }
       break;
     }
@@ -242,6 +249,8 @@ function onRequest(r) {
   if (r.body && !r.body.omitted) cacheDetail(r);
   insertItem(slim(r), true);
   if (state.bins.get(r.bin) && !state.q) trimToCount();
+  // after a restart the selected id may only now exist again
+  if (r.id === state.selected && goneId === r.id) loadDetail(r.id);
 }
 
 /** A kept request changed (a mirror forward's result arrived): replace it in place, same id. */
@@ -829,7 +838,10 @@ async function loadDetail(id, keepScroll = false) {
   }
 }
 
+let goneId = null; // the selected id the detail pane reported missing
+
 function showDetailGone(id) {
+  goneId = id;
   fill(
     el.detail,
     h('div', { class: 'detail-empty' }, h('div', { class: 'empty-title' }, `Request #${id} is gone`), h('div', { class: 'empty-text' }, 'It was deleted, cleared or evicted to make room for newer requests.'))
@@ -869,6 +881,7 @@ function headersTable(headers) {
 
 /** Renders a request in the detail pane; an in-place update (`keepScroll`) keeps the scroll spot. */
 function renderDetail(req, keepScroll = false) {
+  goneId = null;
   const scrollTop = el.detail.scrollTop;
   const ctx = bodyContext(req);
   const views = bodyViews(ctx);

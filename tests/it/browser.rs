@@ -690,11 +690,19 @@ async fn the_viewer_reconnects_by_itself_after_the_server_restarts() {
     let first = post_json(&server, "/restart/before", &[], "{}").await;
     open_url(
         &b,
-        &format!("{}?token=s3cret-token#/bin/restart", server.viewer_url()),
+        &format!(
+            "{}?token=s3cret-token#/bin/restart/{first}",
+            server.viewer_url()
+        ),
     )
     .await;
     b.wait_for(&format!("{ROWS}[0]?.id === {first}"), EVENTUALLY)
         .await;
+    b.wait_for(
+        "document.querySelector('#detail .detail-target')?.textContent === '/restart/before'",
+        EVENTUALLY,
+    )
+    .await;
 
     // stop the server; the page notices
     let addr = server.addr();
@@ -723,6 +731,14 @@ async fn the_viewer_reconnects_by_itself_after_the_server_restarts() {
         )
         .await;
     println!("the viewer showed the restarted server's first request after {took:?}");
+    // the same id now names another request: the detail pane follows the new instance, not the
+    // old one it had cached
+    assert_eq!(after, first, "a new instance numbers from the start again");
+    b.wait_for(
+        "document.querySelector('#detail .detail-target')?.textContent === '/restart/after'",
+        EVENTUALLY,
+    )
+    .await;
     b.wait_for(
         "document.querySelector('#conn').dataset.state === 'live'",
         EVENTUALLY,
@@ -1561,5 +1577,80 @@ async fn a_mirrored_forward_result_updates_its_row_in_place_beside_the_signature
         overview.contains("✗ invalid") && overview.contains("no signature headers"),
         "{overview}"
     );
+    assert_page_clean(b).await;
+}
+
+/// What is wrong with the layout right now: every tab and action of the detail pane and every
+/// bin action must be inside the viewport and be what is under the mouse at its centre (not
+/// covered, not clipped), the tab bar must not hide tabs in an overflow, and nothing may push
+/// the page sideways.
+const LAYOUT_PROBLEMS: &str = r#"(() => {
+  const bad = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) bad.push(`page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
+  for (const box of document.querySelectorAll('#detail .dtabs, #detail .detail-actions, .bin-head, .search-box')) {
+    if (box.scrollWidth > box.clientWidth + 1) bad.push(`${box.className} hides ${box.scrollWidth - box.clientWidth}px`);
+  }
+  const wanted = '#detail .dtab, #detail .detail-actions > *, .bin-actions > *, #copy-catch, #search, #filter-help-btn';
+  for (const e of document.querySelectorAll(wanted)) {
+    if (!e.getClientRects().length) continue; // not rendered at this width
+    const name = `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${e.textContent.trim().slice(0, 24)}"`;
+    e.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    const r = e.getBoundingClientRect();
+    if (r.width < 8 || r.height < 8) { bad.push(`${name} is ${r.width}x${r.height}`); continue; }
+    if (r.left < 0 || r.top < 0 || r.right > innerWidth + 0.5 || r.bottom > innerHeight + 0.5) {
+      bad.push(`${name} at ${Math.round(r.left)},${Math.round(r.top)}-${Math.round(r.right)},${Math.round(r.bottom)} is outside ${innerWidth}x${innerHeight}`);
+      continue;
+    }
+    const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!at || !(at === e || e.contains(at))) bad.push(`${name} is covered by ${at ? at.tagName + '.' + at.className : 'nothing'}`);
+  }
+  return bad;
+})()"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_1024_and_800_pixels_every_tab_and_action_is_visible_and_clickable() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    realistic_traffic(&s.server).await;
+    let id = post_json(
+        &s.server,
+        "/stripe/webhook?account=acct_1HxQ2b&attempt=1",
+        &[("stripe-signature", "t=1764316800,v1=5257a869e7ecebeda32a")],
+        STRIPE_EVENT,
+    )
+    .await;
+    for (w, h) in [(1024, 768), (800, 600)] {
+        b.viewport(w, h, false).await;
+        open_url(b, &format!("{}#/bin/stripe/{id}", s.server.viewer_url())).await;
+        b.wait_for(
+            "document.querySelectorAll('#detail .dtab').length === 5 \
+             && document.querySelectorAll('#detail .detail-actions > *').length >= 4",
+            EVENTUALLY,
+        )
+        .await;
+        let problems = b.eval(LAYOUT_PROBLEMS).await;
+        assert_eq!(problems, json!([]), "layout problems at {w}x{h}");
+        // each tab really answers a click where it is drawn
+        for tab in ["headers", "query", "response", "replay", "body"] {
+            click_until(
+                b,
+                &format!("#detail .dtab[data-tab='{tab}']"),
+                &format!("document.querySelector('#detail .dtab.active')?.dataset.tab === '{tab}'"),
+            )
+            .await;
+        }
+        if w == 1024 {
+            // the bin header stays one line: title, catch URL and actions side by side
+            let rows = b
+                .eval(
+                    "new Set([...document.querySelectorAll('.bin-head > *')]
+                       .filter((e) => e.getClientRects().length)
+                       .map((e) => Math.round(e.getBoundingClientRect().top / 12))).size",
+                )
+                .await;
+            assert_eq!(rows, 1, "the bin header wraps at {w}px");
+        }
+    }
     assert_page_clean(b).await;
 }
