@@ -1654,3 +1654,157 @@ async fn at_1024_and_800_pixels_every_tab_and_action_is_visible_and_clickable() 
     }
     assert_page_clean(b).await;
 }
+
+/// `window.__contrast(scope)`: every rendered element under `scope` that draws text of its own
+/// (and every input's placeholder) whose contrast against the background it is painted on is
+/// below WCAG AA's 4.5:1. The background is composited from the translucent layers beneath it.
+const CONTRAST: &str = r#"window.__contrast = (() => {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]*)\)/.exec(c || '');
+    if (!m) return null;
+    const p = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, bottom) => {
+    const a = top[3] + bottom[3] * (1 - top[3]);
+    if (!a) return [0, 0, 0, 0];
+    return [0, 1, 2].map((i) => (top[i] * top[3] + bottom[i] * bottom[3] * (1 - top[3])) / a).concat([a]);
+  };
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) {
+        layers.push(c);
+        if (c[3] >= 1) break;
+      }
+    }
+    let base = matchMedia('(prefers-color-scheme: dark)').matches ? [18, 18, 18, 1] : [255, 255, 255, 1];
+    for (let i = layers.length - 1; i >= 0; i--) base = over(layers[i], base);
+    return base;
+  };
+  const lum = (c) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const ratio = (a, b) => {
+    const x = lum(a), y = lum(b);
+    return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+  };
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    [...el.classList].map((c) => '.' + c).join('') + (el.matches(':hover') ? ':hover' : '');
+  return (scope) => {
+    const bad = new Map();
+    const test = (el, pseudo, text) => {
+      const bg = background(el);
+      const fg = parse(getComputedStyle(el, pseudo).color);
+      if (!fg) return;
+      let opacity = 1;
+      for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+      const r = ratio(over([fg[0], fg[1], fg[2], fg[3] * opacity], bg), bg);
+      const key = name(el) + (pseudo || '');
+      if (r < 4.5 && !bad.has(key)) bad.set(key, `${key} "${text.slice(0, 20)}" ${r.toFixed(2)}:1`);
+    };
+    for (const el of document.querySelectorAll(scope)) {
+      if (!el.getClientRects().length || el.closest(':disabled, [aria-disabled=true], .toast')) continue;
+      const cs = getComputedStyle(el);
+      if (cs.visibility === 'hidden') continue;
+      const own = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim();
+      if (own) test(el, null, own);
+      if ((el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') && el.placeholder && !el.value) test(el, '::placeholder', el.placeholder);
+      if ((el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT') && el.value) test(el, null, el.value);
+    }
+    return [...bad.values()];
+  };
+})();"#;
+
+/// Waits until the mouse is over `selector` and no transition is running, then reports its
+/// contrast problems.
+async fn hovered_contrast(b: &Browser, selector: &str) -> Value {
+    b.hover(selector).await;
+    let sel = serde_json::to_string(selector).expect("selector");
+    b.wait_for(
+        &format!(
+            "document.querySelector({sel})?.matches(':hover') \
+             && document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)"
+        ),
+        EVENTUALLY,
+    )
+    .await;
+    b.eval(&format!("window.__contrast({sel})")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_control_meets_wcag_aa_contrast_in_light_and_dark_mode() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    b.add_init_script(CONTRAST).await;
+    realistic_traffic(&s.server).await;
+    let id = post_json(&s.server, "/stripe/webhook", &[], STRIPE_EVENT).await;
+    let hook = support::http(
+        "POST",
+        &format!("{}/_/api/webhooks", s.server.base_url()),
+        &[("content-type", "application/json")],
+        Bytes::from(
+            json!({"name": "shop", "url": format!("{}/wh-in/x", s.server.base_url()), "events": ["*"]})
+                .to_string(),
+        ),
+    )
+    .await;
+    assert!(hook.status < 300, "webhook created: {}", hook.text());
+    b.viewport(1280, 900, false).await;
+    for scheme in ["light", "dark"] {
+        b.color_scheme(scheme).await;
+        open_url(b, &format!("{}#/bin/stripe/{id}", s.server.viewer_url())).await;
+        b.wait_for("!!document.querySelector('#detail .dtab')", EVENTUALLY)
+            .await;
+        click_until(
+            b,
+            "#detail .dtab[data-tab='body']",
+            "!!document.querySelector('#detail .jtree')",
+        )
+        .await;
+        b.click("#filter-help-btn").await;
+        let bad = b.eval("window.__contrast('body *')").await;
+        assert_eq!(bad, json!([]), "{scheme}: requests page");
+        click_until(
+            b,
+            "#filter-help-btn",
+            "document.querySelector('#filter-help').hidden",
+        )
+        .await;
+        for hover in [
+            "#detail .dtab:not(.active)",
+            "#detail .detail-actions .btn",
+            "#list .row:not(.selected):not([hidden])",
+            ".bin-item:not(.active)",
+            "#tab-webhooks",
+        ] {
+            let bad = hovered_contrast(b, hover).await;
+            assert_eq!(bad, json!([]), "{scheme}: {hover} under the mouse");
+        }
+        click_until(
+            b,
+            "#detail .dtab[data-tab='replay']",
+            "!!document.querySelector('.replay-form .btn.primary')",
+        )
+        .await;
+        let bad = b.eval("window.__contrast('#detail *')").await;
+        assert_eq!(bad, json!([]), "{scheme}: replay tab");
+        let bad = hovered_contrast(b, ".replay-form .btn.primary").await;
+        assert_eq!(bad, json!([]), "{scheme}: primary button under the mouse");
+
+        open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+        b.wait_for(
+            "!!document.querySelector('.add-webhook') && !!document.querySelector('.send-test')",
+            EVENTUALLY,
+        )
+        .await;
+        let bad = b.eval("window.__contrast('body *')").await;
+        assert_eq!(bad, json!([]), "{scheme}: webhooks page");
+        let bad = hovered_contrast(b, ".add-webhook").await;
+        assert_eq!(bad, json!([]), "{scheme}: Add New Webhook under the mouse");
+        b.hover(".wh-head h1").await;
+    }
+    assert_page_clean(b).await;
+}
