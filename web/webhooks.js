@@ -8,6 +8,11 @@ import { parseJson, looksLikeJson, renderTree, stringify } from './json.js';
 
 const enc = encodeURIComponent;
 
+const COLUMN_HELP = {
+  Sent: 'Deliveries made to this webhook: each event counts once, however many attempts it took. Send Test Event is not counted.',
+  'Last status': 'The status of the last attempt of a real delivery (Send Test Event aside).',
+};
+
 export function createWebhooksPage(root) {
   const st = {
     loaded: false,
@@ -61,6 +66,7 @@ export function createWebhooksPage(root) {
   }
 
   const slots = { list: null, log: null };
+  const seen = new Map(); // delivery id -> attempts already seen (counted once)
 
   /** The event catalog, parsed losslessly so sample payloads keep their number literals. */
   function catalog(text) {
@@ -149,7 +155,15 @@ export function createWebhooksPage(root) {
       h(
         'table',
         { class: 'grid' },
-        h('thead', null, h('tr', null, ['Name', 'URL', 'Events', 'Sent', 'Last status', 'Active'].map((t) => h('th', null, t)))),
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            ['Name', 'URL', 'Events', 'Sent', 'Last status', 'Active'].map((t) => h('th', { title: COLUMN_HELP[t] || null }, t))
+          )
+        ),
         h(
           'tbody',
           null,
@@ -507,10 +521,12 @@ export function createWebhooksPage(root) {
       const w = st.webhooks.find((x) => x.id === d.webhook_id);
       const attempts = d.attempts || [];
       const last = attempts[attempts.length - 1];
-      if (w && last) {
-        if (last.response) w.last_status = last.response.status;
-        const prev = st.deliveries.find((x) => x.id === d.id);
-        if (!prev || (prev.attempts || []).length < attempts.length) w.sent_count = (w.sent_count || 0) + 1;
+      // the server's rule: a delivery counts once, at its first attempt; test events never
+      const before = seen.get(d.id) || 0;
+      seen.set(d.id, Math.max(before, attempts.length));
+      if (w && last && d.trigger !== 'test') {
+        w.last_status = last.response ? last.response.status : null;
+        if (attempts.length === 1 && before === 0) w.sent_count = (w.sent_count || 0) + 1;
       }
       if (d.webhook_id === st.selected) {
         const i = st.deliveries.findIndex((x) => x.id === d.id);

@@ -1808,3 +1808,94 @@ async fn every_control_meets_wcag_aa_contrast_in_light_and_dark_mode() {
     }
     assert_page_clean(b).await;
 }
+
+/// Creates a webhook over the API and returns its JSON.
+async fn create_webhook(server: &ServerHandle, def: Value) -> Value {
+    let a = support::http(
+        "POST",
+        &format!("{}/_/api/webhooks", server.base_url()),
+        &[("content-type", "application/json")],
+        Bytes::from(def.to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 201, "webhook created: {}", a.text());
+    a.json()
+}
+
+/// The "Sent" cell of a webhook's row on the webhooks page.
+fn sent_cell(id: u64) -> String {
+    format!("document.querySelector(\".page-webhooks tr[data-id='{id}'] td:nth-child(4)\")?.textContent")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sent_count_counts_deliveries_the_same_live_and_after_a_reload() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let hook = create_webhook(
+        &s.server,
+        json!({"name": "counted", "url": failing_receiver().await, "events": ["*"],
+               "retry": {"schedule": ["1s", "1s"], "time_scale": 0.02}}),
+    )
+    .await;
+    let id = hook["id"].as_u64().expect("webhook id");
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(id), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{id}']"),
+        "!!document.querySelector('.send-test')",
+    )
+    .await;
+    b.wait_for(&format!("{} === '0'", sent_cell(id)), EVENTUALLY)
+        .await;
+
+    // a test event and a real event that takes three attempts
+    click_until(b, ".send-test", "!!document.querySelector('.test-result')").await;
+    let fired = support::post(
+        &format!("{}/_/api/events/payment_received", s.server.base_url()),
+        "",
+    )
+    .await;
+    assert!(fired.status < 300, "dispatch: {}", fired.text());
+    b.wait_for(
+        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')]
+           .filter((tr) => tr.textContent.includes('failed')).length === 2
+         && [...document.querySelectorAll('.page-webhooks tr[data-delivery]')]
+           .some((tr) => tr.children[4].textContent === '3')",
+        EVENTUALLY,
+    )
+    .await;
+    let api = support::get(&format!("{}/_/api/webhooks/{id}", s.server.base_url()))
+        .await
+        .json();
+    let live = b.eval(&sent_cell(id)).await;
+    assert_eq!(
+        live,
+        api["sent_count"].to_string(),
+        "live count and the API agree"
+    );
+    assert_eq!(
+        api["sent_count"], 1,
+        "one delivery, however many attempts; tests apart"
+    );
+    let title = b
+        .eval("[...document.querySelectorAll('.page-webhooks th')].find((th) => th.textContent === 'Sent')?.title")
+        .await;
+    assert!(
+        title
+            .as_str()
+            .is_some_and(|t| t.contains("Send Test Event")),
+        "the Sent column says what it counts: {title}"
+    );
+
+    // the same after a reload
+    b.eval("location.reload()").await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        EVENTUALLY,
+    )
+    .await;
+    b.wait_for(&format!("{} === {live}", sent_cell(id)), EVENTUALLY)
+        .await;
+    assert_page_clean(b).await;
+}
