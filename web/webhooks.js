@@ -1,10 +1,13 @@
 // hookpit viewer webhooks page (the sender), modelled on Ultimate Multisite's webhook screen: the
 // list of webhooks, add/edit (name, URL, events, secret), the chosen event's sample payload, Send
 // Test Event with its verdict, and the delivery log with attempts and redelivery, kept live from
-// websocket `delivery` messages. Degrades to an error line when the sender API is not there.
+// websocket `delivery` messages; each attempt shows the exchange (the request sent: URL, headers,
+// body; the answer: status, headers, body). Degrades to an error line when the sender API is not
+// there.
 
 import { api, h, fill, token, fmtSize, relTime, absTime, parseTime, copyText, toast, confirmAction, statusClass } from './util.js';
 import { parseJson, looksLikeJson, renderTree, stringify } from './json.js';
+import { kvTable } from './body.js';
 
 const enc = encodeURIComponent;
 
@@ -478,6 +481,7 @@ export function createWebhooksPage(root) {
     );
   }
 
+  /** Each attempt with the exchange: the request sent (URL, headers, body) and the answer. */
   function attemptsList(attempts) {
     return h(
       'ol',
@@ -486,14 +490,49 @@ export function createWebhooksPage(root) {
         h(
           'li',
           null,
-          h('strong', null, `#${a.n}`),
-          h('span', { class: 'muted', title: absTime(parseTime(a.at)) }, absTime(parseTime(a.at))),
-          a.response ? h('span', { class: 'status-pill ' + statusClass(a.response.status) }, String(a.response.status)) : null,
-          a.error ? h('span', { class: 'tag bad' }, a.error) : null,
-          a.latency_ms != null ? h('span', { class: 'muted' }, `${Math.round(a.latency_ms)} ms`) : null,
-          a.next_attempt_at ? h('span', { class: 'muted' }, `next attempt ${absTime(parseTime(a.next_attempt_at))}`) : null,
-          a.response && a.response.headers ? h('span', { class: 'muted' }, `${a.response.headers.length} headers`) : null
+          h(
+            'div',
+            { class: 'attempt-line' },
+            h('strong', null, `#${a.n}`),
+            h('span', { class: 'muted', title: absTime(parseTime(a.at)) }, absTime(parseTime(a.at))),
+            a.response ? h('span', { class: 'status-pill ' + statusClass(a.response.status) }, String(a.response.status)) : null,
+            a.error ? h('span', { class: 'tag bad' }, a.error) : null,
+            a.latency_ms != null ? h('span', { class: 'muted' }, `${Math.round(a.latency_ms)} ms`) : null,
+            a.next_attempt_at ? h('span', { class: 'muted' }, `next attempt ${absTime(parseTime(a.next_attempt_at))}`) : null
+          ),
+          exchange(a)
         )
+      )
+    );
+  }
+
+  function exchange(a) {
+    const req = a.request || {};
+    const resp = a.response;
+    return h(
+      'div',
+      { class: 'exchange' },
+      h(
+        'div',
+        { class: 'ex-side ex-request' },
+        h('div', { class: 'section-title' }, 'Request sent'),
+        h('div', { class: 'ex-line' }, h('span', { class: 'badge method m-post' }, 'POST'), ' ', h('code', { class: 'ex-url' }, req.url || '')),
+        kvTable(req.headers || [], ['Header', 'Value'], { empty: 'No headers' }),
+        h('div', { class: 'ex-sub' }, 'Body'),
+        req.body == null ? h('div', { class: 'empty-small' }, 'Body not loaded') : bodyValue(req.body)
+      ),
+      h(
+        'div',
+        { class: 'ex-side ex-response' },
+        h('div', { class: 'section-title' }, 'Response'),
+        resp
+          ? [
+              h('div', { class: 'ex-line' }, h('span', { class: 'status-pill ' + statusClass(resp.status) }, String(resp.status)), a.latency_ms != null ? h('span', { class: 'muted' }, ` after ${Math.round(a.latency_ms)} ms`) : null),
+              kvTable(resp.headers || [], ['Header', 'Value'], { empty: 'No headers' }),
+              h('div', { class: 'ex-sub' }, resp.truncated ? 'Body (the first 64 KiB)' : 'Body'),
+              resp.body == null ? h('div', { class: 'empty-small' }, 'Body not loaded') : bodyValue(resp.body),
+            ]
+          : h('div', { class: 'note error' }, a.error ? `No answer: ${a.error}` : 'No answer yet')
       )
     );
   }

@@ -1899,3 +1899,70 @@ async fn the_sent_count_counts_deliveries_the_same_live_and_after_a_reload() {
         .await;
     assert_page_clean(b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_log_shows_each_attempts_request_and_response() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let hook = create_webhook(
+        &s.server,
+        json!({"name": "exchange", "url": failing_receiver().await, "events": ["*"],
+               "headers": [["X-Tenant", "acme-42"]],
+               "retry": {"schedule": ["1s"], "time_scale": 0.02}}),
+    )
+    .await;
+    let id = hook["id"].as_u64().expect("webhook id");
+    let fired = support::post(
+        &format!("{}/_/api/events/payment_received", s.server.base_url()),
+        "",
+    )
+    .await;
+    assert!(fired.status < 300, "dispatch: {}", fired.text());
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(id), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{id}']"),
+        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')].some((tr) => tr.children[4].textContent === '2')",
+    )
+    .await;
+    click_until(
+        b,
+        ".page-webhooks tr[data-delivery]",
+        "document.querySelectorAll('.attempts .exchange').length === 2",
+    )
+    .await;
+    let shown = b
+        .eval(
+            "[...document.querySelectorAll('.attempts .exchange')].map((x) => ({
+               request: x.querySelector('.ex-request')?.innerText || '',
+               response: x.querySelector('.ex-response')?.innerText || '' }))",
+        )
+        .await;
+    let deliveries = support::get(&format!(
+        "{}/_/api/deliveries?webhook={id}",
+        s.server.base_url()
+    ))
+    .await
+    .json();
+    let attempts = &deliveries["deliveries"][0]["attempts"];
+    for (n, x) in shown.as_array().expect("attempts").iter().enumerate() {
+        let req = x["request"].as_str().unwrap_or_default();
+        let resp = x["response"].as_str().unwrap_or_default();
+        let sent = &attempts[n]["request"];
+        assert!(req.contains(sent["url"].as_str().unwrap_or("?")), "{req}");
+        for pair in sent["headers"].as_array().expect("headers sent") {
+            assert!(
+                req.contains(pair[0].as_str().unwrap_or("?"))
+                    && req.contains(pair[1].as_str().unwrap_or("?")),
+                "attempt {n}: header {pair} missing from {req}"
+            );
+        }
+        assert!(req.contains("X-Tenant") && req.contains("acme-42"), "{req}");
+        assert!(req.contains("payment_id"), "the body sent: {req}");
+        assert!(resp.contains("500"), "{resp}");
+        assert!(resp.to_lowercase().contains("content-length"), "{resp}");
+        assert!(resp.contains("oops"), "the body answered: {resp}");
+    }
+    assert_page_clean(b).await;
+}
