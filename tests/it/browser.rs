@@ -1966,3 +1966,177 @@ async fn the_delivery_log_shows_each_attempts_request_and_response() {
     }
     assert_page_clean(b).await;
 }
+
+/// Replaces the text of an input or textarea as typed from the keyboard.
+async fn retype(b: &Browser, selector: &str, text: &str) {
+    let sel = serde_json::to_string(selector).expect("selector");
+    b.click(selector).await;
+    b.eval(&format!("document.querySelector({sel}).select()"))
+        .await;
+    if text.is_empty() {
+        b.eval(&format!(
+            "document.execCommand('delete') || document.querySelector({sel}).value === ''"
+        ))
+        .await;
+    } else {
+        b.type_text(text).await;
+    }
+}
+
+/// Picks an option of a `<select>` as a user would (value set, `change` fired).
+async fn choose(b: &Browser, selector: &str, value: &str) {
+    let sel = serde_json::to_string(selector).expect("selector");
+    let v = serde_json::to_string(value).expect("value");
+    let ok = b
+        .eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); if (![...e.options].some((o) => o.value === {v})) return false; \
+             e.value = {v}; e.dispatchEvent(new Event('change', {{ bubbles: true }})); return true; }})()"
+        ))
+        .await;
+    assert_eq!(ok, true, "{selector} offers {value}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_form_edits_every_field_and_shows_the_apis_message_by_the_field() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let hook = create_webhook(
+        &s.server,
+        json!({"name": "form", "url": s.server.catch_url("formbin"), "events": ["*"]}),
+    )
+    .await;
+    let id = hook["id"].as_u64().expect("webhook id");
+    let api_url = format!("{}/_/api/webhooks/{id}", s.server.base_url());
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(id), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{id}']"),
+        "document.querySelector(\"[aria-label='Name']\")?.value === 'form'",
+    )
+    .await;
+    const SAVE: &str = ".page-webhooks form button[type='submit']";
+
+    // refused values: the API's own message, under the field it names
+    for (label, field, bad, body) in [
+        ("Timeout", "timeout", "soon", json!({"timeout": "soon"})),
+        (
+            "Retry schedule",
+            "retry.schedule",
+            "5s, 9 parsecs",
+            json!({"retry": {"schedule": ["5s", "9", "parsecs"]}}),
+        ),
+        (
+            "Headers",
+            "headers",
+            "Webhook-Signature: forged",
+            json!({"headers": [["Webhook-Signature", "forged"]]}),
+        ),
+    ] {
+        let said = support::http(
+            "PUT",
+            &api_url,
+            &[("content-type", "application/json")],
+            Bytes::from(body.to_string()),
+        )
+        .await;
+        assert_eq!(said.status, 400, "{}", said.text());
+        let message = said.json()["error"]["message"].clone();
+        let before = b
+            .eval(&format!(
+                "document.querySelector(\"[aria-label='{label}']\").value"
+            ))
+            .await;
+        retype(b, &format!("[aria-label='{label}']"), bad).await;
+        b.click(SAVE).await;
+        let shown = b
+            .wait_for(
+                &format!(
+                    "(() => {{ const e = document.querySelector(\".field-error[data-field='{field}']\"); \
+                     return e && !e.hidden && e.textContent; }})()"
+                ),
+                EVENTUALLY,
+            )
+            .await
+            .0;
+        assert_eq!(shown, message, "{label}: the API's message by the field");
+        assert_eq!(
+            b.eval(&format!(
+                "document.querySelector(\"[aria-label='{label}']\").getAttribute('aria-invalid')"
+            ))
+            .await,
+            "true"
+        );
+        retype(
+            b,
+            &format!("[aria-label='{label}']"),
+            before.as_str().unwrap_or_default(),
+        )
+        .await;
+    }
+
+    // every field, then save
+    retype(b, "[aria-label='Secret']", "my-app-secret-123").await;
+    choose(b, "[aria-label='Signature']", "github").await;
+    choose(b, "[aria-label='Format']", "envelope").await;
+    retype(b, "[aria-label='Headers']", "X-Tenant: acme\nX-Env: test").await;
+    retype(b, "[aria-label='Timeout']", "7s").await;
+    retype(b, "[aria-label='Retry schedule']", "2s, 1m, 10m").await;
+    retype(b, "[aria-label='Time scale']", "0.5").await;
+    b.click("[aria-label='Active']").await;
+    b.click("[aria-label='Accept any TLS certificate']").await;
+    b.eval("window.__form = document.querySelector('.page-webhooks form')")
+        .await;
+    b.click(SAVE).await;
+    let deadline = Instant::now() + EVENTUALLY;
+    let saved = loop {
+        let w = support::get(&api_url).await.json();
+        if w["timeout"] == "7s" {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "never saved: {w}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(saved["secret"], "my-app-secret-123", "{saved}");
+    assert_eq!(saved["signature"], "github", "{saved}");
+    assert_eq!(saved["format"], "envelope", "{saved}");
+    assert_eq!(
+        saved["headers"],
+        json!([["X-Tenant", "acme"], ["X-Env", "test"]])
+    );
+    assert_eq!(saved["retry"]["schedule"], json!(["2s", "1m", "10m"]));
+    assert_eq!(saved["retry"]["time_scale"], 0.5);
+    assert_eq!(saved["active"], false);
+    assert_eq!(saved["insecure_tls"], true);
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('.field-error')].filter((e) => !e.hidden).length")
+            .await,
+        0
+    );
+
+    // regenerate: a new secret, shown once saved
+    b.wait_for(
+        "document.querySelector('.page-webhooks form') !== window.__form \
+         && document.querySelector(\"[aria-label='Secret']\")?.value === 'my-app-secret-123'",
+        EVENTUALLY,
+    )
+    .await;
+    b.click(".regenerate").await;
+    b.click(SAVE).await;
+    let deadline = Instant::now() + EVENTUALLY;
+    let fresh = loop {
+        let w = support::get(&api_url).await.json();
+        if w["secret"] != "my-app-secret-123" {
+            break w["secret"].as_str().unwrap_or_default().to_owned();
+        }
+        assert!(Instant::now() < deadline, "never regenerated: {w}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(fresh.len() > 16, "{fresh}");
+    b.wait_for(
+        &format!("document.querySelector(\"[aria-label='Secret']\")?.value === '{fresh}'"),
+        EVENTUALLY,
+    )
+    .await;
+    assert_page_clean(b).await;
+}
