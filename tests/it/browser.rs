@@ -1591,7 +1591,7 @@ const LAYOUT_PROBLEMS: &str = r#"(() => {
   for (const box of document.querySelectorAll('#detail .dtabs, #detail .detail-actions, .bin-head, .search-box')) {
     if (box.scrollWidth > box.clientWidth + 1) bad.push(`${box.className} hides ${box.scrollWidth - box.clientWidth}px`);
   }
-  const wanted = '#detail .dtab, #detail .detail-actions > *, .bin-actions > *, #copy-catch, #search, #filter-help-btn';
+  const wanted = '#detail .dtab, #detail .detail-actions > *, .bin-actions > *, #copy-catch, #search, #filter-help-btn, #follow-btn, .exports a, #theme-btn, #keys-btn, #tab-webhooks';
   for (const e of document.querySelectorAll(wanted)) {
     if (!e.getClientRects().length) continue; // not rendered at this width
     const name = `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${e.textContent.trim().slice(0, 24)}"`;
@@ -1889,7 +1889,8 @@ async fn the_sent_count_counts_deliveries_the_same_live_and_after_a_reload() {
     );
 
     // the same after a reload
-    b.eval("location.reload()").await;
+    b.eval("window.__old = true; location.reload()").await;
+    b.wait_for("!window.__old", EVENTUALLY).await;
     b.wait_for(
         "document.querySelector('#conn').dataset.state === 'live'",
         EVENTUALLY,
@@ -2138,5 +2139,296 @@ async fn the_webhook_form_edits_every_field_and_shows_the_apis_message_by_the_fi
         EVENTUALLY,
     )
     .await;
+    assert_page_clean(b).await;
+}
+
+/// The filter keys the matcher knows, read from its source so the help cannot fall behind.
+fn matcher_keys() -> Vec<String> {
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/matcher.rs"))
+        .expect("matcher source");
+    let start = src
+        .find("const KEYS: &[&str] = &[")
+        .expect("KEYS in the matcher");
+    let list = &src[start..];
+    let list = &list[list.find("= &[").map_or(0, |i| i + 4)..list.find("];").expect("end of KEYS")];
+    let keys: Vec<String> = list
+        .split(',')
+        .map(|k| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.is_empty())
+        .collect();
+    assert!(keys.len() >= 9, "{keys:?}");
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filter_lives_in_the_url_and_the_exports_follow_it() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    b.viewport(1024, 768, false).await;
+
+    // before any request: one "Waiting for the first request", not two
+    open_url(b, &s.server.viewer_url()).await;
+    b.wait_for(
+        "!!document.querySelector('.empty-state.waiting')",
+        EVENTUALLY,
+    )
+    .await;
+    let waiting = b
+        .eval("document.body.innerText.split('Waiting for the first request').length - 1")
+        .await;
+    assert_eq!(waiting, 1, "the empty state says it once");
+
+    realistic_traffic(&s.server).await;
+    let base = s.server.viewer_url();
+    // the empty viewer follows the first request to its bin; then a shared address is opened
+    b.wait_for(
+        "window.hookpitViewer.state().bin && location.hash.length > 6",
+        EVENTUALLY,
+    )
+    .await;
+    open_url(b, &format!("{base}#/bin/stripe?q=method%3APUT")).await;
+    b.wait_for(
+        &format!("window.hookpitViewer.state().count === 1 && {ROWS}.length === 1 && {ROWS}[0].method === 'PUT'"),
+        EVENTUALLY,
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#search').value").await,
+        "method:PUT"
+    );
+
+    // a filter typed in the box goes into the address, and survives a reload
+    b.click("#search").await;
+    b.eval("document.querySelector('#search').select()").await;
+    b.type_text("-method:PUT").await;
+    b.press("Enter").await;
+    b.wait_for(
+        &format!("window.hookpitViewer.state().q === '-method:PUT' && {ROWS}.length === 2"),
+        EVENTUALLY,
+    )
+    .await;
+    let hash = b.eval("location.hash").await;
+    assert_eq!(hash, "#/bin/stripe?q=-method%3APUT");
+    b.eval("window.__old = true; location.reload()").await;
+    b.wait_for("!window.__old", EVENTUALLY).await;
+    b.wait_for(
+        &format!("document.querySelector('#search')?.value === '-method:PUT' && window.hookpitViewer?.state().count === 2 && {ROWS}.length === 2"),
+        EVENTUALLY,
+    )
+    .await;
+    let selected = rows(b).await[0]["id"].as_u64().expect("id");
+    b.click(&format!("#list .row[data-id='{selected}']")).await;
+    b.wait_for(
+        &format!("location.hash === '#/bin/stripe/{selected}?q=-method%3APUT'"),
+        EVENTUALLY,
+    )
+    .await;
+
+    // the exports download what the list shows
+    let got = b
+        .wait_for(
+            "(async () => {
+               const har = await (await fetch(document.querySelector('#export-har').href)).json();
+               const nd = await (await fetch(document.querySelector('#export-ndjson').href)).text();
+               return { har: har.log.entries.map((e) => e.request.method),
+                        nd: nd.trim().split('\\n').map((l) => JSON.parse(l).method),
+                        names: [document.querySelector('#export-har').download, document.querySelector('#export-ndjson').download] };
+             })()",
+            EVENTUALLY,
+        )
+        .await
+        .0;
+    assert_eq!(got["har"].as_array().map(Vec::len), Some(2), "{got}");
+    assert_eq!(got["nd"].as_array().map(Vec::len), Some(2), "{got}");
+    assert!(
+        !got.to_string().contains("\"PUT\""),
+        "the filter applies: {got}"
+    );
+    assert_eq!(got["names"], json!(["stripe.har", "stripe.ndjson"]));
+    let labels = b
+        .eval("[...document.querySelectorAll('.exports a')].map((a) => a.textContent)")
+        .await;
+    assert_eq!(labels, json!(["Export HAR", "Export NDJSON"]));
+
+    // the help lists every key of the filter language
+    b.click("#filter-help-btn").await;
+    let terms = b
+        .eval("[...document.querySelectorAll('#filter-help dt code')].map((c) => c.textContent)")
+        .await;
+    for key in matcher_keys() {
+        assert!(
+            terms.as_array().is_some_and(|t| t.iter().any(|t| t
+                .as_str()
+                .is_some_and(|t| t.starts_with(&format!("{key}:"))))),
+            "the filter help leaves out `{key}:`: {terms}"
+        );
+    }
+
+    // the placeholder is whole at 1024 and 800 px
+    for w in [1024, 800] {
+        b.viewport(w, 700, false).await;
+        let fit = b
+            .wait_for(
+                "(() => { const i = document.querySelector('#search'); const cs = getComputedStyle(i);
+                   const c = document.createElement('canvas').getContext('2d'); c.font = cs.font;
+                   const room = i.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+                   return room > 0 && [c.measureText(i.placeholder).width, room]; })()",
+                EVENTUALLY,
+            )
+            .await
+            .0;
+        assert!(
+            fit[0].as_f64() <= fit[1].as_f64(),
+            "placeholder cut at {w}px: {fit}"
+        );
+    }
+    assert_page_clean(b).await;
+}
+
+/// A 1×1 PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_help_pause_theme_and_multipart_previews_work() {
+    use base64::Engine as _;
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    b.color_scheme("light").await;
+    let first = post_json(&s.server, "/extras/one", &[], "{\"n\":1}").await;
+    open(&s, "extras").await;
+    b.wait_for(&format!("{ROWS}[0]?.id === {first}"), EVENTUALLY)
+        .await;
+
+    // `?` lists the keys; Esc closes it
+    b.eval("document.activeElement?.blur()").await;
+    b.press("?").await;
+    let keys = b
+        .wait_for(
+            "document.querySelector('#keys').open && [...document.querySelectorAll('#keys dt')].map((d) => d.textContent.trim())",
+            EVENTUALLY,
+        )
+        .await
+        .0;
+    for k in ["j", "k", "/", "Esc", "p", "?"] {
+        assert!(
+            keys.as_array().is_some_and(|a| a
+                .iter()
+                .any(|d| d.as_str().is_some_and(|d| d.split(' ').any(|x| x == k)))),
+            "{k} missing from {keys}"
+        );
+    }
+    b.press("Escape").await;
+    b.wait_for("!document.querySelector('#keys').open", EVENTUALLY)
+        .await;
+
+    // pause: new requests wait, counted, until resumed
+    click_until(b, "#follow-btn", "window.hookpitViewer.state().paused").await;
+    let held = post_json(&s.server, "/extras/two", &[], "{\"n\":2}").await;
+    b.wait_for(
+        "document.querySelector('#follow-btn').getAttribute('aria-label') === 'Resume (1 new)'",
+        EVENTUALLY,
+    )
+    .await;
+    assert_eq!(ids(b).await, vec![first], "held back while paused");
+    b.click("#follow-btn").await;
+    b.wait_for(
+        &format!("{ROWS}[0]?.id === {held} && {ROWS}.length === 2"),
+        EVENTUALLY,
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#follow-btn').getAttribute('aria-label')")
+            .await,
+        "Pause"
+    );
+
+    // theme: auto → light → dark, remembered across a reload
+    let bg = "getComputedStyle(document.body).backgroundColor";
+    let light_bg = b.eval(bg).await;
+    click_until(
+        b,
+        "#theme-btn",
+        "document.documentElement.dataset.theme === 'light'",
+    )
+    .await;
+    click_until(
+        b,
+        "#theme-btn",
+        "document.documentElement.dataset.theme === 'dark'",
+    )
+    .await;
+    b.eval("window.__old = true; location.reload()").await;
+    b.wait_for("!window.__old", EVENTUALLY).await;
+    b.wait_for(
+        "document.documentElement.dataset.theme === 'dark' && document.querySelector('#theme-btn').textContent === 'Dark'",
+        EVENTUALLY,
+    )
+    .await;
+    let dark_bg = b.eval(bg).await;
+    assert_ne!(
+        dark_bg, light_bg,
+        "the dark theme applies under a light system scheme"
+    );
+    click_until(
+        b,
+        "#theme-btn",
+        "document.documentElement.dataset.theme === undefined",
+    )
+    .await;
+    assert_eq!(
+        b.eval("localStorage.getItem('hookpit.theme')").await,
+        Value::Null
+    );
+
+    // multipart parts previewed inline: text, JSON, image
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG)
+        .expect("png");
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello <b>there</b>\r\n",
+    );
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"meta\"; filename=\"meta.json\"\r\nContent-Type: application/json\r\n\r\n{\"order\":42}\r\n");
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\nContent-Type: image/png\r\n\r\n");
+    body.extend_from_slice(&png);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let up = support::http(
+        "POST",
+        &format!("{}/extras/upload", s.server.base_url()),
+        &[("content-type", "multipart/form-data; boundary=XyZ")],
+        Bytes::from(body),
+    )
+    .await;
+    assert_eq!(up.status, 200);
+    let id = up.json()["id"].as_u64().expect("id");
+    b.wait_for(&format!("{ROWS}[0]?.id === {id}"), EVENTUALLY)
+        .await;
+    b.click(&format!("#list .row[data-id='{id}']")).await;
+    click_until(
+        b,
+        "#detail .seg[data-view='multipart']",
+        "document.querySelectorAll('#detail .mp-part').length === 3",
+    )
+    .await;
+    let parts = b
+        .wait_for(
+            "(() => { const p = [...document.querySelectorAll('#detail .mp-part')];
+               const img = p[2].querySelector('img');
+               return img && img.complete && img.naturalWidth > 0 && {
+                 text: p[0].querySelector('pre')?.textContent, bold: p[0].querySelectorAll('b').length,
+                 json: p[1].querySelector('.jtree')?.innerText, img: [img.naturalWidth, img.naturalHeight] }; })()",
+            EVENTUALLY,
+        )
+        .await
+        .0;
+    assert_eq!(parts["text"], "hello <b>there</b>", "text as text: {parts}");
+    assert_eq!(parts["bold"], 0, "never as HTML");
+    assert!(
+        parts["json"]
+            .as_str()
+            .is_some_and(|j| j.contains("\"order\"") && j.contains("42")),
+        "{parts}"
+    );
+    assert_eq!(parts["img"], json!([1, 1]));
     assert_page_clean(b).await;
 }
