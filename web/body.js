@@ -1,5 +1,6 @@
 // hookpit viewer body views: picks the views a captured body supports (JSON tree, form fields,
-// multipart parts, text, hex dump, image preview, decoded gzip/deflate/br) and renders them.
+// multipart parts, text — decoded from a declared charset such as iso-8859-1 or windows-1252 —,
+// hex dump, image preview, decoded gzip/deflate/br) and renders them.
 // Bodies are untrusted: text goes in text nodes, images load from the body endpoint, multipart
 // parts are previewed inline (JSON tree, text, raster images from blob URLs, a hex excerpt) and
 // downloaded as blob URLs. Nothing captured is ever parsed as HTML.
@@ -39,12 +40,34 @@ function boundaryOf(ct) {
   return m ? m[1] || m[2] : null;
 }
 
+/** The `charset=` of a Content-Type, lowercased, or ''. */
+function charsetOf(ct) {
+  const m = /;\s*charset=(?:"([^"]*)"|([^;\s]+))/i.exec(String(ct || ''));
+  return m ? (m[1] || m[2] || '').trim().toLowerCase() : '';
+}
+
+/** Bytes decoded from a declared non-UTF-8 charset the browser knows (latin1, windows-1252…). */
+function decodeCharset(bytes, charset) {
+  if (!bytes || !charset || /^(utf-?8|unicode-1-1-utf-8)$/.test(charset)) return null;
+  let dec;
+  try {
+    dec = new TextDecoder(charset);
+  } catch {
+    return null; // a label the browser does not know: bytes stay bytes
+  }
+  if (dec.encoding === 'utf-8' || dec.encoding === 'replacement') return null;
+  return { text: dec.decode(bytes), label: dec.encoding };
+}
+
 /** Context for rendering one request's body. */
 export function bodyContext(req) {
-  const { bytes, text } = bodyContent(req.body);
+  let { bytes, text } = bodyContent(req.body);
   const ct = header(req, 'content-type');
   const ce = header(req, 'content-encoding').trim().toLowerCase();
-  return { req, bytes, text, ct, mt: mediaType(ct), ce: ce && ce !== 'identity' ? ce : '', json: undefined };
+  // the declared charset wins for display: the bytes are shown as the sender meant them
+  const declared = !ce || ce === 'identity' ? decodeCharset(bytes, charsetOf(ct)) : null;
+  if (declared) text = declared.text;
+  return { req, bytes, text, ct, mt: mediaType(ct), ce: ce && ce !== 'identity' ? ce : '', json: undefined, charset: declared ? declared.label : '' };
 }
 
 function jsonOf(ctx) {
@@ -89,7 +112,7 @@ export function renderBodyView(key, ctx) {
     case 'image':
       return imageView(ctx.req);
     case 'text':
-      return textView(ctx.text, ctx.json && ctx.json.error);
+      return textView(ctx.text, ctx.json && ctx.json.error, ctx.charset);
     case 'decoded':
       return decodedView(ctx);
     default:
@@ -123,11 +146,12 @@ function jsonView(source, node) {
   );
 }
 
-function textView(text, jsonError) {
+function textView(text, jsonError, charset) {
   const shown = text.length > TEXT_LIMIT ? text.slice(0, TEXT_LIMIT) : text;
   return h(
     'div',
     { class: 'view view-text' },
+    charset ? h('div', { class: 'note' }, `Decoded from ${charset}, the charset the Content-Type declares; Hex shows the bytes.`) : null,
     jsonError ? h('div', { class: 'note warn' }, 'Not valid JSON: ' + jsonError) : null,
     text.length > TEXT_LIMIT ? h('div', { class: 'note' }, `Showing the first ${fmtSize(TEXT_LIMIT)}; download the body for the rest.`) : null,
     h('pre', { class: 'code wrap' }, shown)

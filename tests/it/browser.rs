@@ -2432,3 +2432,62 @@ async fn keys_help_pause_theme_and_multipart_previews_work() {
     assert_eq!(parts["img"], json!([1, 1]));
     assert_page_clean(b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latin1_or_windows_1252_body_is_shown_as_text_in_its_declared_charset() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let mut ids = Vec::new();
+    for (ct, body) in [
+        (
+            "text/plain; charset=iso-8859-1",
+            &b"caf\xe9 na\xefve \xa310"[..],
+        ),
+        (
+            "text/csv; charset=\"windows-1252\"",
+            &b"price;\x80 5;\x93quoted\x94"[..],
+        ),
+    ] {
+        let a = support::http(
+            "POST",
+            &format!("{}/charset/in", s.server.base_url()),
+            &[("content-type", ct)],
+            Bytes::copy_from_slice(body),
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        ids.push(a.json()["id"].as_u64().expect("id"));
+    }
+    open(&s, "charset").await;
+    for (id, want) in ids.iter().zip(["café naïve £10", "price;€ 5;“quoted”"]) {
+        b.wait_for(
+            &format!("!!document.querySelector(\"#list .row[data-id='{id}']\")"),
+            EVENTUALLY,
+        )
+        .await;
+        b.click(&format!("#list .row[data-id='{id}']")).await;
+        b.wait_for(
+            &format!("[...document.querySelectorAll('#detail .overview code')].some((c) => c.textContent === '#{id}')"),
+            EVENTUALLY,
+        )
+        .await;
+        click_until(
+            b,
+            "#detail .seg[data-view='text']",
+            "!!document.querySelector('#detail .view-text pre')",
+        )
+        .await;
+        let shown = b
+            .eval("document.querySelector('#detail .view-text pre').textContent")
+            .await;
+        assert_eq!(shown, want);
+        let note = b
+            .eval("document.querySelector('#detail .view-text .note')?.textContent || ''")
+            .await;
+        assert!(
+            note.as_str().is_some_and(|n| n.contains("Decoded from")),
+            "{note}"
+        );
+    }
+    assert_page_clean(b).await;
+}
