@@ -4,7 +4,10 @@
 //! hostile captured content staying inert, 10,000 requests scrolling smoothly, the webhooks
 //! page's walkthrough (Add New Webhook, Send Test Event, the bin receiving it live), the bin
 //! settings panel (sequence, restart, a refused value shown inline), and signature verdicts and
-//! mirrored forward results updating a row in place. One test also saves the README screenshot.
+//! mirrored forward results updating a row in place, layout at 1024 and 800 px, WCAG contrast in
+//! both themes, the webhook form and delivery exchange, the viewer's extras (filter in the address,
+//! keys, pause, theme, multipart previews, exports), declared charsets; one test saves the
+//! pictures in `docs/` (`HOOKPIT_SCREENSHOT=1` to refresh them).
 //!
 //! Uses `support` (servers, HTTP) and `cdp`. The tests run one at a time (one Chromium each);
 //! without a Chromium they print a loud skip notice, and fail under `CI=true`.
@@ -312,12 +315,16 @@ async fn realistic_traffic(server: &ServerHandle) {
     .await;
 }
 
-fn screenshot_path() -> PathBuf {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshot.png");
+/// Where a picture for `docs/` goes: into `docs/` when `HOOKPIT_SCREENSHOT` is set (or the file
+/// is missing), else beside the build so a test run leaves the repository alone.
+fn docs_picture(name: &str) -> PathBuf {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name);
     if std::env::var_os("HOOKPIT_SCREENSHOT").is_some() || !docs.exists() {
         docs
     } else {
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshot.png")
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
     }
 }
 
@@ -479,7 +486,7 @@ Connection: close
     b.eval("document.activeElement && document.activeElement.blur()")
         .await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let path = screenshot_path();
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("detail.png");
     b.screenshot(&path).await;
     println!("screenshot saved to {}", path.display());
     let log = b.log();
@@ -2489,5 +2496,97 @@ async fn a_latin1_or_windows_1252_body_is_shown_as_text_in_its_declared_charset(
             "{note}"
         );
     }
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_pictures_show_a_lived_in_viewer_in_light_and_dark_at_1024_pixels() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    realistic_traffic(&s.server).await;
+    let id = post_json(
+        &s.server,
+        "/stripe/webhook?account=acct_1HxQ2b",
+        &[
+            (
+                "stripe-signature",
+                "t=1764316800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e7",
+            ),
+            (
+                "user-agent",
+                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            ),
+        ],
+        STRIPE_EVENT,
+    )
+    .await;
+    b.viewport(1024, 768, false).await;
+    for (scheme, names) in [
+        ("light", &["viewer-light.png", "screenshot.png"][..]),
+        ("dark", &["viewer-dark.png"][..]),
+    ] {
+        b.color_scheme(scheme).await;
+        open_url(b, &format!("{}#/bin/stripe/{id}", s.server.viewer_url())).await;
+        b.wait_for("!!document.querySelector('#detail .dtab')", EVENTUALLY)
+            .await;
+        click_until(
+            b,
+            "#detail .dtab[data-tab='body']",
+            "!!document.querySelector('#detail .jtree')",
+        )
+        .await;
+        b.hover(".brand").await;
+        b.eval("document.activeElement && document.activeElement.blur()")
+            .await;
+        b.wait_for(
+            &format!(
+                "{ROWS}.length >= 4 && !document.querySelector('#list .row.fresh') \
+                 && document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)"
+            ),
+            EVENTUALLY,
+        )
+        .await;
+        for name in names {
+            let path = docs_picture(name);
+            b.screenshot(&path).await;
+            println!("{scheme} viewer saved to {}", path.display());
+        }
+    }
+
+    // the webhooks page: a webhook whose last event failed twice, its exchange open
+    b.color_scheme("light").await;
+    let hook = create_webhook(
+        &s.server,
+        json!({"name": "Billing service", "url": failing_receiver().await, "events": ["payment_*", "invoice.*"],
+               "headers": [["X-Tenant", "acme"]], "retry": {"schedule": ["1s"], "time_scale": 0.02}}),
+    )
+    .await;
+    let hid = hook["id"].as_u64().expect("webhook id");
+    let fired = support::post(
+        &format!("{}/_/api/events/payment_received", s.server.base_url()),
+        "",
+    )
+    .await;
+    assert!(fired.status < 300, "dispatch: {}", fired.text());
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(hid), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{hid}']"),
+        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')].some((tr) => tr.children[4].textContent === '2')",
+    )
+    .await;
+    click_until(
+        b,
+        ".page-webhooks tr[data-delivery]",
+        "document.querySelectorAll('.attempts .exchange').length === 2",
+    )
+    .await;
+    b.eval("document.querySelector('.page-webhooks .attempts').scrollIntoView({ block: 'start' }); window.scrollBy(0, -150); document.querySelector('.page-webhooks').scrollTop -= 150")
+        .await;
+    b.hover(".brand").await;
+    let path = docs_picture("webhooks.png");
+    b.screenshot(&path).await;
+    println!("webhooks page saved to {}", path.display());
     assert_page_clean(b).await;
 }
