@@ -225,17 +225,17 @@ export function createWebhooksPage(root) {
       'select',
       { class: 'input', 'aria-label': 'Signature' },
       [
-        ['standard-webhooks', 'Standard Webhooks (webhook-signature)'],
-        ['github', 'GitHub (X-Hub-Signature-256)'],
-        ['none', 'None (unsigned)'],
+        ['standard-webhooks', 'Standard Webhooks'],
+        ['github', 'GitHub'],
+        ['none', 'None'],
       ].map(([v, t]) => h('option', { value: v, selected: (w ? w.signature : 'standard-webhooks') === v }, t))
     );
     const format = h(
       'select',
       { class: 'input', 'aria-label': 'Format' },
       [
-        ['raw', 'Raw: the event payload as the body'],
-        ['envelope', 'Envelope: {type, timestamp, data}'],
+        ['raw', 'Raw payload'],
+        ['envelope', 'Envelope'],
       ].map(([v, t]) => h('option', { value: v, selected: (w ? w.format : 'raw') === v }, t))
     );
     const headers = h('textarea', {
@@ -373,8 +373,8 @@ export function createWebhooksPage(root) {
       h(
         'div',
         { class: 'form-cols' },
-        field('Signature', signature, null, slot('signature', signature)),
-        field('Format', format, null, slot('format', format))
+        field('Signature', signature, 'webhook-signature, or X-Hub-Signature-256 for GitHub', slot('signature', signature)),
+        field('Format', format, 'Envelope wraps it: {type, timestamp, data}', slot('format', format))
       ),
       field('Custom headers', headers, 'One “Name: value” per line, sent with every delivery.', slot('headers', headers)),
       h(
