@@ -18,7 +18,7 @@
 //!   (target p99 ≤ 2 ms). Every 5th iteration is an in-process `Store::wait` instead (reported);
 //!   the POST's own round trip is the baseline. (2) capture throughput (the `capture` load) with
 //!   1,000 pending waits on other bins vs none (target ≥ 0.90), and with 100 pending waits on
-//!   the loaded bin whose `json:` filter never matches (reported, no target): three identical
+//!   the loaded bin whose `json:` filter never matches (target ≥ 0.80): three identical
 //!   servers, loaded in rotating slices.
 //! * `verify`: capture throughput of a bin with `verify = standard-webhooks` receiving validly
 //!   signed requests vs a bin without verify receiving the same requests (target ≥ 0.90).

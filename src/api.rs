@@ -5,7 +5,8 @@
 //! Body decodes run on blocking threads, a few at once ([`Decoding`]); a request that came from
 //! this hookpit itself (its `Via` entry) is refused with 508. Every handler answers either JSON or the
 //! error JSON `{"error":{"code","message"}}`; none of them panics on input. Routing here is by
-//! path segments; the server has already done the Host/Origin/token checks.
+//! path segments; the server has already done the Host/Origin/token checks. Filter work
+//! (`q=` on listings, clears and exports) runs on the blocking pool, never under the store's lock.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use crate::model::{parse_query, valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
 use crate::render;
 use crate::rules::{BinConfig, Progress};
-use crate::store::{Store, WaitOutcome, WaitSpec};
+use crate::store::{Store, WaitOutcome, WaitSpec, MAX_WAIT_COUNT};
 
 /// The response type of every handler.
 pub type Resp = Response<Full<Bytes>>;
@@ -45,6 +46,8 @@ pub struct Ctx {
     /// The sender: its routes (`webhooks`, `events`, `deliveries`) live in `sender_api`.
     pub sender: crate::deliver::Sender,
     pub decoding: Decoding,
+    /// The server's `--max-body`: a configured response body may not be larger.
+    pub max_body: usize,
 }
 
 /// Decoding captured bodies: at most `limit` bytes of output (`--max-body`), at most
@@ -155,7 +158,12 @@ impl Params {
 
 /// Reads a JSON request body (empty = `null`).
 pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
-    let bytes = read_body(req).await?;
+    read_json_within(req, MAX_API_BODY).await
+}
+
+/// Reads a JSON request body of at most `limit` bytes (empty = `null`).
+async fn read_json_within(req: Request<Incoming>, limit: usize) -> Result<serde_json::Value> {
+    let bytes = read_body_within(req, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
@@ -164,13 +172,15 @@ pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
 
 /// Reads a request body under the API's size limit.
 pub async fn read_body(req: Request<Incoming>) -> Result<Bytes> {
-    Limited::new(req.into_body(), MAX_API_BODY)
+    read_body_within(req, MAX_API_BODY).await
+}
+
+async fn read_body_within(req: Request<Incoming>, limit: usize) -> Result<Bytes> {
+    Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map(|c| c.to_bytes())
-        .map_err(|_| Error::PayloadTooLarge {
-            limit: MAX_API_BODY,
-        })
+        .map_err(|_| Error::PayloadTooLarge { limit })
 }
 
 fn bin_name(s: &str) -> Result<&str> {
@@ -239,7 +249,13 @@ impl Ctx {
                 "instance": self.store.instance(),
                 "stats": self.store.stats(),
             })),
-            (&Method::GET, ["bins"]) => ok(json!({"bins": self.store.bins()})),
+            (&Method::GET, ["bins"]) => {
+                let limit: usize = params.num("limit")?.unwrap_or(usize::MAX);
+                let offset: usize = params.num("offset")?.unwrap_or(0);
+                // summaries are snapshotted under the store's lock and serialised here
+                let (bins, total) = self.store.bins_page(offset, limit);
+                ok(json!({"bins": bins, "total": total}))
+            }
             (&Method::GET, ["bins", b]) => {
                 let b = bin_name(b)?;
                 let s = self
@@ -250,7 +266,7 @@ impl Ctx {
             }
             (&Method::PUT, ["bins", b]) => {
                 let b = bin_name(b)?.to_owned();
-                let body = read_json(req).await?;
+                let body = read_json_within(req, crate::rules::MAX_CONFIG_BYTES).await?;
                 self.put_bin(&b, body)
             }
             (&Method::DELETE, ["bins", b]) => {
@@ -263,15 +279,18 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
-                self.list(Some(b), &params)
+                self.list(Some(b), &params).await
             }
-            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params),
+            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params).await,
             (&Method::DELETE, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
                 let filter = params.filter()?;
-                let n = match &filter {
+                let n = match filter {
                     None => self.store.clear(b, None),
-                    Some(f) => self.store.clear(b, Some(&|r| f.matches(r))),
+                    Some(f) => {
+                        let (store, bin) = (self.store.clone(), b.to_owned());
+                        off_workers(move || store.clear(&bin, Some(&|r| f.matches(r)))).await?
+                    }
                 };
                 ok(json!({"ok": true, "bin": b, "deleted": n.unwrap_or(0)}))
             }
@@ -291,7 +310,7 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "export"]) => {
                 let b = bin_name(b)?;
-                self.export(b, &params)
+                self.export(b, &params).await
             }
             (&Method::POST, ["requests", id, "replay"]) => {
                 let r = find_request(&self.store, id, &params)?;
@@ -340,15 +359,22 @@ impl Ctx {
         }
     }
 
-    fn list(&self, bin: Option<&str>, params: &Params) -> Result<Resp> {
+    async fn list(&self, bin: Option<&str>, params: &Params) -> Result<Resp> {
         let filter = params.filter()?;
         let limit: usize = params.num("limit")?.unwrap_or(100).min(100_000);
         let after: RequestId = params.num("after")?.unwrap_or(0);
         let before: Option<RequestId> = params.num("before")?;
         let with_body = params.flag("body", true)?;
-        let (reqs, more) = self.store.list(bin, after, before, limit, |r| {
-            filter.as_ref().is_none_or(|f| f.matches(r))
-        });
+        let (reqs, more) = match filter {
+            None => self.store.list(bin, after, before, limit, |_| true),
+            Some(f) => {
+                let (store, bin) = (self.store.clone(), bin.map(str::to_owned));
+                off_workers(move || {
+                    store.list(bin.as_deref(), after, before, limit, |r| f.matches(r))
+                })
+                .await?
+            }
+        };
         let reqs: Vec<serde_json::Value> = reqs
             .iter()
             .map(|r| {
@@ -367,6 +393,12 @@ impl Ctx {
         let count: usize = params.num("count")?.unwrap_or(1);
         if count == 0 {
             return Err(Error::bad("count", "must be at least 1"));
+        }
+        if count > MAX_WAIT_COUNT {
+            return Err(Error::bad(
+                "count",
+                format!("at most {MAX_WAIT_COUNT} requests per wait"),
+            ));
         }
         let after: RequestId = params.num("after")?.unwrap_or(0);
         let timeout = match params.get("timeout") {
@@ -403,11 +435,15 @@ impl Ctx {
         }
     }
 
-    fn export(&self, bin: &str, params: &Params) -> Result<Resp> {
+    async fn export(&self, bin: &str, params: &Params) -> Result<Resp> {
         let filter = params.filter()?;
-        let (mut reqs, _) = self.store.list(Some(bin), 0, None, usize::MAX, |r| {
-            filter.as_ref().is_none_or(|f| f.matches(r))
-        });
+        let (store, b) = (self.store.clone(), bin.to_owned());
+        let (mut reqs, _) = off_workers(move || {
+            store.list(Some(&b), 0, None, usize::MAX, |r| {
+                filter.as_ref().is_none_or(|f| f.matches(r))
+            })
+        })
+        .await?;
         reqs.reverse();
         match params.get("format").unwrap_or("har") {
             "har" => {
@@ -465,7 +501,7 @@ impl Ctx {
             v @ serde_json::Value::Object(_) => v,
             _ => return Err(Error::bad("config", "expected a JSON object")),
         };
-        let config = BinConfig::from_json(&body)?;
+        let config = BinConfig::from_json_within(&body, self.max_body)?;
         let s = apply_bin_config(&self.store, bin, &config)?;
         ok(json!(s))
     }
@@ -489,6 +525,18 @@ pub fn apply_bin_config(
         s.config = value;
         s.max_requests = max;
     }))
+}
+
+/// Runs filter work on the blocking pool, so a long search holds neither the store's lock nor
+/// an async worker.
+async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Error::Api {
+            status: 500,
+            code: "internal".into(),
+            message: "a search failed".into(),
+        })
 }
 
 fn attach(r: &mut Resp, filename: &str) {

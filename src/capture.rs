@@ -1,6 +1,7 @@
 //! Turns one incoming hyper request into a [`CapturedRequest`] snapshot: the head exactly as the
 //! wire tap kept it (or hyper's view for HTTP/2), the body's exact bytes read under the size limit,
-//! the peer address and timings.
+//! the peer address and timings, and how the body ended (complete, over the limit, late, or
+//! broken framing).
 //!
 //! Uses `model` and `wire`. It decides nothing about the response and touches no shared state:
 //! the server hands the snapshot to the store.
@@ -26,8 +27,32 @@ pub struct CaptureLimits {
 /// A snapshot plus what the reading found.
 pub struct Snapshot {
     pub request: CapturedRequest,
+    /// How the body ended; anything but `Complete` is recorded truncated.
+    pub end: BodyEnd,
+}
+
+/// How reading a request body ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyEnd {
+    Complete,
     /// The body went past `max_body`: answer 413.
-    pub too_large: bool,
+    TooLarge,
+    /// The body did not arrive within the body timeout: answer 408.
+    TimedOut,
+    /// The framing was invalid or the client stopped mid-body: answer 400. Holds hyper's reason.
+    Broken(String),
+}
+
+impl BodyEnd {
+    fn of(err: &hyper::Error) -> BodyEnd {
+        let io = std::error::Error::source(err).and_then(|e| e.downcast_ref::<std::io::Error>());
+        match io {
+            // only the wire tap's body clock fails a read this way
+            Some(e) if e.kind() == std::io::ErrorKind::TimedOut => BodyEnd::TimedOut,
+            Some(e) => BodyEnd::Broken(e.to_string()),
+            None => BodyEnd::Broken(err.to_string()),
+        }
+    }
 }
 
 /// The head's parts: from the wire tap when it has this request, else from hyper.
@@ -95,8 +120,9 @@ fn forwarded_for(headers: &[Header]) -> Option<SocketAddr> {
     })
 }
 
-/// Reads the request (body under the limit) into a snapshot. Never fails: a body cut short by
-/// the client is kept as far as it came and marked truncated.
+/// Reads the request (body under the limit) into a snapshot. Never fails: a body cut short (by
+/// the client, the limit, the body timeout or broken framing) is kept as far as it came and
+/// marked truncated, with the reason in [`Snapshot::end`].
 pub async fn snapshot(
     req: Request<Incoming>,
     raw: Option<RawHead>,
@@ -120,8 +146,7 @@ pub async fn snapshot(
         .exact()
         .filter(|n| *n as usize <= limits.max_body);
     let mut buf = BytesMut::with_capacity(exact.unwrap_or(0) as usize);
-    let mut too_large = false;
-    let mut cut_short = false;
+    let mut end = BodyEnd::Complete;
     loop {
         match body.frame().await {
             None => break,
@@ -130,14 +155,14 @@ pub async fn snapshot(
                     let room = limits.max_body - buf.len();
                     if data.len() > room {
                         buf.extend_from_slice(&data[..room]);
-                        too_large = true;
+                        end = BodyEnd::TooLarge;
                         break;
                     }
                     buf.extend_from_slice(&data);
                 }
             }
-            Some(Err(_)) => {
-                cut_short = true;
+            Some(Err(e)) => {
+                end = BodyEnd::of(&e);
                 break;
             }
         }
@@ -173,11 +198,11 @@ pub async fn snapshot(
             version: std::borrow::Cow::Borrowed(version),
             remote_addr,
             headers,
-            body: Body::new(bytes, too_large || cut_short),
+            body: Body::new(bytes, end != BodyEnd::Complete),
             response: ResponseSent::default(),
             signature: None,
             forward: None,
         },
-        too_large,
+        end,
     }
 }

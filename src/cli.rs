@@ -218,9 +218,20 @@ pub struct ServeArgs {
     /// Memory budget for all kept requests (e.g. 512MiB).
     #[arg(long, env = "HOOKPIT_MAX_MEMORY")]
     pub max_memory: Option<String>,
+    /// Bins kept at once; past it the least recently used bin is evicted with its requests.
+    #[arg(long, env = "HOOKPIT_MAX_BINS")]
+    pub max_bins: Option<usize>,
     /// Time allowed to send a request head (e.g. 10s).
     #[arg(long, env = "HOOKPIT_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
+    /// Time allowed to send a request body after its head (e.g. 30s); a late body is answered
+    /// 408 and recorded truncated.
+    #[arg(long, env = "HOOKPIT_BODY_TIMEOUT")]
+    pub body_timeout: Option<String>,
+    /// How long a keep-alive connection may wait for its next request before it is closed
+    /// (e.g. 5m).
+    #[arg(long, env = "HOOKPIT_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
     /// Another Host name the viewer and API answer to (repeatable).
     #[arg(long, env = "HOOKPIT_ALLOW_HOST", value_delimiter = ',')]
     pub allow_host: Vec<String>,
@@ -309,11 +320,29 @@ impl ServeArgs {
         if let Some(s) = &self.max_memory {
             c.max_memory = parse_size(s).context("--max-memory")?;
         }
+        if let Some(n) = self.max_bins {
+            anyhow::ensure!(n > 0, "--max-bins: must be at least 1");
+            c.max_bins = n;
+        }
         if let Some(s) = &self.header_timeout {
             c.header_timeout = parse_duration(s).context("--header-timeout")?;
             anyhow::ensure!(
                 !c.header_timeout.is_zero(),
                 "--header-timeout: must be more than 0"
+            );
+        }
+        if let Some(s) = &self.body_timeout {
+            c.body_timeout = parse_duration(s).context("--body-timeout")?;
+            anyhow::ensure!(
+                !c.body_timeout.is_zero(),
+                "--body-timeout: must be more than 0"
+            );
+        }
+        if let Some(s) = &self.idle_timeout {
+            c.idle_timeout = parse_duration(s).context("--idle-timeout")?;
+            anyhow::ensure!(
+                !c.idle_timeout.is_zero(),
+                "--idle-timeout: must be more than 0"
             );
         }
         c.allow_hosts.extend(
@@ -541,6 +570,8 @@ fn plural(n: u64) -> &'static str {
 
 async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     let config = args.to_config(token)?;
+    // many keep-alive connections each hold a descriptor: use all the system allows
+    let _ = crate::server::raise_open_files_limit();
     let stop = shutdown_signal();
     let token = config.token.clone();
     let handle = Server::start(config).await?;
@@ -688,7 +719,7 @@ pub fn request_details(r: &CapturedRequest, body_limit: usize) -> String {
     if r.body.omitted {
         s.push_str(&format!("    {}\n", "(body not included)".dimmed()));
     } else if !r.body.bytes.is_empty() {
-        match r.body.text() {
+        match r.display_text() {
             Some(t) => {
                 let cut: String = t.chars().take(body_limit).collect();
                 s.push('\n');

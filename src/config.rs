@@ -21,8 +21,15 @@ pub struct Config {
     pub max_requests: usize,
     /// Memory budget across all bins; the oldest requests are evicted past it.
     pub max_memory: usize,
+    /// Bins kept at once; past it the least recently used bin goes, with its requests.
+    pub max_bins: usize,
     /// Time allowed to receive a request head.
     pub header_timeout: Duration,
+    /// Time allowed to receive a request body, counted from the end of its head; past it the
+    /// request is answered 408 and recorded truncated.
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request before it is closed.
+    pub idle_timeout: Duration,
     /// Largest request head accepted.
     pub max_header_size: usize,
     /// Extra `Host` names the viewer and API answer to (loopback names always work).
@@ -55,7 +62,10 @@ impl Default for Config {
             max_body: 10 * 1024 * 1024,
             max_requests: 1000,
             max_memory: 512 * 1024 * 1024,
+            max_bins: 1000,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
             max_header_size: 64 * 1024,
             allow_hosts: Vec::new(),
             token: None,

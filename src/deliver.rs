@@ -1726,6 +1726,7 @@ mod tests {
         let store = Store::new(crate::store::Limits {
             max_requests: 10,
             max_memory: 1 << 20,
+            max_bins: 100,
             preview_limit: 1024,
             feed_capacity: 16,
         });

@@ -639,7 +639,10 @@ pub struct ServerSettings {
     pub max_body: Option<usize>,
     pub max_requests: Option<usize>,
     pub max_memory: Option<usize>,
+    pub max_bins: Option<usize>,
     pub header_timeout: Option<Duration>,
+    pub body_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
     pub allow_host: Vec<String>,
     pub token: Option<String>,
     pub trust_proxy: Option<bool>,
@@ -674,8 +677,17 @@ impl HookFile {
         if let Some(v) = s.max_memory {
             c.max_memory = v;
         }
+        if let Some(v) = s.max_bins {
+            c.max_bins = v;
+        }
         if let Some(v) = s.header_timeout {
             c.header_timeout = v;
+        }
+        if let Some(v) = s.body_timeout {
+            c.body_timeout = v;
+        }
+        if let Some(v) = s.idle_timeout {
+            c.idle_timeout = v;
         }
         c.allow_hosts.extend(s.allow_host);
         if s.token.is_some() {
@@ -747,7 +759,13 @@ struct RawServer {
     #[serde(default)]
     max_memory: Option<NumOrText>,
     #[serde(default)]
+    max_bins: Option<i64>,
+    #[serde(default)]
     header_timeout: Option<NumOrText>,
+    #[serde(default)]
+    body_timeout: Option<NumOrText>,
+    #[serde(default)]
+    idle_timeout: Option<NumOrText>,
     #[serde(default, deserialize_with = "one_or_many")]
     allow_host: Option<Vec<String>>,
     #[serde(default)]
@@ -1026,12 +1044,30 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
         if let Some(v) = s.max_memory {
             out.server.max_memory = Some(v.size().map_err(|m| at("max_memory", m))?);
         }
+        if let Some(n) = s.max_bins {
+            if n < 1 {
+                return Err(at("max_bins", format!("expected at least 1, got {n}")));
+            }
+            out.server.max_bins = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
         if let Some(v) = s.header_timeout {
             let d = v.duration().map_err(|m| at("header_timeout", m))?;
             if d.is_zero() {
                 return Err(at("header_timeout", "expected a duration above 0".into()));
             }
             out.server.header_timeout = Some(d);
+        }
+        for (key, v, slot) in [
+            ("body_timeout", s.body_timeout, &mut out.server.body_timeout),
+            ("idle_timeout", s.idle_timeout, &mut out.server.idle_timeout),
+        ] {
+            if let Some(v) = v {
+                let d = v.duration().map_err(|m| at(key, m))?;
+                if d.is_zero() {
+                    return Err(at(key, "expected a duration above 0".into()));
+                }
+                *slot = Some(d);
+            }
         }
         out.server.allow_host = s
             .allow_host
@@ -1075,7 +1111,10 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
         }
         let config = Value::Object(config);
         // the bin's behaviour is checked here, so a bad value names its line and key
-        if let Err(e) = crate::rules::BinConfig::from_json(&config) {
+        // bodies are checked against the file's max_body here, and against the one in force
+        // (flags win) when the server starts
+        let max_body = out.server.max_body.unwrap_or(usize::MAX);
+        if let Err(e) = crate::rules::BinConfig::from_json_within(&config, max_body) {
             let (field, message) = match e {
                 Error::BadParameter { what, message } => (what, message),
                 other => (String::new(), other.to_string()),
@@ -1225,6 +1264,17 @@ mod tests {
             e.starts_with("hookpit.toml:2: server.trust_proxy: expected a boolean"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn server_max_bins_is_read_and_must_be_positive() {
+        let f = parse_str("[server]\nmax_bins = 50\n").expect("parses");
+        assert_eq!(f.server.max_bins, Some(50));
+        let mut c = Config::default();
+        f.apply(&mut c);
+        assert_eq!(c.max_bins, 50);
+        let e = err("[server]\nmax_bins = 0\n");
+        assert!(e.contains("server.max_bins"), "{e}");
     }
 
     #[test]

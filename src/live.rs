@@ -1,7 +1,7 @@
 //! The websocket live feed `/_/ws?bin=&after=&q=`: the handshake over hyper's upgrade, then one
-//! task per viewer that sends `hello`, replays kept requests newer than `after`, and forwards the
+//! task per viewer that sends `hello` (the most recently active bins and `bins_total`), replays kept requests newer than `after`, and forwards the
 //! store's feed, with pings, a `resync` when the viewer fell behind, and a hang-up when it stops
-//! reading altogether.
+//! reading altogether. Viewers send little: a message or frame over 64 KiB closes their socket.
 //!
 //! Uses `store`, `model` and `matcher`. The feed's JSON is made once per event by the store; this
 //! module only filters and forwards it. A slow viewer only ever slows itself.
@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::RecvError;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
@@ -26,6 +26,8 @@ use crate::store::{Change, FeedEvent, Store};
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// A viewer whose socket accepts nothing for this long is hung up on.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest message and frame a viewer may send (it only ever sends pongs and closes).
+const MAX_INCOMING: usize = 64 * 1024;
 
 /// What a viewer subscribed to.
 pub struct Subscription {
@@ -65,8 +67,15 @@ pub fn accept(
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let ws =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            let config = WebSocketConfig::default()
+                .max_message_size(Some(MAX_INCOMING))
+                .max_frame_size(Some(MAX_INCOMING));
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config),
+            )
+            .await;
             let _ = Viewer { ws, store, sub }.run(rx, shutdown).await;
         }
     });
@@ -106,11 +115,16 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Viewer<S> {
             .await
     }
 
-    /// Requests, deletions and clears follow the `bin` and `q` subscription; bin summaries and
-    /// deliveries go to every viewer (a viewer's bin list and delivery log span all bins).
+    /// Requests, deletions and clears follow the `bin` and `q` subscription; bin summaries,
+    /// removed bins and deliveries go to every viewer (a viewer's bin list and delivery log span
+    /// all bins).
     fn wants(&self, ev: &FeedEvent) -> bool {
         match &ev.change {
-            Change::Bin(_) | Change::Delivery(_) => return true,
+            Change::Bin(_)
+            | Change::Delivery(_)
+            | Change::Cleared {
+                removed: Some(_), ..
+            } => return true,
             Change::Request(r) | Change::Updated(r)
                 if self.sub.filter.as_ref().is_some_and(|f| !f.matches(r)) =>
             {

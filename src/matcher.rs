@@ -9,8 +9,10 @@
 //! `header:"X-A=a b"`), and `\"` / `\\` inside quotes stand for `"` / `\`. Terms are
 //! `method:`, `path:`, `header:`, `query:`, `json:`, `body:`, `sig:`, `bin:`, `status:` and bare
 //! words; an unknown lowercase `key:` is an error (quote it to search for the text instead).
+//! A filter has at most [`MAX_TERMS`] terms and [`MAX_FILTER_LEN`] bytes, and every substring
+//! search is linear in the text searched, so evaluating one is bounded.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::str::FromStr;
 
@@ -18,6 +20,11 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde_json::Value;
 
 use crate::model::CapturedRequest;
+
+/// The most terms a filter may have.
+pub const MAX_TERMS: usize = 64;
+/// The longest filter string accepted, in bytes.
+pub const MAX_FILTER_LEN: usize = 4096;
 
 /// The keys a term may start with (`key:value`).
 const KEYS: &[&str] = &[
@@ -68,7 +75,8 @@ enum Test {
         value: Option<String>,
     },
     Json {
-        pointer: String,
+        /// The pointer's reference tokens, unescaped once here.
+        pointer: Vec<String>,
         want: Option<JsonWant>,
     },
     Body(Vec<u8>),
@@ -103,7 +111,32 @@ struct Needle {
 impl Filter {
     /// Parses a filter string. Globs are compiled and values decoded here, once.
     pub fn parse(s: &str) -> Result<Filter, FilterError> {
-        let terms = tokenize(s)?
+        if s.len() > MAX_FILTER_LEN {
+            let cut = (0..=MAX_FILTER_LEN)
+                .rev()
+                .find(|i| s.is_char_boundary(*i))
+                .unwrap_or(0);
+            return Err(FilterError {
+                position: s[..cut].chars().count(),
+                term: s[cut..].chars().take(20).collect(),
+                message: format!(
+                    "a filter may be at most {MAX_FILTER_LEN} bytes long (this one has {})",
+                    s.len()
+                ),
+            });
+        }
+        let tokens = tokenize(s)?;
+        if let Some(extra) = tokens.get(MAX_TERMS) {
+            return Err(FilterError {
+                position: extra.start,
+                term: extra.raw.iter().collect(),
+                message: format!(
+                    "a filter may have at most {MAX_TERMS} terms (this one has {})",
+                    tokens.len()
+                ),
+            });
+        }
+        let terms = tokens
             .into_iter()
             .map(parse_term)
             .collect::<Result<Vec<_>, _>>()?;
@@ -122,7 +155,7 @@ impl Filter {
     /// [`Filter::matches`] with a body parse shared by every filter checked against the same
     /// request (the store checks many waits against each capture).
     pub fn matches_with(&self, r: &CapturedRequest, body: &BodyJson) -> bool {
-        let json = &body.0;
+        let json = body;
         self.terms
             .iter()
             .filter(|t| !t.needs_json())
@@ -137,7 +170,7 @@ impl Filter {
     /// The terms (as written, including a leading `-`) that do not hold for `r`, in filter
     /// order. Empty exactly when [`Filter::matches`] is true.
     pub fn mismatches(&self, r: &CapturedRequest) -> Vec<String> {
-        let json = OnceCell::new();
+        let json = BodyJson::default();
         self.terms
             .iter()
             .filter(|t| !t.holds(r, &json))
@@ -166,14 +199,148 @@ impl Filter {
     }
 }
 
-/// A request body parsed as JSON at most once, on first need, for any number of filters.
+/// A request body read as JSON for any number of `json:` terms. The first term reads only the
+/// value it points at (the rest of the document is checked but not built); a second term on
+/// the same request parses the whole body once, for it and every later one.
 #[derive(Debug, Default)]
-pub struct BodyJson(OnceCell<Option<Value>>);
+pub struct BodyJson {
+    full: OnceCell<Option<Value>>,
+    /// `json:` terms evaluated so far.
+    uses: Cell<u32>,
+}
 
 impl BodyJson {
     /// The body parsed now (e.g. before taking a lock under which filters will run).
     pub fn parsed(r: &CapturedRequest) -> BodyJson {
-        BodyJson(OnceCell::from(r.json()))
+        BodyJson {
+            full: OnceCell::from(r.json()),
+            uses: Cell::new(0),
+        }
+    }
+
+    /// Calls `f` with the value at `tokens` in `body` (None: not JSON, or nothing there).
+    fn at<T>(&self, body: &[u8], tokens: &[String], f: impl FnOnce(Option<&Value>) -> T) -> T {
+        if self.full.get().is_none() && self.uses.replace(self.uses.get() + 1) == 0 {
+            return f(select(body, tokens).as_ref());
+        }
+        let doc = self.full.get_or_init(|| serde_json::from_slice(body).ok());
+        f(doc.as_ref().and_then(|d| resolve(d, tokens)))
+    }
+}
+
+/// The value at `tokens` in the JSON document `body`, or None when `body` is not one JSON
+/// document or nothing is there: what parsing the whole body and resolving the pointer gives
+/// (duplicate keys: the last wins), without building the values off the path.
+fn select(body: &[u8], tokens: &[String]) -> Option<Value> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = Select(tokens).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    found
+}
+
+/// Reads one JSON value, keeping only what `0` points at.
+struct Select<'a>(&'a [String]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Select<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        match self.0.split_first() {
+            None => serde::Deserialize::deserialize(d).map(Some),
+            Some((head, rest)) => d.deserialize_any(Step { head, rest }),
+        }
+    }
+}
+
+/// One step of a pointer: into an object by key or an array by index; scalars have no inside.
+struct Step<'a> {
+    head: &'a str,
+    rest: &'a [String],
+}
+
+/// A map key compared with the wanted one without allocating it.
+struct KeyIs<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Step<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(hit) = m.next_key_seed(KeyIs(self.head))? {
+            if hit {
+                found = m.next_value_seed(Select(self.rest))?;
+            } else {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+        let index =
+            if self.head.starts_with('+') || (self.head.starts_with('0') && self.head.len() != 1) {
+                None
+            } else {
+                self.head.parse::<usize>().ok()
+            };
+        let mut found = None;
+        let mut i = 0usize;
+        loop {
+            if Some(i) == index {
+                match s.next_element_seed(Select(self.rest))? {
+                    Some(v) => found = v,
+                    None => break,
+                }
+            } else if s.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                break;
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -223,13 +390,13 @@ impl Term {
         matches!(self.test, Test::Json { .. })
     }
 
-    fn holds(&self, r: &CapturedRequest, json: &OnceCell<Option<Value>>) -> bool {
+    fn holds(&self, r: &CapturedRequest, json: &BodyJson) -> bool {
         self.test.hit(r, json) != self.negated
     }
 }
 
 impl Test {
-    fn hit(&self, r: &CapturedRequest, json: &OnceCell<Option<Value>>) -> bool {
+    fn hit(&self, r: &CapturedRequest, json: &BodyJson) -> bool {
         match self {
             Test::Method(m) => r.method.eq_ignore_ascii_case(m),
             Test::PathExact(p) => r.path == *p,
@@ -246,13 +413,12 @@ impl Test {
                 .iter()
                 .any(|(k, v)| k == key && value.as_ref().is_none_or(|want| v == want)),
             Test::Json { pointer, want } => {
-                let doc = json.get_or_init(|| serde_json::from_slice(&r.body.bytes).ok());
-                match (doc.as_ref().and_then(|d| d.pointer(pointer)), want) {
+                json.at(&r.body.bytes, pointer, |got| match (got, want) {
                     (None, _) => false,
                     (Some(_), None) => true,
                     (Some(got), Some(JsonWant::Json(w))) => json_eq(got, w),
                     (Some(got), Some(JsonWant::Text(t))) => got.as_str() == Some(t.as_str()),
-                }
+                })
             }
             Test::Body(b) => contains(&r.body.bytes, b),
             Test::Sig(want) => {
@@ -292,7 +458,7 @@ impl Needle {
             return contains_ascii_ci(hay, self.lower.as_bytes());
         }
         match std::str::from_utf8(hay) {
-            Ok(text) => text.to_lowercase().contains(&self.lower),
+            Ok(text) => contains(text.to_lowercase().as_bytes(), self.lower.as_bytes()),
             Err(_) => {
                 contains(hay, self.original.as_bytes()) || contains(hay, self.lower.as_bytes())
             }
@@ -300,23 +466,58 @@ impl Needle {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    let first = needle[0];
-    hay.windows(needle.len())
-        .any(|w| w[0] == first && w == needle)
+/// RFC 6901 resolution over unescaped tokens (as `Value::pointer`, without its allocations).
+fn resolve<'a>(doc: &'a Value, tokens: &[String]) -> Option<&'a Value> {
+    tokens.iter().try_fold(doc, |v, t| match v {
+        Value::Object(m) => m.get(t),
+        Value::Array(a) => {
+            if t.starts_with('+') || (t.starts_with('0') && t.len() != 1) {
+                return None;
+            }
+            a.get(t.parse::<usize>().ok()?)
+        }
+        _ => None,
+    })
 }
 
-/// `needle` must already be ASCII-lowercase.
+/// Substring search in linear time.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || memchr::memmem::find(hay, needle).is_some()
+}
+
+/// Bytes of the haystack lower-cased at a time by [`contains_ascii_ci`].
+const FOLD_CHUNK: usize = 64 * 1024;
+
+/// ASCII case-insensitive substring search in linear time: the haystack is lower-cased a chunk
+/// at a time (chunks overlap by the needle's length) and searched with `memmem`. `needle` must
+/// already be ASCII-lowercase.
 fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    contains_ascii_ci_in_chunks(hay, needle, FOLD_CHUNK)
+}
+
+fn contains_ascii_ci_in_chunks(hay: &[u8], needle: &[u8], chunk: usize) -> bool {
+    let chunk = chunk.max(1);
     if needle.is_empty() {
         return true;
     }
-    let first = needle[0];
-    hay.windows(needle.len())
-        .any(|w| w[0].to_ascii_lowercase() == first && w.eq_ignore_ascii_case(needle))
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut buf = Vec::with_capacity(chunk.min(hay.len()) + needle.len());
+    let mut start = 0;
+    loop {
+        let end = (start + chunk + needle.len() - 1).min(hay.len());
+        buf.clear();
+        buf.extend(hay[start..end].iter().map(u8::to_ascii_lowercase));
+        if finder.find(&buf).is_some() {
+            return true;
+        }
+        if end == hay.len() {
+            return false;
+        }
+        start += chunk;
+    }
 }
 
 /// JSON equality where numbers compare numerically (`42 == 42.0`) and object key order does
@@ -577,6 +778,11 @@ fn parse_keyed(key: &str, rest: &[Ch], raw: &[char]) -> Result<Test, String> {
                     Err(_) => JsonWant::Text(decoded),
                 }
             });
+            let pointer = pointer
+                .split('/')
+                .skip(1)
+                .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                .collect();
             Ok(Test::Json { pointer, want })
         }
         "body" => Ok(Test::Body(value.into_bytes())),
@@ -1345,5 +1551,147 @@ mod tests {
             parsed > 500,
             "the generator should produce many valid filters ({parsed})"
         );
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn naive(hay: &[u8], needle: &[u8]) -> bool {
+            needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+        }
+
+        fn naive_ci(hay: &[u8], needle: &[u8]) -> bool {
+            needle.is_empty()
+                || hay
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle))
+        }
+
+        /// Text that looks like filters: keys, quotes, escapes, dashes, globs, pointers.
+        fn filterish() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("method:".to_owned()),
+                Just("path:".to_owned()),
+                Just("header:".to_owned()),
+                Just("json:".to_owned()),
+                Just("body:".to_owned()),
+                Just("status:".to_owned()),
+                Just("sig:".to_owned()),
+                Just("\"".to_owned()),
+                Just("\\".to_owned()),
+                Just("-".to_owned()),
+                Just("=".to_owned()),
+                Just(" ".to_owned()),
+                Just("/".to_owned()),
+                Just("~".to_owned()),
+                Just("*".to_owned()),
+                Just("{".to_owned()),
+                "[a-zA-Z0-9é]{1,4}",
+            ];
+            prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+        }
+
+        /// JSON text with nested objects (duplicate and escaped keys included) and arrays.
+        fn json_text() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                Just("null".to_owned()),
+                Just("true".to_owned()),
+                Just("1".to_owned()),
+                Just("-0".to_owned()),
+                Just("1.5e3".to_owned()),
+                Just("\"a\"".to_owned()),
+                Just("\"\\u0061\"".to_owned()),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                let key = prop_oneof![
+                    4 => Just("a"),
+                    1 => Just("b"),
+                    1 => Just("0"),
+                    1 => Just("1"),
+                    2 => Just("\\u0061"),
+                ];
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    prop::collection::vec((key, inner), 0..4).prop_map(|v| {
+                        let fields: Vec<String> =
+                            v.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                        format!("{{{}}}", fields.join(","))
+                    }),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_string_parses_or_fails_at_a_position_inside_it(s in prop_oneof![filterish(), any::<String>()]) {
+                match Filter::parse(&s) {
+                    Ok(f) => prop_assert!(f.terms().count() <= MAX_TERMS),
+                    Err(e) => prop_assert!(
+                        e.position < s.chars().count().max(1),
+                        "position {} outside {:?}", e.position, s
+                    ),
+                }
+            }
+
+            #[test]
+            fn the_terms_as_written_parse_back_to_the_same_terms(s in filterish()) {
+                if let Ok(f) = Filter::parse(&s) {
+                    let again = Filter::parse(&f.to_string()).expect("its own display parses");
+                    prop_assert!(again.terms().eq(f.terms()));
+                    let joined = f.terms().collect::<Vec<_>>().join(" ");
+                    let canonical = Filter::parse(&joined).expect("its terms parse");
+                    prop_assert!(canonical.terms().eq(f.terms()));
+                    prop_assert_eq!(canonical.needs_json(), f.needs_json());
+                }
+            }
+
+            #[test]
+            fn reading_one_pointer_agrees_with_parsing_the_whole_body(
+                doc in json_text(),
+                tokens in prop::collection::vec(
+                    prop_oneof![
+                        4 => Just("a"),
+                        3 => Just("0"),
+                        1 => Just("b"),
+                        1 => Just("1"),
+                        1 => Just("01"),
+                        1 => Just("+1"),
+                        1 => Just("-"),
+                    ],
+                    0..4,
+                ),
+                damage in 0u8..4,
+            ) {
+                let body = match damage {
+                    0 => format!("{doc}x"),
+                    1 => doc[..doc.len() - 1].to_owned(),
+                    _ => doc,
+                };
+                let tokens: Vec<String> = tokens.into_iter().map(str::to_owned).collect();
+                let whole = serde_json::from_slice::<Value>(body.as_bytes())
+                    .ok()
+                    .and_then(|d| resolve(&d, &tokens).cloned());
+                prop_assert_eq!(select(body.as_bytes(), &tokens), whole);
+            }
+
+            #[test]
+            fn linear_search_agrees_with_the_naive_one(
+                hay in prop::collection::vec(prop_oneof![Just(b'a'), Just(b'A'), Just(b'b'), Just(b'B'), any::<u8>()], 0..300),
+                needle in prop::collection::vec(prop_oneof![Just(b'a'), Just(b'A'), Just(b'b'), any::<u8>()], 0..6),
+                chunk in 1usize..16,
+            ) {
+                prop_assert_eq!(contains(&hay, &needle), naive(&hay, &needle));
+                let lower = needle.to_ascii_lowercase();
+                prop_assert_eq!(
+                    contains_ascii_ci_in_chunks(&hay, &lower, chunk),
+                    naive_ci(&hay, &lower)
+                );
+                prop_assert_eq!(contains_ascii_ci(&hay, &lower), naive_ci(&hay, &lower));
+            }
+        }
     }
 }

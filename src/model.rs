@@ -267,6 +267,25 @@ impl CapturedRequest {
         self.body.text()
     }
 
+    /// The body as text for people to read: UTF-8 as it is, else decoded from the charset its
+    /// `Content-Type` declares (`iso-8859-1`, `windows-1252`, `shift_jis`, … as WHATWG names
+    /// them); `None` for bytes that are neither (binary data).
+    pub fn display_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(t) = self.text() {
+            return Some(std::borrow::Cow::Borrowed(t));
+        }
+        let ct = self.header("content-type")?;
+        let label = ct.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| v.trim().trim_matches('"'))
+        })?;
+        let enc = encoding_rs::Encoding::for_label(label.as_bytes())?;
+        enc.decode_without_bom_handling_and_without_replacement(&self.body.bytes)
+            .map(|t| std::borrow::Cow::Owned(t.into_owned()))
+    }
+
     /// The first value of a query parameter.
     pub fn query_param(&self, key: &str) -> Option<&str> {
         self.query
@@ -401,8 +420,9 @@ pub struct BinSummary {
     pub evicted: u64,
     #[serde(with = "rfc3339")]
     pub created_at: SystemTime,
+    /// Shared with the store's copy, so a summary is cheap to take under its lock.
     #[serde(default)]
-    pub config: serde_json::Value,
+    pub config: std::sync::Arc<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_position: Option<usize>,
 }
@@ -467,6 +487,45 @@ mod tests {
         assert_eq!(j, r#"["X-Bin",{"base64":"/wBh"}]"#);
         let back: Header = serde_json::from_str(&j).unwrap();
         assert_eq!(back, h);
+    }
+
+    #[test]
+    fn a_body_in_a_declared_legacy_charset_is_decoded_for_display() {
+        let mut r = CapturedRequest {
+            id: 1,
+            bin: "b".into(),
+            received_at: SystemTime::UNIX_EPOCH,
+            timings: Timings::default(),
+            method: "POST".into(),
+            target: "/b/x".into(),
+            path: "/b/x".into(),
+            query: Vec::new(),
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            headers: Vec::new(),
+            body: Body::new(Bytes::from_static(b"caf\xe9 \x80"), false),
+            response: ResponseSent::default(),
+            signature: None,
+            forward: None,
+        };
+        r.headers = vec![Header::new(
+            "Content-Type",
+            &b"text/plain; charset=windows-1252"[..],
+        )];
+        assert_eq!(r.display_text().as_deref(), Some("caf\u{e9} \u{20ac}"));
+        r.headers = vec![Header::new(
+            "Content-Type",
+            &b"text/plain; charset=\"ISO-8859-1\""[..],
+        )];
+        assert_eq!(r.display_text().as_deref(), Some("caf\u{e9} \u{20ac}"));
+        // undeclared, or declared UTF-8 but not: binary
+        r.headers = vec![Header::new("Content-Type", &b"text/plain"[..])];
+        assert_eq!(r.display_text(), None);
+        r.headers = vec![Header::new(
+            "Content-Type",
+            &b"text/plain; charset=utf-8"[..],
+        )];
+        assert_eq!(r.display_text(), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A bin's behaviour (SPEC §6, §12): the config shape shared by `PUT /_/api/bins/{bin}`, the
-//! config file's `[[bin]]` and `hookpit bin set`; its validation (a bad value names its field);
-//! and the compiled form the capture path uses — response, per-request rules, an ordered
+//! config file's `[[bin]]` and `hookpit bin set`; its validation (a bad value names its field;
+//! framing headers, 1xx statuses, bodies on 204/304 and configs past their size bounds are
+//! refused); and the compiled form the capture path uses — response, per-request rules, an ordered
 //! sequence, a seeded fault rate, echo placeholders, incoming signature verification and
 //! forwarding targets.
 //!
@@ -17,9 +18,38 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::config::{format_duration, parse_duration};
 use crate::error::{Error, Result};
-use crate::matcher::Filter;
+use crate::matcher::{BodyJson, Filter};
 use crate::model::{Body, CapturedRequest, Header, ResponseSent, SignatureCheck};
 use crate::sign::{self, Scheme, Verdict};
+
+/// Most per-request rules a bin may have.
+pub const MAX_RULES: usize = 10_000;
+/// Most steps a bin's sequence may have.
+pub const MAX_STEPS: usize = 10_000;
+/// Most headers one configured response may have.
+pub const MAX_HEADERS: usize = 100;
+/// Longest header value of a configured response.
+pub const MAX_HEADER_VALUE: usize = 64 * 1024;
+/// Longest header name of a configured response.
+pub const MAX_HEADER_NAME: usize = 1024;
+/// Largest bin config, as compact JSON (also the largest `PUT /_/api/bins/{bin}` body).
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// A rendered body never grows past this, nor past its template plus one copy of the request's
+/// body and 64 KiB, whichever is larger: placeholders cannot multiply a request into gigabytes.
+pub const MAX_RENDER: usize = 16 * 1024 * 1024;
+
+/// Headers that frame the message on the wire: hookpit writes them itself, from the body it
+/// sends, so a config that sets them could desynchronise a keep-alive connection.
+const FRAMING_HEADERS: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "trailer",
+    "te",
+    "proxy-connection",
+];
 
 /// A duration written as `250ms`, `30s`, `2m` (or a number of seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -226,12 +256,27 @@ fn bad(field: impl Into<String>, msg: impl Into<String>) -> Error {
     Error::bad(field, msg)
 }
 
+/// A status a configured response can be sent with: a final status (200-599). 1xx are
+/// interim answers hyper sends itself; they cannot end an exchange.
 fn check_status(field: &str, s: Option<u16>) -> Result<u16> {
     let s = s.unwrap_or(200);
-    if !(100..=999).contains(&s) {
-        return Err(bad(field, format!("{s} is not an HTTP status (100-999)")));
+    if (100..200).contains(&s) {
+        return Err(bad(
+            field,
+            format!(
+                "{s} is an informational (1xx) status, which cannot answer a request; use 200-599"
+            ),
+        ));
+    }
+    if !(200..=599).contains(&s) {
+        return Err(bad(field, format!("{s} is not an HTTP status (200-599)")));
     }
     Ok(s)
+}
+
+/// Statuses whose responses have no body on the wire.
+fn bodiless(status: u16) -> bool {
+    matches!(status, 204 | 304)
 }
 
 fn answer(
@@ -240,14 +285,35 @@ fn answer(
     headers: &[(String, String)],
     body: &Option<serde_json::Value>,
     delay: Option<Dur>,
+    max_body: usize,
 ) -> Result<Answer> {
     let status = check_status(&format!("{field}.status"), status)?;
+    if headers.len() > MAX_HEADERS {
+        return Err(bad(
+            format!("{field}.headers"),
+            format!("at most {MAX_HEADERS} headers, got {}", headers.len()),
+        ));
+    }
     let mut hs = Vec::with_capacity(headers.len() + 1);
     for (i, (k, v)) in headers.iter().enumerate() {
-        if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+        if k.len() > MAX_HEADER_NAME || hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+        {
+            let shown: String = k.chars().take(64).collect();
             return Err(bad(
                 format!("{field}.headers[{i}]"),
-                format!("`{k}` is not a header name"),
+                format!("`{shown}` is not a header name"),
+            ));
+        }
+        if FRAMING_HEADERS.iter().any(|f| k.eq_ignore_ascii_case(f)) {
+            return Err(bad(
+                format!("{field}.headers.{k}"),
+                "framing headers are written by hookpit from the body it sends; remove this one",
+            ));
+        }
+        if v.len() > MAX_HEADER_VALUE {
+            return Err(bad(
+                format!("{field}.headers.{k}"),
+                format!("the value is {} bytes; at most {MAX_HEADER_VALUE}", v.len()),
             ));
         }
         if hyper::header::HeaderValue::from_str(v).is_err() {
@@ -258,27 +324,45 @@ fn answer(
         }
         hs.push(Header::new(k.as_str(), v.as_bytes()));
     }
-    let body = body.as_ref().map(|b| {
-        let (text, json) = match b {
-            serde_json::Value::String(s) => (
-                s.clone(),
-                serde_json::from_str::<serde_json::Value>(s).is_ok(),
-            ),
-            other => (other.to_string(), true),
-        };
-        if !hs
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("content-type"))
-        {
-            let ct = if json {
-                "application/json"
-            } else {
-                "text/plain; charset=utf-8"
-            };
-            hs.push(Header::new("Content-Type", ct.as_bytes()));
+    let body = match body {
+        None => None,
+        Some(_) if bodiless(status) => {
+            return Err(bad(
+                format!("{field}.body"),
+                format!("a {status} response has no body; remove the body or pick another status"),
+            ))
         }
-        Template::parse(&text)
-    });
+        Some(b) => {
+            let (text, json) = match b {
+                serde_json::Value::String(s) => (
+                    s.clone(),
+                    serde_json::from_str::<serde_json::Value>(s).is_ok(),
+                ),
+                other => (other.to_string(), true),
+            };
+            if text.len() > max_body {
+                return Err(bad(
+                    format!("{field}.body"),
+                    format!(
+                        "{} bytes is larger than --max-body ({max_body} bytes)",
+                        text.len()
+                    ),
+                ));
+            }
+            if !hs
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+            {
+                let ct = if json {
+                    "application/json"
+                } else {
+                    "text/plain; charset=utf-8"
+                };
+                hs.push(Header::new("Content-Type", ct.as_bytes()));
+            }
+            Some(Template::parse(&text))
+        }
+    };
     Ok(Answer {
         status,
         headers: hs,
@@ -287,9 +371,52 @@ fn answer(
     })
 }
 
+/// Refuses a config whose lists or whole size are past the bounds, before it is deserialized.
+fn check_size(v: &serde_json::Value) -> Result<()> {
+    for (key, max, what) in [
+        ("sequence", MAX_STEPS, "steps"),
+        ("rules", MAX_RULES, "rules"),
+    ] {
+        if let Some(a) = v.get(key).and_then(|x| x.as_array()) {
+            if a.len() > max {
+                return Err(bad(key, format!("at most {max} {what}, got {}", a.len())));
+            }
+        }
+    }
+    /// Counts bytes and stops the writer once past the bound.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            if self.0 > MAX_CONFIG_BYTES {
+                return Err(std::io::Error::other("too large"));
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    if serde_json::to_writer(&mut Count(0), v).is_err() {
+        return Err(bad(
+            "config",
+            format!("larger than {MAX_CONFIG_BYTES} bytes as JSON"),
+        ));
+    }
+    Ok(())
+}
+
 impl BinConfig {
-    /// Parses a JSON config, naming the field of the first problem.
+    /// Parses a JSON config, naming the field of the first problem. Bodies are bounded only by
+    /// the config's own size bound; a server checks them against its `--max-body` with
+    /// [`BinConfig::from_json_within`].
     pub fn from_json(v: &serde_json::Value) -> Result<BinConfig> {
+        Self::from_json_within(v, usize::MAX)
+    }
+
+    /// Parses a JSON config whose response bodies must each fit in `max_body` bytes.
+    pub fn from_json_within(v: &serde_json::Value, max_body: usize) -> Result<BinConfig> {
+        check_size(v)?;
         let c: BinConfig = serde_path_to_error::deserialize(v).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." {
@@ -299,16 +426,27 @@ impl BinConfig {
             };
             bad(path, e.into_inner().to_string())
         })?;
-        c.compile()?;
+        c.compile_within(max_body)?;
         Ok(c)
     }
 
     /// Checks every value and builds the form the capture path uses.
     pub fn compile(&self) -> Result<BinRules> {
+        self.compile_within(usize::MAX)
+    }
+
+    /// [`BinConfig::compile`], with response bodies bounded by `max_body` bytes.
+    pub fn compile_within(&self, max_body: usize) -> Result<BinRules> {
+        if self.sequence.len() > MAX_STEPS {
+            return Err(bad("sequence", format!("at most {MAX_STEPS} steps")));
+        }
+        if self.rules.len() > MAX_RULES {
+            return Err(bad("rules", format!("at most {MAX_RULES} rules")));
+        }
         let response = self
             .response
             .as_ref()
-            .map(|r| answer("response", r.status, &r.headers, &r.body, r.delay))
+            .map(|r| answer("response", r.status, &r.headers, &r.body, r.delay, max_body))
             .transpose()?;
         let mut rules = Vec::new();
         for (i, r) in self.rules.iter().enumerate() {
@@ -322,6 +460,7 @@ impl BinConfig {
                     &r.headers,
                     &r.body,
                     r.delay,
+                    max_body,
                 )?,
             });
         }
@@ -333,6 +472,7 @@ impl BinConfig {
                 &r.headers,
                 &r.body,
                 r.delay,
+                max_body,
             )?);
         }
         let fault = match &self.fault {
@@ -471,15 +611,24 @@ impl BinRules {
         }
         if let Some(f) = &self.fault {
             if next_random(&mut progress.rng) < f.rate {
-                let body = format!(
-                    r#"{{"ok":false,"bin":"{}","id":{},"fault":true}}"#,
-                    r.bin, r.id
-                );
+                // a 204 or 304 goes out without a body: record what was sent
+                let (headers, body) = if bodiless(f.status) {
+                    (Vec::new(), Bytes::new())
+                } else {
+                    let body = format!(
+                        r#"{{"ok":false,"bin":"{}","id":{},"fault":true}}"#,
+                        r.bin, r.id
+                    );
+                    (
+                        vec![Header::new("Content-Type", &b"application/json"[..])],
+                        Bytes::from(body),
+                    )
+                };
                 return Decision {
                     response: ResponseSent {
                         status: f.status,
-                        headers: vec![Header::new("Content-Type", &b"application/json"[..])],
-                        body: Body::new(Bytes::from(body), false),
+                        headers,
+                        body: Body::new(body, false),
                         delay_ms: f.delay.as_millis() as u64,
                         dropped: f.drop,
                     },
@@ -488,7 +637,13 @@ impl BinRules {
                 };
             }
         }
-        if let Some(rule) = self.rules.iter().find(|rule| rule.filter.matches(r)) {
+        // the body is parsed as JSON at most once for all the rules
+        let body = BodyJson::default();
+        if let Some(rule) = self
+            .rules
+            .iter()
+            .find(|rule| rule.filter.matches_with(r, &body))
+        {
             return render(&rule.answer, r);
         }
         match &self.response {
@@ -569,12 +724,31 @@ fn render(a: &Answer, r: &CapturedRequest) -> Decision {
 #[derive(Debug, Clone)]
 struct Template {
     parts: Arc<[Part]>,
+    /// The template's own length, for the render bound.
+    len: usize,
 }
 
 #[derive(Debug, Clone)]
 enum Part {
     Text(String),
     Hole(String),
+}
+
+/// Appends to a buffer up to a fixed capacity and drops the rest.
+struct Bounded {
+    out: Vec<u8>,
+    cap: usize,
+}
+
+impl Bounded {
+    fn push(&mut self, b: &[u8]) {
+        let room = self.cap.saturating_sub(self.out.len());
+        self.out.extend_from_slice(&b[..b.len().min(room)]);
+    }
+
+    fn full(&self) -> bool {
+        self.out.len() >= self.cap
+    }
 }
 
 impl Template {
@@ -596,50 +770,64 @@ impl Template {
         }
         Template {
             parts: parts.into(),
+            len: s.len(),
         }
     }
 
+    /// The most bytes a rendering against `r` may produce (see [`MAX_RENDER`]).
+    fn cap(&self, r: &CapturedRequest) -> usize {
+        MAX_RENDER.max(
+            self.len
+                .saturating_add(r.body.bytes.len())
+                .saturating_add(64 * 1024),
+        )
+    }
+
     fn render(&self, r: &CapturedRequest) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Bounded {
+            out: Vec::new(),
+            cap: self.cap(r),
+        };
         let mut json: Option<Option<serde_json::Value>> = None;
         for p in self.parts.iter() {
+            if out.full() {
+                break;
+            }
             match p {
-                Part::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Part::Text(t) => out.push(t.as_bytes()),
                 Part::Hole(h) => match h.split_once(':').unwrap_or((h.as_str(), "")) {
-                    ("id", _) => out.extend_from_slice(r.id.to_string().as_bytes()),
-                    ("bin", _) => out.extend_from_slice(r.bin.as_bytes()),
-                    ("method", _) => out.extend_from_slice(r.method.as_bytes()),
-                    ("path", _) => out.extend_from_slice(r.path.as_bytes()),
-                    ("body", _) => out.extend_from_slice(&r.body.bytes),
+                    ("id", _) => out.push(r.id.to_string().as_bytes()),
+                    ("bin", _) => out.push(r.bin.as_bytes()),
+                    ("method", _) => out.push(r.method.as_bytes()),
+                    ("path", _) => out.push(r.path.as_bytes()),
+                    ("body", _) => out.push(&r.body.bytes),
                     ("header", name) => {
                         if let Some(v) = r.header_all(name).next() {
-                            out.extend_from_slice(v);
+                            out.push(v);
                         }
                     }
                     ("query", key) => {
                         if let Some(v) = r.query_param(key) {
-                            out.extend_from_slice(v.as_bytes());
+                            out.push(v.as_bytes());
                         }
                     }
                     ("json", pointer) => {
                         let doc = json.get_or_insert_with(|| r.json());
                         match doc.as_ref().and_then(|d| d.pointer(pointer)) {
-                            Some(serde_json::Value::String(s)) => {
-                                out.extend_from_slice(s.as_bytes())
-                            }
-                            Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
+                            Some(serde_json::Value::String(s)) => out.push(s.as_bytes()),
+                            Some(v) => out.push(v.to_string().as_bytes()),
                             None => {}
                         }
                     }
                     _ => {
-                        out.extend_from_slice(b"{{");
-                        out.extend_from_slice(h.as_bytes());
-                        out.extend_from_slice(b"}}");
+                        out.push(b"{{");
+                        out.push(h.as_bytes());
+                        out.push(b"}}");
                     }
                 },
             }
         }
-        out
+        out.out
     }
 }
 
@@ -649,6 +837,27 @@ mod tests {
 
     fn cfg(v: serde_json::Value) -> Result<BinConfig> {
         BinConfig::from_json(&v)
+    }
+
+    /// A request `POST /b?k=v` to bin `b`, id 9.
+    fn request(body: &[u8], headers: Vec<Header>) -> CapturedRequest {
+        CapturedRequest {
+            id: 9,
+            bin: "b".into(),
+            received_at: std::time::SystemTime::now(),
+            timings: Default::default(),
+            method: "POST".into(),
+            target: "/b?k=v".into(),
+            path: "/b".into(),
+            query: vec![("k".into(), "v".into())],
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            headers,
+            body: Body::new(Bytes::copy_from_slice(body), false),
+            response: Default::default(),
+            signature: None,
+            forward: None,
+        }
     }
 
     #[test]
@@ -690,29 +899,241 @@ mod tests {
         let t = Template::parse(
             r#"{"challenge":"{{json:/challenge}}","n":{{json:/n}},"h":"{{header:X-A}}","q":"{{query:k}}","id":{{id}}{{unknown}}"#,
         );
-        let r = CapturedRequest {
-            id: 9,
-            bin: "b".into(),
-            received_at: std::time::SystemTime::now(),
-            timings: Default::default(),
-            method: "POST".into(),
-            target: "/b?k=v".into(),
-            path: "/b".into(),
-            query: vec![("k".into(), "v".into())],
-            version: "HTTP/1.1".into(),
-            remote_addr: "127.0.0.1:1".parse().unwrap(),
-            headers: vec![Header::new("x-a", &b"1"[..])],
-            body: Body::new(
-                Bytes::from_static(br#"{"challenge":"abc","n":[1,2]}"#),
-                false,
-            ),
-            response: Default::default(),
-            signature: None,
-            forward: None,
-        };
+        let r = request(
+            br#"{"challenge":"abc","n":[1,2]}"#,
+            vec![Header::new("x-a", &b"1"[..])],
+        );
         assert_eq!(
             String::from_utf8(t.render(&r)).unwrap(),
             r#"{"challenge":"abc","n":[1,2],"h":"1","q":"v","id":9{{unknown}}"#
         );
+    }
+
+    #[test]
+    fn placeholders_cannot_multiply_a_request_past_the_render_bound() {
+        let t = Template::parse(&"{{body}}".repeat(2000));
+        let r = request(&vec![b'x'; 64 * 1024], vec![]);
+        let out = t.render(&r);
+        assert_eq!(out.len(), MAX_RENDER);
+        // one echo of a body larger than the fixed bound is still whole
+        let big = vec![b'y'; MAX_RENDER + 10];
+        let out = Template::parse("<{{body}}>").render(&request(&big, vec![]));
+        assert_eq!(out.len(), big.len() + 2);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: 128,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Any JSON value, a few levels deep, biased toward the config's own keys.
+        fn json() -> impl Strategy<Value = serde_json::Value> {
+            let key = prop_oneof![
+                Just("response".to_owned()),
+                Just("rules".to_owned()),
+                Just("sequence".to_owned()),
+                Just("fault".to_owned()),
+                Just("verify".to_owned()),
+                Just("forward".to_owned()),
+                Just("status".to_owned()),
+                Just("headers".to_owned()),
+                Just("body".to_owned()),
+                Just("delay".to_owned()),
+                Just("match".to_owned()),
+                Just("rate".to_owned()),
+                Just("url".to_owned()),
+                Just("max_requests".to_owned()),
+                "[a-z_]{0,8}",
+            ];
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<u16>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                ".{0,12}".prop_map(serde_json::Value::from),
+                "[0-9]{1,4}(ms|s|m|h)?".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(4, 64, 8, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                    prop::collection::vec((key.clone(), inner), 0..6)
+                        .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn dur() -> impl Strategy<Value = Option<Dur>> {
+            prop::option::of((0u64..100_000).prop_map(|ms| Dur(Duration::from_millis(ms))))
+        }
+
+        fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+            prop::collection::vec(("X-[A-Za-z0-9-]{1,10}", "[ -~]{0,20}"), 0..4)
+        }
+
+        fn body() -> impl Strategy<Value = Option<serde_json::Value>> {
+            prop::option::of(prop_oneof![
+                ".{0,30}".prop_map(serde_json::Value::from),
+                any::<i32>().prop_map(|n| serde_json::json!({"n": n, "ok": true})),
+            ])
+        }
+
+        fn response() -> impl Strategy<Value = ResponseSpec> {
+            (prop::option::of(200u16..=599), headers(), body(), dur()).prop_map(
+                |(status, headers, body, delay)| ResponseSpec {
+                    status,
+                    headers,
+                    body: if matches!(status, Some(204 | 304)) {
+                        None
+                    } else {
+                        body
+                    },
+                    delay,
+                },
+            )
+        }
+
+        fn rule() -> impl Strategy<Value = RuleSpec> {
+            let filter = prop_oneof![
+                Just("method:POST"),
+                Just("path:/a/*"),
+                Just("json:/type=ping"),
+                Just("header:X-A=1 -method:GET"),
+                Just(""),
+            ];
+            (filter, response()).prop_map(|(when, r)| RuleSpec {
+                when: when.to_owned(),
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+                delay: r.delay,
+            })
+        }
+
+        /// Configs that are valid by construction.
+        fn valid() -> impl Strategy<Value = BinConfig> {
+            let fault = (
+                0.0f64..=1.0,
+                prop::option::of(200u16..=599),
+                any::<bool>(),
+                dur(),
+                prop::option::of(any::<u64>()),
+            )
+                .prop_map(|(rate, status, drop, delay, seed)| FaultSpec {
+                    rate,
+                    status: status.or((!drop && delay.is_none()).then_some(503)),
+                    drop,
+                    delay,
+                    seed,
+                });
+            let verify = (
+                prop_oneof![
+                    Just("github"),
+                    Just("stripe"),
+                    Just("shopify"),
+                    Just("slack")
+                ],
+                "[a-z0-9]{1,16}",
+                dur(),
+            )
+                .prop_map(|(scheme, secret, tolerance)| VerifySpec {
+                    scheme: scheme.to_owned(),
+                    secret,
+                    tolerance,
+                });
+            let forward = (
+                "http://[a-z]{1,8}(:[1-9][0-9]{0,3})?(/[a-z]{0,6})?",
+                prop::option::of(prop_oneof![Just("mirror"), Just("passthrough")]),
+                dur(),
+                any::<bool>(),
+            )
+                .prop_map(|(url, mode, timeout, insecure_tls)| ForwardSpec {
+                    url,
+                    mode: mode.map(str::to_owned),
+                    timeout,
+                    insecure_tls,
+                });
+            (
+                prop::option::of(response()),
+                prop::collection::vec(rule(), 0..4),
+                prop::collection::vec(response(), 0..4),
+                prop::option::of(fault),
+                prop::option::of(verify),
+                prop::option::of(forward),
+                prop::option::of(1usize..10_000),
+            )
+                .prop_map(
+                    |(response, rules, sequence, fault, verify, forward, max_requests)| BinConfig {
+                        response,
+                        rules,
+                        sequence,
+                        fault,
+                        verify,
+                        forward,
+                        max_requests,
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn any_json_value_is_parsed_or_refused_without_panicking(v in json()) {
+                if let Err(e) = BinConfig::from_json(&v) {
+                    prop_assert!(matches!(e, Error::BadParameter { .. }), "{e:?}");
+                }
+            }
+
+            #[test]
+            fn valid_configs_round_trip_through_their_json_form(c in valid()) {
+                let v = serde_json::to_value(&c).unwrap();
+                let back = BinConfig::from_json(&v);
+                prop_assert!(back.is_ok(), "{v}: {:?}", back.err());
+                prop_assert_eq!(back.unwrap(), c);
+            }
+
+            #[test]
+            fn placeholders_render_any_template_against_any_body_within_a_linear_bound(
+                template in prop::collection::vec(
+                    prop_oneof![
+                        Just("{{".to_owned()),
+                        Just("}}".to_owned()),
+                        Just("{{body}}".to_owned()),
+                        Just("{{json:/a/0/b}}".to_owned()),
+                        Just("{{json:}}".to_owned()),
+                        Just("{{json:/~1x/~0}}".to_owned()),
+                        Just("{{header:X-A}}".to_owned()),
+                        Just("{{query:k}}".to_owned()),
+                        Just("{{id}}{{bin}}{{method}}{{path}}".to_owned()),
+                        ".{0,8}",
+                    ],
+                    0..40,
+                ).prop_map(|v| v.concat()),
+                body in prop_oneof![
+                    prop::collection::vec(any::<u8>(), 0..200),
+                    json().prop_map(|v| v.to_string().into_bytes()),
+                ],
+                header in prop::collection::vec(any::<u8>(), 0..50),
+            ) {
+                let t = Template::parse(&template);
+                let r = request(&body, vec![Header::new("X-A", header.clone())]);
+                let out = t.render(&r);
+                prop_assert!(out.len() <= t.cap(&r));
+                // each placeholder adds at most one request-sized piece (JSON values may be
+                // re-serialized up to twice as long as their source)
+                let holes = template.matches("{{").count();
+                let piece = 2 * body.len() + header.len() + r.target.len() + 64;
+                prop_assert!(out.len() <= template.len() + holes * piece,
+                    "{} bytes from a {}-byte template", out.len(), template.len());
+            }
+        }
     }
 }

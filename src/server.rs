@@ -28,14 +28,14 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, error_response, Resp};
 use crate::assets;
-use crate::capture::{self, CaptureLimits};
+use crate::capture::{self, BodyEnd, CaptureLimits};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::live;
 use crate::model::{CapturedRequest, ForwardResult, Header, RequestId, ResponseSent};
 use crate::rules::{BinRules, Forward, ForwardMode};
 use crate::store::{Limits, Store, WaitFailed, WaitOutcome, WaitSpec};
-use crate::wire::{Heads, SlowClients, TapIo};
+use crate::wire::{Heads, SlowClients, TapIo, Timeouts};
 
 /// How long in-flight responses get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -45,6 +45,44 @@ pub const MAX_MIRRORS: usize = 64;
 
 /// Starts servers.
 pub struct Server;
+
+/// Raises this process's soft limit on open files to its hard limit, so connections are not
+/// starved of descriptors by a low default (often 1,024). Process-wide: `serve` calls it at
+/// start; embedders decide for themselves. Returns the soft limit now in force.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on most, but not all, unix targets
+pub fn raise_open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        // some systems refuse an unlimited soft limit: fall back to a large finite one
+        for want in [lim.rlim_max, lim.rlim_max.min(10_240)] {
+            if want <= lim.rlim_cur {
+                break;
+            }
+            let raised = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return Some(want as u64);
+            }
+        }
+    }
+    Some(lim.rlim_cur as u64)
+}
+
+/// Raises this process's soft limit on open files (nothing to do on this platform).
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() -> Option<u64> {
+    None
+}
 
 impl Server {
     /// Binds `config.listen` and starts serving in the background of the current tokio runtime.
@@ -59,12 +97,13 @@ impl Server {
         let store = Store::new(Limits {
             max_requests: config.max_requests.max(1),
             max_memory: config.max_memory,
+            max_bins: config.max_bins.max(1),
             preview_limit: config.preview_limit,
             feed_capacity: config.feed_capacity,
         });
         for decl in &config.bins {
-            let cfg =
-                crate::rules::BinConfig::from_json(&decl.config).map_err(|e| Error::Config {
+            let cfg = crate::rules::BinConfig::from_json_within(&decl.config, config.max_body)
+                .map_err(|e| Error::Config {
                     file: config
                         .config_file
                         .as_ref()
@@ -91,6 +130,7 @@ impl Server {
                 outbound,
                 sender: sender.clone(),
                 decoding: api::Decoding::new(config.max_body),
+                max_body: config.max_body,
             },
             mirrors: Arc::new(tokio::sync::Semaphore::new(MAX_MIRRORS)),
             config,
@@ -394,7 +434,13 @@ struct App {
 
 async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slow = SlowClients::new(app.config.header_timeout);
+    let slow = SlowClients::new(Timeouts {
+        head: app.config.header_timeout,
+        body: app.config.body_timeout,
+        idle: app.config.idle_timeout,
+    });
+    // the tap and hyper give up on an oversize head at the same size
+    let max_buf = app.config.max_header_size.max(8192) + 64 * 1024;
     tokio::spawn(slow.clone().sweep(shutdown.clone()));
     loop {
         tokio::select! {
@@ -408,7 +454,7 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (io, heads) = TapIo::new(tcp, app.config.max_header_size, Some(&slow));
+                let (io, heads) = TapIo::new(tcp, max_buf, Some(&slow));
                 let conn_app = app.clone();
                 let svc = service_fn(move |req| {
                     let app = conn_app.clone();
@@ -419,9 +465,10 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                 builder
                     .http1()
                     .timer(TokioTimer::new())
-                    // slow heads are closed by the wire tap's sweeper: no timer per request
+                    // slow heads and bodies and idle connections are closed by the wire tap's
+                    // sweeper: no timer per request
                     .header_read_timeout(None)
-                    .max_buf_size(app.config.max_header_size.max(8192) + 64 * 1024)
+                    .max_buf_size(max_buf)
                     .keep_alive(true);
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).into_owned();
@@ -446,14 +493,23 @@ impl App {
     ) -> Result<Resp, DropConnection> {
         // one head per request, in order, whatever the route: keeps the tap aligned
         let head = heads.pop();
+        // while this request is answered its connection is neither idle nor late
+        let _answering = heads.answering();
         let path = req.uri().path();
-        if path == "/_" || path.starts_with("/_/") {
+        let r = if path == "/_" || path.starts_with("/_/") {
             // boxed: the API's futures are large, and hyper moves the service future for every
             // request; capture keeps a small one
             Ok(Box::pin(self.reserved(req)).await)
         } else {
             self.catch(req, peer, head).await
+        };
+        if let Ok(resp) = &r {
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                // hyper hands the connection over: what follows is not HTTP/1
+                heads.upgraded();
+            }
         }
+        r
     }
 
     async fn catch(
@@ -467,7 +523,10 @@ impl App {
             trust_proxy: self.config.trust_proxy,
         };
         let mut snap = capture::snapshot(req, head, peer, limits).await;
-        let too_large = snap.too_large;
+        // a body that did not arrive whole is recorded and refused, never forwarded
+        let incomplete = snap.end != BodyEnd::Complete;
+        let end = snap.end.clone();
+        let body_timeout = self.config.body_timeout;
         let html = prefers_html(&snap.request);
         let max_body = self.config.max_body;
         let rules = self.api.store.bin_rules(&snap.request.bin);
@@ -494,16 +553,16 @@ impl App {
                             .into(),
                     );
                     snap.request.forward = Some(result);
-                    if f.mode == ForwardMode::Passthrough && !too_large {
+                    if f.mode == ForwardMode::Passthrough && !incomplete {
                         passthrough = Some(response);
                     }
                 }
-                Some(f) if f.mode == ForwardMode::Passthrough && !too_large => {
+                Some(f) if f.mode == ForwardMode::Passthrough && !incomplete => {
                     let (result, response) = Box::pin(self.forward(f, &snap.request)).await;
                     snap.request.forward = Some(result);
                     passthrough = Some(response);
                 }
-                Some(f) if f.mode == ForwardMode::Mirror => {
+                Some(f) if f.mode == ForwardMode::Mirror && !incomplete => {
                     match self.mirrors.clone().try_acquire_owned() {
                         Ok(turn) => mirror = Some((f.clone(), turn)),
                         Err(_) => {
@@ -521,8 +580,8 @@ impl App {
         let mut delay = Duration::ZERO;
         let mut drop_conn = false;
         let rec = self.api.store.record(snap.request, |r, settings| {
-            r.response = if too_large {
-                default_413(r, max_body)
+            r.response = if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
+                refused
             } else if let Some(p) = passthrough {
                 p
             } else if let Some(rules) = settings.rules.clone() {
@@ -615,10 +674,11 @@ impl App {
                 );
                 h.insert("x-frame-options", HeaderValue::from_static("DENY"));
                 h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-                if let (Some(t), Some(_)) = (&self.config.token, query_token(&req)) {
-                    if let Ok(v) = HeaderValue::from_str(&format!(
-                        "hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict"
-                    )) {
+                // only a client that presented the token in the URL is handed it as a cookie
+                if let Some(t) = &self.config.token {
+                    let presented = query_token(&req).is_some_and(|given| token_eq(&given, t));
+                    let cookie = format!("hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict");
+                    if let (true, Ok(v)) = (presented, HeaderValue::from_str(&cookie)) {
                         h.insert("set-cookie", v);
                     }
                 }
@@ -704,19 +764,18 @@ fn query_token(req: &Request<Incoming>) -> Option<String> {
 }
 
 fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
-    let eq = |given: &str| constant_time_eq(given.as_bytes(), token.as_bytes());
     if let Some(v) = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
     {
         if let Some(t) = v.strip_prefix("Bearer ") {
-            if eq(t.trim()) {
+            if token_eq(t.trim(), token) {
                 return true;
             }
         }
     }
-    if query_token(req).is_some_and(|t| eq(&t)) {
+    if query_token(req).is_some_and(|t| token_eq(&t, token)) {
         return true;
     }
     req.headers()
@@ -725,9 +784,17 @@ fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().strip_prefix("hookpit_token="))
-        .any(eq)
+        .any(|t| token_eq(t, token))
 }
 
+/// Compares a presented token with the real one in time that depends on neither's content nor
+/// length: both are hashed, and the digests compared without an early exit.
+fn token_eq(given: &str, token: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    constant_time_eq(&Sha256::digest(given), &Sha256::digest(token))
+}
+
+/// Equal-length slices compared with a fold of XORs (no early exit).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -804,11 +871,41 @@ fn default_response(r: &CapturedRequest, html: bool) -> ResponseSent {
     }
 }
 
-fn default_413(r: &CapturedRequest, limit: usize) -> ResponseSent {
-    let v = json!({"ok": false, "bin": r.bin, "id": r.id, "error": {"code": "payload_too_large",
-        "message": format!("request body larger than {limit} bytes; the first {limit} bytes were recorded")}});
-    ResponseSent {
-        status: 413,
+/// The answer to a request whose body did not arrive whole: 413 past the size limit, 408 past
+/// the body timeout, 400 for broken framing or a body cut short; `None` for a complete body.
+fn refusal(
+    end: &BodyEnd,
+    r: &CapturedRequest,
+    limit: usize,
+    body_timeout: Duration,
+) -> Option<ResponseSent> {
+    let (status, code, message) = match end {
+        BodyEnd::Complete => return None,
+        BodyEnd::TooLarge => (
+            413,
+            "payload_too_large",
+            format!(
+                "request body larger than {limit} bytes; the first {limit} bytes were recorded"
+            ),
+        ),
+        BodyEnd::TimedOut => (
+            408,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {}; the bytes received were recorded",
+                crate::config::format_duration(body_timeout)
+            ),
+        ),
+        BodyEnd::Broken(why) => (
+            400,
+            "bad_body",
+            format!("the request body could not be read ({why}); the bytes received were recorded"),
+        ),
+    };
+    let v =
+        json!({"ok": false, "bin": r.bin, "id": r.id, "error": {"code": code, "message": message}});
+    Some(ResponseSent {
+        status,
         headers: vec![Header::new("Content-Type", &b"application/json"[..])],
         body: crate::model::Body::new(
             Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
@@ -816,7 +913,7 @@ fn default_413(r: &CapturedRequest, limit: usize) -> ResponseSent {
         ),
         delay_ms: 0,
         dropped: false,
-    }
+    })
 }
 
 /// The hyper response for a recorded response.
@@ -832,4 +929,27 @@ pub fn to_hyper(sent: &ResponseSent) -> Resp {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical_whatever_their_lengths() {
+        assert!(token_eq("s3cret", "s3cret"));
+        for other in [
+            "",
+            "s",
+            "s3cre",
+            "s3cret!",
+            "S3cret",
+            "s3cres",
+            "s3cret s3cret",
+        ] {
+            assert!(!token_eq(other, "s3cret"), "{other}");
+        }
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(constant_time_eq(b"", b""));
+    }
 }

@@ -3,20 +3,29 @@
 //!
 //! Owns all captured state behind one lock. `record` is the only way a request gets in, and it
 //! assigns the id, inserts, evicts and publishes under that lock, so the feed's order is id order
-//! and a subscriber can never see an event for a request the store does not hold. Never awaits
-//! while holding the lock. Uses `model` only; the feed's JSON is made lazily, once per event,
-//! however many viewers read it. Waiters are registered in the store itself, per bin, checked in
-//! `record` under the same lock: a wait can never miss a request, and a capture only pays for
-//! the waits on its own bin.
+//! and a subscriber can never see an event for a request the store does not hold. Bins are kept
+//! in least-recently-used order and bounded (`max_bins`); their bookkeeping counts toward the
+//! memory budget. Never awaits while holding the lock, and never matches filters or serialises
+//! JSON under it: readers take snapshots (`Arc`s) under the lock and do the work after. Uses
+//! `model`, `matcher` and `rules`; the feed's JSON is made lazily, once per event, however many
+//! viewers read it.
+//!
+//! Waits are registered per bin under the lock, each with the last id it has already scanned,
+//! so a request landing while a wait is set up is never missed. `record` does not match them: it
+//! only wakes the bin's one matcher task, which reads the new requests, evaluates each distinct
+//! filter once per request (waits with the same filter share the work) and hands matches to the
+//! waiting tasks. A capture pays nothing for waits on other bins and almost nothing for waits on
+//! its own.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::matcher::Filter;
 use crate::model::{BinSummary, CapturedRequest, RequestId};
@@ -27,9 +36,38 @@ use crate::rules::{BinRules, Progress};
 pub struct Limits {
     pub max_requests: usize,
     pub max_memory: usize,
+    /// Bins kept at once; past it the least recently used one is evicted with its requests.
+    pub max_bins: usize,
     /// Bodies above this are left out of the feed's `request` messages.
     pub preview_limit: usize,
     pub feed_capacity: usize,
+}
+
+/// The most requests one wait may ask for.
+pub const MAX_WAIT_COUNT: usize = 10_000;
+/// Bins listed in a `hello` (the most recently active); the rest are in `GET /_/api/bins`.
+pub const HELLO_BINS: usize = 200;
+/// What a bin costs in the memory budget besides its name and config.
+const BIN_WEIGHT: usize = 512;
+/// Requests read under the lock at a time by listings and the wait matcher.
+const CHUNK: usize = 1024;
+
+/// Why a bin went away, as told to viewers in its `cleared` message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// `DELETE /_/api/bins/{bin}`.
+    Deleted,
+    /// The least recently used bin, past `max_bins` or the memory budget.
+    Evicted,
+}
+
+impl Removed {
+    fn as_str(self) -> &'static str {
+        match self {
+            Removed::Deleted => "deleted",
+            Removed::Evicted => "evicted",
+        }
+    }
 }
 
 /// What happened, as published on the feed.
@@ -42,8 +80,10 @@ pub enum Change {
         bin: Arc<str>,
         id: RequestId,
     },
+    /// A bin's requests are gone; with `removed`, the bin itself too.
     Cleared {
         bin: Arc<str>,
+        removed: Option<Removed>,
     },
     Bin(Box<BinSummary>),
     /// A sender delivery changed; the JSON is the delivery's.
@@ -63,7 +103,7 @@ impl FeedEvent {
     pub fn bin(&self) -> Option<&str> {
         match &self.change {
             Change::Request(r) | Change::Updated(r) => Some(&r.bin),
-            Change::Deleted { bin, .. } | Change::Cleared { bin } => Some(bin),
+            Change::Deleted { bin, .. } | Change::Cleared { bin, .. } => Some(bin),
             Change::Bin(s) => Some(&s.name),
             Change::Delivery(_) => None,
         }
@@ -83,7 +123,13 @@ impl FeedEvent {
                     Change::Deleted { bin, id } => {
                         json!({"type": "deleted", "bin": &**bin, "id": id})
                     }
-                    Change::Cleared { bin } => json!({"type": "cleared", "bin": &**bin}),
+                    Change::Cleared { bin, removed: None } => {
+                        json!({"type": "cleared", "bin": &**bin})
+                    }
+                    Change::Cleared {
+                        bin,
+                        removed: Some(why),
+                    } => json!({"type": "cleared", "bin": &**bin, "removed": why.as_str()}),
                     Change::Bin(s) => json!({"type": "bin", "bin": s}),
                     Change::Delivery(d) => json!({"type": "delivery", "delivery": d}),
                 };
@@ -112,6 +158,12 @@ struct Bin {
     last_id: RequestId,
     created_at: SystemTime,
     settings: BinSettings,
+    /// The config as summaries show it, shared rather than copied into each summary.
+    config: Arc<serde_json::Value>,
+    /// Its place in `State::lru`.
+    touched: u64,
+    /// What the bin itself costs in `State::memory` (not counting its requests).
+    weight: usize,
 }
 
 impl Bin {
@@ -124,6 +176,9 @@ impl Bin {
             last_id: 0,
             created_at: SystemTime::now(),
             settings: BinSettings::default(),
+            config: Arc::new(json!({})),
+            touched: 0,
+            weight: BIN_WEIGHT + name.len(),
         }
     }
 
@@ -134,11 +189,7 @@ impl Bin {
             last_id: self.last_id,
             evicted: self.evicted,
             created_at: self.created_at,
-            config: if self.settings.config.is_null() {
-                json!({})
-            } else {
-                self.settings.config.clone()
-            },
+            config: self.config.clone(),
             sequence_position: self
                 .settings
                 .rules
@@ -152,20 +203,58 @@ impl Bin {
     fn index_after(&self, id: RequestId) -> usize {
         self.requests.partition_point(|r| r.id <= id)
     }
+
+    /// The kept request with this id.
+    fn position(&self, id: RequestId) -> Option<usize> {
+        let i = self.index_after(id.saturating_sub(1));
+        self.requests.get(i).filter(|r| r.id == id).map(|_| i)
+    }
 }
 
-/// A pending wait, checked by `record` for every request of its bin.
-struct Waiter {
+/// Bytes a JSON value takes when serialised (a config's share of the memory budget).
+fn json_len(v: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+/// One pending wait as the matcher sees it: matches with an id above `from` go down `tx`.
+struct WaitEntry {
     id: u64,
-    filter: Filter,
-    /// Counted in `Inner::json_waits` while registered.
-    json: bool,
-    after: RequestId,
-    count: usize,
-    matched: Vec<Arc<CapturedRequest>>,
-    done: Option<tokio::sync::oneshot::Sender<Vec<Arc<CapturedRequest>>>>,
+    /// Requests up to this id were in the waiting task's own first scan.
+    from: RequestId,
+    tx: mpsc::UnboundedSender<Arc<CapturedRequest>>,
 }
 
+/// Waits on one bin with the same filter: the filter is evaluated once per request for all.
+#[derive(Clone)]
+struct WaitGroup {
+    filter: Arc<Filter>,
+    members: Vec<Arc<WaitEntry>>,
+}
+
+/// A bin's pending waits and the wake-up of its matcher task.
+struct BinWaits {
+    /// Copied on write, so the matcher takes a snapshot with one reference count.
+    groups: Arc<Vec<WaitGroup>>,
+    wake: Arc<Notify>,
+}
+
+impl BinWaits {
+    fn len(&self) -> usize {
+        self.groups.iter().map(|g| g.members.len()).sum()
+    }
+}
 /// What a wait asks for.
 #[derive(Debug, Clone)]
 pub struct WaitSpec {
@@ -250,25 +339,108 @@ impl std::error::Error for WaitFailed {}
 
 struct State {
     next_id: RequestId,
-    waiters: std::collections::HashMap<Arc<str>, Vec<Waiter>>,
+    waiters: std::collections::HashMap<Arc<str>, BinWaits>,
     next_waiter: u64,
     bins: BTreeMap<Arc<str>, Bin>,
+    /// Every bin by when it was last used (a capture or a config change), oldest first.
+    lru: BTreeMap<u64, Arc<str>>,
+    clock: u64,
     /// Every kept request's bin, by id: the oldest-first order for the memory budget.
     index: BTreeMap<RequestId, Arc<str>>,
     memory: usize,
     evicted_total: u64,
+    evicted_bins: u64,
     evicted_up_to: RequestId,
+}
+
+impl State {
+    /// Marks a bin as just used.
+    fn touch(&mut self, name: &Arc<str>) {
+        self.clock += 1;
+        let now = self.clock;
+        if let Some(b) = self.bins.get_mut(name) {
+            self.lru.remove(&b.touched);
+            b.touched = now;
+            self.lru.insert(now, name.clone());
+        }
+    }
+
+    /// Inserts a new, empty bin (the caller made room) and returns its key.
+    fn insert_bin(&mut self, name: &str) -> Arc<str> {
+        let b = Bin::new(name);
+        let key = b.name.clone();
+        self.memory += b.weight;
+        self.bins.insert(key.clone(), b);
+        self.touch(&key);
+        key
+    }
+
+    /// Removes a bin and its requests in one step; returns them so the caller frees them after
+    /// unlocking. Evicted requests count as evicted (viewers resync), deleted ones do not.
+    fn remove_bin(&mut self, name: &str, why: Removed) -> Option<(Arc<str>, Bin)> {
+        let (key, bin) = self.bins.remove_entry(name)?;
+        self.lru.remove(&bin.touched);
+        self.memory = self.memory.saturating_sub(bin.weight);
+        for r in &bin.requests {
+            self.index.remove(&r.id);
+            self.memory = self.memory.saturating_sub(r.weight());
+        }
+        if why == Removed::Evicted {
+            self.evicted_bins += 1;
+            self.evicted_total += bin.requests.len() as u64;
+            if let Some(last) = bin.requests.back() {
+                self.evicted_up_to = self.evicted_up_to.max(last.id);
+            }
+        }
+        Some((key, bin))
+    }
+
+    /// Evicts the oldest kept request of all; false when there is none. Always removes an
+    /// index entry, so a loop over it ends.
+    fn evict_oldest(&mut self) -> Option<Arc<CapturedRequest>> {
+        let (id, name) = self.index.pop_first()?;
+        let b = self.bins.get_mut(&name)?;
+        let r = b.requests.remove(b.position(id)?)?;
+        b.evicted += 1;
+        b.evicted_up_to = b.evicted_up_to.max(id);
+        self.evicted_total += 1;
+        self.evicted_up_to = self.evicted_up_to.max(id);
+        self.memory = self.memory.saturating_sub(r.weight());
+        Some(r)
+    }
+
+    /// Evicts a bin's oldest request and returns it, so the caller can free it after unlocking.
+    fn evict_front(&mut self, bin: &str) -> Option<Arc<CapturedRequest>> {
+        let b = self.bins.get_mut(bin)?;
+        let r = b.requests.pop_front()?;
+        b.evicted += 1;
+        b.evicted_up_to = b.evicted_up_to.max(r.id);
+        self.evicted_total += 1;
+        self.evicted_up_to = self.evicted_up_to.max(r.id);
+        self.memory = self.memory.saturating_sub(r.weight());
+        self.index.remove(&r.id);
+        Some(r)
+    }
+
+    /// The least recently used bin other than `keep`.
+    fn lru_except(&self, keep: &str) -> Option<Arc<str>> {
+        self.lru.values().find(|n| &***n != keep).cloned()
+    }
+}
+
+/// What `record` and `configure_bin` free after releasing the lock, and tell viewers.
+#[derive(Default)]
+struct Evicted {
+    requests: Vec<Arc<CapturedRequest>>,
+    bins: Vec<(Arc<str>, Bin)>,
 }
 
 struct Inner {
     state: Mutex<State>,
     /// Live receivers of `feed`; publishing is skipped while there are none.
     subscribers: AtomicUsize,
-    /// Pending waits with `json:` terms: while there are any, captures parse their body before
-    /// taking the lock rather than under it.
-    json_waits: AtomicUsize,
     /// Each configured bin's compiled rules, kept in step with `BinSettings::rules` by
-    /// `configure_bin` and `delete_bin`.
+    /// `configure_bin` and bin removal.
     rules: dashmap::DashMap<Arc<str>, Arc<BinRules>>,
     feed: broadcast::Sender<Arc<FeedEvent>>,
     limits: Limits,
@@ -288,6 +460,8 @@ pub struct Stats {
     pub bins: usize,
     pub memory: usize,
     pub evicted: u64,
+    /// Bins evicted past `max_bins` or the memory budget.
+    pub evicted_bins: u64,
     pub last_id: RequestId,
 }
 
@@ -304,14 +478,16 @@ impl Store {
                     waiters: std::collections::HashMap::new(),
                     next_waiter: 1,
                     bins: BTreeMap::new(),
+                    lru: BTreeMap::new(),
+                    clock: 0,
                     index: BTreeMap::new(),
                     memory: 0,
                     evicted_total: 0,
+                    evicted_bins: 0,
                     evicted_up_to: 0,
                 }),
                 feed,
                 subscribers: AtomicUsize::new(0),
-                json_waits: AtomicUsize::new(0),
                 rules: dashmap::DashMap::new(),
                 limits,
                 instance: rnd.iter().map(|b| format!("{b:02x}")).collect(),
@@ -361,76 +537,115 @@ impl Store {
         }
     }
 
+    /// Makes room for one more bin: evicts least recently used bins past `max_bins`.
+    fn make_room_for_bin(&self, st: &mut State, out: &mut Evicted) {
+        let max = self.inner.limits.max_bins.max(1);
+        while st.bins.len() >= max {
+            let Some(victim) = st.lru.values().next().cloned() else {
+                break;
+            };
+            match st.remove_bin(&victim, Removed::Evicted) {
+                Some(b) => out.bins.push(b),
+                None => {
+                    // an entry without its bin: drop it and go on
+                    st.lru.retain(|_, n| *n != victim);
+                }
+            }
+        }
+    }
+
+    /// Keeps memory within the budget: the oldest requests first, then the least recently used
+    /// bins other than `keep`. Every round removes something or stops.
+    fn fit_memory(&self, st: &mut State, keep: &str, out: &mut Evicted) {
+        while st.memory > self.inner.limits.max_memory {
+            if st.index.len() > 1 {
+                out.requests.extend(st.evict_oldest());
+                continue;
+            }
+            let Some(victim) = st.lru_except(keep) else {
+                break;
+            };
+            match st.remove_bin(&victim, Removed::Evicted) {
+                Some(b) => out.bins.push(b),
+                None => break,
+            }
+        }
+    }
+
+    /// Tells viewers which bins went.
+    fn publish_evicted(&self, out: &Evicted) {
+        for (name, _) in &out.bins {
+            self.inner.rules.remove(name);
+            self.publish(Change::Cleared {
+                bin: name.clone(),
+                removed: Some(Removed::Evicted),
+            });
+        }
+    }
+
     /// Records a request: assigns its id, lets `respond` fill in the response (which may depend
     /// on the id and the bin's settings), stores it, applies retention and publishes it.
     pub fn record(
         &self,
-        req: CapturedRequest,
-        respond: impl FnOnce(&mut CapturedRequest, &mut BinSettings),
-    ) -> Arc<CapturedRequest> {
-        // waits that look into JSON bodies: parse once, here, not under the lock
-        let body = if self.inner.json_waits.load(Ordering::Relaxed) > 0 {
-            crate::matcher::BodyJson::parsed(&req)
-        } else {
-            crate::matcher::BodyJson::default()
-        };
-        self.record_parsed(req, body, respond)
-    }
-
-    fn record_parsed(
-        &self,
         mut req: CapturedRequest,
-        body: crate::matcher::BodyJson,
         respond: impl FnOnce(&mut CapturedRequest, &mut BinSettings),
     ) -> Arc<CapturedRequest> {
+        // evicted requests and bins are freed after the lock is released
+        let mut evicted = Evicted::default();
         let mut st = self.lock();
         let id = st.next_id;
         st.next_id += 1;
         req.id = id;
         let created = !st.bins.contains_key(req.bin.as_str());
-        if created {
-            let b = Bin::new(&req.bin);
-            st.bins.insert(b.name.clone(), b);
-        }
+        let name = if created {
+            self.make_room_for_bin(&mut st, &mut evicted);
+            st.insert_bin(&req.bin)
+        } else {
+            let name = st
+                .bins
+                .get_key_value(req.bin.as_str())
+                .map(|(k, _)| k.clone())
+                .unwrap_or_else(|| Arc::from(req.bin.as_str()));
+            st.touch(&name);
+            name
+        };
         let max_default = self.inner.limits.max_requests;
-        let stepped;
-        let (arc, name) = {
-            let bin = st.bins.get_mut(req.bin.as_str()).expect("bin exists");
-            let step = bin.settings.progress.sequence_position;
-            respond(&mut req, &mut bin.settings);
-            // a sequence step moved: viewers showing the position hear of it
-            stepped = bin.settings.progress.sequence_position != step;
-            let arc = Arc::new(req);
-            bin.requests.push_back(arc.clone());
-            bin.last_id = id;
-            (arc, bin.name.clone())
+        let (arc, stepped, cap) = match st.bins.get_mut(&name) {
+            Some(bin) => {
+                let step = bin.settings.progress.sequence_position;
+                respond(&mut req, &mut bin.settings);
+                // a sequence step moved: viewers showing the position hear of it
+                let stepped = bin.settings.progress.sequence_position != step;
+                let cap = bin.settings.max_requests.unwrap_or(max_default);
+                let arc = Arc::new(req);
+                bin.requests.push_back(arc.clone());
+                bin.last_id = id;
+                (arc, stepped, cap)
+            }
+            None => {
+                // unreachable: the bin was inserted above under this lock
+                let mut settings = BinSettings::default();
+                respond(&mut req, &mut settings);
+                let arc = Arc::new(req);
+                drop(st);
+                return arc;
+            }
         };
         st.memory += arc.weight();
         st.index.insert(id, name.clone());
-        if let Some(ws) = st.waiters.get_mut(&name) {
-            Self::feed_waiters(ws, &arc, &body, &self.inner.json_waits);
-            if ws.is_empty() {
-                st.waiters.remove(&name);
+        if let Some(w) = st.waiters.get(&name) {
+            // the bin's matcher reads the request after the lock is released
+            w.wake.notify_one();
+        }
+        let cap = cap.max(1);
+        while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
+            match st.evict_front(&name) {
+                Some(r) => evicted.requests.push(r),
+                None => break,
             }
         }
-        let cap = st
-            .bins
-            .get(&name)
-            .and_then(|b| b.settings.max_requests)
-            .unwrap_or(max_default)
-            .max(1);
-        // evicted requests are freed after the lock is released
-        let mut evicted = Vec::new();
-        while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
-            evicted.extend(Self::evict_front(&mut st, &name));
-        }
-        while st.memory > self.inner.limits.max_memory && st.index.len() > 1 {
-            let Some((_, oldest_bin)) = st.index.first_key_value() else {
-                break;
-            };
-            let oldest_bin = oldest_bin.clone();
-            evicted.extend(Self::evict_front(&mut st, &oldest_bin));
-        }
+        self.fit_memory(&mut st, &name, &mut evicted);
+        self.publish_evicted(&evicted);
         if created || stepped {
             let summary = st.bins.get(&name).map(|b| b.summary());
             if let Some(s) = summary {
@@ -443,91 +658,95 @@ impl Store {
         arc
     }
 
-    fn feed_waiters(
-        ws: &mut Vec<Waiter>,
-        r: &Arc<CapturedRequest>,
-        body: &crate::matcher::BodyJson,
-        json_waits: &AtomicUsize,
-    ) {
-        ws.retain_mut(|w| {
-            let keep = if r.id <= w.after || !w.filter.matches_with(r, body) {
-                w.done.as_ref().is_some_and(|d| !d.is_closed())
-            } else {
-                w.matched.push(r.clone());
-                if w.matched.len() < w.count {
-                    true
-                } else {
-                    if let Some(done) = w.done.take() {
-                        let _ = done.send(std::mem::take(&mut w.matched));
-                    }
-                    false
-                }
-            };
-            if !keep && w.json {
-                json_waits.fetch_sub(1, Ordering::Relaxed);
-            }
-            keep
-        });
-    }
-
     /// Waits for `spec.count` requests of `spec.bin` matching `spec.filter` with an id above
-    /// `spec.after`. Already kept requests count; a request recorded while the wait is being set
-    /// up is never missed, because the scan and the registration happen under the lock that
-    /// `record` takes. The bin need not exist yet.
+    /// `spec.after`. Already kept requests count. The wait registers under the lock together
+    /// with the last id it will scan itself, so a request recorded while it is being set up is
+    /// never missed; the scan and all matching happen outside the lock. The bin need not exist
+    /// yet. Matches are held weakly: one evicted before the wait completes no longer counts.
     pub async fn wait(&self, spec: WaitSpec) -> WaitOutcome {
-        let count = spec.count.max(1);
-        let (mut rx, waiter_id, bin_key) = {
+        let count = spec.count.clamp(1, MAX_WAIT_COUNT);
+        let filter = Arc::new(spec.filter.clone());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (candidates, guard) = {
             let mut st = self.lock();
-            let mut matched = Vec::new();
-            if let Some(bin) = st.bins.get(spec.bin.as_str()) {
-                let from = bin.index_after(spec.after);
-                for r in bin.requests.range(from..) {
-                    if spec.filter.matches(r) {
-                        matched.push(r.clone());
-                        if matched.len() == count {
-                            return WaitOutcome::Matched(matched);
-                        }
-                    }
-                }
-            }
+            let last = st.next_id - 1;
+            let candidates: Vec<Arc<CapturedRequest>> = match st.bins.get(spec.bin.as_str()) {
+                Some(bin) => bin
+                    .requests
+                    .range(bin.index_after(spec.after)..)
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
             let key: Arc<str> = st
                 .bins
                 .get_key_value(spec.bin.as_str())
                 .map(|(k, _)| k.clone())
                 .unwrap_or_else(|| Arc::from(spec.bin.as_str()));
-            let (tx, rx) = tokio::sync::oneshot::channel();
             let id = st.next_waiter;
             st.next_waiter += 1;
-            let json = spec.filter.needs_json();
-            if json {
-                self.inner.json_waits.fetch_add(1, Ordering::Relaxed);
-            }
-            st.waiters.entry(key.clone()).or_default().push(Waiter {
+            let entry = Arc::new(WaitEntry {
                 id,
-                json,
-                filter: spec.filter.clone(),
-                after: spec.after,
-                count,
-                matched,
-                done: Some(tx),
+                from: last.max(spec.after),
+                tx,
             });
-            (rx, id, key)
+            let spawn = !st.waiters.contains_key(&key);
+            let waits = st.waiters.entry(key.clone()).or_insert_with(|| BinWaits {
+                groups: Arc::new(Vec::new()),
+                wake: Arc::new(Notify::new()),
+            });
+            let groups = Arc::make_mut(&mut waits.groups);
+            match groups.iter_mut().find(|g| *g.filter == *filter) {
+                Some(g) => g.members.push(entry),
+                None => groups.push(WaitGroup {
+                    filter: filter.clone(),
+                    members: vec![entry],
+                }),
+            }
+            if spawn {
+                let wake = waits.wake.clone();
+                tokio::spawn(Matcher::run(self.clone(), key.clone(), wake, last));
+            }
+            (
+                candidates,
+                WaiterGuard {
+                    store: self,
+                    bin: key,
+                    id,
+                },
+            )
         };
-        let guard = WaiterGuard {
-            store: self,
-            bin: bin_key,
-            id: waiter_id,
-        };
-        if let Ok(Ok(matched)) = tokio::time::timeout(spec.timeout, &mut rx).await {
-            std::mem::forget(guard);
-            return WaitOutcome::Matched(matched);
+        let mut matched = Matched::new(count);
+        for r in candidates {
+            if filter.matches(&r) && matched.push(&r) {
+                break;
+            }
         }
-        let matched = guard.take();
-        // the last match may have landed between the timer firing and the unregistering
-        if let Ok(all) = rx.try_recv() {
+        if let Some(all) = matched.complete() {
             return WaitOutcome::Matched(all);
         }
-        WaitOutcome::TimedOut(self.report(&spec, count, matched))
+        let now = tokio::time::Instant::now();
+        // a timeout too large to add is as good as none (about 30 years)
+        let deadline = now
+            .checked_add(spec.timeout)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365 * 30));
+        while let Ok(Some(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            matched.push(&r);
+            drop(r);
+            if let Some(all) = matched.complete() {
+                return WaitOutcome::Matched(all);
+            }
+        }
+        drop(guard);
+        // the last match may have landed between the timer firing and the unregistering
+        while let Ok(r) = rx.try_recv() {
+            matched.push(&r);
+            drop(r);
+            if let Some(all) = matched.complete() {
+                return WaitOutcome::Matched(all);
+            }
+        }
+        WaitOutcome::TimedOut(self.report(&spec, count, matched.kept()))
     }
 
     fn report(
@@ -562,28 +781,14 @@ impl Store {
 
     /// How many waits are pending (all bins).
     pub fn pending_waits(&self) -> usize {
-        self.lock().waiters.values().map(Vec::len).sum()
-    }
-
-    /// Evicts a bin's oldest request and returns it, so the caller can free it after unlocking.
-    fn evict_front(st: &mut State, bin: &str) -> Option<Arc<CapturedRequest>> {
-        let b = st.bins.get_mut(bin)?;
-        let r = b.requests.pop_front()?;
-        b.evicted += 1;
-        b.evicted_up_to = b.evicted_up_to.max(r.id);
-        st.evicted_total += 1;
-        st.evicted_up_to = st.evicted_up_to.max(r.id);
-        st.memory = st.memory.saturating_sub(r.weight());
-        st.index.remove(&r.id);
-        Some(r)
+        self.lock().waiters.values().map(BinWaits::len).sum()
     }
 
     /// A request by id.
     pub fn get(&self, id: RequestId) -> Option<Arc<CapturedRequest>> {
         let st = self.lock();
         let bin = st.bins.get(st.index.get(&id)?)?;
-        let i = bin.index_after(id.saturating_sub(1));
-        bin.requests.get(i).filter(|r| r.id == id).cloned()
+        bin.position(id).and_then(|i| bin.requests.get(i)).cloned()
     }
 
     /// The newest request, in one bin or overall.
@@ -603,8 +808,49 @@ impl Store {
         }
     }
 
+    /// Up to `CHUNK` kept requests with `after < id < below`, newest first: a snapshot taken
+    /// under the lock for work done after it.
+    fn chunk(
+        &self,
+        bin: Option<&str>,
+        after: RequestId,
+        below: RequestId,
+    ) -> Vec<Arc<CapturedRequest>> {
+        if below <= after.saturating_add(1) {
+            return Vec::new();
+        }
+        let st = self.lock();
+        match bin {
+            Some(b) => match st.bins.get(b) {
+                Some(bin) => {
+                    let from = bin.index_after(after);
+                    let to = bin.requests.partition_point(|r| r.id < below).max(from);
+                    bin.requests
+                        .range(from..to)
+                        .rev()
+                        .take(CHUNK)
+                        .cloned()
+                        .collect()
+                }
+                None => Vec::new(),
+            },
+            None => st
+                .index
+                .range((Bound::Excluded(after), Bound::Excluded(below)))
+                .rev()
+                .filter_map(|(id, b)| {
+                    let bin = st.bins.get(b)?;
+                    bin.requests.get(bin.position(*id)?).cloned()
+                })
+                .take(CHUNK)
+                .collect(),
+        }
+    }
+
     /// Requests of a bin (or of all bins), newest first, with `after < id < before`, that pass
-    /// `keep`; at most `limit`. Returns them and whether more matched.
+    /// `keep`; at most `limit`. Returns them and whether more matched. `keep` runs outside the
+    /// store's lock, on snapshots taken a chunk at a time, so a slow filter never holds a
+    /// capture.
     pub fn list(
         &self,
         bin: Option<&str>,
@@ -613,46 +859,28 @@ impl Store {
         limit: usize,
         keep: impl Fn(&CapturedRequest) -> bool,
     ) -> (Vec<Arc<CapturedRequest>>, bool) {
-        let st = self.lock();
-        let before = before.unwrap_or(RequestId::MAX);
+        let mut below = before.unwrap_or(RequestId::MAX);
         let mut out = Vec::new();
-        let mut push = |r: &Arc<CapturedRequest>| -> bool {
-            if r.id >= before || !keep(r) {
-                return true;
-            }
-            if out.len() == limit {
-                return false;
-            }
-            out.push(r.clone());
-            true
-        };
-        let mut more = false;
-        match bin {
-            Some(b) => {
-                if let Some(bin) = st.bins.get(b) {
-                    let from = bin.index_after(after);
-                    for r in bin.requests.range(from..).rev() {
-                        if !push(r) {
-                            more = true;
-                            break;
-                        }
-                    }
+        loop {
+            let chunk = self.chunk(bin, after, below);
+            let Some(last) = chunk.last() else {
+                return (out, false);
+            };
+            below = last.id;
+            let exhausted = chunk.len() < CHUNK;
+            for r in chunk {
+                if !keep(&r) {
+                    continue;
                 }
-            }
-            None => {
-                for (id, b) in st.index.range(after + 1..).rev() {
-                    let Some(bin) = st.bins.get(b) else { continue };
-                    let i = bin.index_after(id - 1);
-                    if let Some(r) = bin.requests.get(i).filter(|r| r.id == *id) {
-                        if !push(r) {
-                            more = true;
-                            break;
-                        }
-                    }
+                if out.len() == limit {
+                    return (out, true);
                 }
+                out.push(r);
+            }
+            if exhausted {
+                return (out, false);
             }
         }
-        (out, more)
     }
 
     /// Kept requests newer than `after`, oldest first, and whether requests newer than `after`
@@ -674,93 +902,141 @@ impl Store {
         let Some(name) = st.index.remove(&id) else {
             return false;
         };
-        let mut weight = 0;
+        let mut gone = None;
         if let Some(bin) = st.bins.get_mut(&name) {
-            let i = bin.index_after(id - 1);
-            if bin.requests.get(i).is_some_and(|r| r.id == id) {
-                if let Some(r) = bin.requests.remove(i) {
-                    weight = r.weight();
-                }
+            if let Some(i) = bin.position(id) {
+                gone = bin.requests.remove(i);
             }
         }
-        st.memory = st.memory.saturating_sub(weight);
+        if let Some(r) = &gone {
+            st.memory = st.memory.saturating_sub(r.weight());
+        }
         self.publish(Change::Deleted { bin: name, id });
+        drop(st);
+        drop(gone);
         true
     }
 
-    /// Deletes a bin's requests that pass `keep` (all of them for a plain clear); returns how
-    /// many went. None when the bin does not exist.
+    /// Deletes a bin's requests that pass `matches` (all of them for a plain clear); returns
+    /// how many went. None when the bin does not exist. The filter runs outside the lock.
     pub fn clear(
         &self,
         bin: &str,
         matches: Option<&dyn Fn(&CapturedRequest) -> bool>,
     ) -> Option<usize> {
+        let Some(m) = matches else {
+            let mut st = self.lock();
+            let b = st.bins.get_mut(bin)?;
+            let name = b.name.clone();
+            let gone = std::mem::take(&mut b.requests);
+            for r in &gone {
+                st.index.remove(&r.id);
+                st.memory = st.memory.saturating_sub(r.weight());
+            }
+            self.publish(Change::Cleared {
+                bin: name,
+                removed: None,
+            });
+            drop(st);
+            return Some(gone.len());
+        };
+        // a cheap existence check first (a missing bin is `None`, not `Some(0)`)
+        self.lock().bins.get(bin)?;
+        let (hits, _) = self.list(Some(bin), 0, None, usize::MAX, m);
         let mut st = self.lock();
-        let b = st.bins.get_mut(bin)?;
+        let Some(b) = st.bins.get_mut(bin) else {
+            return Some(0);
+        };
         let name = b.name.clone();
-        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut b.requests)
-            .into_iter()
-            .partition(|r| matches.is_none_or(|m| m(r)));
-        b.requests = kept.into();
-        let weight: usize = gone.iter().map(|r| r.weight()).sum();
-        for r in &gone {
-            st.index.remove(&r.id);
-        }
-        st.memory = st.memory.saturating_sub(weight);
-        match matches {
-            None => self.publish(Change::Cleared { bin: name }),
-            Some(_) => {
-                for r in &gone {
-                    self.publish(Change::Deleted {
-                        bin: name.clone(),
-                        id: r.id,
-                    });
-                }
+        let mut gone = Vec::new();
+        for r in &hits {
+            if let Some(i) = b.position(r.id) {
+                gone.extend(b.requests.remove(i));
             }
         }
+        for r in &gone {
+            st.index.remove(&r.id);
+            st.memory = st.memory.saturating_sub(r.weight());
+            self.publish(Change::Deleted {
+                bin: name.clone(),
+                id: r.id,
+            });
+        }
+        drop(st);
         Some(gone.len())
     }
 
-    /// Deletes a bin and its requests; false when it does not exist.
+    /// Deletes a bin, its settings and its requests in one step; false when it does not exist.
     pub fn delete_bin(&self, bin: &str) -> bool {
-        if self.clear(bin, None).is_none() {
+        let mut st = self.lock();
+        let Some(gone) = st.remove_bin(bin, Removed::Deleted) else {
             return false;
-        }
-        self.lock().bins.remove(bin);
+        };
         self.inner.rules.remove(bin);
+        self.publish(Change::Cleared {
+            bin: gone.0.clone(),
+            removed: Some(Removed::Deleted),
+        });
+        drop(st);
+        drop(gone);
         true
     }
 
     /// Creates a bin if needed and applies `change` to its settings; returns the new summary.
     pub fn configure_bin(&self, bin: &str, change: impl FnOnce(&mut BinSettings)) -> BinSummary {
+        let mut evicted = Evicted::default();
         let mut st = self.lock();
-        if !st.bins.contains_key(bin) {
-            let b = Bin::new(bin);
-            st.bins.insert(b.name.clone(), b);
-        }
-        let b = st.bins.get_mut(bin).expect("bin exists");
-        change(&mut b.settings);
-        match &b.settings.rules {
-            Some(r) => {
-                self.inner.rules.insert(b.name.clone(), r.clone());
+        let name = match st.bins.get_key_value(bin) {
+            Some((k, _)) => k.clone(),
+            None => {
+                self.make_room_for_bin(&mut st, &mut evicted);
+                st.insert_bin(bin)
+            }
+        };
+        st.touch(&name);
+        let max_default = self.inner.limits.max_requests;
+        let (cap, weight_change, summary) = match st.bins.get_mut(&name) {
+            Some(b) => {
+                change(&mut b.settings);
+                match &b.settings.rules {
+                    Some(r) => {
+                        self.inner.rules.insert(b.name.clone(), r.clone());
+                    }
+                    None => {
+                        self.inner.rules.remove(bin);
+                    }
+                }
+                if b.settings.config.is_null() {
+                    b.config = Arc::new(json!({}));
+                } else if *b.config != b.settings.config {
+                    b.config = Arc::new(b.settings.config.clone());
+                }
+                let before = b.weight;
+                b.weight = BIN_WEIGHT + b.name.len() + json_len(&b.config);
+                let cap = b.settings.max_requests.unwrap_or(max_default).max(1);
+                (cap, (before, b.weight), b.summary())
             }
             None => {
-                self.inner.rules.remove(bin);
+                // unreachable: the bin was inserted above under this lock
+                let mut s = BinSettings::default();
+                change(&mut s);
+                let b = Bin::new(bin);
+                return b.summary();
+            }
+        };
+        st.memory = st.memory.saturating_sub(weight_change.0) + weight_change.1;
+        while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
+            match st.evict_front(&name) {
+                Some(r) => evicted.requests.push(r),
+                None => break,
             }
         }
-        let cap = b
-            .settings
-            .max_requests
-            .unwrap_or(self.inner.limits.max_requests)
-            .max(1);
-        let name = b.name.clone();
-        let mut evicted = Vec::new();
-        while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
-            evicted.extend(Self::evict_front(&mut st, &name));
-        }
-        let s = st.bins[&name].summary();
-        self.publish(Change::Bin(Box::new(s.clone())));
-        s
+        self.fit_memory(&mut st, &name, &mut evicted);
+        self.publish_evicted(&evicted);
+        self.publish(Change::Bin(Box::new(summary.clone())));
+        drop(st);
+        drop(evicted);
+        summary
     }
 
     /// Replaces a kept request with `change` applied (e.g. a forward's result) and tells viewers.
@@ -772,8 +1048,7 @@ impl Store {
         let Some(bin) = st.bins.get_mut(&name) else {
             return false;
         };
-        let i = bin.index_after(id - 1);
-        let Some(slot) = bin.requests.get_mut(i).filter(|r| r.id == id) else {
+        let Some(slot) = bin.position(id).and_then(|i| bin.requests.get_mut(i)) else {
             return false;
         };
         let before = slot.weight();
@@ -781,9 +1056,11 @@ impl Store {
         change(&mut r);
         let after = r.weight();
         let arc = Arc::new(r);
-        *slot = arc.clone();
+        let old = std::mem::replace(slot, arc.clone());
         st.memory = st.memory.saturating_sub(before) + after;
         self.publish(Change::Updated(arc));
+        drop(st);
+        drop(old);
         true
     }
 
@@ -798,9 +1075,23 @@ impl Store {
         self.lock().bins.get(bin).map(Bin::summary)
     }
 
-    /// Every bin's summary, by name.
+    /// Every bin's summary, by name (at most `max_bins`).
     pub fn bins(&self) -> Vec<BinSummary> {
-        self.lock().bins.values().map(Bin::summary).collect()
+        self.bins_page(0, usize::MAX).0
+    }
+
+    /// A page of the bins' summaries by name, and how many bins there are. Summaries share
+    /// their configs; nothing is serialised under the lock.
+    pub fn bins_page(&self, offset: usize, limit: usize) -> (Vec<BinSummary>, usize) {
+        let st = self.lock();
+        let page = st
+            .bins
+            .values()
+            .skip(offset)
+            .take(limit)
+            .map(Bin::summary)
+            .collect();
+        (page, st.bins.len())
     }
 
     /// Totals.
@@ -811,6 +1102,7 @@ impl Store {
             bins: st.bins.len(),
             memory: st.memory,
             evicted: st.evicted_total,
+            evicted_bins: st.evicted_bins,
             last_id: st.next_id - 1,
         }
     }
@@ -820,57 +1112,154 @@ impl Store {
         self.publish(Change::Delivery(delivery));
     }
 
-    /// The websocket `hello` message.
+    /// The websocket `hello` message: the `HELLO_BINS` most recently active bins (by name) and
+    /// `bins_total`; a viewer fetches the rest from `GET /_/api/bins`. Snapshotted under the
+    /// lock, serialised after.
     pub fn hello(&self) -> serde_json::Value {
-        let st = self.lock();
+        let (last_id, evicted, total, mut bins) = {
+            let st = self.lock();
+            let bins: Vec<BinSummary> = st
+                .lru
+                .values()
+                .rev()
+                .filter_map(|n| st.bins.get(n))
+                .take(HELLO_BINS)
+                .map(Bin::summary)
+                .collect();
+            (st.next_id - 1, st.evicted_total, st.bins.len(), bins)
+        };
+        bins.sort_by(|a, b| a.name.cmp(&b.name));
         json!({
             "type": "hello",
             "version": env!("CARGO_PKG_VERSION"),
             "instance": self.inner.instance,
-            "last_id": st.next_id - 1,
-            "evicted": st.evicted_total,
-            "bins": st.bins.values().map(Bin::summary).collect::<Vec<_>>(),
+            "last_id": last_id,
+            "evicted": evicted,
+            "bins": bins,
+            "bins_total": total,
         })
     }
 }
 
-/// Removes a waiter when its wait ends without a match (timeout, or the waiting future dropped).
+/// A wait's matches so far, held weakly so they do not keep evicted requests alive.
+struct Matched {
+    count: usize,
+    held: Vec<Weak<CapturedRequest>>,
+}
+
+impl Matched {
+    fn new(count: usize) -> Matched {
+        Matched {
+            count,
+            held: Vec::new(),
+        }
+    }
+
+    /// Adds a match; true once `count` are held (some may since have been evicted).
+    fn push(&mut self, r: &Arc<CapturedRequest>) -> bool {
+        if self.held.len() >= self.count {
+            self.held.retain(|w| w.strong_count() > 0);
+        }
+        self.held.push(Arc::downgrade(r));
+        self.held.len() >= self.count
+    }
+
+    /// The first `count` matches still kept, oldest first, once there are that many.
+    fn complete(&mut self) -> Option<Vec<Arc<CapturedRequest>>> {
+        if self.held.len() < self.count {
+            return None;
+        }
+        let live: Vec<Arc<CapturedRequest>> = self.held.iter().filter_map(Weak::upgrade).collect();
+        if live.len() >= self.count {
+            return Some(live.into_iter().take(self.count).collect());
+        }
+        self.held.retain(|w| w.strong_count() > 0);
+        None
+    }
+
+    /// The matches still kept.
+    fn kept(&self) -> Vec<Arc<CapturedRequest>> {
+        self.held.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// The one task per bin with pending waits that matches its new requests, off the capture path
+/// and outside the lock.
+struct Matcher;
+
+impl Matcher {
+    /// Runs until the bin has no pending waits. `seen`: requests up to this id were scanned by
+    /// the waits themselves.
+    async fn run(store: Store, bin: Arc<str>, wake: Arc<Notify>, mut seen: RequestId) {
+        loop {
+            let (batch, groups) = {
+                let st = store.lock();
+                let groups = match st.waiters.get(&bin) {
+                    Some(w) if Arc::ptr_eq(&w.wake, &wake) => w.groups.clone(),
+                    _ => return,
+                };
+                let batch: Vec<Arc<CapturedRequest>> = match st.bins.get(&bin) {
+                    Some(b) => b
+                        .requests
+                        .range(b.index_after(seen)..)
+                        .take(CHUNK)
+                        .cloned()
+                        .collect(),
+                    None => Vec::new(),
+                };
+                (batch, groups)
+            };
+            let Some(last) = batch.last() else {
+                // a capture or the last wait leaving wakes this (a wake-up sent meanwhile is
+                // kept by the `Notify`)
+                drop(groups);
+                wake.notified().await;
+                continue;
+            };
+            seen = last.id;
+            for r in &batch {
+                let body = crate::matcher::BodyJson::default();
+                for g in groups.iter() {
+                    if !g.members.iter().any(|m| r.id > m.from) {
+                        continue;
+                    }
+                    if g.filter.matches_with(r, &body) {
+                        for m in g.members.iter().filter(|m| r.id > m.from) {
+                            let _ = m.tx.send(r.clone());
+                        }
+                    }
+                }
+            }
+            drop(batch);
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Removes a waiter when its wait ends, however it ends (match, timeout, the future dropped).
 struct WaiterGuard<'a> {
     store: &'a Store,
     bin: Arc<str>,
     id: u64,
 }
 
-impl WaiterGuard<'_> {
-    /// Unregisters the waiter and returns what it had matched so far.
-    fn take(self) -> Vec<Arc<CapturedRequest>> {
-        let matched = self.remove();
-        std::mem::forget(self);
-        matched
-    }
-
-    fn remove(&self) -> Vec<Arc<CapturedRequest>> {
-        let mut st = self.store.lock();
-        let mut matched = Vec::new();
-        if let Some(ws) = st.waiters.get_mut(&self.bin) {
-            if let Some(i) = ws.iter().position(|w| w.id == self.id) {
-                let w = ws.swap_remove(i);
-                if w.json {
-                    self.store.inner.json_waits.fetch_sub(1, Ordering::Relaxed);
-                }
-                matched = w.matched;
-            }
-            if ws.is_empty() {
-                st.waiters.remove(&self.bin);
-            }
-        }
-        matched
-    }
-}
-
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        self.remove();
+        let mut st = self.store.lock();
+        let Some(w) = st.waiters.get_mut(&self.bin) else {
+            return;
+        };
+        let groups = Arc::make_mut(&mut w.groups);
+        for g in groups.iter_mut() {
+            g.members.retain(|m| m.id != self.id);
+        }
+        groups.retain(|g| !g.members.is_empty());
+        if groups.is_empty() {
+            if let Some(w) = st.waiters.remove(&self.bin) {
+                // the matcher notices it is no longer registered and ends
+                w.wake.notify_one();
+            }
+        }
     }
 }
 

@@ -175,6 +175,9 @@ function onMessage(msg) {
       state.version = msg.version || state.version;
       el.version.textContent = state.version ? `hookpit ${state.version}` : '';
       if (Array.isArray(msg.bins)) setBins(msg.bins);
+      // hello lists only the most recently active bins: fetch the rest
+      const partial = typeof msg.bins_total === 'number' && Array.isArray(msg.bins) && msg.bins_total > msg.bins.length;
+      if (partial && !(restarted || rewound)) refreshBins().catch(() => null);
       if (restarted || rewound) {
         // a different server (or one that lost its memory): nothing we hold is valid any more
         state.lastSeen = 0;
@@ -209,7 +212,9 @@ function onMessage(msg) {
         state.held.clear();
         renderFollow();
       }
-      if (state.bins.has(msg.bin)) state.bins.get(msg.bin).count = 0;
+      // `removed`: the bin itself went (deleted, or evicted as the least recently used)
+      if (msg.removed && msg.bin !== state.bin) state.bins.delete(msg.bin);
+      else if (state.bins.has(msg.bin)) state.bins.get(msg.bin).count = 0;
       renderBins();
       renderBinHead();
       break;

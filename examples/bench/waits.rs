@@ -379,7 +379,7 @@ async fn capture_with_waits(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             name: "capture: 100 same-bin json waits / none".into(),
             value: median(&n.ratios[2]),
             unit: "x",
-            target: Target::Info,
+            target: Target::AtLeast(0.80),
             note: format!(
                 "{:.0} vs {:.0} req/s (filter `{NEVER_FILTER}`)",
                 stats[2].median, stats[0].median

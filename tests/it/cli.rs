@@ -577,3 +577,26 @@ fn completions_and_the_manual_page_come_from_the_same_definitions() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn show_decodes_a_body_in_its_declared_legacy_charset() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        http(
+            "POST",
+            &format!("{base}/latin/e"),
+            &[("Content-Type", "text/plain; charset=iso-8859-1")],
+            &b"na\xefve caf\xe9"[..],
+        )
+        .await
+    });
+    let (code, out, _) = run_cli(&base, &["show", "latest", "--bin", "latin"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("naïve café"), "{out}");
+    assert!(!out.contains("binary"), "{out}");
+}

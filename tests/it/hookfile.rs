@@ -315,3 +315,71 @@ async fn bins_declared_in_the_config_file_behave_from_the_first_request() {
     let second = support::post(&s.catch_url("flaky"), "{}").await;
     assert_eq!((second.status, second.text().as_str()), (202, "later"));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::parse;
+
+    /// Lines a config file is made of, right and wrong, to be shuffled together.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[server]".to_owned()),
+            Just("[[bin]]".to_owned()),
+            Just("[[webhook]]".to_owned()),
+            Just("[[event]]".to_owned()),
+            Just("[[bin.rules]]".to_owned()),
+            Just("name = \"b\"".to_owned()),
+            Just("name = \"no spaces\"".to_owned()),
+            Just("max_body = \"1MiB\"".to_owned()),
+            Just("max_body = \"lots\"".to_owned()),
+            Just("listen = \"127.0.0.1:0\"".to_owned()),
+            Just("url = \"http://127.0.0.1:9/h\"".to_owned()),
+            Just("events = [\"*\"]".to_owned()),
+            Just("match = \"method:GET\"".to_owned()),
+            Just("response = { status = 201, body = \"x\" }".to_owned()),
+            Just("response = { status = 101 }".to_owned()),
+            Just("sequence = [{ status = 500 }, { status = 200 }]".to_owned()),
+            Just("headers = [[\"Content-Length\", \"5\"]]".to_owned()),
+            Just("fault = { rate = 0.5, status = 503 }".to_owned()),
+            Just("sample = { a = 1 }".to_owned()),
+            Just("retry = { schedule = [\"1s\"] }".to_owned()),
+            Just("key = ".to_owned()),
+            Just("\"unterminated".to_owned()),
+            Just("a.b.c = 1979-05-27T07:32:00Z".to_owned()),
+            Just("x = [1, \"two\", { three = 3 }]".to_owned()),
+            Just(String::new()),
+            Just("# a comment".to_owned()),
+            "[ -~]{0,24}",
+            ".{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn any_text_is_parsed_or_refused_with_a_line_inside_it(
+            lines in prop::collection::vec(line(), 0..16),
+            newline in prop_oneof![Just("\n"), Just("\r\n")],
+        ) {
+            let text = lines.join(newline);
+            if let Err(e) = parse(&text) {
+                let line: usize = e
+                    .strip_prefix("hookpit.toml:")
+                    .and_then(|rest| rest.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("no line in `{e}` for\n{text}"));
+                let lines_in_text = text.matches('\n').count() + 1;
+                prop_assert!(
+                    (1..=lines_in_text).contains(&line),
+                    "line {line} of {lines_in_text} in `{e}` for\n{text}"
+                );
+            }
+        }
+    }
+}

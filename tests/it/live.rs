@@ -189,3 +189,28 @@ async fn a_stalled_viewer_never_slows_capture_or_the_other_viewers() {
     }
     assert!(saw_resync, "the stalled viewer was sent resync");
 }
+
+#[tokio::test]
+async fn a_viewer_sending_a_1_mib_message_is_closed_and_others_keep_receiving() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let s = start().await;
+    let mut calm = ws(&s, "").await;
+    assert_eq!(next_json(&mut calm, WAIT).await.unwrap()["type"], "hello");
+    let mut loud = ws(&s, "").await;
+    assert_eq!(next_json(&mut loud, WAIT).await.unwrap()["type"], "hello");
+    // the send itself may fail once the server hangs up mid-message
+    let _ = loud.send(Message::Text("x".repeat(1 << 20).into())).await;
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match loud.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server closed the oversized viewer");
+    post(&s.catch_url("still"), "{}").await;
+    assert_eq!(request_ids(&mut calm, 1, WAIT).await, [1]);
+}

@@ -10,7 +10,10 @@ mod cdp; // a minimal Chrome DevTools Protocol driver for the browser tests
 mod cli; // the real binary: serve, ls/show/clear, tail, wait, export, replay, exit codes, colour
 mod export; // HAR 1.2 (schema-checked) and NDJSON exports, curl commands, replay
 mod hookfile; // hookpit.toml: declarations reach the server; errors name file, line and key
+mod hostile_config; // bin configs that would break HTTP or exhaust the server are refused, naming the field
 mod hostile_outbound; // decompression bombs, forward loops, caps on mirror forwards and pending deliveries
+mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls, idle keep-alive
+mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI

@@ -161,3 +161,139 @@ async fn the_viewer_is_served_with_a_strict_content_security_policy() {
     assert!(!csp.contains("unsafe-inline"));
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
 }
+
+/// A token no viewer file or error message contains by chance.
+const TOKEN: &str = "tk-5f0c1e9ab7d34e21";
+
+/// The whole answer (headers and body) as text.
+fn everything(a: &Answer) -> String {
+    let mut s: String = a
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect();
+    s.push_str(&a.text());
+    s
+}
+
+async fn with_token() -> hookpit::ServerHandle {
+    start_with(Config {
+        token: Some(TOKEN.into()),
+        ..Config::for_tests()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_wrong_or_empty_token_on_static_files_never_sets_the_cookie_or_shows_the_token() {
+    let s = with_token().await;
+    let base = s.base_url();
+    for file in ["icon.svg", "app.js", "style.css", "util.js"] {
+        for given in ["", "anything", "tk-5f0c1e9ab7d34e2", "tk-5f0c1e9ab7d34e211"] {
+            let a = get(&format!("{base}/_/{file}?token={given}")).await;
+            assert_eq!(a.status, 200, "{file} is public");
+            assert!(
+                a.header("set-cookie").is_none(),
+                "{file}?token={given} set a cookie: {:?}",
+                a.header("set-cookie")
+            );
+            assert!(
+                !everything(&a).contains(TOKEN),
+                "{file}?token={given} disclosed the token"
+            );
+        }
+        let a = get(&format!("{base}/_/{file}")).await;
+        assert!(a.header("set-cookie").is_none());
+    }
+}
+
+#[tokio::test]
+async fn no_answer_to_a_client_without_the_token_contains_it() {
+    let s = with_token().await;
+    let base = s.base_url();
+    for path in [
+        "/_/",
+        "/_/index.html",
+        "/_/?token=nope",
+        "/_/api/health",
+        "/_/api/health?token=",
+        "/_/api/bins",
+        "/_/api/nope",
+        "/_/ws",
+        "/_/ws?token=x",
+        "/_/missing.png?token=bad",
+        "/_",
+    ] {
+        let a = get(&format!("{base}{path}")).await;
+        assert!(
+            !everything(&a).contains(TOKEN),
+            "{path} disclosed the token: {}",
+            everything(&a)
+        );
+        assert!(a.header("set-cookie").is_none(), "{path} set a cookie");
+    }
+    let a = http(
+        "GET",
+        &format!("{base}/_/api/bins"),
+        &[
+            ("authorization", "Bearer wrong"),
+            ("cookie", "hookpit_token=wrong"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert!(!everything(&a).contains(TOKEN));
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{}/_/ws?token=wrong", s.addr()),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("cookie", "hookpit_token=also-wrong".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 401);
+            let head = format!("{:?}", resp.headers());
+            let body = resp.body().clone().unwrap_or_default();
+            assert!(!head.contains(TOKEN));
+            assert!(!String::from_utf8_lossy(&body).contains(TOKEN));
+        }
+        other => panic!("the upgrade was not refused: {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn the_right_token_sets_the_cookie_and_the_cookie_then_opens_the_api() {
+    let s = with_token().await;
+    let base = s.base_url();
+    for path in ["/_/", "/_/icon.svg"] {
+        let a = get(&format!("{base}{path}?token={TOKEN}")).await;
+        assert_eq!(a.status, 200);
+        let cookie = a
+            .header("set-cookie")
+            .unwrap_or_else(|| panic!("{path} with the right token sets the cookie"))
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(cookie, format!("hookpit_token={TOKEN}"));
+        let api = http(
+            "GET",
+            &format!("{base}/_/api/bins"),
+            &[("cookie", cookie.as_str())],
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(api.status, 200);
+    }
+    // a token given another way does not make a wrong query token set the cookie
+    let a = http(
+        "GET",
+        &format!("{base}/_/?token=wrong"),
+        &[("authorization", &format!("Bearer {TOKEN}"))],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(a.header("set-cookie").is_none());
+}

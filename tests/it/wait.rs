@@ -185,3 +185,61 @@ async fn a_thousand_pending_waits_are_all_released_and_cleaned_up() {
     let _ = s.bin("gone").wait_for("", Duration::from_millis(10)).await;
     assert_eq!(s.store().pending_waits(), 0);
 }
+
+#[tokio::test]
+async fn a_timed_out_wait_does_not_report_or_hold_matches_that_were_evicted() {
+    let s = start().await;
+    let cfg = http(
+        "PUT",
+        &format!("{}/_/api/bins/evw", s.base_url()),
+        &[],
+        r#"{"max_requests":1}"#,
+    )
+    .await;
+    assert_eq!(cfg.status, 200);
+    let url = wait_url(&s, "evw", "q=method:POST&count=2&timeout=1s");
+    let waiter = tokio::spawn(async move { get(&url).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.store().pending_waits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wait never registered"
+        );
+        tokio::task::yield_now().await;
+    }
+    post(&s.catch_url("evw"), "{}").await; // matches, then is evicted by the next one
+    crate::support::http("GET", &s.catch_url("evw"), &[], "").await;
+    let a = waiter.await.unwrap();
+    assert_eq!(a.status, 408);
+    assert_eq!(a.json()["matched"], serde_json::json!([]), "{}", a.text());
+    assert_eq!(
+        get(&format!("{}/_/api/requests/1", s.base_url()))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_sharing_a_filter_all_wake_even_when_the_request_races_their_set_up() {
+    let s = start().await;
+    for i in 0..60 {
+        let name = format!("shared{i}");
+        let bin = s.bin(&name);
+        let url = bin.url().to_owned();
+        let poster = tokio::spawn(async move { post(&url, r#"{"n":1}"#).await });
+        let mut waits = Vec::new();
+        for filter in ["json:/n=1", "json:/n=1", "json:/n=1", "method:POST"] {
+            let bin = s.bin(&name);
+            waits.push(tokio::spawn(async move {
+                bin.wait_for(filter, Duration::from_secs(5)).await
+            }));
+        }
+        poster.await.unwrap();
+        for w in waits {
+            let got = w.await.unwrap();
+            assert!(got.is_ok(), "try {i}: {}", got.unwrap_err());
+        }
+    }
+    assert_eq!(s.store().pending_waits(), 0);
+}
