@@ -1086,8 +1086,12 @@ impl Sender {
             let n = st.log.get(&id).map_or(0, |r| r.attempts.len()) + 1;
             let mut delay = None;
             if let Some(h) = st.hooks.get_mut(&plan.webhook_id) {
+                // "sent" counts deliveries (once, at their first attempt), not attempts; test
+                // events are the webhook form's and stay out of it
                 if !test {
-                    h.sent_count += 1;
+                    if n == 1 {
+                        h.sent_count += 1;
+                    }
                     h.last_status = status;
                 }
                 if gone {

@@ -1,8 +1,11 @@
 // hookpit viewer entry point: routing (#/bin/NAME[/ID], #/webhooks), the bins sidebar, the live
 // request list fed by the /_/ws websocket (resume with after=<last id>, resync over REST, virtual
 // scrolling with a fixed row height; `updated` messages replace a row in place), search, keyboard
-// and the request detail pane (signature verdict, forward result). The bin settings drawer lives
-// in settings.js. Captured data is untrusted and only ever reaches the DOM as text.
+// and the request detail pane (signature verdict, forward result); the filter lives in the URL
+// (#/bin/NAME[/ID]?q=…), the live list can be paused, the theme is auto/light/dark (remembered),
+// `?` lists the keys, and the list foot exports the bin (or the filtered part) as HAR or NDJSON.
+// The bin settings drawer lives in settings.js. Captured data is untrusted and only ever reaches
+// the DOM as text.
 
 import {
   api, h, fill, $, token, withToken, fmtSize, fmtCount, parseTime, relTime, absTime, headerText,
@@ -39,7 +42,12 @@ const state = {
   detailTab: 'body',
   bodyView: null,
   rowVer: 0,
+  paused: false, // the live list holds new requests back until resumed
+  held: new Map(), // id -> request arrived while paused
+  heldOverflow: false,
 };
+
+const MAX_HELD = 10000;
 
 /** Numbers the browser tests read (time to first list paint etc.). */
 const metrics = { listPaintedAt: null, listPaintedRows: 0, allLoadedAt: null, reloads: 0, connects: 0 };
@@ -174,9 +182,16 @@ function onMessage(msg) {
         // a different server (or one that lost its memory): nothing we hold is valid any more
         state.lastSeen = 0;
         webhooks.invalidate();
+        // the same id now names another request (or none): drop what the old instance showed
+        detailCache.clear();
+        detailGen++;
+        if (state.selected != null) fill(el.detail, h('div', { class: 'detail-empty' }, h('div', { class: 'spinner' })));
         refreshBins()
           .catch(() => null)
-          .then(() => (state.bin ? reload() : null));
+          .then(() => (state.bin ? reload() : null))
+          .then(() => {
+            if (state.selected != null && state.page === 'requests') loadDetail(state.selected);
+          });
       }
       break;
     }
@@ -188,10 +203,15 @@ function onMessage(msg) {
       break;
     case 'deleted':
       if (msg.bin === state.bin) removeItem(msg.id);
+      if (msg.bin === state.bin && state.held.delete(msg.id)) renderFollow();
       bumpBin(msg.bin, -1);
       break;
     case 'cleared':
-      if (msg.bin === state.bin) clearItems();
+      if (msg.bin === state.bin) {
+        clearItems();
+        state.held.clear();
+        renderFollow();
+      }
       // `removed`: the bin itself went (deleted, or evicted as the least recently used)
       if (msg.removed && msg.bin !== state.bin) state.bins.delete(msg.bin);
       else if (state.bins.has(msg.bin)) state.bins.get(msg.bin).count = 0;
@@ -243,10 +263,18 @@ function onRequest(r) {
   if (r.bin !== state.bin) return;
   if (r.id > state.lastSeen) state.lastSeen = r.id;
   if (state.ids.has(r.id)) return;
+  if (state.paused) {
+    if (state.held.size < MAX_HELD) state.held.set(r.id, r);
+    else state.heldOverflow = true;
+    renderFollow();
+    return;
+  }
   settings.onRequest(r.bin);
   if (r.body && !r.body.omitted) cacheDetail(r);
   insertItem(slim(r), true);
   if (state.bins.get(r.bin) && !state.q) trimToCount();
+  // after a restart the selected id may only now exist again
+  if (r.id === state.selected && goneId === r.id) loadDetail(r.id);
 }
 
 /** A kept request changed (a mirror forward's result arrived): replace it in place, same id. */
@@ -334,7 +362,7 @@ function renderBins() {
 function renderBinHead() {
   const bin = state.bin;
   document.body.classList.toggle('no-bin', !bin);
-  el.binName.textContent = bin || 'Waiting for the first request';
+  el.binName.textContent = bin || 'No bins yet';
   el.catchUrl.textContent = catchUrl(bin || 'any-bin-name');
   const b = bin && state.bins.get(bin);
   const parts = [];
@@ -427,6 +455,9 @@ async function reload() {
   metrics.reloads++;
   closeSocket();
   clearItems();
+  state.held.clear();
+  state.heldOverflow = false;
+  renderFollow();
   state.lastSeen = 0;
   state.hasMore = false;
   state.loadError = null;
@@ -691,6 +722,23 @@ function renderListState() {
     else if (b && b.evicted && !state.q) foot += ` · ${fmtCount(b.evicted)} older evicted`;
   }
   el.listFoot.textContent = foot;
+  renderExports();
+}
+
+/** The export links: the bin, or only what the filter matches. */
+function renderExports() {
+  if (!state.bin) return;
+  for (const [id, format, label] of [
+    ['#export-har', 'har', 'HAR'],
+    ['#export-ndjson', 'ndjson', 'NDJSON'],
+  ]) {
+    const a = $(id);
+    const p = new URLSearchParams({ format });
+    if (state.q && !state.filterError) p.set('q', state.q);
+    a.href = withToken(`/_/api/bins/${enc(state.bin)}/export?${p}`);
+    a.download = `${state.bin}.${format}`;
+    a.title = state.q && !state.filterError ? `Download the requests matching “${state.q}” as ${label}` : `Download every request of ${state.bin} as ${label}`;
+  }
 }
 
 function waitingState() {
@@ -773,7 +821,17 @@ function applyFilter(raw) {
   const q = raw.trim();
   if (q === state.q && !state.filterError) return;
   state.q = q;
+  if (state.page === 'requests' && state.bin) history.replaceState(null, '', routeHash(state.bin, state.selected));
+  $('#tab-requests').href = state.bin ? routeHash(state.bin, null) : '#/';
   reload();
+}
+
+/** The viewer's address for a bin, a selected request and the current filter. */
+function routeHash(bin, id) {
+  let hash = `#/bin/${enc(bin)}`;
+  if (id != null) hash += `/${id}`;
+  if (state.q) hash += `?${new URLSearchParams({ q: state.q })}`;
+  return hash;
 }
 
 function showFilterError(message) {
@@ -799,7 +857,7 @@ let detailGen = 0;
 function select(id) {
   if (id == null) return;
   state.selected = id;
-  history.replaceState(null, '', `#/bin/${enc(state.bin)}/${id}`);
+  history.replaceState(null, '', routeHash(state.bin, id));
   scheduleRender();
   loadDetail(id);
 }
@@ -807,7 +865,7 @@ function select(id) {
 function deselect() {
   state.selected = null;
   detailGen++;
-  if (state.bin) history.replaceState(null, '', `#/bin/${enc(state.bin)}`);
+  if (state.bin) history.replaceState(null, '', routeHash(state.bin, null));
   scheduleRender();
   renderDetailEmpty();
 }
@@ -834,7 +892,10 @@ async function loadDetail(id, keepScroll = false) {
   }
 }
 
+let goneId = null; // the selected id the detail pane reported missing
+
 function showDetailGone(id) {
+  goneId = id;
   fill(
     el.detail,
     h('div', { class: 'detail-empty' }, h('div', { class: 'empty-title' }, `Request #${id} is gone`), h('div', { class: 'empty-text' }, 'It was deleted, cleared or evicted to make room for newer requests.'))
@@ -874,6 +935,7 @@ function headersTable(headers) {
 
 /** Renders a request in the detail pane; an in-place update (`keepScroll`) keeps the scroll spot. */
 function renderDetail(req, keepScroll = false) {
+  goneId = null;
   const scrollTop = el.detail.scrollTop;
   const ctx = bodyContext(req);
   const views = bodyViews(ctx);
@@ -1257,7 +1319,70 @@ document.addEventListener('keydown', (e) => {
     e.preventDefault();
     el.search.focus();
     el.search.select();
+  } else if (e.key === 'p') {
+    e.preventDefault();
+    setPaused(!state.paused);
   }
+});
+
+// `?` anywhere (not while typing) opens the list of keys; the dialog closes with Esc
+document.addEventListener('keydown', (e) => {
+  if (e.key !== '?' || e.ctrlKey || e.metaKey || e.altKey) return;
+  const tag = e.target && e.target.tagName;
+  if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || (e.target && e.target.isContentEditable)) return;
+  if (document.querySelector('dialog[open]')) return;
+  e.preventDefault();
+  $('#keys').showModal();
+});
+$('#keys-btn').addEventListener('click', () => $('#keys').showModal());
+
+// ---------------------------------------------------------------------------------------------
+// Pause / follow the live list
+
+function setPaused(paused) {
+  if (paused === state.paused) return;
+  state.paused = paused;
+  if (!paused) {
+    const held = [...state.held.values()].sort((a, b) => a.id - b.id);
+    const overflow = state.heldOverflow;
+    state.held.clear();
+    state.heldOverflow = false;
+    if (overflow) reload();
+    else for (const r of held) onRequest(r);
+  }
+  renderFollow();
+}
+
+function renderFollow() {
+  const btn = $('#follow-btn');
+  const n = state.held.size;
+  btn.setAttribute('aria-pressed', state.paused ? 'true' : 'false');
+  const count = `${fmtCount(n)}${state.heldOverflow ? '+' : ''}`;
+  btn.textContent = state.paused ? (n ? `▶ ${count} new` : '▶') : '❚❚';
+  btn.setAttribute('aria-label', state.paused ? (n ? `Resume (${count} new)` : 'Resume') : 'Pause');
+  btn.title = state.paused ? 'The live list is paused: new requests wait here (p to resume)' : 'Pause the live list (p): new requests wait until you resume';
+}
+$('#follow-btn').addEventListener('click', () => setPaused(!state.paused));
+
+// ---------------------------------------------------------------------------------------------
+// Theme: auto (the system's), light or dark, remembered
+
+const THEMES = ['auto', 'light', 'dark'];
+function applyTheme(theme) {
+  const t = THEMES.includes(theme) ? theme : 'auto';
+  if (t === 'auto') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = t;
+  const btn = $('#theme-btn');
+  btn.textContent = t[0].toUpperCase() + t.slice(1);
+  const next = THEMES[(THEMES.indexOf(t) + 1) % THEMES.length];
+  btn.title = `Theme: ${t === 'auto' ? 'follows the system' : t} (click for ${next})`;
+  return t;
+}
+let theme = applyTheme(localStorage.getItem('hookpit.theme'));
+$('#theme-btn').addEventListener('click', () => {
+  theme = applyTheme(THEMES[(THEMES.indexOf(theme) + 1) % THEMES.length]);
+  if (theme === 'auto') localStorage.removeItem('hookpit.theme');
+  else localStorage.setItem('hookpit.theme', theme);
 });
 
 function pickDefaultBin() {
@@ -1267,18 +1392,21 @@ function pickDefaultBin() {
 }
 
 function parseRoute() {
+  const hash = location.hash.replace(/^#\/?/, '');
+  const cut = hash.indexOf('?');
+  const q = cut < 0 ? '' : (new URLSearchParams(hash.slice(cut + 1)).get('q') || '').trim();
   let parts;
   try {
-    parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+    parts = (cut < 0 ? hash : hash.slice(0, cut)).split('/').filter(Boolean).map(decodeURIComponent);
   } catch {
     parts = [];
   }
   if (parts[0] === 'webhooks') return { page: 'webhooks', rest: parts.slice(1) };
   if (parts[0] === 'bin' && parts[1] && BIN_RE.test(parts[1])) {
     const id = parts[2] && /^\d+$/.test(parts[2]) ? Number(parts[2]) : null;
-    return { page: 'requests', bin: parts[1], id };
+    return { page: 'requests', bin: parts[1], id, q };
   }
-  return { page: 'requests', bin: null, id: null };
+  return { page: 'requests', bin: null, id: null, q };
 }
 
 function showPage(page) {
@@ -1287,7 +1415,7 @@ function showPage(page) {
   el.pageWebhooks.hidden = page !== 'webhooks';
   $('#tab-requests').classList.toggle('active', page === 'requests');
   $('#tab-webhooks').classList.toggle('active', page === 'webhooks');
-  $('#tab-requests').href = state.bin ? `#/bin/${enc(state.bin)}` : '#/';
+  $('#tab-requests').href = state.bin ? routeHash(state.bin, null) : '#/';
 }
 
 function onRoute() {
@@ -1300,11 +1428,18 @@ function onRoute() {
     return;
   }
   let bin = r.bin;
+  // the filter is part of the address: shareable, and it survives a reload
+  const qChanged = r.q !== state.q;
+  if (qChanged) {
+    state.q = r.q;
+    el.search.value = r.q;
+    showFilterError(null);
+  }
   if (!bin) {
     bin = pickDefaultBin();
     if (bin) {
-      history.replaceState(null, '', `#/bin/${enc(bin)}`);
-      $('#tab-requests').href = `#/bin/${enc(bin)}`;
+      history.replaceState(null, '', routeHash(bin, null));
+      $('#tab-requests').href = routeHash(bin, null);
     }
   }
   if (bin !== state.bin || (!bin && !conn.ws)) {
@@ -1318,6 +1453,10 @@ function onRoute() {
     showPage('requests');
     if (r.id != null) loadDetail(r.id);
     else renderDetailEmpty();
+    reload();
+  } else if (qChanged) {
+    state.selected = r.id;
+    if (r.id != null) loadDetail(r.id);
     reload();
   } else {
     // same bin: coming back from the webhooks page, the feed narrows to this bin again
@@ -1353,7 +1492,7 @@ async function boot() {
 // read-only handle for diagnostics and the browser tests
 window.hookpitViewer = Object.freeze({
   metrics,
-  state: () => ({ bin: state.bin, q: state.q, count: state.items.length, hasMore: state.hasMore, lastSeen: state.lastSeen, selected: state.selected, filterError: state.filterError }),
+  state: () => ({ bin: state.bin, q: state.q, count: state.items.length, hasMore: state.hasMore, lastSeen: state.lastSeen, selected: state.selected, filterError: state.filterError, paused: state.paused, held: state.held.size }),
   ids: () => state.items.map((it) => it.id).reverse(),
   socket: () => conn.ws,
 });

@@ -1,7 +1,9 @@
 // hookpit viewer body views: picks the views a captured body supports (JSON tree, form fields,
-// multipart parts, text, hex dump, image preview, decoded gzip/deflate/br) and renders them.
-// Bodies are untrusted: text goes in text nodes, images load from the body endpoint, part
-// downloads are blob URLs. Nothing captured is ever parsed as HTML.
+// multipart parts, text — decoded from a declared charset such as iso-8859-1 or windows-1252 —,
+// hex dump, image preview, decoded gzip/deflate/br) and renders them.
+// Bodies are untrusted: text goes in text nodes, images load from the body endpoint, multipart
+// parts are previewed inline (JSON tree, text, raster images from blob URLs, a hex excerpt) and
+// downloaded as blob URLs. Nothing captured is ever parsed as HTML.
 
 import { h, api, fmtSize, header, b64ToBytes, withToken, copyText, toast } from './util.js';
 import { parseJson, looksLikeJson, renderTree, setTreeOpen } from './json.js';
@@ -38,12 +40,34 @@ function boundaryOf(ct) {
   return m ? m[1] || m[2] : null;
 }
 
+/** The `charset=` of a Content-Type, lowercased, or ''. */
+function charsetOf(ct) {
+  const m = /;\s*charset=(?:"([^"]*)"|([^;\s]+))/i.exec(String(ct || ''));
+  return m ? (m[1] || m[2] || '').trim().toLowerCase() : '';
+}
+
+/** Bytes decoded from a declared non-UTF-8 charset the browser knows (latin1, windows-1252…). */
+function decodeCharset(bytes, charset) {
+  if (!bytes || !charset || /^(utf-?8|unicode-1-1-utf-8)$/.test(charset)) return null;
+  let dec;
+  try {
+    dec = new TextDecoder(charset);
+  } catch {
+    return null; // a label the browser does not know: bytes stay bytes
+  }
+  if (dec.encoding === 'utf-8' || dec.encoding === 'replacement') return null;
+  return { text: dec.decode(bytes), label: dec.encoding };
+}
+
 /** Context for rendering one request's body. */
 export function bodyContext(req) {
-  const { bytes, text } = bodyContent(req.body);
+  let { bytes, text } = bodyContent(req.body);
   const ct = header(req, 'content-type');
   const ce = header(req, 'content-encoding').trim().toLowerCase();
-  return { req, bytes, text, ct, mt: mediaType(ct), ce: ce && ce !== 'identity' ? ce : '', json: undefined };
+  // the declared charset wins for display: the bytes are shown as the sender meant them
+  const declared = !ce || ce === 'identity' ? decodeCharset(bytes, charsetOf(ct)) : null;
+  if (declared) text = declared.text;
+  return { req, bytes, text, ct, mt: mediaType(ct), ce: ce && ce !== 'identity' ? ce : '', json: undefined, charset: declared ? declared.label : '' };
 }
 
 function jsonOf(ctx) {
@@ -88,7 +112,7 @@ export function renderBodyView(key, ctx) {
     case 'image':
       return imageView(ctx.req);
     case 'text':
-      return textView(ctx.text, ctx.json && ctx.json.error);
+      return textView(ctx.text, ctx.json && ctx.json.error, ctx.charset);
     case 'decoded':
       return decodedView(ctx);
     default:
@@ -122,11 +146,12 @@ function jsonView(source, node) {
   );
 }
 
-function textView(text, jsonError) {
+function textView(text, jsonError, charset) {
   const shown = text.length > TEXT_LIMIT ? text.slice(0, TEXT_LIMIT) : text;
   return h(
     'div',
     { class: 'view view-text' },
+    charset ? h('div', { class: 'note' }, `Decoded from ${charset}, the charset the Content-Type declares; Hex shows the bytes.`) : null,
     jsonError ? h('div', { class: 'note warn' }, 'Not valid JSON: ' + jsonError) : null,
     text.length > TEXT_LIMIT ? h('div', { class: 'note' }, `Showing the first ${fmtSize(TEXT_LIMIT)}; download the body for the rest.`) : null,
     h('pre', { class: 'code wrap' }, shown)
@@ -264,42 +289,81 @@ export function parseMultipart(bytes, boundary) {
   return parts;
 }
 
+let partUrls = []; // blob URLs of the parts shown now (revoked when another body is shown)
+
+/** A blob URL for captured bytes; `type` is only ever an image type or octet-stream. */
+function blobUrl(bytes, type) {
+  const url = URL.createObjectURL(new Blob([bytes], { type }));
+  partUrls.push(url);
+  return url;
+}
+
+const PREVIEW_IMAGES = /^image\/(png|jpeg|gif|webp|bmp|avif|x-icon|vnd\.microsoft\.icon)$/;
+const PART_TEXT_LIMIT = 64 * 1024;
+
+/** Every part with its headers and an inline preview: JSON tree, text, image, or a hex excerpt. */
 function multipartView(bytes, boundary) {
+  for (const u of partUrls) URL.revokeObjectURL(u);
+  partUrls = [];
   const parts = parseMultipart(bytes, boundary);
   if (!parts.length) return h('div', { class: 'view' }, h('div', { class: 'note warn' }, `No parts found for boundary “${boundary}”.`));
-  const rows = parts.map((p, i) => {
-    const text = p.filename ? null : utf8OrNull(p.bytes);
+  const cards = parts.map((p, i) => {
+    const type = String(p.type || (p.filename ? 'application/octet-stream' : 'text/plain')).toLowerCase();
+    const mt = type.split(';')[0].trim();
     const download = h(
       'button',
       {
         class: 'btn small ghost',
         type: 'button',
         onclick: () => {
-          const url = URL.createObjectURL(new Blob([p.bytes], { type: 'application/octet-stream' }));
+          const url = blobUrl(p.bytes, 'application/octet-stream');
           const a = h('a', { href: url, download: p.filename || p.name || `part-${i + 1}` });
           document.body.append(a);
           a.click();
           a.remove();
-          setTimeout(() => URL.revokeObjectURL(url), 10000);
         },
       },
       'Download'
     );
     return h(
-      'tr',
-      null,
-      h('td', { class: 'k' }, p.name ?? '(unnamed)'),
-      h('td', { class: 'v' }, p.filename ? h('span', { class: 'file' }, p.filename) : text != null ? h('span', { class: 'preview' }, text.length > 300 ? text.slice(0, 300) + '…' : text) : h('span', { class: 'muted' }, '(binary)')),
-      h('td', { class: 'muted' }, p.type || (p.filename ? 'application/octet-stream' : 'text/plain')),
-      h('td', { class: 'num' }, fmtSize(p.bytes.length)),
-      h('td', null, download)
+      'div',
+      { class: 'mp-part', dataset: { part: String(i + 1) } },
+      h(
+        'div',
+        { class: 'mp-head' },
+        h('span', { class: 'mp-name' }, p.name ?? '(unnamed)'),
+        p.filename ? h('span', { class: 'file' }, p.filename) : null,
+        h('span', { class: 'muted' }, mt),
+        h('span', { class: 'muted' }, fmtSize(p.bytes.length)),
+        h('span', { class: 'grow' }),
+        download
+      ),
+      h('div', { class: 'mp-body' }, partPreview(p, mt))
     );
   });
-  return h(
-    'div',
-    { class: 'view view-multipart' },
-    h('table', { class: 'kv parts' }, h('thead', null, h('tr', null, ['Name', 'Value / file', 'Type', 'Size', ''].map((t) => h('th', null, t)))), h('tbody', null, rows))
-  );
+  return h('div', { class: 'view view-multipart' }, h('div', { class: 'mp-parts' }, cards));
+}
+
+function partPreview(p, mt) {
+  if (!p.bytes.length) return h('div', { class: 'empty-small' }, 'Empty');
+  if (PREVIEW_IMAGES.test(mt)) {
+    // raster formats only: the browser decodes them as pictures, nothing in them runs
+    return h('img', { class: 'mp-img', alt: p.filename || p.name || 'image part', src: blobUrl(p.bytes, mt) });
+  }
+  let text = utf8OrNull(p.bytes.length > PART_TEXT_LIMIT ? p.bytes.subarray(0, PART_TEXT_LIMIT) : p.bytes);
+  // a cut may split a character: step back at most three bytes
+  for (let k = 1; text == null && p.bytes.length > PART_TEXT_LIMIT && k <= 3; k++) text = utf8OrNull(p.bytes.subarray(0, PART_TEXT_LIMIT - k));
+  if (text != null) {
+    if (mt.includes('json') || looksLikeJson(text)) {
+      try {
+        return renderTree(parseJson(text));
+      } catch {
+        // shown as text below
+      }
+    }
+    return h('pre', { class: 'code wrap' }, text + (p.bytes.length > PART_TEXT_LIMIT ? '\n…' : ''));
+  }
+  return h('pre', { class: 'code hex' }, hexDump(p.bytes, 256) + (p.bytes.length > 256 ? '\n…' : ''));
 }
 
 function imageView(req) {

@@ -1,12 +1,20 @@
 // hookpit viewer webhooks page (the sender), modelled on Ultimate Multisite's webhook screen: the
-// list of webhooks, add/edit (name, URL, events, secret), the chosen event's sample payload, Send
+// list of webhooks, add/edit (every field the API takes; its 400s shown by the field they name), the chosen event's sample payload, Send
 // Test Event with its verdict, and the delivery log with attempts and redelivery, kept live from
-// websocket `delivery` messages. Degrades to an error line when the sender API is not there.
+// websocket `delivery` messages; each attempt shows the exchange (the request sent: URL, headers,
+// body; the answer: status, headers, body). Degrades to an error line when the sender API is not
+// there.
 
 import { api, h, fill, token, fmtSize, relTime, absTime, parseTime, copyText, toast, confirmAction, statusClass } from './util.js';
 import { parseJson, looksLikeJson, renderTree, stringify } from './json.js';
+import { kvTable } from './body.js';
 
 const enc = encodeURIComponent;
+
+const COLUMN_HELP = {
+  Sent: 'Deliveries made to this webhook: each event counts once, however many attempts it took. Send Test Event is not counted.',
+  'Last status': 'The status of the last attempt of a real delivery (Send Test Event aside).',
+};
 
 export function createWebhooksPage(root) {
   const st = {
@@ -61,6 +69,7 @@ export function createWebhooksPage(root) {
   }
 
   const slots = { list: null, log: null };
+  const seen = new Map(); // delivery id -> attempts already seen (counted once)
 
   /** The event catalog, parsed losslessly so sample payloads keep their number literals. */
   function catalog(text) {
@@ -149,7 +158,15 @@ export function createWebhooksPage(root) {
       h(
         'table',
         { class: 'grid' },
-        h('thead', null, h('tr', null, ['Name', 'URL', 'Events', 'Sent', 'Last status', 'Active'].map((t) => h('th', null, t)))),
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            ['Name', 'URL', 'Events', 'Sent', 'Last status', 'Active'].map((t) => h('th', { title: COLUMN_HELP[t] || null }, t))
+          )
+        ),
         h(
           'tbody',
           null,
@@ -179,6 +196,7 @@ export function createWebhooksPage(root) {
     );
   }
 
+  /** Add/edit form: every field the API accepts; a 400 is shown under the field it names. */
   function formCard(w) {
     const isNew = !w;
     const name = h('input', { class: 'input', value: w ? w.name || '' : '', placeholder: 'My app', required: true, 'aria-label': 'Name' });
@@ -190,22 +208,119 @@ export function createWebhooksPage(root) {
       return { cb, label: h('label', { title: e.description || '' }, cb, e.name) };
     });
     all.addEventListener('change', () => boxes.forEach((b) => (b.cb.checked = all.checked)));
-    const active = h('input', { type: 'checkbox', checked: w ? !!w.active : true });
-    const secret = h('input', { class: 'input mono', readOnly: true, value: w ? w.secret || '' : '', placeholder: 'generated on save', 'aria-label': 'Secret' });
-    const err = h('div', { class: 'note error', hidden: true });
+    const active = h('input', { type: 'checkbox', checked: w ? !!w.active : true, 'aria-label': 'Active' });
+    const insecure = h('input', { type: 'checkbox', checked: w ? !!w.insecure_tls : false, 'aria-label': 'Accept any TLS certificate' });
+    const original = w ? w.secret || '' : '';
+    let regenerate = false;
+    const secret = h('input', {
+      class: 'input mono',
+      value: original,
+      placeholder: isNew ? 'generated on save, or paste your app’s own' : 'a new secret is generated on save',
+      spellcheck: false,
+      autocomplete: 'off',
+      'aria-label': 'Secret',
+      oninput: () => (regenerate = false),
+    });
+    const signature = h(
+      'select',
+      { class: 'input', 'aria-label': 'Signature' },
+      [
+        ['standard-webhooks', 'Standard Webhooks'],
+        ['github', 'GitHub'],
+        ['none', 'None'],
+      ].map(([v, t]) => h('option', { value: v, selected: (w ? w.signature : 'standard-webhooks') === v }, t))
+    );
+    const format = h(
+      'select',
+      { class: 'input', 'aria-label': 'Format' },
+      [
+        ['raw', 'Raw payload'],
+        ['envelope', 'Envelope'],
+      ].map(([v, t]) => h('option', { value: v, selected: (w ? w.format : 'raw') === v }, t))
+    );
+    const headers = h('textarea', {
+      class: 'input mono headers-input',
+      rows: 3,
+      spellcheck: false,
+      placeholder: 'X-Tenant: acme\nAuthorization: Bearer …',
+      'aria-label': 'Headers',
+    });
+    headers.value = (w ? w.headers || [] : []).map(([k, v]) => `${k}: ${v}`).join('\n');
+    const timeout = h('input', { class: 'input mono', value: w ? w.timeout || '' : '', placeholder: '10s', spellcheck: false, 'aria-label': 'Timeout' });
+    const schedule = h('input', {
+      class: 'input mono',
+      value: w && w.retry ? (w.retry.schedule || []).join(', ') : '',
+      placeholder: '5s, 5m, 30m, 2h, 5h, 10h, 10h (empty: no retries)',
+      spellcheck: false,
+      'aria-label': 'Retry schedule',
+    });
+    const scale = h('input', { class: 'input mono', type: 'text', inputmode: 'decimal', value: w && w.retry ? String(w.retry.time_scale ?? 1) : '1', 'aria-label': 'Time scale' });
+    const err = h('div', { class: 'note error', role: 'alert', hidden: true });
     const save = h('button', { class: 'btn primary', type: 'submit' }, isNew ? 'Add Webhook' : 'Save changes');
+
+    // where the API's `field: message` errors go
+    const slots = {};
+    const slot = (key, ...controls) => {
+      const e = h('div', { class: 'field-error', role: 'alert', dataset: { field: key }, hidden: true });
+      slots[key] = { e, controls };
+      return e;
+    };
+    const clearErrors = () => {
+      err.hidden = true;
+      for (const { e, controls } of Object.values(slots)) {
+        e.hidden = true;
+        e.textContent = '';
+        controls.forEach((c) => c.removeAttribute('aria-invalid'));
+      }
+    };
+    const showError = (message) => {
+      const m = /^([a-z_]+(?:\.[a-z_]+)?): /.exec(message);
+      const target = m && (slots[m[1]] || slots[m[1].split('.')[0]]);
+      if (target) {
+        target.e.textContent = message;
+        target.e.hidden = false;
+        target.controls.forEach((c) => c.setAttribute('aria-invalid', 'true'));
+        target.controls[0].focus();
+      } else {
+        err.textContent = message;
+        err.hidden = false;
+      }
+    };
 
     const form = h(
       'form',
       {
         class: 'form-grid',
+        noValidate: true,
         onsubmit: async (ev) => {
           ev.preventDefault();
           let events = all.checked ? ['*'] : boxes.filter((b) => b.cb.checked).map((b) => b.cb.value);
           if (!st.events.length && w) events = w.events || [];
-          const body = { name: name.value.trim(), url: url.value.trim(), events, active: active.checked };
+          const body = {
+            name: name.value.trim(),
+            url: url.value.trim(),
+            events,
+            active: active.checked,
+            signature: signature.value,
+            format: format.value,
+            insecure_tls: insecure.checked,
+            headers: headers.value
+              .split('\n')
+              .filter((l) => l.trim())
+              .map((l) => {
+                const i = l.indexOf(':');
+                return i < 0 ? [l.trim(), ''] : [l.slice(0, i).trim(), l.slice(i + 1).trim()];
+              }),
+            retry: { schedule: schedule.value.split(/[\s,]+/).filter(Boolean) },
+          };
+          if (timeout.value.trim()) body.timeout = timeout.value.trim();
+          const ts = scale.value.trim();
+          if (ts) body.retry.time_scale = Number(ts);
+          const pasted = secret.value.trim();
+          if (regenerate) body.secret = '';
+          else if (pasted && pasted !== original) body.secret = pasted;
           save.disabled = true;
-          err.hidden = true;
+          clearErrors();
           try {
             const saved = isNew ? await api('/_/api/webhooks', { method: 'POST', json: body }) : await api(`/_/api/webhooks/${enc(w.id)}`, { method: 'PUT', json: body });
             const hook = saved && saved.webhook ? saved.webhook : saved;
@@ -219,24 +334,57 @@ export function createWebhooksPage(root) {
             await loadDeliveries();
             render();
           } catch (e) {
-            err.textContent = e.message;
-            err.hidden = false;
+            showError(e.message);
           } finally {
             save.disabled = false;
           }
         },
       },
-      field('Name', name),
-      field('URL', url, 'Events are POSTed here as JSON, signed per Standard Webhooks.'),
+      field('Name', name, null, slot('name', name)),
+      field('URL', url, 'Events are POSTed here.', slot('url', url)),
       st.events.length
-        ? field('Events', h('div', null, h('label', { class: 'switch' }, all, 'All events (*)'), h('div', { class: 'events-pick' }, boxes.map((b) => b.label))))
+        ? field('Events', h('div', null, h('label', { class: 'switch' }, all, 'All events (*)'), h('div', { class: 'events-pick' }, boxes.map((b) => b.label))), null, slot('events', all))
         : h('div', { class: 'note warn' }, st.eventsError ? `Event catalog unavailable: ${st.eventsError}` : 'No events in the catalog.'),
       field(
         'Secret',
-        h('div', { class: 'secret' }, secret, h('button', { class: 'btn', type: 'button', disabled: !secret.value, onclick: async () => toast((await copyText(secret.value)) ? 'Secret copied' : 'Copy failed') }, 'Copy')),
-        'Use it in your app to verify the webhook-signature header.'
+        h(
+          'div',
+          { class: 'secret' },
+          secret,
+          h('button', { class: 'btn', type: 'button', title: 'Copy the secret', onclick: async () => toast(secret.value && (await copyText(secret.value)) ? 'Secret copied' : 'Nothing to copy') }, 'Copy'),
+          h(
+            'button',
+            {
+              class: 'btn regenerate',
+              type: 'button',
+              title: 'Forget this secret; a new one is generated on save',
+              onclick: () => {
+                regenerate = true;
+                secret.value = '';
+                secret.focus();
+              },
+            },
+            'Regenerate'
+          )
+        ),
+        'Paste your app’s own secret (whsec_… for Standard Webhooks), or regenerate one. Your app verifies the signature header with it.',
+        slot('secret', secret)
       ),
-      h('label', { class: 'switch' }, active, 'Active'),
+      h(
+        'div',
+        { class: 'form-cols' },
+        field('Signature', signature, 'webhook-signature, or X-Hub-Signature-256 for GitHub', slot('signature', signature)),
+        field('Format', format, 'Envelope wraps it: {type, timestamp, data}', slot('format', format))
+      ),
+      field('Custom headers', headers, 'One “Name: value” per line, sent with every delivery.', slot('headers', headers)),
+      h(
+        'div',
+        { class: 'form-cols three' },
+        field('Timeout', timeout, 'e.g. 10s, 1m', slot('timeout', timeout)),
+        field('Retry schedule', schedule, 'Delays between attempts', slot('retry.schedule', schedule)),
+        field('Time scale', scale, 'Multiplies every delay', slot('retry.time_scale', scale))
+      ),
+      h('div', { class: 'switches' }, h('label', { class: 'switch' }, active, 'Active'), h('label', { class: 'switch' }, insecure, 'Accept any TLS certificate')),
       err,
       h(
         'div',
@@ -261,8 +409,8 @@ export function createWebhooksPage(root) {
     return h('div', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', null, isNew ? 'Add New Webhook' : 'Edit Webhook')), h('div', { class: 'card-body' }, form));
   }
 
-  function field(label, control, hint) {
-    return h('div', { class: 'form-row' }, h('label', { class: 'field-label' }, label), control, hint ? h('div', { class: 'hint' }, hint) : null);
+  function field(label, control, hint, error) {
+    return h('div', { class: 'form-row' }, h('label', { class: 'field-label' }, label), control, error || null, hint ? h('div', { class: 'hint' }, hint) : null);
   }
 
   async function remove(w) {
@@ -464,6 +612,7 @@ export function createWebhooksPage(root) {
     );
   }
 
+  /** Each attempt with the exchange: the request sent (URL, headers, body) and the answer. */
   function attemptsList(attempts) {
     return h(
       'ol',
@@ -472,14 +621,49 @@ export function createWebhooksPage(root) {
         h(
           'li',
           null,
-          h('strong', null, `#${a.n}`),
-          h('span', { class: 'muted', title: absTime(parseTime(a.at)) }, absTime(parseTime(a.at))),
-          a.response ? h('span', { class: 'status-pill ' + statusClass(a.response.status) }, String(a.response.status)) : null,
-          a.error ? h('span', { class: 'tag bad' }, a.error) : null,
-          a.latency_ms != null ? h('span', { class: 'muted' }, `${Math.round(a.latency_ms)} ms`) : null,
-          a.next_attempt_at ? h('span', { class: 'muted' }, `next attempt ${absTime(parseTime(a.next_attempt_at))}`) : null,
-          a.response && a.response.headers ? h('span', { class: 'muted' }, `${a.response.headers.length} headers`) : null
+          h(
+            'div',
+            { class: 'attempt-line' },
+            h('strong', null, `#${a.n}`),
+            h('span', { class: 'muted', title: absTime(parseTime(a.at)) }, absTime(parseTime(a.at))),
+            a.response ? h('span', { class: 'status-pill ' + statusClass(a.response.status) }, String(a.response.status)) : null,
+            a.error ? h('span', { class: 'tag bad' }, a.error) : null,
+            a.latency_ms != null ? h('span', { class: 'muted' }, `${Math.round(a.latency_ms)} ms`) : null,
+            a.next_attempt_at ? h('span', { class: 'muted' }, `next attempt ${absTime(parseTime(a.next_attempt_at))}`) : null
+          ),
+          exchange(a)
         )
+      )
+    );
+  }
+
+  function exchange(a) {
+    const req = a.request || {};
+    const resp = a.response;
+    return h(
+      'div',
+      { class: 'exchange' },
+      h(
+        'div',
+        { class: 'ex-side ex-request' },
+        h('div', { class: 'section-title' }, 'Request sent'),
+        h('div', { class: 'ex-line' }, h('span', { class: 'badge method m-post' }, 'POST'), ' ', h('code', { class: 'ex-url' }, req.url || '')),
+        kvTable(req.headers || [], ['Header', 'Value'], { empty: 'No headers' }),
+        h('div', { class: 'ex-sub' }, 'Body'),
+        req.body == null ? h('div', { class: 'empty-small' }, 'Body not loaded') : bodyValue(req.body)
+      ),
+      h(
+        'div',
+        { class: 'ex-side ex-response' },
+        h('div', { class: 'section-title' }, 'Response'),
+        resp
+          ? [
+              h('div', { class: 'ex-line' }, h('span', { class: 'status-pill ' + statusClass(resp.status) }, String(resp.status)), a.latency_ms != null ? h('span', { class: 'muted' }, ` after ${Math.round(a.latency_ms)} ms`) : null),
+              kvTable(resp.headers || [], ['Header', 'Value'], { empty: 'No headers' }),
+              h('div', { class: 'ex-sub' }, resp.truncated ? 'Body (the first 64 KiB)' : 'Body'),
+              resp.body == null ? h('div', { class: 'empty-small' }, 'Body not loaded') : bodyValue(resp.body),
+            ]
+          : h('div', { class: 'note error' }, a.error ? `No answer: ${a.error}` : 'No answer yet')
       )
     );
   }
@@ -507,10 +691,12 @@ export function createWebhooksPage(root) {
       const w = st.webhooks.find((x) => x.id === d.webhook_id);
       const attempts = d.attempts || [];
       const last = attempts[attempts.length - 1];
-      if (w && last) {
-        if (last.response) w.last_status = last.response.status;
-        const prev = st.deliveries.find((x) => x.id === d.id);
-        if (!prev || (prev.attempts || []).length < attempts.length) w.sent_count = (w.sent_count || 0) + 1;
+      // the server's rule: a delivery counts once, at its first attempt; test events never
+      const before = seen.get(d.id) || 0;
+      seen.set(d.id, Math.max(before, attempts.length));
+      if (w && last && d.trigger !== 'test') {
+        w.last_status = last.response ? last.response.status : null;
+        if (attempts.length === 1 && before === 0) w.sent_count = (w.sent_count || 0) + 1;
       }
       if (d.webhook_id === st.selected) {
         const i = st.deliveries.findIndex((x) => x.id === d.id);

@@ -4,7 +4,10 @@
 //! hostile captured content staying inert, 10,000 requests scrolling smoothly, the webhooks
 //! page's walkthrough (Add New Webhook, Send Test Event, the bin receiving it live), the bin
 //! settings panel (sequence, restart, a refused value shown inline), and signature verdicts and
-//! mirrored forward results updating a row in place. One test also saves the README screenshot.
+//! mirrored forward results updating a row in place, layout at 1024 and 800 px, WCAG contrast in
+//! both themes, the webhook form and delivery exchange, the viewer's extras (filter in the address,
+//! keys, pause, theme, multipart previews, exports), declared charsets; one test saves the
+//! pictures in `docs/` (`HOOKPIT_SCREENSHOT=1` to refresh them).
 //!
 //! Uses `support` (servers, HTTP) and `cdp`. The tests run one at a time (one Chromium each);
 //! without a Chromium they print a loud skip notice, and fail under `CI=true`.
@@ -312,12 +315,16 @@ async fn realistic_traffic(server: &ServerHandle) {
     .await;
 }
 
-fn screenshot_path() -> PathBuf {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshot.png");
+/// Where a picture for `docs/` goes: into `docs/` when `HOOKPIT_SCREENSHOT` is set (or the file
+/// is missing), else beside the build so a test run leaves the repository alone.
+fn docs_picture(name: &str) -> PathBuf {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name);
     if std::env::var_os("HOOKPIT_SCREENSHOT").is_some() || !docs.exists() {
         docs
     } else {
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshot.png")
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
     }
 }
 
@@ -479,7 +486,7 @@ Connection: close
     b.eval("document.activeElement && document.activeElement.blur()")
         .await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let path = screenshot_path();
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("detail.png");
     b.screenshot(&path).await;
     println!("screenshot saved to {}", path.display());
     let log = b.log();
@@ -690,11 +697,19 @@ async fn the_viewer_reconnects_by_itself_after_the_server_restarts() {
     let first = post_json(&server, "/restart/before", &[], "{}").await;
     open_url(
         &b,
-        &format!("{}?token=s3cret-token#/bin/restart", server.viewer_url()),
+        &format!(
+            "{}?token=s3cret-token#/bin/restart/{first}",
+            server.viewer_url()
+        ),
     )
     .await;
     b.wait_for(&format!("{ROWS}[0]?.id === {first}"), EVENTUALLY)
         .await;
+    b.wait_for(
+        "document.querySelector('#detail .detail-target')?.textContent === '/restart/before'",
+        EVENTUALLY,
+    )
+    .await;
 
     // stop the server; the page notices
     let addr = server.addr();
@@ -723,6 +738,14 @@ async fn the_viewer_reconnects_by_itself_after_the_server_restarts() {
         )
         .await;
     println!("the viewer showed the restarted server's first request after {took:?}");
+    // the same id now names another request: the detail pane follows the new instance, not the
+    // old one it had cached
+    assert_eq!(after, first, "a new instance numbers from the start again");
+    b.wait_for(
+        "document.querySelector('#detail .detail-target')?.textContent === '/restart/after'",
+        EVENTUALLY,
+    )
+    .await;
     b.wait_for(
         "document.querySelector('#conn').dataset.state === 'live'",
         EVENTUALLY,
@@ -1561,5 +1584,1009 @@ async fn a_mirrored_forward_result_updates_its_row_in_place_beside_the_signature
         overview.contains("✗ invalid") && overview.contains("no signature headers"),
         "{overview}"
     );
+    assert_page_clean(b).await;
+}
+
+/// What is wrong with the layout right now: every tab and action of the detail pane and every
+/// bin action must be inside the viewport and be what is under the mouse at its centre (not
+/// covered, not clipped), the tab bar must not hide tabs in an overflow, and nothing may push
+/// the page sideways.
+const LAYOUT_PROBLEMS: &str = r#"(() => {
+  const bad = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) bad.push(`page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
+  for (const box of document.querySelectorAll('#detail .dtabs, #detail .detail-actions, .bin-head, .search-box')) {
+    if (box.scrollWidth > box.clientWidth + 1) bad.push(`${box.className} hides ${box.scrollWidth - box.clientWidth}px`);
+  }
+  const wanted = '#detail .dtab, #detail .detail-actions > *, .bin-actions > *, #copy-catch, #search, #filter-help-btn, #follow-btn, .exports a, #theme-btn, #keys-btn, #tab-webhooks';
+  for (const e of document.querySelectorAll(wanted)) {
+    if (!e.getClientRects().length) continue; // not rendered at this width
+    const name = `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${e.textContent.trim().slice(0, 24)}"`;
+    e.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    const r = e.getBoundingClientRect();
+    if (r.width < 8 || r.height < 8) { bad.push(`${name} is ${r.width}x${r.height}`); continue; }
+    if (r.left < 0 || r.top < 0 || r.right > innerWidth + 0.5 || r.bottom > innerHeight + 0.5) {
+      bad.push(`${name} at ${Math.round(r.left)},${Math.round(r.top)}-${Math.round(r.right)},${Math.round(r.bottom)} is outside ${innerWidth}x${innerHeight}`);
+      continue;
+    }
+    const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!at || !(at === e || e.contains(at))) bad.push(`${name} is covered by ${at ? at.tagName + '.' + at.className : 'nothing'}`);
+  }
+  return bad;
+})()"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_1024_and_800_pixels_every_tab_and_action_is_visible_and_clickable() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    realistic_traffic(&s.server).await;
+    let id = post_json(
+        &s.server,
+        "/stripe/webhook?account=acct_1HxQ2b&attempt=1",
+        &[("stripe-signature", "t=1764316800,v1=5257a869e7ecebeda32a")],
+        STRIPE_EVENT,
+    )
+    .await;
+    for (w, h) in [(1024, 768), (800, 600)] {
+        b.viewport(w, h, false).await;
+        open_url(b, &format!("{}#/bin/stripe/{id}", s.server.viewer_url())).await;
+        b.wait_for(
+            "document.querySelectorAll('#detail .dtab').length === 5 \
+             && document.querySelectorAll('#detail .detail-actions > *').length >= 4",
+            EVENTUALLY,
+        )
+        .await;
+        let problems = b.eval(LAYOUT_PROBLEMS).await;
+        assert_eq!(problems, json!([]), "layout problems at {w}x{h}");
+        // each tab really answers a click where it is drawn
+        for tab in ["headers", "query", "response", "replay", "body"] {
+            click_until(
+                b,
+                &format!("#detail .dtab[data-tab='{tab}']"),
+                &format!("document.querySelector('#detail .dtab.active')?.dataset.tab === '{tab}'"),
+            )
+            .await;
+        }
+        if w == 1024 {
+            // the bin header stays one line: title, catch URL and actions side by side
+            let rows = b
+                .eval(
+                    "new Set([...document.querySelectorAll('.bin-head > *')]
+                       .filter((e) => e.getClientRects().length)
+                       .map((e) => Math.round(e.getBoundingClientRect().top / 12))).size",
+                )
+                .await;
+            assert_eq!(rows, 1, "the bin header wraps at {w}px");
+        }
+    }
+    assert_page_clean(b).await;
+}
+
+/// `window.__contrast(scope)`: every rendered element under `scope` that draws text of its own
+/// (and every input's placeholder) whose contrast against the background it is painted on is
+/// below WCAG AA's 4.5:1. The background is composited from the translucent layers beneath it.
+const CONTRAST: &str = r#"window.__contrast = (() => {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]*)\)/.exec(c || '');
+    if (!m) return null;
+    const p = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, bottom) => {
+    const a = top[3] + bottom[3] * (1 - top[3]);
+    if (!a) return [0, 0, 0, 0];
+    return [0, 1, 2].map((i) => (top[i] * top[3] + bottom[i] * bottom[3] * (1 - top[3])) / a).concat([a]);
+  };
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) {
+        layers.push(c);
+        if (c[3] >= 1) break;
+      }
+    }
+    let base = matchMedia('(prefers-color-scheme: dark)').matches ? [18, 18, 18, 1] : [255, 255, 255, 1];
+    for (let i = layers.length - 1; i >= 0; i--) base = over(layers[i], base);
+    return base;
+  };
+  const lum = (c) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const ratio = (a, b) => {
+    const x = lum(a), y = lum(b);
+    return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+  };
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    [...el.classList].map((c) => '.' + c).join('') + (el.matches(':hover') ? ':hover' : '');
+  return (scope) => {
+    const bad = new Map();
+    const test = (el, pseudo, text) => {
+      const bg = background(el);
+      const fg = parse(getComputedStyle(el, pseudo).color);
+      if (!fg) return;
+      let opacity = 1;
+      for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+      const r = ratio(over([fg[0], fg[1], fg[2], fg[3] * opacity], bg), bg);
+      const key = name(el) + (pseudo || '');
+      if (r < 4.5 && !bad.has(key)) bad.set(key, `${key} "${text.slice(0, 20)}" ${r.toFixed(2)}:1`);
+    };
+    for (const el of document.querySelectorAll(scope)) {
+      if (!el.getClientRects().length || el.closest(':disabled, [aria-disabled=true], .toast')) continue;
+      const cs = getComputedStyle(el);
+      if (cs.visibility === 'hidden') continue;
+      const own = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim();
+      if (own) test(el, null, own);
+      if ((el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') && el.placeholder && !el.value) test(el, '::placeholder', el.placeholder);
+      if ((el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT') && el.value) test(el, null, el.value);
+    }
+    return [...bad.values()];
+  };
+})();"#;
+
+/// Waits until the mouse is over `selector` and no transition is running, then reports its
+/// contrast problems.
+async fn hovered_contrast(b: &Browser, selector: &str) -> Value {
+    b.hover(selector).await;
+    let sel = serde_json::to_string(selector).expect("selector");
+    b.wait_for(
+        &format!(
+            "document.querySelector({sel})?.matches(':hover') \
+             && document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)"
+        ),
+        EVENTUALLY,
+    )
+    .await;
+    b.eval(&format!("window.__contrast({sel})")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_control_meets_wcag_aa_contrast_in_light_and_dark_mode() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    b.add_init_script(CONTRAST).await;
+    realistic_traffic(&s.server).await;
+    let id = post_json(&s.server, "/stripe/webhook", &[], STRIPE_EVENT).await;
+    let hook = support::http(
+        "POST",
+        &format!("{}/_/api/webhooks", s.server.base_url()),
+        &[("content-type", "application/json")],
+        Bytes::from(
+            json!({"name": "shop", "url": format!("{}/wh-in/x", s.server.base_url()), "events": ["*"]})
+                .to_string(),
+        ),
+    )
+    .await;
+    assert!(hook.status < 300, "webhook created: {}", hook.text());
+    b.viewport(1280, 900, false).await;
+    for scheme in ["light", "dark"] {
+        b.color_scheme(scheme).await;
+        open_url(b, &format!("{}#/bin/stripe/{id}", s.server.viewer_url())).await;
+        b.wait_for("!!document.querySelector('#detail .dtab')", EVENTUALLY)
+            .await;
+        click_until(
+            b,
+            "#detail .dtab[data-tab='body']",
+            "!!document.querySelector('#detail .jtree')",
+        )
+        .await;
+        b.click("#filter-help-btn").await;
+        let bad = b.eval("window.__contrast('body *')").await;
+        assert_eq!(bad, json!([]), "{scheme}: requests page");
+        click_until(
+            b,
+            "#filter-help-btn",
+            "document.querySelector('#filter-help').hidden",
+        )
+        .await;
+        for hover in [
+            "#detail .dtab:not(.active)",
+            "#detail .detail-actions .btn",
+            "#list .row:not(.selected):not([hidden])",
+            ".bin-item:not(.active)",
+            "#tab-webhooks",
+        ] {
+            let bad = hovered_contrast(b, hover).await;
+            assert_eq!(bad, json!([]), "{scheme}: {hover} under the mouse");
+        }
+        click_until(
+            b,
+            "#detail .dtab[data-tab='replay']",
+            "!!document.querySelector('.replay-form .btn.primary')",
+        )
+        .await;
+        let bad = b.eval("window.__contrast('#detail *')").await;
+        assert_eq!(bad, json!([]), "{scheme}: replay tab");
+        let bad = hovered_contrast(b, ".replay-form .btn.primary").await;
+        assert_eq!(bad, json!([]), "{scheme}: primary button under the mouse");
+
+        open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+        b.wait_for(
+            "!!document.querySelector('.add-webhook') && !!document.querySelector('.send-test')",
+            EVENTUALLY,
+        )
+        .await;
+        let bad = b.eval("window.__contrast('body *')").await;
+        assert_eq!(bad, json!([]), "{scheme}: webhooks page");
+        let bad = hovered_contrast(b, ".add-webhook").await;
+        assert_eq!(bad, json!([]), "{scheme}: Add New Webhook under the mouse");
+        b.hover(".wh-head h1").await;
+    }
+    assert_page_clean(b).await;
+}
+
+/// Creates a webhook over the API and returns its JSON.
+async fn create_webhook(server: &ServerHandle, def: Value) -> Value {
+    let a = support::http(
+        "POST",
+        &format!("{}/_/api/webhooks", server.base_url()),
+        &[("content-type", "application/json")],
+        Bytes::from(def.to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 201, "webhook created: {}", a.text());
+    a.json()
+}
+
+/// The "Sent" cell of a webhook's row on the webhooks page.
+fn sent_cell(id: u64) -> String {
+    format!("document.querySelector(\".page-webhooks tr[data-id='{id}'] td:nth-child(4)\")?.textContent")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sent_count_counts_deliveries_the_same_live_and_after_a_reload() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let hook = create_webhook(
+        &s.server,
+        json!({"name": "counted", "url": failing_receiver().await, "events": ["*"],
+               "retry": {"schedule": ["1s", "1s"], "time_scale": 0.02}}),
+    )
+    .await;
+    let id = hook["id"].as_u64().expect("webhook id");
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(id), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{id}']"),
+        "!!document.querySelector('.send-test')",
+    )
+    .await;
+    b.wait_for(&format!("{} === '0'", sent_cell(id)), EVENTUALLY)
+        .await;
+
+    // a test event and a real event that takes three attempts
+    click_until(b, ".send-test", "!!document.querySelector('.test-result')").await;
+    let fired = support::post(
+        &format!("{}/_/api/events/payment_received", s.server.base_url()),
+        "",
+    )
+    .await;
+    assert!(fired.status < 300, "dispatch: {}", fired.text());
+    b.wait_for(
+        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')]
+           .filter((tr) => tr.textContent.includes('failed')).length === 2
+         && [...document.querySelectorAll('.page-webhooks tr[data-delivery]')]
+           .some((tr) => tr.children[4].textContent === '3')",
+        EVENTUALLY,
+    )
+    .await;
+    let api = support::get(&format!("{}/_/api/webhooks/{id}", s.server.base_url()))
+        .await
+        .json();
+    let live = b.eval(&sent_cell(id)).await;
+    assert_eq!(
+        live,
+        api["sent_count"].to_string(),
+        "live count and the API agree"
+    );
+    assert_eq!(
+        api["sent_count"], 1,
+        "one delivery, however many attempts; tests apart"
+    );
+    let title = b
+        .eval("[...document.querySelectorAll('.page-webhooks th')].find((th) => th.textContent === 'Sent')?.title")
+        .await;
+    assert!(
+        title
+            .as_str()
+            .is_some_and(|t| t.contains("Send Test Event")),
+        "the Sent column says what it counts: {title}"
+    );
+
+    // the same after a reload
+    b.eval("window.__old = true; location.reload()").await;
+    b.wait_for("!window.__old", EVENTUALLY).await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        EVENTUALLY,
+    )
+    .await;
+    b.wait_for(&format!("{} === {live}", sent_cell(id)), EVENTUALLY)
+        .await;
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_log_shows_each_attempts_request_and_response() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let hook = create_webhook(
+        &s.server,
+        json!({"name": "exchange", "url": failing_receiver().await, "events": ["*"],
+               "headers": [["X-Tenant", "acme-42"]],
+               "retry": {"schedule": ["1s"], "time_scale": 0.02}}),
+    )
+    .await;
+    let id = hook["id"].as_u64().expect("webhook id");
+    let fired = support::post(
+        &format!("{}/_/api/events/payment_received", s.server.base_url()),
+        "",
+    )
+    .await;
+    assert!(fired.status < 300, "dispatch: {}", fired.text());
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(id), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{id}']"),
+        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')].some((tr) => tr.children[4].textContent === '2')",
+    )
+    .await;
+    click_until(
+        b,
+        ".page-webhooks tr[data-delivery]",
+        "document.querySelectorAll('.attempts .exchange').length === 2",
+    )
+    .await;
+    let shown = b
+        .eval(
+            "[...document.querySelectorAll('.attempts .exchange')].map((x) => ({
+               request: x.querySelector('.ex-request')?.innerText || '',
+               response: x.querySelector('.ex-response')?.innerText || '' }))",
+        )
+        .await;
+    let deliveries = support::get(&format!(
+        "{}/_/api/deliveries?webhook={id}",
+        s.server.base_url()
+    ))
+    .await
+    .json();
+    let attempts = &deliveries["deliveries"][0]["attempts"];
+    for (n, x) in shown.as_array().expect("attempts").iter().enumerate() {
+        let req = x["request"].as_str().unwrap_or_default();
+        let resp = x["response"].as_str().unwrap_or_default();
+        let sent = &attempts[n]["request"];
+        assert!(req.contains(sent["url"].as_str().unwrap_or("?")), "{req}");
+        for pair in sent["headers"].as_array().expect("headers sent") {
+            assert!(
+                req.contains(pair[0].as_str().unwrap_or("?"))
+                    && req.contains(pair[1].as_str().unwrap_or("?")),
+                "attempt {n}: header {pair} missing from {req}"
+            );
+        }
+        assert!(req.contains("X-Tenant") && req.contains("acme-42"), "{req}");
+        assert!(req.contains("payment_id"), "the body sent: {req}");
+        assert!(resp.contains("500"), "{resp}");
+        assert!(resp.to_lowercase().contains("content-length"), "{resp}");
+        assert!(resp.contains("oops"), "the body answered: {resp}");
+    }
+    assert_page_clean(b).await;
+}
+
+/// Replaces the text of an input or textarea as typed from the keyboard.
+async fn retype(b: &Browser, selector: &str, text: &str) {
+    let sel = serde_json::to_string(selector).expect("selector");
+    b.click(selector).await;
+    b.eval(&format!("document.querySelector({sel}).select()"))
+        .await;
+    if text.is_empty() {
+        b.eval(&format!(
+            "document.execCommand('delete') || document.querySelector({sel}).value === ''"
+        ))
+        .await;
+    } else {
+        b.type_text(text).await;
+    }
+}
+
+/// Picks an option of a `<select>` as a user would (value set, `change` fired).
+async fn choose(b: &Browser, selector: &str, value: &str) {
+    let sel = serde_json::to_string(selector).expect("selector");
+    let v = serde_json::to_string(value).expect("value");
+    let ok = b
+        .eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); if (![...e.options].some((o) => o.value === {v})) return false; \
+             e.value = {v}; e.dispatchEvent(new Event('change', {{ bubbles: true }})); return true; }})()"
+        ))
+        .await;
+    assert_eq!(ok, true, "{selector} offers {value}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_form_edits_every_field_and_shows_the_apis_message_by_the_field() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let hook = create_webhook(
+        &s.server,
+        json!({"name": "form", "url": s.server.catch_url("formbin"), "events": ["*"]}),
+    )
+    .await;
+    let id = hook["id"].as_u64().expect("webhook id");
+    let api_url = format!("{}/_/api/webhooks/{id}", s.server.base_url());
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(id), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{id}']"),
+        "document.querySelector(\"[aria-label='Name']\")?.value === 'form'",
+    )
+    .await;
+    const SAVE: &str = ".page-webhooks form button[type='submit']";
+
+    // refused values: the API's own message, under the field it names
+    for (label, field, bad, body) in [
+        ("Timeout", "timeout", "soon", json!({"timeout": "soon"})),
+        (
+            "Retry schedule",
+            "retry.schedule",
+            "5s, 9 parsecs",
+            json!({"retry": {"schedule": ["5s", "9", "parsecs"]}}),
+        ),
+        (
+            "Headers",
+            "headers",
+            "Webhook-Signature: forged",
+            json!({"headers": [["Webhook-Signature", "forged"]]}),
+        ),
+    ] {
+        let said = support::http(
+            "PUT",
+            &api_url,
+            &[("content-type", "application/json")],
+            Bytes::from(body.to_string()),
+        )
+        .await;
+        assert_eq!(said.status, 400, "{}", said.text());
+        let message = said.json()["error"]["message"].clone();
+        let before = b
+            .eval(&format!(
+                "document.querySelector(\"[aria-label='{label}']\").value"
+            ))
+            .await;
+        retype(b, &format!("[aria-label='{label}']"), bad).await;
+        b.click(SAVE).await;
+        let shown = b
+            .wait_for(
+                &format!(
+                    "(() => {{ const e = document.querySelector(\".field-error[data-field='{field}']\"); \
+                     return e && !e.hidden && e.textContent; }})()"
+                ),
+                EVENTUALLY,
+            )
+            .await
+            .0;
+        assert_eq!(shown, message, "{label}: the API's message by the field");
+        assert_eq!(
+            b.eval(&format!(
+                "document.querySelector(\"[aria-label='{label}']\").getAttribute('aria-invalid')"
+            ))
+            .await,
+            "true"
+        );
+        retype(
+            b,
+            &format!("[aria-label='{label}']"),
+            before.as_str().unwrap_or_default(),
+        )
+        .await;
+    }
+
+    // every field, then save
+    retype(b, "[aria-label='Secret']", "my-app-secret-123").await;
+    choose(b, "[aria-label='Signature']", "github").await;
+    choose(b, "[aria-label='Format']", "envelope").await;
+    retype(b, "[aria-label='Headers']", "X-Tenant: acme\nX-Env: test").await;
+    retype(b, "[aria-label='Timeout']", "7s").await;
+    retype(b, "[aria-label='Retry schedule']", "2s, 1m, 10m").await;
+    retype(b, "[aria-label='Time scale']", "0.5").await;
+    b.click("[aria-label='Active']").await;
+    b.click("[aria-label='Accept any TLS certificate']").await;
+    b.eval("window.__form = document.querySelector('.page-webhooks form')")
+        .await;
+    b.click(SAVE).await;
+    let deadline = Instant::now() + EVENTUALLY;
+    let saved = loop {
+        let w = support::get(&api_url).await.json();
+        if w["timeout"] == "7s" {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "never saved: {w}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(saved["secret"], "my-app-secret-123", "{saved}");
+    assert_eq!(saved["signature"], "github", "{saved}");
+    assert_eq!(saved["format"], "envelope", "{saved}");
+    assert_eq!(
+        saved["headers"],
+        json!([["X-Tenant", "acme"], ["X-Env", "test"]])
+    );
+    assert_eq!(saved["retry"]["schedule"], json!(["2s", "1m", "10m"]));
+    assert_eq!(saved["retry"]["time_scale"], 0.5);
+    assert_eq!(saved["active"], false);
+    assert_eq!(saved["insecure_tls"], true);
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('.field-error')].filter((e) => !e.hidden).length")
+            .await,
+        0
+    );
+
+    // regenerate: a new secret, shown once saved
+    b.wait_for(
+        "document.querySelector('.page-webhooks form') !== window.__form \
+         && document.querySelector(\"[aria-label='Secret']\")?.value === 'my-app-secret-123'",
+        EVENTUALLY,
+    )
+    .await;
+    b.click(".regenerate").await;
+    b.click(SAVE).await;
+    let deadline = Instant::now() + EVENTUALLY;
+    let fresh = loop {
+        let w = support::get(&api_url).await.json();
+        if w["secret"] != "my-app-secret-123" {
+            break w["secret"].as_str().unwrap_or_default().to_owned();
+        }
+        assert!(Instant::now() < deadline, "never regenerated: {w}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(fresh.len() > 16, "{fresh}");
+    b.wait_for(
+        &format!("document.querySelector(\"[aria-label='Secret']\")?.value === '{fresh}'"),
+        EVENTUALLY,
+    )
+    .await;
+    assert_page_clean(b).await;
+}
+
+/// The filter keys the matcher knows, read from its source so the help cannot fall behind.
+fn matcher_keys() -> Vec<String> {
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/matcher.rs"))
+        .expect("matcher source");
+    let start = src
+        .find("const KEYS: &[&str] = &[")
+        .expect("KEYS in the matcher");
+    let list = &src[start..];
+    let list = &list[list.find("= &[").map_or(0, |i| i + 4)..list.find("];").expect("end of KEYS")];
+    let keys: Vec<String> = list
+        .split(',')
+        .map(|k| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.is_empty())
+        .collect();
+    assert!(keys.len() >= 9, "{keys:?}");
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filter_lives_in_the_url_and_the_exports_follow_it() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    b.viewport(1024, 768, false).await;
+
+    // before any request: one "Waiting for the first request", not two
+    open_url(b, &s.server.viewer_url()).await;
+    b.wait_for(
+        "!!document.querySelector('.empty-state.waiting')",
+        EVENTUALLY,
+    )
+    .await;
+    let waiting = b
+        .eval("document.body.innerText.split('Waiting for the first request').length - 1")
+        .await;
+    assert_eq!(waiting, 1, "the empty state says it once");
+
+    realistic_traffic(&s.server).await;
+    let base = s.server.viewer_url();
+    // the empty viewer follows the first request to its bin; then a shared address is opened
+    b.wait_for(
+        "window.hookpitViewer.state().bin && location.hash.length > 6",
+        EVENTUALLY,
+    )
+    .await;
+    open_url(b, &format!("{base}#/bin/stripe?q=method%3APUT")).await;
+    b.wait_for(
+        &format!("window.hookpitViewer.state().count === 1 && {ROWS}.length === 1 && {ROWS}[0].method === 'PUT'"),
+        EVENTUALLY,
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#search').value").await,
+        "method:PUT"
+    );
+
+    // a filter typed in the box goes into the address, and survives a reload
+    b.click("#search").await;
+    b.eval("document.querySelector('#search').select()").await;
+    b.type_text("-method:PUT").await;
+    b.press("Enter").await;
+    b.wait_for(
+        &format!("window.hookpitViewer.state().q === '-method:PUT' && {ROWS}.length === 2"),
+        EVENTUALLY,
+    )
+    .await;
+    let hash = b.eval("location.hash").await;
+    assert_eq!(hash, "#/bin/stripe?q=-method%3APUT");
+    b.eval("window.__old = true; location.reload()").await;
+    b.wait_for("!window.__old", EVENTUALLY).await;
+    b.wait_for(
+        &format!("document.querySelector('#search')?.value === '-method:PUT' && window.hookpitViewer?.state().count === 2 && {ROWS}.length === 2"),
+        EVENTUALLY,
+    )
+    .await;
+    let selected = rows(b).await[0]["id"].as_u64().expect("id");
+    b.click(&format!("#list .row[data-id='{selected}']")).await;
+    b.wait_for(
+        &format!("location.hash === '#/bin/stripe/{selected}?q=-method%3APUT'"),
+        EVENTUALLY,
+    )
+    .await;
+
+    // the exports download what the list shows
+    let got = b
+        .wait_for(
+            "(async () => {
+               const har = await (await fetch(document.querySelector('#export-har').href)).json();
+               const nd = await (await fetch(document.querySelector('#export-ndjson').href)).text();
+               return { har: har.log.entries.map((e) => e.request.method),
+                        nd: nd.trim().split('\\n').map((l) => JSON.parse(l).method),
+                        names: [document.querySelector('#export-har').download, document.querySelector('#export-ndjson').download] };
+             })()",
+            EVENTUALLY,
+        )
+        .await
+        .0;
+    assert_eq!(got["har"].as_array().map(Vec::len), Some(2), "{got}");
+    assert_eq!(got["nd"].as_array().map(Vec::len), Some(2), "{got}");
+    assert!(
+        !got.to_string().contains("\"PUT\""),
+        "the filter applies: {got}"
+    );
+    assert_eq!(got["names"], json!(["stripe.har", "stripe.ndjson"]));
+    let labels = b
+        .eval("[...document.querySelectorAll('.exports a')].map((a) => a.textContent)")
+        .await;
+    assert_eq!(labels, json!(["Export HAR", "Export NDJSON"]));
+
+    // the help lists every key of the filter language
+    b.click("#filter-help-btn").await;
+    let terms = b
+        .eval("[...document.querySelectorAll('#filter-help dt code')].map((c) => c.textContent)")
+        .await;
+    for key in matcher_keys() {
+        assert!(
+            terms.as_array().is_some_and(|t| t.iter().any(|t| t
+                .as_str()
+                .is_some_and(|t| t.starts_with(&format!("{key}:"))))),
+            "the filter help leaves out `{key}:`: {terms}"
+        );
+    }
+
+    // the placeholder is whole at 1024 and 800 px
+    for w in [1024, 800] {
+        b.viewport(w, 700, false).await;
+        let fit = b
+            .wait_for(
+                "(() => { const i = document.querySelector('#search'); const cs = getComputedStyle(i);
+                   const c = document.createElement('canvas').getContext('2d'); c.font = cs.font;
+                   const room = i.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+                   return room > 0 && [c.measureText(i.placeholder).width, room]; })()",
+                EVENTUALLY,
+            )
+            .await
+            .0;
+        assert!(
+            fit[0].as_f64() <= fit[1].as_f64(),
+            "placeholder cut at {w}px: {fit}"
+        );
+    }
+    assert_page_clean(b).await;
+}
+
+/// A 1×1 PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_help_pause_theme_and_multipart_previews_work() {
+    use base64::Engine as _;
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    b.color_scheme("light").await;
+    let first = post_json(&s.server, "/extras/one", &[], "{\"n\":1}").await;
+    open(&s, "extras").await;
+    b.wait_for(&format!("{ROWS}[0]?.id === {first}"), EVENTUALLY)
+        .await;
+
+    // `?` lists the keys; Esc closes it
+    b.eval("document.activeElement?.blur()").await;
+    b.press("?").await;
+    let keys = b
+        .wait_for(
+            "document.querySelector('#keys').open && [...document.querySelectorAll('#keys dt')].map((d) => d.textContent.trim())",
+            EVENTUALLY,
+        )
+        .await
+        .0;
+    for k in ["j", "k", "/", "Esc", "p", "?"] {
+        assert!(
+            keys.as_array().is_some_and(|a| a
+                .iter()
+                .any(|d| d.as_str().is_some_and(|d| d.split(' ').any(|x| x == k)))),
+            "{k} missing from {keys}"
+        );
+    }
+    b.press("Escape").await;
+    b.wait_for("!document.querySelector('#keys').open", EVENTUALLY)
+        .await;
+
+    // pause: new requests wait, counted, until resumed
+    click_until(b, "#follow-btn", "window.hookpitViewer.state().paused").await;
+    let held = post_json(&s.server, "/extras/two", &[], "{\"n\":2}").await;
+    b.wait_for(
+        "document.querySelector('#follow-btn').getAttribute('aria-label') === 'Resume (1 new)'",
+        EVENTUALLY,
+    )
+    .await;
+    assert_eq!(ids(b).await, vec![first], "held back while paused");
+    b.click("#follow-btn").await;
+    b.wait_for(
+        &format!("{ROWS}[0]?.id === {held} && {ROWS}.length === 2"),
+        EVENTUALLY,
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelector('#follow-btn').getAttribute('aria-label')")
+            .await,
+        "Pause"
+    );
+
+    // theme: auto → light → dark, remembered across a reload
+    let bg = "getComputedStyle(document.body).backgroundColor";
+    let light_bg = b.eval(bg).await;
+    click_until(
+        b,
+        "#theme-btn",
+        "document.documentElement.dataset.theme === 'light'",
+    )
+    .await;
+    click_until(
+        b,
+        "#theme-btn",
+        "document.documentElement.dataset.theme === 'dark'",
+    )
+    .await;
+    b.eval("window.__old = true; location.reload()").await;
+    b.wait_for("!window.__old", EVENTUALLY).await;
+    b.wait_for(
+        "document.documentElement.dataset.theme === 'dark' && document.querySelector('#theme-btn').textContent === 'Dark'",
+        EVENTUALLY,
+    )
+    .await;
+    let dark_bg = b.eval(bg).await;
+    assert_ne!(
+        dark_bg, light_bg,
+        "the dark theme applies under a light system scheme"
+    );
+    click_until(
+        b,
+        "#theme-btn",
+        "document.documentElement.dataset.theme === undefined",
+    )
+    .await;
+    assert_eq!(
+        b.eval("localStorage.getItem('hookpit.theme')").await,
+        Value::Null
+    );
+
+    // multipart parts previewed inline: text, JSON, image
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG)
+        .expect("png");
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello <b>there</b>\r\n",
+    );
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"meta\"; filename=\"meta.json\"\r\nContent-Type: application/json\r\n\r\n{\"order\":42}\r\n");
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\nContent-Type: image/png\r\n\r\n");
+    body.extend_from_slice(&png);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let up = support::http(
+        "POST",
+        &format!("{}/extras/upload", s.server.base_url()),
+        &[("content-type", "multipart/form-data; boundary=XyZ")],
+        Bytes::from(body),
+    )
+    .await;
+    assert_eq!(up.status, 200);
+    let id = up.json()["id"].as_u64().expect("id");
+    b.wait_for(&format!("{ROWS}[0]?.id === {id}"), EVENTUALLY)
+        .await;
+    b.click(&format!("#list .row[data-id='{id}']")).await;
+    click_until(
+        b,
+        "#detail .seg[data-view='multipart']",
+        "document.querySelectorAll('#detail .mp-part').length === 3",
+    )
+    .await;
+    let parts = b
+        .wait_for(
+            "(() => { const p = [...document.querySelectorAll('#detail .mp-part')];
+               const img = p[2].querySelector('img');
+               return img && img.complete && img.naturalWidth > 0 && {
+                 text: p[0].querySelector('pre')?.textContent, bold: p[0].querySelectorAll('b').length,
+                 json: p[1].querySelector('.jtree')?.innerText, img: [img.naturalWidth, img.naturalHeight] }; })()",
+            EVENTUALLY,
+        )
+        .await
+        .0;
+    assert_eq!(parts["text"], "hello <b>there</b>", "text as text: {parts}");
+    assert_eq!(parts["bold"], 0, "never as HTML");
+    assert!(
+        parts["json"]
+            .as_str()
+            .is_some_and(|j| j.contains("\"order\"") && j.contains("42")),
+        "{parts}"
+    );
+    assert_eq!(parts["img"], json!([1, 1]));
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latin1_or_windows_1252_body_is_shown_as_text_in_its_declared_charset() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let mut ids = Vec::new();
+    for (ct, body) in [
+        (
+            "text/plain; charset=iso-8859-1",
+            &b"caf\xe9 na\xefve \xa310"[..],
+        ),
+        (
+            "text/csv; charset=\"windows-1252\"",
+            &b"price;\x80 5;\x93quoted\x94"[..],
+        ),
+    ] {
+        let a = support::http(
+            "POST",
+            &format!("{}/charset/in", s.server.base_url()),
+            &[("content-type", ct)],
+            Bytes::copy_from_slice(body),
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        ids.push(a.json()["id"].as_u64().expect("id"));
+    }
+    open(&s, "charset").await;
+    for (id, want) in ids.iter().zip(["café naïve £10", "price;€ 5;“quoted”"]) {
+        b.wait_for(
+            &format!("!!document.querySelector(\"#list .row[data-id='{id}']\")"),
+            EVENTUALLY,
+        )
+        .await;
+        b.click(&format!("#list .row[data-id='{id}']")).await;
+        b.wait_for(
+            &format!("[...document.querySelectorAll('#detail .overview code')].some((c) => c.textContent === '#{id}')"),
+            EVENTUALLY,
+        )
+        .await;
+        click_until(
+            b,
+            "#detail .seg[data-view='text']",
+            "!!document.querySelector('#detail .view-text pre')",
+        )
+        .await;
+        let shown = b
+            .eval("document.querySelector('#detail .view-text pre').textContent")
+            .await;
+        assert_eq!(shown, want);
+        let note = b
+            .eval("document.querySelector('#detail .view-text .note')?.textContent || ''")
+            .await;
+        assert!(
+            note.as_str().is_some_and(|n| n.contains("Decoded from")),
+            "{note}"
+        );
+    }
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_pictures_show_a_lived_in_viewer_in_light_and_dark_at_1024_pixels() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    realistic_traffic(&s.server).await;
+    let id = post_json(
+        &s.server,
+        "/stripe/webhook?account=acct_1HxQ2b",
+        &[
+            (
+                "stripe-signature",
+                "t=1764316800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e7",
+            ),
+            (
+                "user-agent",
+                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            ),
+        ],
+        STRIPE_EVENT,
+    )
+    .await;
+    b.viewport(1024, 768, false).await;
+    for (scheme, names) in [
+        ("light", &["viewer-light.png", "screenshot.png"][..]),
+        ("dark", &["viewer-dark.png"][..]),
+    ] {
+        b.color_scheme(scheme).await;
+        open_url(b, &format!("{}#/bin/stripe/{id}", s.server.viewer_url())).await;
+        b.wait_for("!!document.querySelector('#detail .dtab')", EVENTUALLY)
+            .await;
+        click_until(
+            b,
+            "#detail .dtab[data-tab='body']",
+            "!!document.querySelector('#detail .jtree')",
+        )
+        .await;
+        b.hover(".brand").await;
+        b.eval("document.activeElement && document.activeElement.blur()")
+            .await;
+        b.wait_for(
+            &format!(
+                "{ROWS}.length >= 4 && !document.querySelector('#list .row.fresh') \
+                 && document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)"
+            ),
+            EVENTUALLY,
+        )
+        .await;
+        for name in names {
+            let path = docs_picture(name);
+            b.screenshot(&path).await;
+            println!("{scheme} viewer saved to {}", path.display());
+        }
+    }
+
+    // the webhooks page: a webhook whose last event failed twice, its exchange open
+    b.color_scheme("light").await;
+    let hook = create_webhook(
+        &s.server,
+        json!({"name": "Billing service", "url": failing_receiver().await, "events": ["payment_*", "invoice.*"],
+               "headers": [["X-Tenant", "acme"]], "retry": {"schedule": ["1s"], "time_scale": 0.02}}),
+    )
+    .await;
+    let hid = hook["id"].as_u64().expect("webhook id");
+    let fired = support::post(
+        &format!("{}/_/api/events/payment_received", s.server.base_url()),
+        "",
+    )
+    .await;
+    assert!(fired.status < 300, "dispatch: {}", fired.text());
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(hid), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{hid}']"),
+        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')].some((tr) => tr.children[4].textContent === '2')",
+    )
+    .await;
+    click_until(
+        b,
+        ".page-webhooks tr[data-delivery]",
+        "document.querySelectorAll('.attempts .exchange').length === 2",
+    )
+    .await;
+    b.eval("document.querySelector('.page-webhooks .attempts').scrollIntoView({ block: 'start' }); window.scrollBy(0, -150); document.querySelector('.page-webhooks').scrollTop -= 150")
+        .await;
+    b.hover(".brand").await;
+    let path = docs_picture("webhooks.png");
+    b.screenshot(&path).await;
+    println!("webhooks page saved to {}", path.display());
     assert_page_clean(b).await;
 }

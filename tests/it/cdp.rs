@@ -419,6 +419,26 @@ impl Browser {
         }
     }
 
+    /// Moves the mouse over the centre of the first element matching a CSS selector (`:hover`).
+    pub async fn hover(&self, selector: &str) {
+        let sel = serde_json::to_string(selector).expect("selector");
+        let js = format!(
+            "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
+             e.scrollIntoView({{block: 'nearest'}}); const r = e.getBoundingClientRect(); \
+             return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
+        );
+        let at = self.eval(&js).await;
+        let (Some(x), Some(y)) = (at[0].as_f64(), at[1].as_f64()) else {
+            panic!("nothing to hover: no element matches {selector}");
+        };
+        self.call(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mouseMoved", "x": x, "y": y}),
+        )
+        .await
+        .expect("mouse event");
+    }
+
     /// Presses one key (`"j"`, `"/"`, `"Escape"`, `"Enter"`…) on the focused element.
     pub async fn press(&self, key: &str) {
         let (code, vk, text) = match key {

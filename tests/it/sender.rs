@@ -432,7 +432,7 @@ async fn a_receiver_that_fails_twice_gets_three_attempts_with_one_webhook_id_and
     let w = get(&api(&s, &format!("webhooks/{}", hook["id"])))
         .await
         .json();
-    assert_eq!(w["sent_count"], 3);
+    assert_eq!(w["sent_count"], 1, "one delivery, however many attempts");
     assert_eq!(w["last_status"], 200);
 }
 
