@@ -400,7 +400,12 @@ impl Ctx {
                 format!("at most {MAX_WAIT_COUNT} requests per wait"),
             ));
         }
-        let after: RequestId = params.num("after")?.unwrap_or(0);
+        // `after=now`: only requests that arrive after this call count (an old request that
+        // happens to match is the classic CI trap)
+        let after: RequestId = match params.get("after") {
+            Some("now") => self.store.stats().last_id,
+            _ => params.num("after")?.unwrap_or(0),
+        };
         let timeout = match params.get("timeout") {
             None | Some("") => std::time::Duration::from_secs(30),
             Some(t) => parse_duration(t)?,
@@ -421,7 +426,7 @@ impl Ctx {
                 let closest: Vec<serde_json::Value> = report
                     .closest
                     .iter()
-                    .map(|(r, failed)| json!({"request": &**r, "failed": failed}))
+                    .map(|m| json!({"request": &*m.request, "failed": m.failed, "why": m.why}))
                     .collect();
                 Ok(json_response(
                     StatusCode::REQUEST_TIMEOUT,

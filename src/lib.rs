@@ -6,7 +6,7 @@
 //! is dropped.
 //!
 //! Modules form layers and a module uses only those in its own or a lower layer:
-//! plain data (`error`, `model`, `matcher`, `sign`, `catalog`), state (`config`, `store`),
+//! plain data (`error`, `model`, `decode`, `matcher`, `sign`, `catalog`), state (`config`, `store`),
 //! the edges (`wire`, `capture`, `render`, `live`, `api`, `assets`), wiring and clients (`server`,
 //! `client`, `cli`).
 
@@ -19,6 +19,7 @@ pub mod cli_bin;
 pub mod cli_sender;
 pub mod client;
 pub mod config;
+pub mod decode;
 pub mod deliver;
 pub mod error;
 pub mod hookfile;
@@ -40,7 +41,7 @@ pub use error::{Error, Result};
 pub use matcher::Filter;
 pub use model::{CapturedRequest, Header};
 pub use server::{BinRef, Server, ServerHandle};
-pub use store::{WaitFailed, WaitOutcome, WaitReport, WaitSpec};
+pub use store::{Miss, WaitFailed, WaitOutcome, WaitReport, WaitSpec};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -2,7 +2,9 @@
 //! `method:POST path:/stripe/* -header:X-Retry` into a [`Filter`] once (globs compiled, values
 //! decoded) and evaluating that filter against captured requests cheaply, many times. The API's
 //! `q=`, the CLI's `--match`, the viewer's search box and websocket subscriptions all go through
-//! here, so they agree. Pure code with no state and no I/O; it may call only [`crate::model`].
+//! here, so they agree. Pure code with no state and no I/O; it may call only [`crate::model`] and
+//! [`crate::decode`] (`body:`, `json:` and bare words see an encoded body decoded, as the viewer
+//! shows it).
 //!
 //! Grammar: whitespace-separated terms, all of which must hold. `-term` negates a term. Double
 //! quotes group text containing spaces anywhere inside a term (`body:"two words"`, `"a phrase"`,
@@ -178,6 +180,20 @@ impl Filter {
             .collect()
     }
 
+    /// For each term of [`Filter::mismatches`], in the same order, one line saying what the
+    /// request has instead: `json:/a=1: found 2`, `json:/a=1: body is not JSON
+    /// (application/x-www-form-urlencoded)`, `json:/a=1: no value at /a`,
+    /// `header:X-Event=paid: found "pending"`, `header:X-Event: no such header`; for a negated
+    /// term, what it must not have matched (`-method:POST: the request is POST`).
+    pub fn why(&self, r: &CapturedRequest) -> Vec<String> {
+        let body = BodyJson::default();
+        self.terms
+            .iter()
+            .filter(|t| !t.holds(r, &body))
+            .map(|t| format!("{}: {}", t.text, t.test.found(r, &body, t.negated)))
+            .collect()
+    }
+
     /// Whether a term looks into the body as JSON.
     pub fn needs_json(&self) -> bool {
         self.terms.iter().any(Term::needs_json)
@@ -202,20 +218,45 @@ impl Filter {
 /// A request body read as JSON for any number of `json:` terms. The first term reads only the
 /// value it points at (the rest of the document is checked but not built); a second term on
 /// the same request parses the whole body once, for it and every later one.
+///
+/// It also holds the body as filters see it: decoded when the request has a `Content-Encoding`
+/// (gzip, deflate, br; at most [`DECODE_LIMIT`] bytes, through the one bounded decoder), as the
+/// viewer shows it, decoded at most once for all terms.
 #[derive(Debug, Default)]
 pub struct BodyJson {
     full: OnceCell<Option<Value>>,
     /// `json:` terms evaluated so far.
     uses: Cell<u32>,
+    /// The decoded body of an encoded request (None: it did not decode within the limit).
+    decoded: OnceCell<Option<bytes::Bytes>>,
 }
 
+/// The most a filter decodes of an encoded body; a body that decodes to more is searched as
+/// it was received.
+pub const DECODE_LIMIT: usize = 10 * 1024 * 1024;
+
 impl BodyJson {
-    /// The body parsed now (e.g. before taking a lock under which filters will run).
+    /// The body decoded and parsed now (e.g. before taking a lock under which filters run).
     pub fn parsed(r: &CapturedRequest) -> BodyJson {
-        BodyJson {
-            full: OnceCell::from(r.json()),
-            uses: Cell::new(0),
+        let b = BodyJson::default();
+        let doc = serde_json::from_slice(b.bytes(r)).ok();
+        let _ = b.full.set(doc);
+        b
+    }
+
+    /// The body as filters see it: decoded by its `Content-Encoding` when it has one and that
+    /// decodes within [`DECODE_LIMIT`], else as received.
+    pub fn bytes<'a>(&'a self, r: &'a CapturedRequest) -> &'a [u8] {
+        if r.header_all("content-encoding").next().is_none() {
+            return &r.body.bytes;
         }
+        self.decoded
+            .get_or_init(|| {
+                let codings = crate::decode::content_codings(r);
+                crate::decode::decode_bounded(&r.body.bytes, &codings, DECODE_LIMIT).ok()
+            })
+            .as_deref()
+            .unwrap_or(&r.body.bytes)
     }
 
     /// Calls `f` with the value at `tokens` in `body` (None: not JSON, or nothing there).
@@ -413,14 +454,14 @@ impl Test {
                 .iter()
                 .any(|(k, v)| k == key && value.as_ref().is_none_or(|want| v == want)),
             Test::Json { pointer, want } => {
-                json.at(&r.body.bytes, pointer, |got| match (got, want) {
+                json.at(json.bytes(r), pointer, |got| match (got, want) {
                     (None, _) => false,
                     (Some(_), None) => true,
                     (Some(got), Some(JsonWant::Json(w))) => json_eq(got, w),
                     (Some(got), Some(JsonWant::Text(t))) => got.as_str() == Some(t.as_str()),
                 })
             }
-            Test::Body(b) => contains(&r.body.bytes, b),
+            Test::Body(b) => contains(json.bytes(r), b),
             Test::Sig(want) => {
                 let got = match &r.signature {
                     None => SigState::None,
@@ -437,8 +478,113 @@ impl Test {
                     || r.headers
                         .iter()
                         .any(|h| n.found_in(h.name.as_bytes()) || n.found_in(&h.value))
-                    || n.found_in(&r.body.bytes)
+                    || n.found_in(json.bytes(r))
             }
+        }
+    }
+}
+
+/// A value as a person reads it in a report: text in quotes, bytes that are not UTF-8 escaped,
+/// long values cut.
+fn shown(bytes: &[u8]) -> String {
+    const MAX: usize = 80;
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text.chars().take(MAX).collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    format!("{out:?}")
+}
+
+impl Test {
+    /// What the request has for this term's subject, for a failed term (see [`Filter::why`]).
+    fn found(&self, r: &CapturedRequest, body: &BodyJson, negated: bool) -> String {
+        let found_list = |values: Vec<String>| match values.as_slice() {
+            [] => String::new(),
+            [one] => format!("found {one}"),
+            many => format!("found {}", many.join(", ")),
+        };
+        match self {
+            Test::Method(_) if negated => format!("the request is {}", r.method),
+            Test::Method(_) => format!("found {}", r.method),
+            Test::PathExact(_) | Test::PathGlob(_) if negated => {
+                format!("the path is {}", shown(r.path.as_bytes()))
+            }
+            Test::PathExact(_) | Test::PathGlob(_) => format!("found {}", shown(r.path.as_bytes())),
+            Test::Header { name, .. } => {
+                let values: Vec<String> = r.header_all(name).map(shown).collect();
+                match (values.is_empty(), negated) {
+                    (true, _) => "no such header".into(),
+                    (false, true) => format!("must not match, {}", found_list(values)),
+                    (false, false) => found_list(values),
+                }
+            }
+            Test::Query { key, .. } => {
+                let values: Vec<String> = r
+                    .query
+                    .iter()
+                    .filter(|(k, _)| k == key)
+                    .map(|(_, v)| shown(v.as_bytes()))
+                    .collect();
+                match (values.is_empty(), negated) {
+                    (true, _) => format!("no parameter {key}"),
+                    (false, true) => format!("must not match, {}", found_list(values)),
+                    (false, false) => found_list(values),
+                }
+            }
+            Test::Json { pointer, .. } => {
+                let bytes = body.bytes(r);
+                let Ok(doc) = serde_json::from_slice::<Value>(bytes) else {
+                    let ct = r
+                        .content_type()
+                        .map(|c| c.split(';').next().unwrap_or_default().trim().to_owned())
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or_else(|| "no Content-Type".into());
+                    return if bytes.is_empty() {
+                        "the body is empty".into()
+                    } else {
+                        format!("body is not JSON ({ct})")
+                    };
+                };
+                let at = format!(
+                    "/{}",
+                    pointer
+                        .iter()
+                        .map(|t| t.replace('~', "~0").replace('/', "~1"))
+                        .collect::<Vec<_>>()
+                        .join("/")
+                );
+                let at = if pointer.is_empty() {
+                    String::new()
+                } else {
+                    at
+                };
+                match resolve(&doc, pointer) {
+                    None => format!("no value at {at}"),
+                    Some(v) => {
+                        let mut text = v.to_string();
+                        if text.chars().count() > 80 {
+                            text = text.chars().take(80).collect::<String>() + "…";
+                        }
+                        if negated {
+                            format!("must not match, found {text}")
+                        } else {
+                            format!("found {text}")
+                        }
+                    }
+                }
+            }
+            Test::Body(_) if negated => "the body contains it".into(),
+            Test::Body(_) => format!("not in the body ({} bytes)", body.bytes(r).len()),
+            Test::Sig(_) => match &r.signature {
+                None => "found none (the bin does not verify signatures)".into(),
+                Some(s) if s.valid => format!("found valid ({})", s.scheme),
+                Some(s) => format!("found invalid: {}", s.reason.as_deref().unwrap_or("?")),
+            },
+            Test::Bin(_) => format!("found {}", r.bin),
+            Test::Status(_) => format!("found {}", r.response.status),
+            Test::Bare(_) if negated => "found in the target, headers or body".into(),
+            Test::Bare(_) => "not in the target, headers or body".into(),
         }
     }
 }

@@ -1,18 +1,16 @@
-//! Renderings of a captured request for people and tools: the exact body download, the one
-//! bounded decoder of `Content-Encoding` ([`decode_bounded`]: at most a limit of output, at most
-//! [`MAX_CODINGS`] codings), the HTTP/1.1 text of `/raw`, a `curl` command line and HAR.
+//! Renderings of a captured request for people and tools: the exact body download (decoded by
+//! `decode`, re-exported here), the HTTP/1.1 text of `/raw`, a `curl` command line and HAR.
 //!
-//! Pure functions over `model`; uses `error` for the body decoder's failures. No I/O.
-
-use std::io::Read;
+//! Pure functions over `model` and `decode`. No I/O.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::Response;
 
-use crate::error::{Error, Result};
 use crate::model::CapturedRequest;
+
+pub use crate::decode::{content_codings, decode_bounded, MAX_CODINGS};
 
 /// Headers that describe a connection or a framing rather than the request itself.
 pub const HOP_BY_HOP: &[&str] = &[
@@ -32,9 +30,6 @@ pub const HOP_BY_HOP: &[&str] = &[
 pub fn is_end_to_end(name: &str) -> bool {
     !name.starts_with(':') && !HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str())
 }
-
-/// Most `Content-Encoding` codings undone on one body (`gzip, br` is two).
-pub const MAX_CODINGS: usize = 4;
 
 /// A body download with the request's content type: `bytes` are the exact body, or the body
 /// [`decode_bounded`] returned.
@@ -60,63 +55,6 @@ pub fn body_response(r: &CapturedRequest, bytes: Bytes) -> Response<Full<Bytes>>
         HeaderValue::from_static("default-src 'none'; sandbox"),
     );
     resp
-}
-
-/// The request's content codings in the order they were applied: every `Content-Encoding`
-/// line, comma-separated, lower-cased (`identity` included, empty items left out).
-pub fn content_codings(r: &CapturedRequest) -> Vec<String> {
-    r.header_all("content-encoding")
-        .flat_map(|v| v.split(|b| *b == b','))
-        .map(|c| String::from_utf8_lossy(c).trim().to_ascii_lowercase())
-        .filter(|c| !c.is_empty())
-        .collect()
-}
-
-/// Undoes `codings` (in the order they were applied: the last is undone first; gzip, x-gzip,
-/// deflate, br, identity) on `body`, producing at most `limit` bytes at every step. Past the
-/// limit it stops reading and answers [`Error::DecodedTooLarge`]; more than [`MAX_CODINGS`]
-/// codings, an unknown coding or corrupt data are a 400. CPU-bound: async callers run it on a
-/// blocking thread. The one decoder of captured bodies.
-pub fn decode_bounded(body: &Bytes, codings: &[String], limit: usize) -> Result<Bytes> {
-    if codings.len() > MAX_CODINGS {
-        return Err(Error::bad(
-            "Content-Encoding",
-            format!(
-                "at most {MAX_CODINGS} codings are decoded; this body lists {}",
-                codings.len()
-            ),
-        ));
-    }
-    let mut data = body.clone();
-    for coding in codings.iter().rev() {
-        let read = |r: &mut dyn Read| -> std::io::Result<Vec<u8>> {
-            let mut out = Vec::new();
-            // one byte past the limit tells "exactly at the limit" from "past it"
-            r.take(limit as u64 + 1).read_to_end(&mut out)?;
-            Ok(out)
-        };
-        let res = match coding.as_str() {
-            "gzip" | "x-gzip" => read(&mut flate2::read::MultiGzDecoder::new(&data[..])),
-            // zlib-wrapped per RFC 9110, but raw deflate is common in the wild
-            "deflate" => read(&mut flate2::read::ZlibDecoder::new(&data[..]))
-                .or_else(|_| read(&mut flate2::read::DeflateDecoder::new(&data[..]))),
-            "br" => read(&mut brotli::Decompressor::new(&data[..], 4096)),
-            "identity" => continue,
-            other => {
-                return Err(Error::bad(
-                    "decode",
-                    format!("cannot decode Content-Encoding `{other}`"),
-                ))
-            }
-        };
-        let out = res
-            .map_err(|e| Error::bad("decode", format!("the {coding} body does not decode: {e}")))?;
-        if out.len() > limit {
-            return Err(Error::DecodedTooLarge { limit });
-        }
-        data = Bytes::from(out);
-    }
-    Ok(data)
 }
 
 /// The request as HTTP/1.1 text: the request line as sent, headers in received order and case,
@@ -303,72 +241,4 @@ pub fn har(reqs: &[std::sync::Arc<CapturedRequest>]) -> serde_json::Value {
         "creator": {"name": "hookpit", "version": env!("CARGO_PKG_VERSION")},
         "entries": entries,
     }})
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
-
-    use super::*;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
-    fn codings(list: &[&str]) -> Vec<String> {
-        list.iter().map(|c| c.to_string()).collect()
-    }
-
-    #[test]
-    fn a_body_of_exactly_the_limit_decodes_and_one_byte_more_is_too_large() {
-        let body = Bytes::from(gzip(&[7u8; 1000]));
-        let out = decode_bounded(&body, &codings(&["gzip"]), 1000).unwrap();
-        assert_eq!(&out[..], &[7u8; 1000][..]);
-        match decode_bounded(&body, &codings(&["gzip"]), 999) {
-            Err(Error::DecodedTooLarge { limit: 999 }) => {}
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn raw_deflate_identity_and_unknown_codings() {
-        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(b"raw deflate").unwrap();
-        let raw = Bytes::from(e.finish().unwrap());
-        let out = decode_bounded(&raw, &codings(&["deflate", "identity"]), 100).unwrap();
-        assert_eq!(&out[..], b"raw deflate");
-        let err = decode_bounded(&raw, &codings(&["zstd"]), 100).unwrap_err();
-        assert!(err.to_string().contains("zstd"), "{err}");
-        let err = decode_bounded(&raw, &codings(&["gzip"]), 100).unwrap_err();
-        assert_eq!(err.status(), hyper::StatusCode::BAD_REQUEST);
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: 128,
-            failure_persistence: None,
-            ..proptest::prelude::ProptestConfig::default()
-        })]
-
-        /// Any bytes under any list of codings: an answer, never a panic, never past the limit.
-        #[test]
-        fn decoding_anything_stays_within_the_limit(
-            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
-            list in proptest::collection::vec(
-                proptest::sample::select(vec!["gzip", "x-gzip", "deflate", "br", "identity", "zz"]),
-                0..6,
-            ),
-            wrap in proptest::prelude::any::<bool>(),
-            limit in 0usize..4096,
-        ) {
-            let body = if wrap { gzip(&data) } else { data.clone() };
-            let list = codings(&list);
-            match decode_bounded(&Bytes::from(body), &list, limit) {
-                Ok(out) => proptest::prop_assert!(out.len() <= limit || list.iter().all(|c| c == "identity")),
-                Err(e) => proptest::prop_assert!(matches!(e.status().as_u16(), 400 | 413)),
-            }
-        }
-    }
 }

@@ -304,34 +304,45 @@ pub struct WaitReport {
     /// Matches found before the time ran out (fewer than `count`), oldest first.
     pub matched: Vec<Arc<CapturedRequest>>,
     /// Up to 5 non-matching requests with the fewest failed terms, newest first, each with the
-    /// terms (as written) that failed.
-    pub closest: Vec<(Arc<CapturedRequest>, Vec<String>)>,
+    /// terms that failed and why.
+    pub closest: Vec<Miss>,
+}
+
+/// A request that came close to what a wait asked for.
+#[derive(Debug, Clone)]
+pub struct Miss {
+    pub request: Arc<CapturedRequest>,
+    /// The terms (as written) that failed, in filter order.
+    pub failed: Vec<String>,
+    /// One line per failed term, same order, saying what was found (`json:/a=1: found 2`).
+    pub why: Vec<String>,
 }
 
 impl std::fmt::Display for WaitReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.filter.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" matching `{}`", self.filter)
+        };
         write!(
             f,
-            "timed out after {:?} waiting for {} request{} matching `{}` in bin `{}` ({} matched)",
+            "timed out after {:?} waiting for {} request{}{what} in bin `{}` ({} matched)",
             self.timeout,
             self.count,
             if self.count == 1 { "" } else { "s" },
-            self.filter,
             self.bin,
             self.matched.len()
         )?;
         if self.closest.is_empty() {
             write!(f, "; no other requests arrived in that bin")?;
         }
-        for (r, failed) in &self.closest {
-            write!(
-                f,
-                "\n  closest: #{} {} {} failed: {}",
-                r.id,
-                r.method,
-                r.target,
-                failed.join(", ")
-            )?;
+        for m in &self.closest {
+            let r = &m.request;
+            write!(f, "\n  closest: #{} {} {}", r.id, r.method, r.target)?;
+            for why in &m.why {
+                write!(f, "\n    {why}")?;
+            }
         }
         Ok(())
     }
@@ -810,6 +821,14 @@ impl Store {
         scored.sort_by_key(|(_, failed)| failed.len());
         scored.truncate(5);
         scored.sort_by_key(|(r, _)| std::cmp::Reverse(r.id));
+        let scored = scored
+            .into_iter()
+            .map(|(r, failed)| Miss {
+                why: spec.filter.why(&r),
+                request: r,
+                failed,
+            })
+            .collect();
         WaitReport {
             bin: spec.bin.clone(),
             filter: spec.filter.to_string(),

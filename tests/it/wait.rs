@@ -291,3 +291,146 @@ async fn a_match_evicted_before_the_matcher_runs_still_releases_the_wait() {
         other => panic!("the wait missed the evicted match: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_timeout_says_for_each_failed_term_what_was_found() {
+    let s = start().await;
+    let u = s.catch_url("why");
+    http("POST", &u, &[("X-Event", "pending")], r#"{"a":2}"#).await;
+    http(
+        "POST",
+        &u,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "a=1",
+    )
+    .await;
+    http(
+        "POST",
+        &u,
+        &[("Content-Type", "application/json")],
+        r#"{"b":1}"#,
+    )
+    .await;
+    let a = get(&wait_url(
+        &s,
+        "why",
+        "q=json:/a=1+header:X-Event=paid+-method:POST&timeout=200ms",
+    ))
+    .await;
+    assert_eq!(a.status, 408);
+    let v = a.json();
+    let why = |i: usize| v["closest"][i]["why"].clone();
+    // newest first; `why` has one line per failed term, in the order of `failed`
+    assert_eq!(
+        why(0),
+        serde_json::json!([
+            "json:/a=1: no value at /a",
+            "header:X-Event=paid: no such header",
+            "-method:POST: the request is POST"
+        ])
+    );
+    assert_eq!(
+        why(1),
+        serde_json::json!([
+            "json:/a=1: body is not JSON (application/x-www-form-urlencoded)",
+            "header:X-Event=paid: no such header",
+            "-method:POST: the request is POST"
+        ])
+    );
+    assert_eq!(
+        why(2),
+        serde_json::json!([
+            "json:/a=1: found 2",
+            "header:X-Event=paid: found \"pending\"",
+            "-method:POST: the request is POST"
+        ])
+    );
+    assert_eq!(
+        v["closest"][2]["failed"],
+        serde_json::json!(["json:/a=1", "header:X-Event=paid", "-method:POST"])
+    );
+    // the Rust report says the same
+    let err = s
+        .bin("why")
+        .wait_for("json:/a=1", Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("json:/a=1: found 2"), "{err}");
+}
+
+#[tokio::test]
+async fn after_now_counts_only_requests_that_arrive_after_the_wait_starts() {
+    let s = start().await;
+    post(&s.catch_url("new"), r#"{"n":1}"#).await;
+    // an old match does not release it
+    let a = get(&wait_url(&s, "new", "after=now&timeout=200ms")).await;
+    assert_eq!(a.status, 408);
+    let url = wait_url(&s, "new", "after=now&timeout=10s");
+    let waiting = tokio::spawn(async move { get(&url).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.store().pending_waits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wait never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    post(&s.catch_url("new"), r#"{"n":2}"#).await;
+    let a = waiting.await.unwrap();
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["requests"][0]["body"]["text"], r#"{"n":2}"#);
+}
+
+#[tokio::test]
+async fn filters_see_a_compressed_body_decoded() {
+    use std::io::Write;
+    let s = start().await;
+    let json = br#"{"event":"invoice.paid","data":{"amount":4200}}"#;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(json).unwrap();
+    let gz = gz.finish().unwrap();
+    let br = {
+        let mut out = Vec::new();
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        w.write_all(json).unwrap();
+        drop(w);
+        out
+    };
+    for (coding, body) in [("gzip", gz), ("br", br)] {
+        let bin = format!("enc-{coding}");
+        let a = http(
+            "POST",
+            &s.catch_url(&bin),
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", coding),
+            ],
+            body,
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        for q in [
+            "json:/data/amount=4200",
+            "body:invoice.paid",
+            "INVOICE.PAID",
+        ] {
+            let list = get(&format!(
+                "{}/_/api/bins/{bin}/requests?q={}",
+                s.base_url(),
+                q.replace(':', "%3A")
+                    .replace('/', "%2F")
+                    .replace('=', "%3D")
+            ))
+            .await;
+            assert_eq!(
+                list.json()["requests"].as_array().unwrap().len(),
+                1,
+                "{coding} {q}"
+            );
+        }
+        s.bin(&bin)
+            .wait_for("json:/event=invoice.paid", Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("{coding}: {e}"));
+    }
+}
