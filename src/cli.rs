@@ -158,8 +158,12 @@ pub struct WaitArgs {
     #[arg(long, short, default_value = "30s")]
     pub timeout: String,
     /// Only requests with a larger id count (default: every kept request counts).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "new")]
     pub after: Option<u64>,
+    /// Only requests that arrive after the wait starts count (an older request that matches
+    /// does not release it).
+    #[arg(long)]
+    pub new: bool,
     /// Print JSON: the matched requests, or the timeout report.
     #[arg(long)]
     pub json: bool,
@@ -997,6 +1001,9 @@ async fn wait(c: &Client, a: WaitArgs) -> Result<i32> {
     if let Some(x) = a.after {
         path.push_str(&format!("&after={x}"));
     }
+    if a.new {
+        path.push_str("&after=now");
+    }
     let ans = c.send(hyper::Method::GET, &path, None).await?;
     match ans.status {
         200 => {
@@ -1038,7 +1045,14 @@ async fn wait(c: &Client, a: WaitArgs) -> Result<i32> {
                     {
                         eprintln!("  {}", request_line(&r));
                     }
-                    for t in item["failed"].as_array().into_iter().flatten() {
+                    // `why` says what was found for each failed term; `failed` alone from an
+                    // older server
+                    let lines = item["why"]
+                        .as_array()
+                        .or_else(|| item["failed"].as_array())
+                        .cloned()
+                        .unwrap_or_default();
+                    for t in lines {
                         eprintln!(
                             "      {} {}",
                             "failed:".red(),

@@ -600,3 +600,35 @@ fn show_decodes_a_body_in_its_declared_legacy_charset() {
     assert!(out.contains("naïve café"), "{out}");
     assert!(!out.contains("binary"), "{out}");
 }
+
+#[test]
+fn wait_new_ignores_an_old_match_and_a_timeout_says_what_was_found() {
+    let s = spawn_serve(&[]);
+    let base = s.base();
+    post_sync(&base, "/ci/e", "{\"a\":2}");
+    let (code, _, err) = run_cli(
+        &base,
+        &["wait", "--bin", "ci", "--new", "--timeout", "300ms"],
+    );
+    assert_eq!(code, 1, "an old request must not count: {err}");
+    let (code, _, err) = run_cli(
+        &base,
+        &[
+            "wait",
+            "--bin",
+            "ci",
+            "-m",
+            "json:/a=1",
+            "--timeout",
+            "300ms",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("json:/a=1: found 2"), "{err}");
+    // with no filter the message does not speak of one
+    let (code, _, err) = run_cli(&base, &["wait", "--bin", "empty", "--timeout", "200ms"]);
+    assert_eq!(code, 1);
+    let first = err.lines().next().unwrap_or_default();
+    assert!(!first.contains("matching"), "{err}");
+    assert!(first.contains("in bin `empty`"), "{err}");
+}
