@@ -31,8 +31,9 @@
 //!   events) (target ≤ 1 KiB); the RSS of 100,000 bodies made alone is the baseline. Part (2)
 //!   always runs in a fresh child process (`bench retry-memory --child`, via `/proc/self/exe`),
 //!   so no other bench's allocations pollute it; the child's verdicts join this summary.
-//! * `soak`: a bounded flood (at most 400,000 requests, 4 × `--secs`) over 1,000 bins and 64
-//!   connections, with mixed body sizes, 20 viewers and 100 pending waits attached, against a
+//! * `soak`: a bounded flood (at most 400,000 requests, 4 × `--secs`) over 64 connections, four
+//!   requests in five into 100 hot bins and one in five over 5,000 more, bodies of 0–64 KiB,
+//!   with 20 viewers and 100 pending waits attached, against a
 //!   server in a child process with `--max-memory 64 MiB --max-bins 200`: requests answered 2xx
 //!   must equal requests recorded and kept + evicted; the child's peak RSS must stay within the
 //!   budget plus its RSS at start plus a stated 64 MiB overhead; `/_/api/health` p99 during the

@@ -96,6 +96,16 @@ pub struct FeedEvent {
     pub change: Change,
     preview_limit: usize,
     json: OnceLock<Bytes>,
+    /// What this event keeps alive (its request and that request's message), counted in
+    /// the store's feed budget until the event is dropped.
+    pinned: usize,
+    feed_bytes: Arc<AtomicUsize>,
+}
+
+impl Drop for FeedEvent {
+    fn drop(&mut self) {
+        self.feed_bytes.fetch_sub(self.pinned, Ordering::AcqRel);
+    }
 }
 
 impl FeedEvent {
@@ -474,6 +484,10 @@ struct Inner {
     /// `configure_bin` and bin removal.
     rules: dashmap::DashMap<Arc<str>, Arc<BinRules>>,
     feed: broadcast::Sender<Arc<FeedEvent>>,
+    /// Bytes the feed's events keep alive: the feed ring holds its last events (and the
+    /// requests in them) whoever has read them, past the store's own eviction. Bounded by
+    /// [`Store::feed_budget`].
+    feed_bytes: Arc<AtomicUsize>,
     limits: Limits,
     instance: String,
 }
@@ -496,6 +510,9 @@ pub struct Stats {
     /// Requests pending waits never saw because their bin's matcher fell more than 65,536
     /// requests behind (0 unless a flood outruns the filters).
     pub wait_backlog_dropped: u64,
+    /// Bytes the live feed keeps alive now: at most [`Store::feed_budget`] plus one request,
+    /// plus a small message (about 1 KiB) for each later one in the feed's ring.
+    pub feed_bytes: usize,
     pub last_id: RequestId,
 }
 
@@ -522,6 +539,7 @@ impl Store {
                     evicted_up_to: 0,
                 }),
                 feed,
+                feed_bytes: Arc::new(AtomicUsize::new(0)),
                 subscribers: AtomicUsize::new(0),
                 rules: dashmap::DashMap::new(),
                 limits,
@@ -540,11 +558,45 @@ impl Store {
         if self.inner.subscribers.load(Ordering::Acquire) == 0 {
             return;
         }
+        let change = match change {
+            Change::Request(r) => Change::Request(self.within_feed_budget(r)),
+            Change::Updated(r) => Change::Updated(self.within_feed_budget(r)),
+            other => other,
+        };
+        let pinned = match &change {
+            // the request, and its message once built (about as large again)
+            Change::Request(r) | Change::Updated(r) => 2 * r.weight(),
+            _ => 0,
+        };
+        self.inner.feed_bytes.fetch_add(pinned, Ordering::AcqRel);
         let _ = self.inner.feed.send(Arc::new(FeedEvent {
             change,
             preview_limit: self.inner.limits.preview_limit,
             json: OnceLock::new(),
+            pinned,
+            feed_bytes: self.inner.feed_bytes.clone(),
         }));
+    }
+
+    /// What the live feed may keep alive: an eighth of `max_memory`, at least 4 MiB.
+    pub fn feed_budget(&self) -> usize {
+        (self.inner.limits.max_memory / 8).max(4 * 1024 * 1024)
+    }
+
+    /// The request as the feed may carry it: whole while the feed is within its budget, else
+    /// without its body and headers but a short Content-Type (marked `omitted`; viewers load such
+    /// a request over REST),
+    /// so a flood of large requests cannot pin memory past the store's own limits.
+    fn within_feed_budget(&self, r: Arc<CapturedRequest>) -> Arc<CapturedRequest> {
+        let now = self.inner.feed_bytes.load(Ordering::Acquire);
+        if now + 2 * r.weight() <= self.feed_budget() {
+            return r;
+        }
+        let mut lite = r.without_body();
+        // a short Content-Type still labels the row
+        lite.headers
+            .retain(|h| h.name.eq_ignore_ascii_case("content-type") && h.value.len() <= 128);
+        Arc::new(lite)
     }
 
     /// Is anyone subscribed to the feed (a viewer, `tail`)? Lets producers skip building
@@ -1164,6 +1216,7 @@ impl Store {
             evicted: st.evicted_total,
             evicted_bins: st.evicted_bins,
             wait_backlog_dropped: st.wait_backlog_dropped,
+            feed_bytes: self.inner.feed_bytes.load(Ordering::Acquire),
             last_id: st.next_id - 1,
         }
     }

@@ -433,3 +433,57 @@ async fn a_flood_of_new_bins_evicts_plain_bins_before_a_configured_one() {
     assert_eq!(get(&format!("{api}/flood99")).await.status, 200);
     assert_eq!(c.post("/kept/x").await, 201);
 }
+
+#[tokio::test]
+async fn a_flood_of_large_requests_cannot_pin_memory_through_the_live_feed() {
+    const N: usize = 400;
+    // the feed ring keeps its last events alive whoever read them: a viewer must not turn
+    // evicted requests into memory the budget no longer sees
+    let s = start_with(Config {
+        max_memory: 16 * 1024 * 1024,
+        ..Config::for_tests()
+    })
+    .await;
+    let budget = s.store().feed_budget();
+    let mut viewer = ws(&s, "?bin=big").await;
+    assert_eq!(
+        next_json(&mut viewer, Duration::from_secs(5))
+            .await
+            .unwrap()["type"],
+        "hello"
+    );
+    // bodies within the preview limit travel in the messages; the viewer does not read, so
+    // once its socket buffers are full the feed holds every new event
+    let body = Bytes::from(vec![b'x'; 60 * 1024]);
+    let mut c = Conn::open(s.addr()).await;
+    let mut most = 0;
+    for _ in 0..N {
+        assert_eq!(c.send("POST", "/big/e", body.clone()).await.0, 200);
+        most = most.max(s.store().stats().feed_bytes);
+    }
+    // the budget, one whole request over it, and a small message for each request past it
+    assert!(
+        most <= budget + 2 * 64 * 1024 + N * 2048,
+        "the feed kept {most} bytes alive, budget {budget}"
+    );
+    // every request still reaches the viewer: whole while within the budget, then without its
+    // body and headers (the viewer loads those over REST)
+    let (mut whole, mut lite) = (0, 0);
+    while whole + lite < N {
+        let v = next_json(&mut viewer, Duration::from_secs(5))
+            .await
+            .expect("a request message for every capture");
+        if v["type"] != "request" {
+            continue;
+        }
+        if v["request"]["body"]["omitted"] == true {
+            assert_eq!(v["request"]["body"]["size"], 60 * 1024);
+            assert!(v["request"]["headers"].as_array().unwrap().len() <= 1);
+            lite += 1;
+        } else {
+            assert_eq!(v["request"]["body"]["size"], 60 * 1024);
+            whole += 1;
+        }
+    }
+    assert!(lite > 0 && whole > 0, "{whole} whole, {lite} without body");
+}
