@@ -548,6 +548,31 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_delivery_line_prints_its_times_like_every_other_listing() {
+        colored::control::set_override(false);
+        let d = crate::deliver::DeliveryView {
+            id: 7,
+            webhook_id: 1,
+            webhook_name: Some("CRM".into()),
+            event: "payment_received".into(),
+            message_id: "msg_1".into(),
+            trigger: "event".into(),
+            state: "pending".into(),
+            created_at: "2026-11-30T15:04:05.123456Z".into(),
+            next_attempt_at: Some("2026-11-30T15:04:10.654321Z".into()),
+            note: None,
+            attempts: Vec::new(),
+        };
+        let line = super::delivery_line(&d);
+        assert!(
+            line.starts_with("15:04:05.123 #7 payment_received"),
+            "{line}"
+        );
+        assert!(line.ends_with("next 15:04:10.654"), "{line}");
+        assert!(!line.contains("2026-"), "{line}");
+    }
+
+    #[test]
     fn a_mistyped_event_name_suggests_the_nearest_names() {
         let names = ["payment_received", "payment_failed", "site_created"];
         assert_eq!(
