@@ -738,6 +738,32 @@ async fn serve_bare(
     status: StatusCode,
     hits: Option<Arc<AtomicU64>>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BoxError> {
+    serve_hyper(move |req| {
+        let hits = hits.clone();
+        async move {
+            let _body = req.into_body().collect().await.map(|b| b.to_bytes());
+            if let Some(h) = &hits {
+                h.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut r = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
+            *r.status_mut() = status;
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+    })
+    .await
+}
+
+/// A plain hyper 1.x HTTP/1.1 keep-alive server on 127.0.0.1:0 answering every request with
+/// `handle`: the accept loop of every baseline server in the benches.
+async fn serve_hyper<F, Fut>(
+    handle: F,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BoxError>
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -747,20 +773,10 @@ async fn serve_bare(
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            let hits = hits.clone();
-            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let hits = hits.clone();
-                async move {
-                    let _body = req.into_body().collect().await.map(|b| b.to_bytes());
-                    if let Some(h) = &hits {
-                        h.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let mut r = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
-                    *r.status_mut() = status;
-                    r.headers_mut()
-                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    Ok::<_, Infallible>(r)
-                }
+            let handle = handle.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                let fut = handle(req);
+                async move { Ok::<_, Infallible>(fut.await) }
             });
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()

@@ -85,55 +85,37 @@ struct Naive {
 /// The bare server plus a copy of every request into one `Mutex<Vec>`; `GET /count` answers how
 /// many it holds.
 async fn serve_naive() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BoxError> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let kept: Arc<std::sync::Mutex<Vec<Naive>>> = Arc::default();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
-            let kept = kept.clone();
-            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let kept = kept.clone();
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let body = body
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    let answer = if parts.method == Method::GET && parts.uri.path() == "/count" {
-                        let n = kept.lock().map(|k| k.len()).unwrap_or(0);
-                        Bytes::from(format!("{{\"count\":{n}}}"))
-                    } else {
-                        if let Ok(mut k) = kept.lock() {
-                            k.push(Naive {
-                                method: parts.method,
-                                uri: parts.uri,
-                                headers: parts.headers,
-                                body,
-                            });
-                        }
-                        Bytes::from_static(b"{\"ok\":true}")
-                    };
-                    let mut r = Response::new(Full::new(answer));
-                    r.headers_mut()
-                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    Ok::<_, Infallible>(r)
+    serve_hyper(move |req: Request<hyper::body::Incoming>| {
+        let kept = kept.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let answer = if parts.method == Method::GET && parts.uri.path() == "/count" {
+                let n = kept.lock().map(|k| k.len()).unwrap_or(0);
+                Bytes::from(format!("{{\"count\":{n}}}"))
+            } else {
+                if let Ok(mut k) = kept.lock() {
+                    k.push(Naive {
+                        method: parts.method,
+                        uri: parts.uri,
+                        headers: parts.headers,
+                        body,
+                    });
                 }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .await;
-            });
+                Bytes::from_static(b"{\"ok\":true}")
+            };
+            let mut r = Response::new(Full::new(answer));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
         }
-    });
-    Ok((addr, task))
+    })
+    .await
 }
 
 /// A server child process; closing its stdin stops it, and dropping this kills it if it lingers.

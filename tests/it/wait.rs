@@ -6,6 +6,18 @@ use std::time::Duration;
 
 use crate::support::*;
 
+/// Returns once the server shows a pending wait (fails the test after 5 s).
+async fn until_a_wait_is_registered(s: &hookpit::ServerHandle) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.store().pending_waits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wait never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 fn wait_url(s: &hookpit::ServerHandle, bin: &str, query: &str) -> String {
     format!("{}/_/api/bins/{bin}/wait?{query}", s.base_url())
 }
@@ -199,14 +211,7 @@ async fn a_timed_out_wait_does_not_report_or_hold_matches_that_were_evicted() {
     assert_eq!(cfg.status, 200);
     let url = wait_url(&s, "evw", "q=method:POST&count=2&timeout=1s");
     let waiter = tokio::spawn(async move { get(&url).await });
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while s.store().pending_waits() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the wait never registered"
-        );
-        tokio::task::yield_now().await;
-    }
+    until_a_wait_is_registered(&s).await;
     post(&s.catch_url("evw"), "{}").await; // matches, then is evicted by the next one
     crate::support::http("GET", &s.catch_url("evw"), &[], "").await;
     let a = waiter.await.unwrap();
@@ -265,14 +270,7 @@ async fn a_match_evicted_before_the_matcher_runs_still_releases_the_wait() {
             })
             .await
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while s.store().pending_waits() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the wait never registered"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    until_a_wait_is_registered(&s).await;
     let capture = |n: u32| {
         let mut r = (*model).clone();
         r.bin = "lag".into();
@@ -367,14 +365,7 @@ async fn after_now_counts_only_requests_that_arrive_after_the_wait_starts() {
     assert_eq!(a.status, 408);
     let url = wait_url(&s, "new", "after=now&timeout=10s");
     let waiting = tokio::spawn(async move { get(&url).await });
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while s.store().pending_waits() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the wait never registered"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    until_a_wait_is_registered(&s).await;
     post(&s.catch_url("new"), r#"{"n":2}"#).await;
     let a = waiting.await.unwrap();
     assert_eq!(a.status, 200);
