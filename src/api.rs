@@ -426,13 +426,26 @@ impl Ctx {
                 let closest: Vec<serde_json::Value> = report
                     .closest
                     .iter()
-                    .map(|m| json!({"request": &*m.request, "failed": m.failed, "why": m.why}))
+                    // bodies past the feed's preview limit are left out (`omitted`): five
+                    // 10 MiB requests per report would let waits pin gigabytes
+                    .map(|m| {
+                        json!({
+                            "request": &*m.request.preview(self.store.limits().preview_limit),
+                            "failed": m.failed,
+                            "why": m.why,
+                        })
+                    })
                     .collect();
                 Ok(json_response(
                     StatusCode::REQUEST_TIMEOUT,
                     &json!({
                         "error": {"code": "timeout", "message": report.to_string().lines().next().unwrap_or_default()},
-                        "matched": report.matched,
+                        // the partial matches by id and head; their bodies are a GET away
+                        "matched": report
+                            .matched
+                            .iter()
+                            .map(|r| r.without_body())
+                            .collect::<Vec<_>>(),
                         "closest": closest,
                     }),
                 ))

@@ -423,6 +423,10 @@ pub struct BinSummary {
     /// Shared with the store's copy, so a summary is cheap to take under its lock.
     #[serde(default)]
     pub config: std::sync::Arc<serde_json::Value>,
+    /// Listings abridge a large config to its keys (each `"…"`); `GET /_/api/bins/{bin}` has
+    /// it whole.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub config_omitted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_position: Option<usize>,
 }

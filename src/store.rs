@@ -49,6 +49,13 @@ pub const MAX_WAIT_COUNT: usize = 10_000;
 pub const HELLO_BINS: usize = 200;
 /// What a bin costs in the memory budget besides its name and config.
 const BIN_WEIGHT: usize = 512;
+/// What a bin's config costs in memory per byte of its JSON: the parsed config is kept twice
+/// (the settings and the summaries' shared copy) and compiled into rules (measured: about 15).
+const CONFIG_WEIGHT_PER_BYTE: usize = 16;
+/// Configs larger than this (as JSON) are abridged in listings: `hello`, `GET /_/api/bins` and
+/// the feed's `bin` messages name their keys only (`config_omitted`); `GET /_/api/bins/{bin}`
+/// has the whole config.
+const LISTED_CONFIG_MAX: usize = 4096;
 /// Requests read under the lock at a time by listings and the wait matcher.
 const CHUNK: usize = 1024;
 
@@ -170,6 +177,8 @@ struct Bin {
     settings: BinSettings,
     /// The config as summaries show it, shared rather than copied into each summary.
     config: Arc<serde_json::Value>,
+    /// The config as listings show it: `config` itself, or its keys alone when it is large.
+    listed_config: Arc<serde_json::Value>,
     /// Its place in `State::lru`.
     touched: u64,
     /// What the bin itself costs in `State::memory` (not counting its requests).
@@ -197,12 +206,24 @@ impl Bin {
             created_at: SystemTime::now(),
             settings: BinSettings::default(),
             config: Arc::new(json!({})),
+            listed_config: Arc::new(json!({})),
             touched: 0,
             weight: BIN_WEIGHT + name.len(),
         }
     }
 
+    /// The summary for listings: a large config abridged to its keys.
     fn summary(&self) -> BinSummary {
+        let mut s = self.full_summary();
+        if !Arc::ptr_eq(&self.listed_config, &self.config) {
+            s.config = self.listed_config.clone();
+            s.config_omitted = true;
+        }
+        s
+    }
+
+    /// The summary with the whole config.
+    fn full_summary(&self) -> BinSummary {
         BinSummary {
             name: self.name.to_string(),
             count: self.requests.len(),
@@ -210,6 +231,7 @@ impl Bin {
             evicted: self.evicted,
             created_at: self.created_at,
             config: self.config.clone(),
+            config_omitted: false,
             sequence_position: self
                 .settings
                 .rules
@@ -1124,16 +1146,27 @@ impl Store {
                     b.config = Arc::new(b.settings.config.clone());
                 }
                 let before = b.weight;
-                b.weight = BIN_WEIGHT + b.name.len() + json_len(&b.config);
+                let len = json_len(&b.config);
+                b.weight = BIN_WEIGHT + b.name.len() + CONFIG_WEIGHT_PER_BYTE * len;
+                b.listed_config = if len <= LISTED_CONFIG_MAX {
+                    b.config.clone()
+                } else {
+                    let keys = b.config.as_object().map(|o| {
+                        o.keys()
+                            .map(|k| (k.clone(), json!("…")))
+                            .collect::<serde_json::Map<_, _>>()
+                    });
+                    Arc::new(keys.map(serde_json::Value::Object).unwrap_or(json!({})))
+                };
                 let cap = b.settings.max_requests.unwrap_or(max_default).max(1);
-                (cap, (before, b.weight), b.summary())
+                (cap, (before, b.weight), b.full_summary())
             }
             None => {
                 // unreachable: the bin was inserted above under this lock
                 let mut s = BinSettings::default();
                 change(&mut s);
                 let b = Bin::new(bin);
-                return b.summary();
+                return b.full_summary();
             }
         };
         st.memory = st.memory.saturating_sub(weight_change.0) + weight_change.1;
@@ -1184,7 +1217,7 @@ impl Store {
 
     /// One bin's summary.
     pub fn bin(&self, bin: &str) -> Option<BinSummary> {
-        self.lock().bins.get(bin).map(Bin::summary)
+        self.lock().bins.get(bin).map(Bin::full_summary)
     }
 
     /// Every bin's summary, by name (at most `max_bins`).

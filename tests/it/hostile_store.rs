@@ -487,3 +487,49 @@ async fn a_flood_of_large_requests_cannot_pin_memory_through_the_live_feed() {
     }
     assert!(lite > 0 && whole > 0, "{whole} whole, {lite} without body");
 }
+
+#[tokio::test]
+async fn a_large_bin_config_is_counted_at_its_cost_and_listed_by_its_keys() {
+    let s = start().await;
+    let steps: Vec<serde_json::Value> = (0..2000)
+        .map(|_| serde_json::json!({"status": 200, "headers": [["X", "y".repeat(90)]]}))
+        .collect();
+    let config = serde_json::json!({ "sequence": steps });
+    let len = config.to_string().len();
+    let before = s.store().stats().memory;
+    let mut c = Conn::open(s.addr()).await;
+    let (status, _) = c
+        .send("PUT", "/_/api/bins/heavy", Bytes::from(config.to_string()))
+        .await;
+    assert_eq!(status, 200);
+    // the parsed and compiled config costs far more than its JSON: counted as such
+    assert!(s.store().stats().memory - before >= 10 * len);
+    // listings carry its keys, not the 200 KiB
+    let api = format!("{}/_/api/bins", s.base_url());
+    let list = get(&api).await;
+    assert!(list.text().len() < 4096, "{} bytes", list.text().len());
+    let listed = &list.json()["bins"][0];
+    assert_eq!(listed["config_omitted"], true);
+    assert_eq!(listed["config"], serde_json::json!({"sequence": "…"}));
+    let mut viewer = ws(&s, "").await;
+    let hello = next_json(&mut viewer, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(hello["bins"][0]["config_omitted"], true);
+    // a capture that steps the sequence tells viewers without resending the config
+    assert_eq!(c.post("/heavy/x").await, 200);
+    loop {
+        let m = next_json(&mut viewer, Duration::from_secs(5))
+            .await
+            .unwrap();
+        if m["type"] == "bin" {
+            assert_eq!(m["bin"]["sequence_position"], 1);
+            assert!(m.to_string().len() < 4096);
+            break;
+        }
+    }
+    // the bin itself has it whole
+    let whole = get(&format!("{api}/heavy")).await;
+    assert_eq!(whole.json()["config"], config);
+    assert!(whole.json().get("config_omitted").is_none());
+}

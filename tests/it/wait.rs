@@ -425,3 +425,16 @@ async fn filters_see_a_compressed_body_decoded() {
             .unwrap_or_else(|e| panic!("{coding}: {e}"));
     }
 }
+
+#[tokio::test]
+async fn a_timeout_report_leaves_large_bodies_out() {
+    let s = start().await;
+    let big = "x".repeat(200 * 1024);
+    post(&s.catch_url("heavy"), &big).await;
+    let a = get(&wait_url(&s, "heavy", "q=json:/a=1&timeout=100ms")).await;
+    assert_eq!(a.status, 408);
+    assert!(a.text().len() < 16 * 1024, "{} bytes", a.text().len());
+    let miss = &a.json()["closest"][0]["request"];
+    assert_eq!(miss["body"]["omitted"], true);
+    assert_eq!(miss["body"]["size"], 200 * 1024);
+}
