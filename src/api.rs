@@ -248,6 +248,8 @@ impl Ctx {
                 "version": env!("CARGO_PKG_VERSION"),
                 "instance": self.store.instance(),
                 "stats": self.store.stats(),
+                "pending_waits": self.store.pending_waits(),
+                "subscribers": self.store.subscribers(),
             })),
             (&Method::GET, ["bins"]) => {
                 let limit: usize = params.num("limit")?.unwrap_or(usize::MAX);

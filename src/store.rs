@@ -621,6 +621,11 @@ impl Store {
         Arc::new(lite)
     }
 
+    /// How many feed subscribers (viewers, `tail`) there are now.
+    pub fn subscribers(&self) -> usize {
+        self.inner.subscribers.load(Ordering::Acquire)
+    }
+
     /// Is anyone subscribed to the feed (a viewer, `tail`)? Lets producers skip building
     /// messages nobody reads.
     pub fn has_subscribers(&self) -> bool {

@@ -7,6 +7,55 @@ use std::time::Duration;
 
 use crate::support::*;
 
+/// Polls the server's health until `ready` holds for it (fails the test after 5 s): the
+/// observable that a wait or a `tail` has registered, instead of a sleep.
+fn until_health(base: &str, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (up, health) = health_of(base);
+        if up && ready(&health) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} never showed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn health_of(base: &str) -> (bool, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = rt.block_on(get(&format!("{base}/_/api/health")));
+    (a.status == 200, a.json())
+}
+
+/// The lines a child prints, read on a thread so a test can wait for one with a timeout.
+fn lines_of(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(stdout);
+        loop {
+            let mut l = String::new();
+            match r.read_line(&mut l) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The next line within 10 s, or the test fails (a late `tail` must not hang the suite).
+fn next_line(rx: &std::sync::mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("a line within 10 s")
+}
+
 fn post_sync(base: &str, path: &str, body: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -213,7 +262,7 @@ fn wait_exits_0_on_a_match_1_on_timeout_and_2_on_a_bad_filter() {
             )
         }
     });
-    std::thread::sleep(Duration::from_millis(300));
+    until_health(&base, "the CLI's wait", |h| h["pending_waits"] == 1);
     post_sync(&base, "/later", "{}");
     post_sync(&base, "/later", "{}");
     assert_eq!(waiter.join().unwrap().0, 0);
@@ -266,12 +315,11 @@ fn tail_prints_one_line_per_request_and_json_lines_with_json() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = std::io::BufReader::new(tail.stdout.take().unwrap());
-    std::thread::sleep(Duration::from_millis(500));
+    let out = lines_of(tail.stdout.take().unwrap());
+    until_health(&base, "tail's subscription", |h| h["subscribers"] == 1);
     post_sync(&base, "/other", "{}");
     post_sync(&base, "/tl/one", r#"{"k":"v"}"#);
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let line = next_line(&out);
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["target"], "/tl/one");
     assert_eq!(v["body"]["text"], r#"{"k":"v"}"#);
@@ -285,12 +333,12 @@ fn tail_prints_one_line_per_request_and_json_lines_with_json() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = std::io::BufReader::new(tail.stdout.take().unwrap());
-    std::thread::sleep(Duration::from_millis(500));
+    let out = lines_of(tail.stdout.take().unwrap());
+    until_health(&base, "tail's subscription", |h| h["subscribers"] == 1);
     post_sync(&base, "/tl/two", r#"{"k":"v"}"#);
     let mut text = String::new();
     for _ in 0..3 {
-        out.read_line(&mut text).unwrap();
+        text.push_str(&next_line(&out));
     }
     let _ = tail.kill();
     let _ = tail.wait();
@@ -319,19 +367,21 @@ fn tail_reconnects_by_itself_when_the_server_restarts_and_misses_nothing_new() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut out = std::io::BufReader::new(tail.stdout.take().unwrap());
-    std::thread::sleep(Duration::from_millis(500));
+    let out = lines_of(tail.stdout.take().unwrap());
+    until_health(&base, "tail's subscription", |h| h["subscribers"] == 1);
     post_sync(&base, "/before/restart", "{}");
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let line = next_line(&out);
     assert!(line.contains("/before/restart"), "{line}");
     drop(first); // killed: the server is gone
     std::thread::sleep(Duration::from_millis(300));
     let second = spawn_serve_at(&listen, &[]);
     // the new server's ids start again at 1: tail must not skip them as already seen
+    // tail reconnects by itself; only then can it see the new request
+    until_health(&second.base(), "tail's new subscription", |h| {
+        h["subscribers"] == 1
+    });
     post_sync(&second.base(), "/after/restart", "{}");
-    line.clear();
-    out.read_line(&mut line).unwrap();
+    let line = next_line(&out);
     let _ = tail.kill();
     let _ = tail.wait();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();

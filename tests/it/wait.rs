@@ -8,11 +8,18 @@ use crate::support::*;
 
 /// Returns once the server shows a pending wait (fails the test after 5 s).
 async fn until_a_wait_is_registered(s: &hookpit::ServerHandle) {
+    until_waits_are_registered(s, 1).await;
+}
+
+/// Returns once the server shows `n` pending waits (fails the test after 5 s): a wait that
+/// registers slowly must not turn "arrives later" into "already there".
+async fn until_waits_are_registered(s: &hookpit::ServerHandle, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while s.store().pending_waits() == 0 {
+    while s.store().pending_waits() < n {
         assert!(
             std::time::Instant::now() < deadline,
-            "the wait never registered"
+            "only {} of {n} waits registered",
+            s.store().pending_waits()
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -36,7 +43,7 @@ async fn a_wait_wakes_when_a_matching_request_arrives_later() {
     let s = start().await;
     let url = wait_url(&s, "later", "q=method:POST+header:X-Event=go&timeout=10s");
     let waiter = tokio::spawn(async move { get(&url).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_a_wait_is_registered(&s).await;
     post(&s.catch_url("later"), "{}").await; // no header: does not match
     crate::support::http("POST", &s.catch_url("later"), &[("X-Event", "go")], "{}").await;
     let started = std::time::Instant::now();
@@ -103,7 +110,7 @@ async fn waiting_on_a_bin_that_does_not_exist_yet_is_allowed() {
     let s = start().await;
     let url = wait_url(&s, "notyet", "timeout=5s");
     let waiter = tokio::spawn(async move { get(&url).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_a_wait_is_registered(&s).await;
     post(&s.catch_url("notyet"), "{}").await;
     assert_eq!(waiter.await.unwrap().status, 200);
 }
@@ -184,7 +191,7 @@ async fn a_thousand_pending_waits_are_all_released_and_cleaned_up() {
             bin.wait_for("", Duration::from_secs(10)).await.is_ok()
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_waits_are_registered(&s, 1000).await;
     assert_eq!(s.store().pending_waits(), 1000);
     for i in 0..10 {
         post(&s.catch_url(&format!("many{i}")), "{}").await;
