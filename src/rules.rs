@@ -605,6 +605,39 @@ impl BinRules {
         progress: &mut Progress,
         default: impl FnOnce() -> ResponseSent,
     ) -> Decision {
+        self.decide_matched(r, progress, || self.first_rule(r), default)
+    }
+
+    /// The index of the first rule whose filter `r` matches: the costly part of [`decide`]
+    /// (filters over the body), so callers run it before taking the store's lock.
+    ///
+    /// [`decide`]: BinRules::decide
+    pub fn first_rule(&self, r: &CapturedRequest) -> Option<usize> {
+        // the body is parsed as JSON at most once for all the rules
+        let body = BodyJson::default();
+        self.rules
+            .iter()
+            .position(|rule| rule.filter.matches_with(r, &body))
+    }
+
+    /// Whether matching the rules may read the body (worth doing off the async workers for a
+    /// large one).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// [`decide`] with the rule matching done by `matched` (e.g. [`first_rule`] run earlier,
+    /// outside a lock); it is called only when no sequence step or fault answers first.
+    ///
+    /// [`decide`]: BinRules::decide
+    /// [`first_rule`]: BinRules::first_rule
+    pub fn decide_matched(
+        &self,
+        r: &CapturedRequest,
+        progress: &mut Progress,
+        matched: impl FnOnce() -> Option<usize>,
+        default: impl FnOnce() -> ResponseSent,
+    ) -> Decision {
         if let Some(step) = self.sequence.get(progress.sequence_position) {
             progress.sequence_position += 1;
             return render(step, r);
@@ -637,13 +670,7 @@ impl BinRules {
                 };
             }
         }
-        // the body is parsed as JSON at most once for all the rules
-        let body = BodyJson::default();
-        if let Some(rule) = self
-            .rules
-            .iter()
-            .find(|rule| rule.filter.matches_with(r, &body))
-        {
+        if let Some(rule) = matched().and_then(|i| self.rules.get(i)) {
             return render(&rule.answer, r);
         }
         match &self.response {

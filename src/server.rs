@@ -40,6 +40,9 @@ use crate::wire::{Heads, SlowClients, TapIo, Timeouts};
 /// How long in-flight responses get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// Bodies larger than this are matched against a bin's rules on a blocking thread.
+const OFF_RUNTIME_BODY: usize = 64 * 1024;
+
 /// Mirror forwards in flight per server; past it a capture's forward is recorded as skipped.
 pub const MAX_MIRRORS: usize = 64;
 
@@ -577,6 +580,22 @@ impl App {
                 _ => {}
             }
         }
+        // which rule matches is worked out here, outside the store's lock (filters over a large
+        // body on a blocking thread); only the sequence and fault state is decided under it
+        let matched = match &rules {
+            Some(rules) if rules.has_rules() && passthrough.is_none() && !incomplete => {
+                let first = if snap.request.body.bytes.len() > OFF_RUNTIME_BODY {
+                    let (rules, req) = (rules.clone(), snap.request.clone());
+                    tokio::task::spawn_blocking(move || rules.first_rule(&req))
+                        .await
+                        .unwrap_or(None)
+                } else {
+                    rules.first_rule(&snap.request)
+                };
+                Some((rules.clone(), first))
+            }
+            _ => None,
+        };
         let mut delay = Duration::ZERO;
         let mut drop_conn = false;
         let rec = self.api.store.record(snap.request, |r, settings| {
@@ -585,7 +604,14 @@ impl App {
             } else if let Some(p) = passthrough {
                 p
             } else if let Some(rules) = settings.rules.clone() {
-                let d = rules.decide(r, &mut settings.progress, || default_response(r, html));
+                let first = || match &matched {
+                    // the rules matched above are still the bin's (no config change meanwhile)
+                    Some((m, first)) if Arc::ptr_eq(m, &rules) => *first,
+                    _ => rules.first_rule(r),
+                };
+                let d = rules.decide_matched(r, &mut settings.progress, first, || {
+                    default_response(r, html)
+                });
                 delay = d.delay;
                 drop_conn = d.drop;
                 d.response

@@ -395,3 +395,46 @@ async fn ten_thousand_json_rules_read_a_request_body_once() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_many_rules_against_a_large_body_never_holds_other_captures() {
+    let s = start().await;
+    // every rule scans the whole body and none matches: the most work rules can ask for
+    let rules: Vec<Value> = (0..400)
+        .map(|i| json!({"match": format!("body:Z{i}9Z"), "status": 500}))
+        .collect();
+    let a = configure(
+        &s,
+        "slow",
+        &json!({ "rules": rules, "response": {"status": 202} }),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let url = s.catch_url("slow");
+    let slow = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let a = http("POST", &url, &[], vec![b'x'; 2 * 1024 * 1024]).await;
+        (a.status, started.elapsed())
+    });
+    // while those rules run, other bins capture at once (the store's lock is free)
+    let started = std::time::Instant::now();
+    let mut slowest = Duration::ZERO;
+    for i in 0..20 {
+        let t = std::time::Instant::now();
+        let a = post(&s.catch_url("fast"), &format!("{{\"i\":{i}}}")).await;
+        assert_eq!(a.status, 200);
+        slowest = slowest.max(t.elapsed());
+    }
+    let fast_done = started.elapsed();
+    let (status, slow_took) = slow.await.unwrap();
+    assert_eq!(status, 202);
+    assert!(
+        slowest < slow_took / 2,
+        "a capture in another bin waited {slowest:?} while the rules took {slow_took:?}"
+    );
+    // and that means something only if the slow capture was still running meanwhile
+    assert!(
+        slow_took > fast_done,
+        "the rules ran too fast to tell ({slow_took:?})"
+    );
+}
