@@ -1,6 +1,6 @@
 //! A bin's behaviour (SPEC §6, §12): the config shape shared by `PUT /_/api/bins/{bin}`, the
 //! config file's `[[bin]]` and `hookpit bin set`; its validation (a bad value names its field;
-//! framing headers, 1xx statuses, bodies on 204/304 and configs past their size bounds are
+//! framing headers, 1xx statuses, bodies on 204/205/304 and configs past their size bounds are
 //! refused); and the compiled form the capture path uses — response, per-request rules, an ordered
 //! sequence, a seeded fault rate, echo placeholders, incoming signature verification and
 //! forwarding targets.
@@ -275,8 +275,9 @@ fn check_status(field: &str, s: Option<u16>) -> Result<u16> {
 }
 
 /// Statuses whose responses have no body on the wire.
+/// Statuses that carry no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5).
 fn bodiless(status: u16) -> bool {
-    matches!(status, 204 | 304)
+    matches!(status, 204 | 205 | 304)
 }
 
 fn answer(
@@ -644,7 +645,7 @@ impl BinRules {
         }
         if let Some(f) = &self.fault {
             if next_random(&mut progress.rng) < f.rate {
-                // a 204 or 304 goes out without a body: record what was sent
+                // a 204, 205 or 304 goes out without a body: record what was sent
                 let (headers, body) = if bodiless(f.status) {
                     (Vec::new(), Bytes::new())
                 } else {

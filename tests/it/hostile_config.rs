@@ -152,9 +152,9 @@ async fn informational_and_out_of_range_statuses_are_refused_naming_the_field() 
 }
 
 #[tokio::test]
-async fn a_body_on_a_204_or_304_is_refused_naming_the_field() {
+async fn a_body_on_a_204_205_or_304_is_refused_naming_the_field() {
     let s = start().await;
-    for status in [204, 304] {
+    for status in [204, 205, 304] {
         refused(
             &s,
             json!({"response": {"status": status, "body": "x"}}),
