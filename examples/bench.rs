@@ -122,7 +122,7 @@ impl Opts {
                 "--conns" => o.conns = num(&val("--conns")?)?,
                 "-h" | "--help" => return Err(String::new()),
                 "capture" | "ws" | "memory" | "waits" | "verify" | "sender" | "retry-memory"
-                | "soak" | "soak-server" | "serve-bare" | "serve-naive" | "serve-hookpit"
+                | "soak" | "serve-soak" | "serve-bare" | "serve-naive" | "serve-hookpit"
                 | "serve-deep" | "all" => o.mode = a,
                 "--child" => o.child = true,
                 "--bench" => {} // passed by `cargo bench`-style runners; harmless
@@ -1088,8 +1088,14 @@ async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
 
 /// Resident set size of this process, in bytes (Linux `/proc/self/status` VmRSS).
 fn rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    proc_status("self", "VmRSS:")
+}
+
+/// A figure of `/proc/PID/status` given in kB (`VmRSS:`, `VmHWM:`), in bytes; `pid` may be
+/// `self`.
+fn proc_status(pid: &str, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -1199,7 +1205,6 @@ async fn main() {
         // a child runs one bench and hands its verdicts to the parent, which prints the summary
         let verdicts = match o.mode.as_str() {
             "retry-memory" => report("retry-memory", sender::bench_retry_memory(&o).await),
-            "soak-server" => report("soak-server", soak::soak_server().await),
             m if m.starts_with("serve-") => report(m, wrk::serve_child(m).await),
             other => report(
                 other,

@@ -1,17 +1,18 @@
 //! `soak`: a bounded flood against one hookpit running in a child process, with viewers and
 //! waits attached, to show that nothing is lost and nothing grows past its limits.
 //!
-//! The server (`bench soak-server --child`, this executable) runs with a small memory budget and
-//! bin limit and announces its address on stdout; this process floods it across more bins than
+//! The server (this executable as `bench serve-soak --child`, started like the capture bench's
+//! servers) runs with a small memory budget and bin limit and announces its address on stdout;
+//! this process floods it across more bins than
 //! it may keep, over many keep-alive connections, with bodies of mixed sizes, while websocket
 //! viewers read the feed, pending waits sit on the flooded bins and a prober times
 //! `/_/api/health`. It then reports requests answered 2xx against requests recorded (the ids the
 //! server handed out) and against kept + evicted, the child's peak RSS (`VmHWM`) against its
 //! `--max-memory` plus a stated overhead, and the p99 latency of `/_/api/health` during the flood.
 
+use super::wrk::ServerChild;
 use super::*;
 
-use std::io::BufRead;
 use std::sync::atomic::AtomicBool;
 
 /// The child server's memory budget for stored requests.
@@ -33,35 +34,14 @@ const SOAK_WAITS: usize = 100;
 /// How long the whole soak may take before it is abandoned.
 const SOAK_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The child side: starts a server with the soak's limits, prints `@addr HOST:PORT`, and serves
-/// until its standard input closes (or the soak's time bound passes).
-pub(super) async fn soak_server() -> Result<Vec<Verdict>, BoxError> {
-    let hp = hookpit::Server::start(hookpit::Config {
+/// The soak server's configuration (`bench serve-soak --child`): small limits, so the flood
+/// runs into them.
+pub(super) fn server_config() -> hookpit::Config {
+    hookpit::Config {
         max_memory: SOAK_MAX_MEMORY,
         max_bins: SOAK_MAX_BINS,
         ..hookpit::Config::for_tests()
-    })
-    .await?;
-    println!("@addr {}", hp.addr());
-    let stdin_closed = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        while std::io::stdin().lock().read_line(&mut line).unwrap_or(0) > 0 {
-            line.clear();
-        }
-    });
-    let _ = tokio::time::timeout(SOAK_TIMEOUT, stdin_closed).await;
-    drop(hp);
-    Ok(Vec::new())
-}
-
-/// A child process's memory figures, in bytes, from `/proc/PID/status`.
-fn proc_mem(pid: u32) -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = s.lines().find(|l| l.starts_with(name))?;
-        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
 }
 
 /// Reads the health JSON's `stats`.
@@ -84,39 +64,17 @@ pub(super) async fn bench_soak(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         o.conns.max(64),
         SOAK_MAX_MEMORY >> 20
     );
-    let exe = match std::path::Path::new("/proc/self/exe") {
-        p if p.exists() => p.to_path_buf(),
-        _ => std::env::current_exe()?,
-    };
-    let mut child = std::process::Command::new(&exe)
-        .args(["soak-server", "--child"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()?;
-    let pid = child.id();
-    let stdout = child.stdout.take().ok_or("the child has no stdout")?;
-    let addr = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        lines
-            .find_map(|l| l.ok()?.strip_prefix("@addr ").map(str::to_owned))
-            .ok_or("the soak server did not announce its address")
-    })
-    .await??;
-    let result = tokio::time::timeout(SOAK_TIMEOUT, flood(o, &addr, pid, secs)).await;
-    // closing its stdin stops the child; kill it if it lingers
-    drop(child.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait()?.is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let server = super::wrk::ServerChild::start("serve-soak", None)?;
+    let result = tokio::time::timeout(SOAK_TIMEOUT, flood(o, &server, secs)).await;
+    drop(server);
     result.map_err(|_| format!("the soak took over {SOAK_TIMEOUT:?}"))?
 }
 
-async fn flood(o: &Opts, addr: &str, pid: u32, secs: f64) -> Result<Vec<Verdict>, BoxError> {
-    let (rss0, _) = proc_mem(pid).ok_or("cannot read the child's memory figures")?;
+async fn flood(o: &Opts, server: &ServerChild, secs: f64) -> Result<Vec<Verdict>, BoxError> {
+    let addr = server.addr.as_str();
+    let rss0 = server
+        .memory("VmRSS:")
+        .ok_or("cannot read the child's memory figures")?;
     let stop = Arc::new(AtomicBool::new(false));
 
     // viewers: read every message until the flood ends
@@ -204,19 +162,6 @@ async fn flood(o: &Opts, addr: &str, pid: u32, secs: f64) -> Result<Vec<Verdict>
             .map(|&n| Bytes::from(format!("{{\"pad\":\"{}\"}}", "x".repeat(n))))
             .collect(),
     );
-    let peak = Arc::new(AtomicU64::new(0));
-    let sampler = {
-        let stop = stop.clone();
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if let Some((rss, _)) = proc_mem(pid) {
-                    peak.fetch_max(rss, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..conns {
@@ -283,10 +228,12 @@ async fn flood(o: &Opts, addr: &str, pid: u32, secs: f64) -> Result<Vec<Verdict>
     for w in waits {
         waits_released += w.await?;
     }
-    sampler.await?;
     let stats = health(addr).await?;
-    let (rss_end, hwm) = proc_mem(pid).ok_or("cannot read the child's memory figures")?;
-    let peak = peak.load(Ordering::Relaxed).max(hwm);
+    // the kernel's own high-water mark: no sampling can miss the peak
+    let (rss_end, peak) = server
+        .memory("VmRSS:")
+        .zip(server.memory("VmHWM:"))
+        .ok_or("cannot read the child's memory figures")?;
 
     let num = |k: &str| stats[k].as_u64().unwrap_or(0);
     let recorded = num("last_id");

@@ -38,15 +38,15 @@ pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
             let (addr, task) = serve_naive().await?;
             (addr, Box::new(AbortOnDrop(task)))
         }
-        "serve-hookpit" | "serve-deep" => {
-            let config = if mode == "serve-deep" {
-                hookpit::Config {
+        "serve-hookpit" | "serve-deep" | "serve-soak" => {
+            let config = match mode {
+                "serve-deep" => hookpit::Config {
                     max_requests: 1_000_000,
                     max_memory: 1024 * 1024 * 1024,
                     ..hookpit::Config::for_tests()
-                }
-            } else {
-                hookpit::Config::for_tests()
+                },
+                "serve-soak" => super::soak::server_config(),
+                _ => hookpit::Config::for_tests(),
             };
             let hp = hookpit::Server::start(config).await?;
             (hp.addr(), Box::new(hp))
@@ -119,13 +119,13 @@ async fn serve_naive() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BoxE
 }
 
 /// A server child process; closing its stdin stops it, and dropping this kills it if it lingers.
-struct ServerChild {
+pub(super) struct ServerChild {
     child: Child,
-    addr: String,
+    pub(super) addr: String,
 }
 
 impl ServerChild {
-    fn start(mode: &str, pin_cpu: Option<usize>) -> Result<ServerChild, BoxError> {
+    pub(super) fn start(mode: &str, pin_cpu: Option<usize>) -> Result<ServerChild, BoxError> {
         // the path itself, not `/proc/self/exe`: under `taskset` that link would name taskset
         let exe = std::env::current_exe()?;
         let mut cmd = match pin_cpu {
@@ -151,9 +151,12 @@ impl ServerChild {
     }
 
     fn rss(&self) -> Option<u64> {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+        self.memory("VmRSS:")
+    }
+
+    /// A memory figure of the child (`VmRSS:`, `VmHWM:`), in bytes.
+    pub(super) fn memory(&self, field: &str) -> Option<u64> {
+        proc_status(&self.child.id().to_string(), field)
     }
 
     /// How many requests the server holds, where it can tell.
