@@ -1829,6 +1829,32 @@ async fn create_webhook(server: &ServerHandle, def: Value) -> Value {
     a.json()
 }
 
+/// Fires an event at webhook `id` (whose receiver always fails, retried once), opens the
+/// Webhooks page and that delivery, and returns once both attempts' exchanges are shown.
+async fn open_failed_exchange(s: &Session, id: u64) {
+    let b = &s.browser;
+    let fired = support::post(
+        &format!("{}/_/api/events/payment_received", s.server.base_url()),
+        "",
+    )
+    .await;
+    assert!(fired.status < 300, "dispatch: {}", fired.text());
+    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
+    b.wait_for(&sent_cell(id), EVENTUALLY).await;
+    click_until(
+        b,
+        &format!(".page-webhooks tr[data-id='{id}']"),
+        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')].some((tr) => tr.children[4].textContent === '2')",
+    )
+    .await;
+    click_until(
+        b,
+        ".page-webhooks tr[data-delivery]",
+        "document.querySelectorAll('.attempts .exchange').length === 2",
+    )
+    .await;
+}
+
 /// The "Sent" cell of a webhook's row on the webhooks page.
 fn sent_cell(id: u64) -> String {
     format!("document.querySelector(\".page-webhooks tr[data-id='{id}'] td:nth-child(4)\")?.textContent")
@@ -1920,26 +1946,7 @@ async fn the_delivery_log_shows_each_attempts_request_and_response() {
     )
     .await;
     let id = hook["id"].as_u64().expect("webhook id");
-    let fired = support::post(
-        &format!("{}/_/api/events/payment_received", s.server.base_url()),
-        "",
-    )
-    .await;
-    assert!(fired.status < 300, "dispatch: {}", fired.text());
-    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
-    b.wait_for(&sent_cell(id), EVENTUALLY).await;
-    click_until(
-        b,
-        &format!(".page-webhooks tr[data-id='{id}']"),
-        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')].some((tr) => tr.children[4].textContent === '2')",
-    )
-    .await;
-    click_until(
-        b,
-        ".page-webhooks tr[data-delivery]",
-        "document.querySelectorAll('.attempts .exchange').length === 2",
-    )
-    .await;
+    open_failed_exchange(&s, id).await;
     let shown = b
         .eval(
             "[...document.querySelectorAll('.attempts .exchange')].map((x) => ({
@@ -2562,26 +2569,7 @@ async fn the_docs_pictures_show_a_lived_in_viewer_in_light_and_dark_at_1024_pixe
     )
     .await;
     let hid = hook["id"].as_u64().expect("webhook id");
-    let fired = support::post(
-        &format!("{}/_/api/events/payment_received", s.server.base_url()),
-        "",
-    )
-    .await;
-    assert!(fired.status < 300, "dispatch: {}", fired.text());
-    open_url(b, &format!("{}#/webhooks", s.server.viewer_url())).await;
-    b.wait_for(&sent_cell(hid), EVENTUALLY).await;
-    click_until(
-        b,
-        &format!(".page-webhooks tr[data-id='{hid}']"),
-        "[...document.querySelectorAll('.page-webhooks tr[data-delivery]')].some((tr) => tr.children[4].textContent === '2')",
-    )
-    .await;
-    click_until(
-        b,
-        ".page-webhooks tr[data-delivery]",
-        "document.querySelectorAll('.attempts .exchange').length === 2",
-    )
-    .await;
+    open_failed_exchange(&s, hid).await;
     b.eval("document.querySelector('.page-webhooks .attempts').scrollIntoView({ block: 'start' }); window.scrollBy(0, -150); document.querySelector('.page-webhooks').scrollTop -= 150")
         .await;
     b.hover(".brand").await;

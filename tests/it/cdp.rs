@@ -397,8 +397,8 @@ impl Browser {
         }
     }
 
-    /// Clicks the centre of the first element matching a CSS selector, with real mouse events.
-    pub async fn click(&self, selector: &str) {
+    /// The viewport centre of the first element matching a CSS selector, scrolled into view.
+    async fn centre(&self, selector: &str, to: &str) -> (f64, f64) {
         let sel = serde_json::to_string(selector).expect("selector");
         let js = format!(
             "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
@@ -406,9 +406,15 @@ impl Browser {
              return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
         );
         let at = self.eval(&js).await;
-        let (Some(x), Some(y)) = (at[0].as_f64(), at[1].as_f64()) else {
-            panic!("nothing to click: no element matches {selector}");
-        };
+        match (at[0].as_f64(), at[1].as_f64()) {
+            (Some(x), Some(y)) => (x, y),
+            _ => panic!("nothing to {to}: no element matches {selector}"),
+        }
+    }
+
+    /// Clicks the centre of the first element matching a CSS selector, with real mouse events.
+    pub async fn click(&self, selector: &str) {
+        let (x, y) = self.centre(selector, "click").await;
         for kind in ["mousePressed", "mouseReleased"] {
             self.call(
                 "Input.dispatchMouseEvent",
@@ -421,16 +427,7 @@ impl Browser {
 
     /// Moves the mouse over the centre of the first element matching a CSS selector (`:hover`).
     pub async fn hover(&self, selector: &str) {
-        let sel = serde_json::to_string(selector).expect("selector");
-        let js = format!(
-            "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
-             e.scrollIntoView({{block: 'nearest'}}); const r = e.getBoundingClientRect(); \
-             return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
-        );
-        let at = self.eval(&js).await;
-        let (Some(x), Some(y)) = (at[0].as_f64(), at[1].as_f64()) else {
-            panic!("nothing to hover: no element matches {selector}");
-        };
+        let (x, y) = self.centre(selector, "hover").await;
         self.call(
             "Input.dispatchMouseEvent",
             json!({"type": "mouseMoved", "x": x, "y": y}),
