@@ -231,6 +231,9 @@ pub struct BodyJson {
     decoded: OnceCell<Option<bytes::Bytes>>,
 }
 
+/// Bodies larger than this are filtered on a blocking thread (see [`BodyJson::heavy`]).
+pub const HEAVY_BODY: usize = 64 * 1024;
+
 /// The most a filter decodes of an encoded body; a body that decodes to more is searched as
 /// it was received.
 pub const DECODE_LIMIT: usize = 10 * 1024 * 1024;
@@ -247,16 +250,23 @@ impl BodyJson {
     /// The body as filters see it: decoded by its `Content-Encoding` when it has one and that
     /// decodes within [`DECODE_LIMIT`], else as received.
     pub fn bytes<'a>(&'a self, r: &'a CapturedRequest) -> &'a [u8] {
-        if r.header_all("content-encoding").next().is_none() {
-            return &r.body.bytes;
-        }
+        // looked at once per request, however many terms ask
         self.decoded
             .get_or_init(|| {
                 let codings = crate::decode::content_codings(r);
+                if codings.is_empty() {
+                    return None;
+                }
                 crate::decode::decode_bounded(&r.body.bytes, &codings, DECODE_LIMIT).ok()
             })
             .as_deref()
             .unwrap_or(&r.body.bytes)
+    }
+
+    /// Whether filtering `r` may take long: a large body, or one that must be decoded first.
+    /// Such requests are matched on a blocking thread, not on the async workers.
+    pub fn heavy(r: &CapturedRequest) -> bool {
+        r.body.bytes.len() > HEAVY_BODY || r.header_all("content-encoding").next().is_some()
     }
 
     /// Calls `f` with the value at `tokens` in `body` (None: not JSON, or nothing there).

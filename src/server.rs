@@ -40,9 +40,6 @@ use crate::wire::{Heads, SlowClients, TapIo, Timeouts};
 /// How long in-flight responses get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Bodies larger than this are matched against a bin's rules on a blocking thread.
-const OFF_RUNTIME_BODY: usize = 64 * 1024;
-
 /// Mirror forwards in flight per server; past it a capture's forward is recorded as skipped.
 pub const MAX_MIRRORS: usize = 64;
 
@@ -584,7 +581,7 @@ impl App {
         // body on a blocking thread); only the sequence and fault state is decided under it
         let matched = match &rules {
             Some(rules) if rules.has_rules() && passthrough.is_none() && !incomplete => {
-                let first = if snap.request.body.bytes.len() > OFF_RUNTIME_BODY {
+                let first = if crate::matcher::BodyJson::heavy(&snap.request) {
                     let (rules, req) = (rules.clone(), snap.request.clone());
                     tokio::task::spawn_blocking(move || rules.first_rule(&req))
                         .await

@@ -845,11 +845,21 @@ impl Store {
                 },
             )
         };
+        // the first scan searches (and decodes) large bodies on a blocking thread
+        let found = if candidates
+            .iter()
+            .any(|r| crate::matcher::BodyJson::heavy(r))
+        {
+            let f = filter.clone();
+            tokio::task::spawn_blocking(move || first_matches(&f, candidates, count))
+                .await
+                .unwrap_or_default()
+        } else {
+            first_matches(&filter, candidates, count)
+        };
         let mut matched = Matched::new(count);
-        for r in candidates {
-            if filter.matches(&r) && matched.push(&r) {
-                break;
-            }
+        for r in &found {
+            matched.push(r);
         }
         if let Some(all) = matched.complete() {
             return WaitOutcome::Matched(all);
@@ -877,7 +887,11 @@ impl Store {
             }
             drop(r);
         }
-        WaitOutcome::TimedOut(self.report(&spec, count, matched.kept()))
+        // the report filters up to 1,000 kept requests: off the async workers
+        let (store, kept, asked) = (self.clone(), matched.kept(), spec.clone());
+        let report = tokio::task::spawn_blocking(move || store.report(&asked, count, kept)).await;
+        // (the blocking pool is gone only while the runtime shuts down: report here then)
+        WaitOutcome::TimedOut(report.unwrap_or_else(|_| self.report(&spec, count, matched.kept())))
     }
 
     fn report(
@@ -1360,21 +1374,45 @@ impl Matcher {
                 wake.notified().await;
                 continue;
             }
-            for r in &batch {
-                let body = crate::matcher::BodyJson::default();
-                for g in groups.iter() {
-                    if !g.members.iter().any(|m| r.id > m.from) {
-                        continue;
-                    }
-                    if g.filter.matches_with(r, &body) {
-                        for m in g.members.iter().filter(|m| r.id > m.from) {
-                            let _ = m.tx.send(r.clone());
-                        }
-                    }
+            if batch.iter().any(|r| crate::matcher::BodyJson::heavy(r)) {
+                // large or encoded bodies are searched (and decoded) on a blocking thread
+                let _ = tokio::task::spawn_blocking(move || match_batch(&batch, &groups)).await;
+            } else {
+                match_batch(&batch, &groups);
+                drop(batch);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// The first `count` of `candidates` (oldest first) that `filter` matches.
+fn first_matches(
+    filter: &Filter,
+    candidates: Vec<Arc<CapturedRequest>>,
+    count: usize,
+) -> Vec<Arc<CapturedRequest>> {
+    candidates
+        .into_iter()
+        .filter(|r| filter.matches(r))
+        .take(count)
+        .collect()
+}
+
+/// Sends each request of `batch` to the waits whose filter it matches (each distinct filter
+/// evaluated once per request).
+fn match_batch(batch: &[Arc<CapturedRequest>], groups: &[WaitGroup]) {
+    for r in batch {
+        let body = crate::matcher::BodyJson::default();
+        for g in groups {
+            if !g.members.iter().any(|m| r.id > m.from) {
+                continue;
+            }
+            if g.filter.matches_with(r, &body) {
+                for m in g.members.iter().filter(|m| r.id > m.from) {
+                    let _ = m.tx.send(r.clone());
                 }
             }
-            drop(batch);
-            tokio::task::yield_now().await;
         }
     }
 }

@@ -464,3 +464,43 @@ async fn past_ten_thousand_pending_deliveries_an_event_is_refused_with_503() {
     assert!(msg.contains("10000"), "{msg}");
     assert_eq!(s.sender().stats().deliveries, 10_000, "nothing was dropped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_that_decode_bombs_run_off_the_async_workers() {
+    // each capture decodes to 10 MiB of zeros for a `body:` filter; four pending waits and a
+    // search read them all while health and captures must stay quick
+    let s = start().await;
+    let gz = gzip_bomb(10 * MIB);
+    for _ in 0..6 {
+        capture_encoded(&s, "bombs", "gzip", gz.clone()).await;
+    }
+    let api = s.api_url();
+    let mut searches: Vec<_> = (0..4)
+        .map(|_| {
+            let url = format!("{api}/bins/bombs/wait?q=body%3Aneedle&timeout=3s");
+            tokio::spawn(async move { get(&url).await.status })
+        })
+        .collect();
+    let url = format!("{api}/bins/bombs/requests?q=needle");
+    searches.push(tokio::spawn(async move { get(&url).await.status }));
+    let mut slowest = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while searches.iter().any(|d| !d.is_finished()) {
+        assert!(Instant::now() < deadline, "the searches did not finish");
+        let started = Instant::now();
+        assert_eq!(get(&format!("{api}/health")).await.status, 200);
+        assert_eq!(post(&s.catch_url("meanwhile"), "{}").await.status, 200);
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let statuses: Vec<u16> = futures_util::future::join_all(searches)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(statuses, [408, 408, 408, 408, 200]);
+    assert!(
+        slowest < Duration::from_millis(600),
+        "health + capture took up to {slowest:?} while filters decoded"
+    );
+}
