@@ -274,7 +274,6 @@ fn check_status(field: &str, s: Option<u16>) -> Result<u16> {
     Ok(s)
 }
 
-/// Statuses whose responses have no body on the wire.
 /// Statuses that carry no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5).
 fn bodiless(status: u16) -> bool {
     matches!(status, 204 | 205 | 304)
@@ -1018,7 +1017,7 @@ mod tests {
                 |(status, headers, body, delay)| ResponseSpec {
                     status,
                     headers,
-                    body: if matches!(status, Some(204 | 304)) {
+                    body: if status.is_some_and(bodiless) {
                         None
                     } else {
                         body
