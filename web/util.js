@@ -5,6 +5,9 @@
 /** The access token from the page URL (`?token=T`), sent on every API call and the websocket. */
 export const token = new URLSearchParams(location.search).get('token') || '';
 
+/** A path segment or query value, escaped. */
+export const enc = encodeURIComponent;
+
 /** Adds `?token=` to a same-origin URL (for <img>, downloads and the websocket). */
 export function withToken(path) {
   if (!token) return path;
