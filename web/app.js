@@ -6,7 +6,7 @@
 // bin settings drawer). It owns the one `view` object they all take: the state, the page's
 // elements, the socket and the render bookkeeping. Captured data only ever reaches the DOM as text.
 
-import { $, copyText, toast, confirmAction, api, enc, relTime } from './util.js';
+import { $, copyText, toast, confirmAction, deleteOrGone, api, enc, relTime } from './util.js';
 import * as webhooksPage from './webhooks.js';
 import * as settingsPanel from './settings.js';
 import { BIN_RE, refreshBins, renderBins, renderBinHead, createBin, pickDefaultBin } from './bins.js';
@@ -268,14 +268,7 @@ function wireActions(view) {
     const bin = state.bin;
     if (!bin) return;
     if (!(await confirmAction(`Delete bin ${bin}?`, 'The bin, its settings and its requests are removed. It comes back when a request arrives.', 'Delete'))) return;
-    try {
-      await api(`/_/api/bins/${enc(bin)}`, { method: 'DELETE' });
-    } catch (e) {
-      if (e.status !== 404) {
-        toast(`Cannot delete: ${e.message}`, 'error');
-        return;
-      }
-    }
+    if (!(await deleteOrGone(`/_/api/bins/${enc(bin)}`))) return;
     state.bins.delete(bin);
     state.bin = null;
     const next = pickDefaultBin(view);

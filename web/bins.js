@@ -31,25 +31,25 @@ export function bumpBin(view, name, delta) {
   renderBinsSoon(view);
 }
 
-export function renderBinsSoon(view) {
-  const { queued } = view;
-  if (queued.bins) return;
-  queued.bins = true;
+/** Runs `draw` once, 100 ms after the first ask; asks meanwhile join it (`queued[key]` marks it due). */
+function drawSoon(queued, key, draw) {
+  if (queued[key]) return;
+  queued[key] = true;
   setTimeout(() => {
-    queued.bins = false;
-    renderBins(view);
-    renderBinHead(view);
+    queued[key] = false;
+    draw();
   }, 100);
 }
 
-export function renderBinHeadSoon(view) {
-  const { queued } = view;
-  if (queued.head) return;
-  queued.head = true;
-  setTimeout(() => {
-    queued.head = false;
+export function renderBinsSoon(view) {
+  drawSoon(view.queued, 'bins', () => {
+    renderBins(view);
     renderBinHead(view);
-  }, 100);
+  });
+}
+
+export function renderBinHeadSoon(view) {
+  drawSoon(view.queued, 'head', () => renderBinHead(view));
 }
 
 function binNames(view) {

@@ -7,7 +7,7 @@
 //
 // Calls list.js (rows, scrolling, the address) and body.js/json.js to render bodies.
 
-import { api, h, fill, withToken, enc, fmtSize, parseTime, relTime, absTime, headerText, copyText, toast, methodClass, statusClass } from './util.js';
+import { api, h, fill, withToken, enc, fmtSize, parseTime, relTime, absTime, headerText, copyText, toast, deleteOrGone, methodClass, statusClass } from './util.js';
 import { bodyContext, bodyViews, renderBodyView, kvTable, valueView } from './body.js';
 import { findIndex, removeItem, scheduleRender, scrollToSelected, routeHash } from './list.js';
 
@@ -392,14 +392,7 @@ export async function deleteRequest(view, id) {
   const { state } = view;
   const n = state.items.length;
   const vi = state.ids.has(id) ? n - 1 - findIndex(view, id) : -1;
-  try {
-    await api(`/_/api/requests/${enc(id)}`, { method: 'DELETE' });
-  } catch (e) {
-    if (e.status !== 404) {
-      toast(`Cannot delete: ${e.message}`, 'error');
-      return;
-    }
-  }
+  if (!(await deleteOrGone(`/_/api/requests/${enc(id)}`))) return;
   forgetRequest(view, id);
   const m = state.items.length;
   if (m && vi >= 0) select(view, state.items[m - 1 - Math.min(vi, m - 1)].id);

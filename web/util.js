@@ -206,6 +206,19 @@ export function toast(message, kind = '') {
   toastTimer = setTimeout(() => (el.className = 'toast ' + kind), kind === 'error' ? 5000 : 2200);
 }
 
+/** DELETEs `path`; a 404 (already gone) counts as done, any other failure is toasted. False then. */
+export async function deleteOrGone(path) {
+  try {
+    await api(path, { method: 'DELETE' });
+  } catch (e) {
+    if (e.status !== 404) {
+      toast(`Cannot delete: ${e.message}`, 'error');
+      return false;
+    }
+  }
+  return true;
+}
+
 /** Asks for confirmation in the page's own <dialog> (never window.confirm). */
 export function confirmAction(title, message, action = 'Confirm') {
   const dlg = document.getElementById('confirm');
