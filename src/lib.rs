@@ -15,8 +15,6 @@ pub mod assets;
 pub mod capture;
 pub mod catalog;
 pub mod cli;
-pub mod cli_bin;
-pub mod cli_sender;
 pub mod client;
 pub mod config;
 pub mod decode;
@@ -34,6 +32,10 @@ pub mod server;
 pub mod sign;
 pub mod store;
 pub mod wire;
+
+// the CLI's verb modules, by their earlier paths
+pub use cli::bin as cli_bin;
+pub use cli::sender as cli_sender;
 
 pub use client::Client;
 pub use config::Config;

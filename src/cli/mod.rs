@@ -20,6 +20,9 @@ use crate::config::{parse_duration, parse_size, Config};
 use crate::model::{BinSummary, CapturedRequest};
 use crate::server::Server;
 
+pub mod bin;
+pub mod sender;
+
 /// `println!` for command output: a closed pipe ends the command quietly (the enclosing
 /// function returns the error with `?`) instead of panicking.
 macro_rules! outln {
