@@ -33,10 +33,6 @@ pub mod sign;
 pub mod store;
 pub mod wire;
 
-// the CLI's verb modules, by their earlier paths
-pub use cli::bin as cli_bin;
-pub use cli::sender as cli_sender;
-
 pub use client::Client;
 pub use config::Config;
 pub use error::{Error, Result};
