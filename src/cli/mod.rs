@@ -1,7 +1,8 @@
-//! The command line's front: the clap definitions of the whole command line (every flag with a
-//! `HOOKPIT_*` environment twin, each verb's options defined beside its code), the help
-//! conventions, and the dispatch from a parsed command line to a verb. [`main`] turns the
-//! outcome into the exit code: 0 ok/matched, 1 not matched/timed out, 2 usage or runtime error.
+//! The command line's front: the clap definitions of the whole command line (the global and
+//! `serve` flags each with a `HOOKPIT_*` environment twin; each verb's options are defined beside
+//! its code), the help conventions, and the dispatch from a parsed command line to a verb.
+//! [`main`] turns the outcome into the exit code: 0 ok/matched, 1 not matched/timed out,
+//! 2 usage or runtime error.
 //!
 //! The verbs live one concern a file: `serve` (flags → [`Config`](crate::Config), the server),
 //! `tail` (the live feed), `requests` (`ls`, `show`, `clear`, `export`, `replay`), `wait`,
