@@ -15,8 +15,6 @@ pub mod assets;
 pub mod capture;
 pub mod catalog;
 pub mod cli;
-pub mod cli_bin;
-pub mod cli_sender;
 pub mod client;
 pub mod config;
 pub mod decode;
