@@ -23,6 +23,7 @@ pub mod decode;
 pub mod deliver;
 pub mod error;
 pub mod hookfile;
+pub mod http;
 pub mod live;
 pub mod matcher;
 pub mod model;

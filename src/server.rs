@@ -26,11 +26,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, error_response, Resp};
+use crate::api;
 use crate::assets;
 use crate::capture::{self, BodyEnd, CaptureLimits};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::http::{error_response, Params, Resp};
 use crate::live;
 use crate::model::{CapturedRequest, ForwardResult, Header, RequestId, ResponseSent};
 use crate::rules::{BinRules, Forward, ForwardMode};
@@ -657,7 +658,7 @@ impl App {
             if !live::is_upgrade(&req) {
                 return error_response(&Error::bad("upgrade", "/_/ws is a websocket endpoint"));
             }
-            let params = api::Params::of(&req);
+            let params = Params::of(&req);
             let sub = match subscription(&params, self.api.store.instance()) {
                 Ok(s) => s,
                 Err(e) => return error_response(&e),
@@ -758,7 +759,7 @@ impl App {
 
 /// The live feed's subscription. A client resuming with `after` from another server instance
 /// (a restart) gets every kept request instead: its ids belong to the old instance.
-fn subscription(params: &api::Params, instance: &str) -> Result<live::Subscription> {
+fn subscription(params: &Params, instance: &str) -> Result<live::Subscription> {
     let bin = params
         .get("bin")
         .filter(|b| !b.is_empty())
@@ -783,7 +784,7 @@ fn subscription(params: &api::Params, instance: &str) -> Result<live::Subscripti
 }
 
 fn query_token(req: &Request<Incoming>) -> Option<String> {
-    api::Params::of(req).get("token").map(str::to_owned)
+    Params::of(req).get("token").map(str::to_owned)
 }
 
 fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
