@@ -10,6 +10,7 @@
 //! the edges (`wire`, `capture`, `render`, `live`, `api`, `assets`), wiring and clients (`server`,
 //! `client`, `cli`).
 
+pub mod access;
 pub mod api;
 pub mod assets;
 pub mod capture;
@@ -21,7 +22,9 @@ pub mod client;
 pub mod config;
 pub mod decode;
 pub mod deliver;
+pub mod embed;
 pub mod error;
+pub mod forward;
 pub mod hookfile;
 pub mod http;
 pub mod live;
@@ -38,10 +41,11 @@ pub mod wire;
 
 pub use client::Client;
 pub use config::Config;
+pub use embed::{BinRef, ServerHandle};
 pub use error::{Error, Result};
 pub use matcher::Filter;
 pub use model::{CapturedRequest, Header};
-pub use server::{BinRef, Server, ServerHandle};
+pub use server::Server;
 pub use store::{Miss, WaitFailed, WaitOutcome, WaitReport, WaitSpec};
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -344,18 +344,19 @@ impl CapturedRequest {
     }
 }
 
+/// A request target in origin form: an absolute-form target (`http://host/path?x`) keeps only
+/// its path and query (`/path?x`, or `/` when it has no path); any other target is returned
+/// as it is.
+pub fn origin_form(target: &str) -> &str {
+    match target.split_once("://") {
+        Some((_, after)) => after.find('/').map_or("/", |j| &after[j..]),
+        None => target,
+    }
+}
+
 /// Splits a raw request target into its decoded path and ordered, decoded query pairs.
 pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
-    // absolute-form targets ("http://host/path?x") keep only the path part
-    let rest = if let Some(i) = target.find("://") {
-        let after = &target[i + 3..];
-        match after.find('/') {
-            Some(j) => &after[j..],
-            None => "/",
-        }
-    } else {
-        target
-    };
+    let rest = origin_form(target);
     let (path_raw, query_raw) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
@@ -472,6 +473,15 @@ mod tests {
                 ("flag".into(), "".into())
             ]
         );
+    }
+
+    #[test]
+    fn absolute_form_targets_keep_only_their_path_and_query() {
+        assert_eq!(origin_form("http://example.com/a/b?x=1"), "/a/b?x=1");
+        assert_eq!(origin_form("https://example.com:8443"), "/");
+        assert_eq!(origin_form("http://example.com?x=1"), "/");
+        assert_eq!(origin_form("*"), "*");
+        assert_eq!(split_target("http://h/p%20q?k=v").0, "/p q");
     }
 
     #[test]
