@@ -1,14 +1,14 @@
 //! The JSON REST API under `/_/api/` (SPEC §4, §12): bins, requests and their body/raw/curl
-//! renderings, deletion, health.
+//! renderings, deletion, waits, exports, replay, health.
 //!
-//! Uses `http` (request and response helpers), `store`, `model`, `render`, `outbound` (replay,
-//! the hop marker), `sender_api` (the sender's routes, handed every path not known here) and
-//! `error`.
-//! Body decodes run on blocking threads, a few at once ([`Decoding`]); a request that came from
-//! this hookpit itself (its `Via` entry) is refused with 508. Every handler answers either JSON or the
-//! error JSON `{"error":{"code","message"}}`; none of them panics on input. Routing here is by
-//! path segments; the server has already done the Host/Origin/token checks. Filter work
-//! (`q=` on listings, clears and exports) runs on the blocking pool, never under the store's lock.
+//! Uses `http` (request and response helpers), `store`, `model`, `render`, `rules` (bin
+//! configs), `config` (durations), `outbound` (replay, with this hookpit's `Via` entry) and
+//! `error`; never `sender_api`. Body decodes run on blocking threads, a few at once
+//! ([`Decoding`]). Every handler answers either JSON or the error JSON
+//! `{"error":{"code","message"}}`; none of them panics on input. Routing here is by path
+//! segments; `server` has already done the Host/Origin/token checks, refused requests that came
+//! from this hookpit itself, and handed the sender's routes to `sender_api`. Filter work (`q=`
+//! on listings, clears and exports) runs on the blocking pool, never under the store's lock.
 
 use std::sync::Arc;
 
@@ -21,8 +21,7 @@ use serde_json::json;
 use crate::config::parse_duration;
 use crate::error::{Error, Result};
 use crate::http::{
-    error_response, json_response, method_not_allowed, read_json, read_json_within, text_response,
-    Params, Resp,
+    json_response, method_not_allowed, read_json, read_json_within, text_response, Params, Resp,
 };
 use crate::model::{valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
@@ -41,8 +40,6 @@ const DECODE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Ctx {
     pub store: Store,
     pub outbound: Outbound,
-    /// The sender: its routes (`webhooks`, `events`, `deliveries`) live in `sender_api`.
-    pub sender: crate::deliver::Sender,
     pub decoding: Decoding,
     /// The server's `--max-body`: a configured response body may not be larger.
     pub max_body: usize,
@@ -119,41 +116,18 @@ pub fn find_request(store: &Store, id: &str, params: &Params) -> Result<Arc<Capt
 }
 
 impl Ctx {
-    /// Answers one API request; `path` is what follows `/_/api/`.
-    pub async fn handle(&self, req: Request<Incoming>, path: &str) -> Resp {
-        match self.route(req, path).await {
-            Ok(r) => r,
-            Err(e) => error_response(&e),
-        }
-    }
-
-    async fn route(&self, req: Request<Incoming>, path: &str) -> Result<Resp> {
-        let headers: Vec<crate::model::Header> = req
-            .headers()
-            .get_all("via")
-            .iter()
-            .map(|v| crate::model::Header::new("Via", v.as_bytes()))
-            .collect();
-        if crate::outbound::came_from(&headers, self.store.instance()) {
-            // a forward, replay or delivery of this hookpit reached its own API by another name
-            return Err(Error::LoopDetected(
-                "forward loop: this request came from this hookpit itself; it does not call its own API"
-                    .into(),
-            ));
-        }
-        let segs: Vec<String> = path
-            .trim_end_matches('/')
-            .split('/')
-            .map(|s| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
-        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-        let params = Params::of(&req);
+    /// Answers the API's own routes (`health`, `bins`, `requests`); `segs` is the decoded path
+    /// after `/_/api/` ([`crate::http::segments`]), `path` the path as asked; any other path
+    /// is a 404.
+    pub async fn route(
+        &self,
+        req: Request<Incoming>,
+        segs: &[&str],
+        params: &Params,
+        path: &str,
+    ) -> Result<Resp> {
         let method = req.method().clone();
-        match (&method, segs.as_slice()) {
+        match (&method, segs) {
             (&Method::GET, ["health"]) => ok(json!({
                 "ok": true,
                 "version": env!("CARGO_PKG_VERSION"),
@@ -192,9 +166,9 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
-                self.list(Some(b), &params).await
+                self.list(Some(b), params).await
             }
-            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params).await,
+            (&Method::GET, ["requests"]) => self.list(params.get("bin"), params).await,
             (&Method::DELETE, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
                 let filter = params.filter()?;
@@ -219,19 +193,19 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "wait"]) => {
                 let b = bin_name(b)?.to_owned();
-                self.wait(b, &params).await
+                self.wait(b, params).await
             }
             (&Method::GET, ["bins", b, "export"]) => {
                 let b = bin_name(b)?;
-                self.export(b, &params).await
+                self.export(b, params).await
             }
             (&Method::POST, ["requests", id, "replay"]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 let body = read_json(req).await?;
                 self.replay(&r, body).await
             }
             (&Method::GET, ["requests", id]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 if params.flag("body", true)? {
                     ok(json!(&*r))
                 } else {
@@ -239,12 +213,12 @@ impl Ctx {
                 }
             }
             (&Method::DELETE, ["requests", id]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 self.store.delete(r.id);
                 ok(json!({"ok": true, "id": r.id}))
             }
             (&Method::GET, ["requests", id, "body"]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 let bytes = if params.flag("decode", false)? {
                     self.decoding.decode(r.clone()).await?
                 } else {
@@ -253,18 +227,18 @@ impl Ctx {
                 Ok(render::body_response(&r, bytes))
             }
             (&Method::GET, ["requests", id, "raw"]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 Ok(text_response("text/plain; charset=utf-8", render::raw(&r)))
             }
             (&Method::GET, ["requests", id, "curl"]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 Ok(text_response(
                     "text/plain; charset=utf-8",
                     render::curl(&r, params.get("url")).into_bytes(),
                 ))
             }
             (_, ["health" | "bins" | "requests", ..]) => Err(method_not_allowed(&method, path)),
-            _ => crate::sender_api::route(&self.sender, req, segs.as_slice(), &params, path).await,
+            _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
         }
     }
 

@@ -55,6 +55,19 @@ pub fn method_not_allowed(method: &Method, path: &str) -> Error {
     }
 }
 
+/// An API path (what follows `/_/api/`) split into its percent-decoded segments; a trailing
+/// `/` is ignored.
+pub fn segments(path: &str) -> Vec<String> {
+    path.trim_end_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
 /// Query parameters in order.
 pub struct Params(Vec<(String, String)>);
 

@@ -2,9 +2,9 @@
 //! Event), `events` (the catalog and dispatch) and `deliveries` (the log and redelivery).
 //!
 //! Uses `deliver` (all behaviour), `hookfile` (the webhook input shape), `http` (request and
-//! response helpers) and `error`; never `api`. `api::Ctx::route` hands every path it does not
-//! know to [`route`], which answers `404` for paths that are not the sender's either. `{id}` of a
-//! webhook accepts its number or its exact name.
+//! response helpers) and `error`; never `api`. `server` hands it every path under `/_/api/`
+//! whose first segment is `webhooks`, `events` or `deliveries` ([`route`] answers `404` for any
+//! other). `{id}` of a webhook accepts its number or its exact name.
 
 use bytes::Bytes;
 use hyper::body::Incoming;

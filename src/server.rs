@@ -1,13 +1,15 @@
 //! The server: binds (port 0 works), runs hyper's accept loop with upgrades over the wire tap,
-//! and routes each request: `/_/` to the viewer's files, the API and the live feed once
-//! `access` has let it through, everything else to capture. A capture is snapshotted, checked
-//! against its bin's signature scheme, forwarded when its bin says so (`forward`), answered
-//! by its bin's rules or the default answer, and recorded. [`Server::start`] hands out an
-//! `embed::ServerHandle` that shuts it all down on drop.
+//! and routes each request. Under `/_/`, once `access` has let it through: the viewer's files,
+//! the live feed, and the API, where a request that came from this hookpit itself is refused
+//! (508) and the rest goes to `sender_api` (`webhooks`, `events`, `deliveries`) or `api`.
+//! Everything else is a capture: snapshotted, checked against its bin's signature scheme,
+//! forwarded when its bin says so (`forward`), answered by its bin's rules or the default
+//! answer, and recorded. [`Server::start`] hands out an `embed::ServerHandle` that shuts it all
+//! down on drop.
 //!
-//! Uses `config`, `store`, `wire`, `capture`, `access`, `forward`, `live`, `api`, `http`,
-//! `assets`, `outbound`, `deliver`, `embed`, `rules`, `matcher`, `model` and `error`. It owns
-//! the listener, the connections and the shutdown signal; the store owns the data.
+//! Uses `config`, `store`, `wire`, `capture`, `access`, `forward`, `live`, `api`, `sender_api`,
+//! `http`, `assets`, `outbound`, `deliver`, `embed`, `rules`, `matcher`, `model` and `error`.
+//! It owns the listener, the connections and the shutdown signal; the store owns the data.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,12 +32,14 @@ use crate::api;
 use crate::assets;
 use crate::capture::{self, BodyEnd, CaptureLimits};
 use crate::config::Config;
+use crate::deliver::Sender;
 use crate::embed::ServerHandle;
 use crate::error::{Error, Result};
 use crate::forward::Forwarder;
-use crate::http::{error_response, Params, Resp};
+use crate::http::{self, error_response, Params, Resp};
 use crate::live;
 use crate::model::{CapturedRequest, Header, RequestId, ResponseSent};
+use crate::sender_api;
 use crate::store::{Limits, Store};
 use crate::wire::{Heads, SlowClients, TapIo, Timeouts};
 
@@ -128,10 +132,10 @@ impl Server {
             api: api::Ctx {
                 store: store.clone(),
                 outbound,
-                sender: sender.clone(),
                 decoding: api::Decoding::new(config.max_body),
                 max_body: config.max_body,
             },
+            sender: sender.clone(),
             config,
             shutdown: shutdown_rx.clone(),
         });
@@ -157,8 +161,10 @@ impl std::error::Error for DropConnection {}
 /// shutdown signal.
 struct App {
     config: Config,
-    /// The store, the outbound client and the sender, shared with the API handlers.
+    /// The store and the outbound client, shared with the API handlers.
     api: api::Ctx,
+    /// The webhook sender, whose routes `sender_api` answers.
+    sender: Sender,
     /// Forwards captures on, with the mirror forwards' turns.
     forwarder: Forwarder,
     shutdown: watch::Receiver<bool>,
@@ -330,6 +336,34 @@ impl App {
         Ok(to_hyper(&rec.response))
     }
 
+    /// Answers `/_/api/{path}`. A request that came from this hookpit itself (its `Via`
+    /// entry) is refused with 508; the sender's routes (`webhooks`, `events`, `deliveries`) go
+    /// to `sender_api`, the rest to `api`.
+    async fn api(&self, req: Request<Incoming>, path: &str) -> Result<Resp> {
+        let headers: Vec<Header> = req
+            .headers()
+            .get_all("via")
+            .iter()
+            .map(|v| Header::new("Via", v.as_bytes()))
+            .collect();
+        if crate::outbound::came_from(&headers, self.api.store.instance()) {
+            // a forward, replay or delivery of this hookpit reached its own API by another name
+            return Err(Error::LoopDetected(
+                "forward loop: this request came from this hookpit itself; it does not call its own API"
+                    .into(),
+            ));
+        }
+        let segs = http::segments(path);
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let params = Params::of(&req);
+        match segs.first() {
+            Some(&("webhooks" | "events" | "deliveries")) => {
+                sender_api::route(&self.sender, req, &segs, &params, path).await
+            }
+            _ => self.api.route(req, &segs, &params, path).await,
+        }
+    }
+
     async fn reserved(&self, req: Request<Incoming>) -> Resp {
         if let Err(e) = access::check(&self.config, &req) {
             return error_response(&e);
@@ -356,7 +390,10 @@ impl App {
         }
         if let Some(api_path) = rest.strip_prefix("api/") {
             let api_path = api_path.to_owned();
-            let mut r = self.api.handle(req, &api_path).await;
+            let mut r = match self.api(req, &api_path).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e),
+            };
             r.headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             return r;
