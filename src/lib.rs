@@ -7,8 +7,11 @@
 //!
 //! Modules form layers and a module uses only those in its own or a lower layer:
 //! plain data (`error`, `model`, `decode`, `matcher`, `sign`, `catalog`), state (`config`, `store`),
-//! the edges (`wire`, `capture`, `render`, `live`, `api`, `assets`), wiring and clients (`server`,
-//! `client`, `cli`).
+//! the edges (`wire`, `capture`, `render`, `live`, `assets`), the HTTP API (`http`: the response,
+//! query and body helpers that `api` and `sender_api` share; neither of those calls the other),
+//! the server's parts (`access`: Host/Origin/token checks; `forward`: a capture sent on to its
+//! bin's target), wiring and clients (`server`: accept loop and routing; `embed`: the
+//! [`ServerHandle`] and [`BinRef`] of an in-process server; `client`, `cli`).
 
 pub mod access;
 pub mod api;
