@@ -226,3 +226,56 @@ fn not_forwarded(
     };
     (result, response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(bin: &str, target: &str) -> CapturedRequest {
+        CapturedRequest {
+            id: 1,
+            bin: bin.into(),
+            received_at: std::time::SystemTime::UNIX_EPOCH,
+            timings: Default::default(),
+            method: "POST".into(),
+            target: target.into(),
+            path: String::new(),
+            query: Vec::new(),
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            headers: Vec::new(),
+            body: Default::default(),
+            response: ResponseSent::default(),
+            signature: None,
+            forward: None,
+        }
+    }
+
+    fn to(url: &str) -> Forward {
+        Forward {
+            url: url.into(),
+            mode: ForwardMode::Mirror,
+            timeout: std::time::Duration::from_secs(1),
+            insecure_tls: false,
+        }
+    }
+
+    #[test]
+    fn the_forward_url_is_the_target_plus_the_path_after_the_bin_and_the_query() {
+        let f = to("http://app.test/hooks");
+        for (target, want) in [
+            ("/gh/push?x=1", "http://app.test/hooks/push?x=1"),
+            ("/gh", "http://app.test/hooks"),
+            ("/gh?x=1", "http://app.test/hooks?x=1"),
+            // a first segment that only starts with the bin's name is kept whole
+            ("/ghost", "http://app.test/hooks/ghost"),
+            ("http://proxy.test/gh/a", "http://app.test/hooks/a"),
+            (
+                "/gh/a?callback=http://x/y",
+                "http://app.test/hooks/a?callback=http://x/y",
+            ),
+        ] {
+            assert_eq!(forward_url(&f, &request("gh", target)), want, "{target}");
+        }
+    }
+}

@@ -345,9 +345,13 @@ impl CapturedRequest {
 }
 
 /// A request target in origin form: an absolute-form target (`http://host/path?x`) keeps only
-/// its path and query (`/path?x`, or `/` when it has no path); any other target is returned
-/// as it is.
+/// its path and query (`/path?x`, or `/` when it has no path); any other target, an
+/// origin-form one with a URL in its query (`/hook?callback=http://x/y`) among them, is
+/// returned as it is.
 pub fn origin_form(target: &str) -> &str {
+    if target.starts_with('/') {
+        return target;
+    }
     match target.split_once("://") {
         Some((_, after)) => after.find('/').map_or("/", |j| &after[j..]),
         None => target,
@@ -476,11 +480,24 @@ mod tests {
     }
 
     #[test]
+    fn an_origin_form_target_with_a_url_in_its_query_keeps_its_path() {
+        assert_eq!(origin_form("/a?u=http://b/c"), "/a?u=http://b/c");
+        let (path, query) = split_target("/orders?callback=http://x/y");
+        assert_eq!(path, "/orders");
+        assert_eq!(query, vec![("callback".into(), "http://x/y".into())]);
+        assert_eq!(bin_for_path(&path), "orders");
+    }
+
+    #[test]
     fn absolute_form_targets_keep_only_their_path_and_query() {
-        assert_eq!(origin_form("http://example.com/a/b?x=1"), "/a/b?x=1");
-        assert_eq!(origin_form("https://example.com:8443"), "/");
-        assert_eq!(origin_form("http://example.com?x=1"), "/");
-        assert_eq!(origin_form("*"), "*");
+        for (target, want) in [
+            ("http://example.com/a/b?x=1", "/a/b?x=1"),
+            ("https://example.com:8443", "/"),
+            ("http://example.com?x=1", "/"),
+            ("*", "*"),
+        ] {
+            assert_eq!(origin_form(target), want, "{target}");
+        }
         assert_eq!(split_target("http://h/p%20q?k=v").0, "/p q");
     }
 
