@@ -35,7 +35,8 @@ const SERVERS: &[(&str, &str)] = &[
 const HTTPMOCK_VERSION: &str = "0.9.0";
 
 /// The static mock httpmock serves: every POST answered 200 with a small JSON body.
-const HTTPMOCK_MOCK: &str = "when:\n  method: POST\nthen:\n  status: 200\n  body: '{\"ok\":true}'\n";
+const HTTPMOCK_MOCK: &str =
+    "when:\n  method: POST\nthen:\n  status: 200\n  body: '{\"ok\":true}'\n";
 
 /// The child side: serves one kind of server on 127.0.0.1:0 until stdin closes.
 pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
@@ -296,7 +297,14 @@ fn ensure_httpmock() -> Option<std::path::PathBuf> {
         root.display()
     );
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["install", "--quiet", "--locked", "httpmock", "--features", "standalone"])
+        .args([
+            "install",
+            "--quiet",
+            "--locked",
+            "httpmock",
+            "--features",
+            "standalone",
+        ])
         .arg("--version")
         .arg(format!("={HTTPMOCK_VERSION}"))
         .arg("--root")
@@ -417,7 +425,10 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     );
     let script = wrk_script(&body_1k())?;
     let httpmock = match ensure_httpmock() {
-        Some(exe) => Some((exe, tempfile_path::TempDir::with_file("mock.yaml", HTTPMOCK_MOCK)?)),
+        Some(exe) => Some((
+            exe,
+            tempfile_path::TempDir::with_file("mock.yaml", HTTPMOCK_MOCK)?,
+        )),
         None => None,
     };
     let variants: &[(&str, Option<(usize, usize)>)] = if cpus >= 2 {
