@@ -84,7 +84,7 @@ impl Forwarder {
                  it was recorded and not forwarded again"
                     .into(),
             );
-            request.forward = Some(result);
+            request.forward = Some(Box::new(result));
             if f.mode == ForwardMode::Passthrough && !incomplete {
                 decided.passthrough = Some(response);
             }
@@ -97,7 +97,7 @@ impl Forwarder {
                 self.max_body,
             ))
             .await;
-            request.forward = Some(result);
+            request.forward = Some(Box::new(result));
             decided.passthrough = Some(response);
         } else if f.mode == ForwardMode::Mirror && !incomplete {
             match self.mirrors.clone().try_acquire_owned() {
@@ -109,7 +109,7 @@ impl Forwarder {
                     let why =
                         format!("skipped: {MAX_MIRRORS} mirror forwards are already in flight");
                     let (result, _) = not_forwarded(f, request, 503, "busy", why);
-                    request.forward = Some(result);
+                    request.forward = Some(Box::new(result));
                 }
             }
         }
@@ -124,7 +124,8 @@ impl Forwarder {
             let (result, _) =
                 forward_to(&this.store, &this.outbound, &m.forward, &rec, MIRROR_KEEP).await;
             drop(m.turn);
-            this.store.update(rec.id, |r| r.forward = Some(result));
+            this.store
+                .update(rec.id, |r| r.forward = Some(Box::new(result)));
         });
     }
 }

@@ -1306,11 +1306,11 @@ mod tests {
         assert!(m("sig:none", &r));
         assert!(!m("sig:valid", &r));
         assert!(!m("sig:invalid", &r));
-        r.signature = Some(SignatureCheck {
+        r.signature = Some(Box::new(SignatureCheck {
             scheme: "github".into(),
             valid: true,
             reason: None,
-        });
+        }));
         assert!(m("sig:valid", &r));
         assert!(m("sig:VALID", &r));
         assert!(!m("sig:invalid", &r));

@@ -234,10 +234,12 @@ pub struct CapturedRequest {
     pub headers: Vec<Header>,
     pub body: Body,
     pub response: ResponseSent,
+    /// Boxed, like `forward`: most requests have neither, and every kept request pays for the
+    /// inline size of these fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<SignatureCheck>,
+    pub signature: Option<Box<SignatureCheck>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forward: Option<ForwardResult>,
+    pub forward: Option<Box<ForwardResult>>,
 }
 
 impl CapturedRequest {

@@ -275,7 +275,7 @@ impl App {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
-            snap.request.signature = rules.check_signature(&snap.request, now);
+            snap.request.signature = rules.check_signature(&snap.request, now).map(Box::new);
             if let Some(f) = &rules.forward {
                 let decided = self
                     .forwarder
@@ -490,11 +490,15 @@ fn default_response(r: &CapturedRequest, html: bool) -> ResponseSent {
         );
         ("text/html; charset=utf-8", page.into_bytes())
     } else {
-        let v = json!({"ok": true, "bin": r.bin, "id": r.id});
-        (
-            "application/json",
-            serde_json::to_vec(&v).unwrap_or_default(),
-        )
+        // `{"ok":true,"bin":…,"id":…}` written straight into one exact buffer: this runs for
+        // every capture without rules
+        let mut body = Vec::with_capacity(40 + r.bin.len());
+        body.extend_from_slice(b"{\"ok\":true,\"bin\":");
+        let _ = serde_json::to_writer(&mut body, &r.bin);
+        body.extend_from_slice(b",\"id\":");
+        body.extend_from_slice(r.id.to_string().as_bytes());
+        body.push(b'}');
+        ("application/json", body)
     };
     ResponseSent {
         status: 200,
