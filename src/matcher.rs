@@ -1602,7 +1602,10 @@ mod tests {
         let body = BodyJson::default();
         let one = Filter::parse("json:/data/id=42").unwrap();
         assert!(one.matches_with(&r, &body));
-        assert!(body.full.get().is_none(), "one json term built the whole body");
+        assert!(
+            body.full.get().is_none(),
+            "one json term built the whole body"
+        );
         let two = Filter::parse("json:/data/id=42 json:/data/ok=true").unwrap();
         let body = BodyJson::default();
         assert!(two.matches_with(&r, &body));
