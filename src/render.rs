@@ -8,7 +8,7 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::Response;
 
-use crate::model::CapturedRequest;
+use crate::model::{origin_form, CapturedRequest};
 
 pub use crate::decode::{content_codings, decode_bounded, MAX_CODINGS};
 
@@ -88,6 +88,12 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// Whether a request target is a whole URL (`http://host/path`) rather than a path: a path may
+/// carry a URL in its query (`/hook?callback=http://x/y`).
+fn is_absolute_form(target: &str) -> bool {
+    origin_form(target) != target
+}
+
 /// A `curl` command line that reproduces the request's method, headers and exact body. `base`
 /// overrides where it is sent (default: the request's own `Host`).
 pub fn curl(r: &CapturedRequest, base: Option<&str>) -> String {
@@ -97,8 +103,8 @@ pub fn curl(r: &CapturedRequest, base: Option<&str>) -> String {
         .map(|h| h.into_owned())
         .unwrap_or_else(|| "127.0.0.1:4665".into());
     let url = match base {
-        Some(b) => format!("{}{}", b.trim_end_matches('/'), r.target),
-        None if r.target.contains("://") => r.target.clone(),
+        Some(b) => format!("{}{}", b.trim_end_matches('/'), origin_form(&r.target)),
+        None if is_absolute_form(&r.target) => r.target.clone(),
         None => format!("http://{host}{}", r.target),
     };
     let mut parts: Vec<String> = vec!["curl".into()];
@@ -163,7 +169,7 @@ pub fn har(reqs: &[std::sync::Arc<CapturedRequest>]) -> serde_json::Value {
                 .or_else(|| r.header(":authority"))
                 .map(|h| h.into_owned())
                 .unwrap_or_else(|| "127.0.0.1".into());
-            let url = if r.target.contains("://") {
+            let url = if is_absolute_form(&r.target) {
                 r.target.clone()
             } else {
                 format!("http://{host}{}", r.target)

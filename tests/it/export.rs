@@ -166,3 +166,31 @@ async fn replay_to_a_refused_port_is_a_reported_outcome() {
     let bad = post(&format!("{}/_/api/requests/1/replay", s.base_url()), "{}").await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn a_target_with_a_url_in_its_query_is_exported_as_a_path_on_the_requests_own_host() {
+    let s = start().await;
+    crate::support::http(
+        "POST",
+        &s.catch_url("cb/hook?callback=http://x/y"),
+        &[],
+        "{}",
+    )
+    .await;
+    let id = s.requests("cb")[0].id;
+    let host = s.addr().to_string();
+    let cmd = get(&format!("{}/_/api/requests/{id}/curl", s.base_url()))
+        .await
+        .text();
+    assert!(
+        cmd.contains(&format!("http://{host}/cb/hook?callback=http://x/y")),
+        "{cmd}"
+    );
+    let har = get(&format!("{}/_/api/bins/cb/export?format=har", s.base_url()))
+        .await
+        .json();
+    assert_eq!(
+        har["log"]["entries"][0]["request"]["url"],
+        format!("http://{host}/cb/hook?callback=http://x/y")
+    );
+}
