@@ -7,7 +7,7 @@
 //! `cli.rs` owns the `Command` enum and calls the `async fn`s here; this module prints for users.
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -491,13 +491,6 @@ pub async fn webhooks(c: &Client, a: WebhooksArgs) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// `hookpit sign`: prints the three `webhook-*` headers for a body.
 pub fn sign_cmd(a: SignArgs) -> Result<i32> {
     let secret = sign::Secret::parse(&a.secret).context("--secret")?;
@@ -510,7 +503,7 @@ pub fn sign_cmd(a: SignArgs) -> Result<i32> {
         !id.is_empty() && !id.contains('.'),
         "--id must be non-empty and contain no `.`"
     );
-    let ts = a.timestamp.unwrap_or_else(unix_now);
+    let ts = a.timestamp.unwrap_or_else(sign::unix_now);
     let mut out = crate::cli::stdout();
     for (k, v) in sign::sign_headers(&secret, &id, ts, &body) {
         writeln!(out, "{k}: {v}")?;
@@ -531,7 +524,7 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<i32> {
         (sign::WEBHOOK_TIMESTAMP, a.timestamp.as_bytes()),
         (sign::WEBHOOK_SIGNATURE, a.signature.as_bytes()),
     ];
-    let verdict = sign::verify(&secret, &headers, &body, unix_now(), tolerance);
+    let verdict = sign::verify(&secret, &headers, &body, sign::unix_now(), tolerance);
     if verdict.is_valid() {
         outln!("{}", "valid".green().bold());
         Ok(EXIT_OK)

@@ -6,7 +6,7 @@
 //! Every delivery carries this server's `Via` entry (a `(sender)` hop marker).
 //!
 //! Uses `hookfile` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client and
-//! the hop marker), `store` (`publish_delivery`, the instance id), `model`, `config` and `error`. All state sits behind one
+//! the hop marker), `store` (`publish_delivery`, the instance id), `rand`, `model`, `config` and `error`. All state sits behind one
 //! mutex that is never held across an `.await`. A failed delivery is a value in the log, never an
 //! `Err`. A pending retry costs one heap entry (due time + id) and its compact record: the body
 //! is one `Bytes` shared by every attempt and every webhook of a message, the headers hookpit
@@ -18,7 +18,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -578,17 +578,9 @@ impl Sender {
         });
     }
 
-    /// A uniform number in [0, 1) (splitmix64; only for jitter).
+    /// A uniform number in [0, 1) (only for jitter).
     fn rand(&self) -> f64 {
-        let mut z = self
-            .inner
-            .rng
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        crate::rand::next_f64_shared(&self.inner.rng)
     }
 
     /// The `Via` entry deliveries carry: this server's hop marker, as the sender's.
@@ -1044,7 +1036,7 @@ impl Sender {
             Step::Send(p) => p,
         };
         let at = SystemTime::now();
-        let ts = unix_now();
+        let ts = sign::unix_now();
         let sig = match &plan.key {
             SignKey::Standard(s) => Sig::Standard(sign::sign(s, &plan.msg, ts, &plan.body).into()),
             SignKey::Raw(k) => Sig::Github(sign::github_sign(k, &plan.body).into()),
@@ -1380,13 +1372,6 @@ async fn scheduler(s: Sender, mut shutdown: watch::Receiver<bool>) {
 
 fn new_msg_id() -> Result<String> {
     sign::new_msg_id().map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The body of a delivery: the payload itself (`raw`) or `{"type","timestamp","data"}`.

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hookpit::sign::{self, Secret};
@@ -52,7 +52,7 @@ impl Hit {
             &Secret::parse(secret).expect("whsec secret"),
             &headers,
             &self.body,
-            unix_now(),
+            sign::unix_now(),
             300,
         )
     }
@@ -181,13 +181,6 @@ async fn dead_url() -> String {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// A server without the demo webhook, so only the test's webhooks get deliveries.
 async fn sender() -> ServerHandle {
     let mut c = Config::for_tests();
@@ -293,7 +286,7 @@ async fn a_dispatched_event_reaches_a_second_hookpit_signed_with_the_webhook_sec
         &Secret::parse(&secret).unwrap(),
         &headers,
         &got.body.bytes,
-        unix_now(),
+        sign::unix_now(),
         300,
     );
     assert!(verdict.is_valid(), "{verdict}");
@@ -1043,7 +1036,7 @@ fn hookpit_sign_prints_headers_that_verify() {
         &Secret::parse(secret).unwrap(),
         &h,
         b"{\"a\":1}",
-        unix_now(),
+        sign::unix_now(),
         300,
     );
     assert!(v.is_valid(), "{v}");
