@@ -261,14 +261,7 @@ pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
     let deadline = Instant::now() + wait_for;
     let mut done: Vec<DeliveryView> = Vec::new();
     for id in &d.deliveries {
-        loop {
-            let v: DeliveryView = c.get(&format!("/_/api/deliveries/{id}")).await?;
-            if v.state != "pending" || Instant::now() >= deadline {
-                done.push(v);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        done.push(wait_delivery(c, *id, deadline).await?);
     }
     let all_ok = done.iter().all(|v| v.state == "succeeded");
     if a.json {
@@ -289,6 +282,37 @@ pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
         }
     }
     Ok(if all_ok { EXIT_OK } else { EXIT_NO_MATCH })
+}
+
+/// The longest wait the server takes in one request (`GET /_/api/deliveries/{id}/wait`).
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(3600);
+
+/// Waits on the server until delivery `id` succeeded or failed, or `deadline` passed; returns
+/// the delivery as it then stands.
+async fn wait_delivery(c: &Client, id: u64, deadline: Instant) -> Result<DeliveryView> {
+    #[derive(serde::Deserialize)]
+    struct TimedOut {
+        delivery: DeliveryView,
+    }
+    loop {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(MAX_SERVER_WAIT);
+        // whole milliseconds, rounded up: the server never answers before the deadline
+        let ms = left.as_micros().div_ceil(1000);
+        let path = format!("/_/api/deliveries/{id}/wait?timeout={ms}ms");
+        let ans = c.send(Method::GET, &path, None).await?;
+        match ans.status {
+            200 => return Ok(serde_json::from_slice(&ans.body)?),
+            408 => {
+                let t: TimedOut = serde_json::from_slice(&ans.body)?;
+                if Instant::now() >= deadline {
+                    return Ok(t.delivery);
+                }
+            }
+            _ => return Err(api_error(&ans).into()),
+        }
+    }
 }
 
 /// `hookpit test WEBHOOK`: exit 0 for a 2xx, 1 otherwise.

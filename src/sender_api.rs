@@ -1,5 +1,7 @@
 //! The sender's REST routes under `/_/api/` (SPEC §8, §12): `webhooks` (CRUD and Send Test
-//! Event), `events` (the catalog and dispatch) and `deliveries` (the log and redelivery).
+//! Event), `events` (the catalog and dispatch) and `deliveries` (the log, redelivery, and
+//! `GET deliveries/{id}/wait?timeout=30s`: 200 with the delivery once it succeeded or failed,
+//! 408 with it as it stands when the timeout (at most 1h) passes first).
 //!
 //! Uses `deliver` (all behaviour), `hookfile` (the webhook input shape), `api` (request and
 //! response helpers) and `error`. `api::Ctx::route` hands every path it does not know to
@@ -13,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{json_response, read_body, read_json, Params, Resp};
-use crate::deliver::{DeliveryQuery, DispatchOptions, Sender, Trigger};
+use crate::deliver::{DeliveryQuery, DeliveryWait, DispatchOptions, Sender, Trigger};
 use crate::error::{Error, Result};
 use crate::hookfile::WebhookInput;
 
@@ -111,6 +113,33 @@ pub async fn route(
                 .delivery(id)
                 .ok_or_else(|| Error::not_found("delivery", id))?;
             reply(StatusCode::OK, &d)
+        }
+        (&Method::GET, ["deliveries", id, "wait"]) => {
+            let id = delivery_id(id)?;
+            let timeout = match params.get("timeout") {
+                None | Some("") => std::time::Duration::from_secs(30),
+                Some(t) => crate::config::parse_duration(t)
+                    .map_err(|e| Error::bad("timeout", e.to_string()))?,
+            };
+            if timeout > std::time::Duration::from_secs(3600) {
+                return Err(Error::bad("timeout", "at most 1h"));
+            }
+            match sender.wait_delivery(id, timeout).await? {
+                DeliveryWait::Finished(d) => reply(StatusCode::OK, &d),
+                DeliveryWait::TimedOut(d) => reply(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &json!({
+                        "error": {
+                            "code": "timeout",
+                            "message": format!(
+                                "delivery {id} is still pending after {}",
+                                crate::config::format_duration(timeout)
+                            ),
+                        },
+                        "delivery": d,
+                    }),
+                ),
+            }
         }
         (&Method::POST, ["deliveries", id, "retry"]) => {
             let id = delivery_id(id)?;

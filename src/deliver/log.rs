@@ -1,16 +1,20 @@
 //! The delivery log (SPEC §8, §12): message → deliveries → attempts, kept compactly in memory
 //! (bounded: the oldest finished deliveries are evicted and counted), its JSON views and
-//! listings, and every change published to viewers.
+//! listings, every change published to viewers, and the waits for a delivery's final outcome
+//! (`GET /_/api/deliveries/{id}/wait`): `finish` hands each waiter the final view, so a wait
+//! never polls, and a waiter that goes away (its future dropped) leaves nothing behind.
 //!
 //! Uses `registry` (a webhook's name for the views), `model` (headers, times), `sign` (header
 //! names), `store` (the live feed) and `error`. A failed delivery is a value here, never an `Err`.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use super::{Sender, State};
 use crate::error::{Error, Result};
@@ -198,6 +202,47 @@ pub(super) struct Rec {
     pub(super) note: Option<Box<str>>,
 }
 
+/// The pending waits for deliveries' outcomes, by delivery id. `finish` takes a delivery's
+/// entry and sends each waiter the final view; a waiter that goes away removes its own.
+#[derive(Default)]
+pub(super) struct Waits {
+    next: u64,
+    count: usize,
+    by_delivery: HashMap<u64, Vec<(u64, oneshot::Sender<DeliveryView>)>>,
+}
+
+/// What a wait for a delivery's outcome came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryWait {
+    /// The delivery succeeded or failed: its final view.
+    Finished(DeliveryView),
+    /// The timeout passed first: the delivery as it stands (still pending).
+    TimedOut(DeliveryView),
+}
+
+/// Unregisters a wait when it ends, however it ends (answered, timed out, or dropped because
+/// the client went away).
+struct WaitGuard<'a> {
+    sender: &'a Sender,
+    delivery: u64,
+    wait: u64,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = self.sender.lock();
+        let waits = &mut st.waits;
+        if let Some(list) = waits.by_delivery.get_mut(&self.delivery) {
+            let before = list.len();
+            list.retain(|(w, _)| *w != self.wait);
+            waits.count -= before - list.len();
+            if list.is_empty() {
+                waits.by_delivery.remove(&self.delivery);
+            }
+        }
+    }
+}
+
 impl Sender {
     /// Is there room for `n` more pending deliveries? Past [`SenderLimits::max_pending`] the
     /// caller is told at once (503) rather than accepted and dropped later.
@@ -273,6 +318,14 @@ impl Sender {
         st.pending = st.pending.saturating_sub(1);
         st.working = st.working.saturating_sub(1);
         st.finished.insert(id);
+        if let Some(waiting) = st.waits.by_delivery.remove(&id) {
+            st.waits.count -= waiting.len();
+            if let Some(v) = view_of(st, id, false) {
+                for (_, tx) in waiting {
+                    let _ = tx.send(v.clone());
+                }
+            }
+        }
         let view = self.live().then(|| view_of(st, id, false)).flatten();
         while st.finished.len() > self.inner.limits.max_deliveries {
             let Some(old) = st.finished.pop_first() else {
@@ -332,6 +385,60 @@ impl Sender {
                 return Vec::new();
             }
         }
+    }
+
+    /// Waits until delivery `id` has succeeded or failed, at most `timeout`, without polling:
+    /// the wait registers under the lock that `finish` takes, so an outcome recorded while it
+    /// is being set up is never missed. An unknown (or evicted) id is [`Error::NotFound`]; past
+    /// [`SenderLimits::max_waits`](super::SenderLimits) pending waits, [`Error::Busy`].
+    pub async fn wait_delivery(&self, id: u64, timeout: Duration) -> Result<DeliveryWait> {
+        let (mut rx, guard) = {
+            let mut st = self.lock();
+            let rec = st
+                .log
+                .get(&id)
+                .ok_or_else(|| Error::not_found("delivery", id))?;
+            if rec.state != DeliveryState::Pending {
+                let v = view_of(&st, id, false).ok_or_else(|| Error::not_found("delivery", id))?;
+                return Ok(DeliveryWait::Finished(v));
+            }
+            let max = self.inner.limits.max_waits;
+            if st.waits.count >= max {
+                return Err(Error::Busy(format!(
+                    "{max} waits for deliveries are already pending (the sender's limit); \
+                     try again when some have ended"
+                )));
+            }
+            let (tx, rx) = oneshot::channel();
+            let wait = st.waits.next;
+            st.waits.next += 1;
+            st.waits.count += 1;
+            st.waits.by_delivery.entry(id).or_default().push((wait, tx));
+            let guard = WaitGuard {
+                sender: self,
+                delivery: id,
+                wait,
+            };
+            (rx, guard)
+        };
+        if let Ok(Ok(v)) = tokio::time::timeout(timeout, &mut rx).await {
+            return Ok(DeliveryWait::Finished(v));
+        }
+        drop(guard);
+        // the outcome may have landed between the timer firing and the unregistering
+        if let Ok(v) = rx.try_recv() {
+            return Ok(DeliveryWait::Finished(v));
+        }
+        match view_of(&self.lock(), id, false) {
+            Some(v) if v.state == DeliveryState::Pending.as_str() => Ok(DeliveryWait::TimedOut(v)),
+            Some(v) => Ok(DeliveryWait::Finished(v)),
+            None => Err(Error::not_found("delivery", id)),
+        }
+    }
+
+    /// Waits for deliveries' outcomes pending now.
+    pub fn pending_waits(&self) -> usize {
+        self.lock().waits.count
     }
 }
 
@@ -493,6 +600,123 @@ mod tests {
             .collect();
         assert_eq!(kept, vec![ids[4], ids[3], ids[2]]);
         assert!(s.delivery(ids[0]).is_none());
+    }
+
+    /// A sender with `limits` and one webhook to an address nothing listens on, retrying after
+    /// `retry` (an empty schedule: no retries).
+    fn sender_to_nowhere(limits: SenderLimits, retry: &[&str]) -> (Sender, watch::Sender<bool>) {
+        let store = Store::new(crate::store::Limits {
+            max_requests: 10,
+            max_memory: 1 << 20,
+            max_bins: 100,
+            preview_limit: 1024,
+            feed_capacity: 16,
+        });
+        let (stop, shutdown) = watch::channel(false);
+        let s = Sender::start(store, Outbound::new(), Catalog::default(), limits, shutdown);
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", dead.local_addr().unwrap());
+        drop(dead);
+        s.create_webhook(WebhookInput {
+            name: Some("dead".into()),
+            url: Some(url),
+            retry: Some(crate::hookfile::RetryInput {
+                schedule: Some(
+                    retry
+                        .iter()
+                        .map(|r| crate::hookfile::NumOrText::Text((*r).to_owned()))
+                        .collect(),
+                ),
+                time_scale: None,
+            }),
+            ..WebhookInput::default()
+        })
+        .unwrap();
+        (s, stop)
+    }
+
+    async fn until_waits(s: &Sender, n: usize) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while s.pending_waits() != n {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{n} waits never showed ({})", s.pending_waits()));
+    }
+
+    #[tokio::test]
+    async fn waits_past_the_limit_are_refused_and_an_abandoned_wait_frees_its_place() {
+        let limits = SenderLimits {
+            max_waits: 2,
+            ..SenderLimits::default()
+        };
+        let (s, _stop) = sender_to_nowhere(limits, &["1h"]);
+        let d = s
+            .dispatch("payment_received", None, DispatchOptions::default())
+            .await
+            .unwrap();
+        let id = d.deliveries[0];
+        let wait = |s: &Sender| {
+            let s = s.clone();
+            tokio::spawn(async move { s.wait_delivery(id, Duration::from_secs(3600)).await })
+        };
+        let first = wait(&s);
+        let _second = wait(&s);
+        until_waits(&s, 2).await;
+        let third = s.wait_delivery(id, Duration::from_millis(1)).await;
+        assert!(matches!(third, Err(Error::Busy(_))), "{third:?}");
+        first.abort();
+        let _ = first.await;
+        assert_eq!(s.pending_waits(), 1);
+        let _fourth = wait(&s);
+        until_waits(&s, 2).await;
+        assert!(matches!(
+            s.wait_delivery(424_242, Duration::ZERO).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_wait_gets_the_final_outcome_even_when_the_log_evicts_the_delivery_at_once() {
+        let limits = SenderLimits {
+            max_deliveries: 0,
+            ..SenderLimits::default()
+        };
+        let (s, _stop) = sender_to_nowhere(limits, &[]);
+        // a receiver that takes the connection and never answers, until it goes away
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", held.local_addr().unwrap());
+        let hook = s.find_webhook("dead").unwrap();
+        s.update_webhook(
+            hook,
+            WebhookInput {
+                url: Some(url),
+                ..WebhookInput::default()
+            },
+        )
+        .unwrap();
+        let d = s
+            .dispatch("payment_received", None, DispatchOptions::default())
+            .await
+            .unwrap();
+        let id = d.deliveries[0];
+        let s2 = s.clone();
+        let wait = tokio::spawn(async move { s2.wait_delivery(id, Duration::from_secs(20)).await });
+        until_waits(&s, 1).await;
+        drop(held);
+        match wait.await.unwrap() {
+            Ok(DeliveryWait::Finished(v)) => {
+                assert_eq!((v.id, v.state.as_str()), (id, "failed"));
+                assert!(v.attempts[0].error.is_some(), "{v:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            s.delivery(id).is_none(),
+            "the log keeps no finished delivery"
+        );
+        assert_eq!(s.pending_waits(), 0);
     }
 
     #[test]

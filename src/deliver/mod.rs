@@ -5,7 +5,8 @@
 //!
 //! - `retry`: the pure maths of the next delay and of `Retry-After` (no clock, no I/O);
 //! - `registry`: webhook definitions, their prepared headers and keys, CRUD and views;
-//! - `log`: deliveries and their attempts, JSON views, listings and the live feed;
+//! - `log`: deliveries and their attempts, JSON views, listings, the live feed, and the waits
+//!   for a delivery's final outcome;
 //! - `attempt`: one attempt, `prepare → call → Successful | Failed → handle`, with the typed
 //!   [`attempt::Outcome`];
 //! - `queue`: the bounded queue, per-webhook lanes, the dispatcher and the retry scheduler;
@@ -49,12 +50,13 @@ mod retry;
 
 pub use dispatch::{make_body, DispatchOptions, Dispatched, TestOutcome};
 pub use log::{
-    AttemptView, DeliveryQuery, DeliveryState, DeliveryView, RequestView, ResponseView, Trigger,
+    AttemptView, DeliveryQuery, DeliveryState, DeliveryView, DeliveryWait, RequestView,
+    ResponseView, Trigger,
 };
 pub use registry::{RetryView, WebhookView};
 pub use retry::{parse_retry_after, retry_delay, JITTER};
 
-use log::Rec;
+use log::{Rec, Waits};
 use queue::{dispatcher, scheduler, Lane};
 use registry::Hook;
 
@@ -74,6 +76,9 @@ pub struct SenderLimits {
     /// Deliveries pending at once (queued, in flight or waiting on a retry); past it a dispatch
     /// is refused (503) and nothing is created.
     pub max_pending: usize,
+    /// Waits for a delivery's outcome pending at once (`GET /_/api/deliveries/{id}/wait`); past
+    /// it a wait is refused (503).
+    pub max_waits: usize,
 }
 
 impl Default for SenderLimits {
@@ -85,6 +90,7 @@ impl Default for SenderLimits {
             max_deliveries: 10_000,
             keep_response: 64 * 1024,
             max_pending: 10_000,
+            max_waits: 1024,
         }
     }
 }
@@ -111,8 +117,8 @@ struct Progress {
     working: usize,
 }
 
-/// Everything behind the one mutex: the registry's webhooks, the log, the lanes and the counts
-/// the progress watch reports.
+/// Everything behind the one mutex: the registry's webhooks, the log, the lanes, the counts the
+/// progress watch reports, and the waits for deliveries' outcomes.
 struct State {
     next_hook: u64,
     hooks: BTreeMap<u64, Hook>,
@@ -123,6 +129,7 @@ struct State {
     lanes: HashMap<u64, Lane>,
     pending: usize,
     working: usize,
+    waits: Waits,
 }
 
 struct Inner {
@@ -175,6 +182,7 @@ impl Sender {
                     lanes: HashMap::new(),
                     pending: 0,
                     working: 0,
+                    waits: Waits::default(),
                 }),
                 queue: tx,
                 timers: Mutex::new(BinaryHeap::new()),
