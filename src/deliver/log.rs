@@ -1,5 +1,6 @@
 //! The delivery log (SPEC §8, §12): message → deliveries → attempts, kept compactly in memory
-//! (bounded: the oldest finished deliveries are evicted and counted), its JSON views and
+//! (bounded: at most [`SenderLimits::max_pending`](super::SenderLimits) pending, the oldest
+//! finished deliveries evicted and counted), their creation and `finish`, their JSON views and
 //! listings, every change published to viewers, and the waits for a delivery's final outcome
 //! (`GET /_/api/deliveries/{id}/wait`): `finish` hands each waiter the final view, so a wait
 //! never polls, and a waiter that goes away (its future dropped) leaves nothing behind.

@@ -1,6 +1,6 @@
 //! The delivery queue and its two tasks: the dispatcher takes delivery ids off the bounded
-//! queue (work is never dropped) into per-webhook lanes, at most
-//! [`SenderLimits::max_pending`](super::SenderLimits) pending and
+//! queue (work is never dropped: a full queue makes `enqueue` wait) into per-webhook lanes —
+//! at most [`SenderLimits::backlog`](super::SenderLimits) taken off and waiting for their lane,
 //! [`SenderLimits::per_webhook`](super::SenderLimits) attempts in flight per webhook, each lane's
 //! worker running one attempt after the other; the scheduler holds every pending retry in one
 //! heap keyed by due time and puts it back on the queue when it is due.
