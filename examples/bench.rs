@@ -54,6 +54,11 @@
 //! print with [`print_run`] / [`print_per_round`], and call it from `main`. The benches of
 //! `waits`, `verify` and `sender` live in `examples/bench/*.rs`.
 
+/// The same allocator as the `hookpit` binary, so the servers measured here (hookpit and the
+/// baselines alike) allocate the way the shipped program does.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,36 +1,33 @@
 //! The JSON REST API under `/_/api/` (SPEC §4, §12): bins, requests and their body/raw/curl
-//! renderings, deletion, health.
+//! renderings, deletion, waits, exports, replay, health.
 //!
-//! Uses `store`, `matcher`, `model`, `render`, `outbound` (replay, the hop marker) and `error`.
-//! Body decodes run on blocking threads, a few at once ([`Decoding`]); a request that came from
-//! this hookpit itself (its `Via` entry) is refused with 508. Every handler answers either JSON or the
-//! error JSON `{"error":{"code","message"}}`; none of them panics on input. Routing here is by
-//! path segments; the server has already done the Host/Origin/token checks. Filter work
-//! (`q=` on listings, clears and exports) runs on the blocking pool, never under the store's lock.
+//! Uses `http` (request and response helpers), `store`, `model`, `render`, `rules` (bin
+//! configs), `config` (durations), `outbound` (replay, with this hookpit's `Via` entry) and
+//! `error`; never `sender_api`. Body decodes run on blocking threads, a few at once
+//! ([`Decoding`]). Every handler answers either JSON or the error JSON
+//! `{"error":{"code","message"}}`; none of them panics on input. Routing here is by path
+//! segments; `server` has already done the Host/Origin/token checks, refused requests that came
+//! from this hookpit itself, and handed the sender's routes to `sender_api`. Filter work (`q=`
+//! on listings, clears and exports) runs on the blocking pool, never under the store's lock.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
 use crate::config::parse_duration;
 use crate::error::{Error, Result};
-use crate::matcher::Filter;
-use crate::model::{parse_query, valid_bin_name, CapturedRequest, RequestId};
+use crate::http::{
+    json_response, method_not_allowed, read_json, read_json_within, text_response, Params, Resp,
+};
+use crate::model::{valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
 use crate::render;
 use crate::rules::{BinConfig, Progress};
 use crate::store::{Store, WaitOutcome, WaitSpec, MAX_WAIT_COUNT};
-
-/// The response type of every handler.
-pub type Resp = Response<Full<Bytes>>;
-
-/// Largest API request body accepted.
-const MAX_API_BODY: usize = 16 * 1024 * 1024;
 
 /// Body decodes (`?decode=1`) running at once; more wait for a turn.
 pub const MAX_DECODES: usize = 2;
@@ -43,8 +40,6 @@ const DECODE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Ctx {
     pub store: Store,
     pub outbound: Outbound,
-    /// The sender: its routes (`webhooks`, `events`, `deliveries`) live in `sender_api`.
-    pub sender: crate::deliver::Sender,
     pub decoding: Decoding,
     /// The server's `--max-body`: a configured response body may not be larger.
     pub max_body: usize,
@@ -92,95 +87,8 @@ impl Decoding {
     }
 }
 
-/// A JSON response.
-pub fn json_response(status: StatusCode, v: &serde_json::Value) -> Resp {
-    let body = serde_json::to_vec(v).unwrap_or_default();
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-/// The error JSON for an error.
-pub fn error_response(e: &Error) -> Resp {
-    json_response(e.status(), &e.to_json())
-}
-
 fn ok(v: serde_json::Value) -> Result<Resp> {
     Ok(json_response(StatusCode::OK, &v))
-}
-
-/// Query parameters in order.
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    pub fn of(req: &Request<Incoming>) -> Params {
-        Params(req.uri().query().map(parse_query).unwrap_or_default())
-    }
-
-    pub fn get(&self, k: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn num<T: std::str::FromStr>(&self, k: &str) -> Result<Option<T>> {
-        match self.get(k) {
-            None | Some("") => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| Error::bad(k, format!("`{v}` is not a valid number"))),
-        }
-    }
-
-    pub fn flag(&self, k: &str, default: bool) -> Result<bool> {
-        match self.get(k) {
-            None => Ok(default),
-            Some("" | "1" | "true" | "yes") => Ok(true),
-            Some("0" | "false" | "no") => Ok(false),
-            Some(v) => Err(Error::bad(k, format!("`{v}` is not true or false"))),
-        }
-    }
-
-    pub fn filter(&self) -> Result<Option<Filter>> {
-        match self.get("q") {
-            None => Ok(None),
-            Some(q) if q.trim().is_empty() => Ok(None),
-            Some(q) => Filter::parse(q)
-                .map(Some)
-                .map_err(|e| Error::BadFilter(e.to_string())),
-        }
-    }
-}
-
-/// Reads a JSON request body (empty = `null`).
-pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
-    read_json_within(req, MAX_API_BODY).await
-}
-
-/// Reads a JSON request body of at most `limit` bytes (empty = `null`).
-async fn read_json_within(req: Request<Incoming>, limit: usize) -> Result<serde_json::Value> {
-    let bytes = read_body_within(req, limit).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::Value::Null);
-    }
-    Ok(serde_json::from_slice(&bytes)?)
-}
-
-/// Reads a request body under the API's size limit.
-pub async fn read_body(req: Request<Incoming>) -> Result<Bytes> {
-    read_body_within(req, MAX_API_BODY).await
-}
-
-async fn read_body_within(req: Request<Incoming>, limit: usize) -> Result<Bytes> {
-    Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|_| Error::PayloadTooLarge { limit })
 }
 
 fn bin_name(s: &str) -> Result<&str> {
@@ -208,41 +116,18 @@ pub fn find_request(store: &Store, id: &str, params: &Params) -> Result<Arc<Capt
 }
 
 impl Ctx {
-    /// Answers one API request; `path` is what follows `/_/api/`.
-    pub async fn handle(&self, req: Request<Incoming>, path: &str) -> Resp {
-        match self.route(req, path).await {
-            Ok(r) => r,
-            Err(e) => error_response(&e),
-        }
-    }
-
-    async fn route(&self, req: Request<Incoming>, path: &str) -> Result<Resp> {
-        let headers: Vec<crate::model::Header> = req
-            .headers()
-            .get_all("via")
-            .iter()
-            .map(|v| crate::model::Header::new("Via", v.as_bytes()))
-            .collect();
-        if crate::outbound::came_from(&headers, self.store.instance()) {
-            // a forward, replay or delivery of this hookpit reached its own API by another name
-            return Err(Error::LoopDetected(
-                "forward loop: this request came from this hookpit itself; it does not call its own API"
-                    .into(),
-            ));
-        }
-        let segs: Vec<String> = path
-            .trim_end_matches('/')
-            .split('/')
-            .map(|s| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
-        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-        let params = Params::of(&req);
+    /// Answers the API's own routes (`health`, `bins`, `requests`); `segs` is the decoded path
+    /// after `/_/api/` ([`crate::http::segments`]), `path` the path as asked; any other path
+    /// is a 404.
+    pub async fn route(
+        &self,
+        req: Request<Incoming>,
+        segs: &[&str],
+        params: &Params,
+        path: &str,
+    ) -> Result<Resp> {
         let method = req.method().clone();
-        match (&method, segs.as_slice()) {
+        match (&method, segs) {
             (&Method::GET, ["health"]) => ok(json!({
                 "ok": true,
                 "version": env!("CARGO_PKG_VERSION"),
@@ -281,9 +166,9 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
-                self.list(Some(b), &params).await
+                self.list(Some(b), params).await
             }
-            (&Method::GET, ["requests"]) => self.list(params.get("bin"), &params).await,
+            (&Method::GET, ["requests"]) => self.list(params.get("bin"), params).await,
             (&Method::DELETE, ["bins", b, "requests"]) => {
                 let b = bin_name(b)?;
                 let filter = params.filter()?;
@@ -308,19 +193,19 @@ impl Ctx {
             }
             (&Method::GET, ["bins", b, "wait"]) => {
                 let b = bin_name(b)?.to_owned();
-                self.wait(b, &params).await
+                self.wait(b, params).await
             }
             (&Method::GET, ["bins", b, "export"]) => {
                 let b = bin_name(b)?;
-                self.export(b, &params).await
+                self.export(b, params).await
             }
             (&Method::POST, ["requests", id, "replay"]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 let body = read_json(req).await?;
                 self.replay(&r, body).await
             }
             (&Method::GET, ["requests", id]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 if params.flag("body", true)? {
                     ok(json!(&*r))
                 } else {
@@ -328,12 +213,12 @@ impl Ctx {
                 }
             }
             (&Method::DELETE, ["requests", id]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 self.store.delete(r.id);
                 ok(json!({"ok": true, "id": r.id}))
             }
             (&Method::GET, ["requests", id, "body"]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 let bytes = if params.flag("decode", false)? {
                     self.decoding.decode(r.clone()).await?
                 } else {
@@ -342,22 +227,18 @@ impl Ctx {
                 Ok(render::body_response(&r, bytes))
             }
             (&Method::GET, ["requests", id, "raw"]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 Ok(text_response("text/plain; charset=utf-8", render::raw(&r)))
             }
             (&Method::GET, ["requests", id, "curl"]) => {
-                let r = find_request(&self.store, id, &params)?;
+                let r = find_request(&self.store, id, params)?;
                 Ok(text_response(
                     "text/plain; charset=utf-8",
                     render::curl(&r, params.get("url")).into_bytes(),
                 ))
             }
-            (_, ["health" | "bins" | "requests", ..]) => Err(Error::Api {
-                status: 405,
-                code: "method_not_allowed".into(),
-                message: format!("{method} is not allowed on /_/api/{path}"),
-            }),
-            _ => crate::sender_api::route(&self.sender, req, segs.as_slice(), &params, path).await,
+            (_, ["health" | "bins" | "requests", ..]) => Err(method_not_allowed(&method, path)),
+            _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
         }
     }
 
@@ -564,12 +445,4 @@ fn attach(r: &mut Resp, filename: &str) {
         r.headers_mut()
             .insert(hyper::header::CONTENT_DISPOSITION, v);
     }
-}
-
-/// A plain response with a content type.
-pub fn text_response(content_type: &'static str, body: Vec<u8>) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
 }

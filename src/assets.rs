@@ -24,6 +24,10 @@ macro_rules! assets {
 assets! {
     "index.html" => "text/html; charset=utf-8",
     "app.js" => "text/javascript; charset=utf-8",
+    "feed.js" => "text/javascript; charset=utf-8",
+    "list.js" => "text/javascript; charset=utf-8",
+    "bins.js" => "text/javascript; charset=utf-8",
+    "detail.js" => "text/javascript; charset=utf-8",
     "util.js" => "text/javascript; charset=utf-8",
     "body.js" => "text/javascript; charset=utf-8",
     "json.js" => "text/javascript; charset=utf-8",

@@ -7,22 +7,27 @@
 //!
 //! Modules form layers and a module uses only those in its own or a lower layer:
 //! plain data (`error`, `model`, `decode`, `matcher`, `sign`, `catalog`), state (`config`, `store`),
-//! the edges (`wire`, `capture`, `render`, `live`, `api`, `assets`), wiring and clients (`server`,
-//! `client`, `cli`).
+//! the edges (`wire`, `capture`, `render`, `live`, `assets`), the HTTP API (`http`: the response,
+//! query and body helpers that `api` and `sender_api` share; neither of those calls the other),
+//! the server's parts (`access`: Host/Origin/token checks; `forward`: a capture sent on to its
+//! bin's target), wiring and clients (`server`: accept loop and routing; `embed`: the
+//! [`ServerHandle`] and [`BinRef`] of an in-process server; `client`, `cli`).
 
+pub mod access;
 pub mod api;
 pub mod assets;
 pub mod capture;
 pub mod catalog;
 pub mod cli;
-pub mod cli_bin;
-pub mod cli_sender;
 pub mod client;
 pub mod config;
 pub mod decode;
 pub mod deliver;
+pub mod embed;
 pub mod error;
+pub mod forward;
 pub mod hookfile;
+pub mod http;
 pub mod live;
 pub mod matcher;
 pub mod model;
@@ -38,10 +43,11 @@ pub mod wire;
 
 pub use client::Client;
 pub use config::Config;
+pub use embed::{BinRef, ServerHandle};
 pub use error::{Error, Result};
 pub use matcher::Filter;
 pub use model::{CapturedRequest, Header};
-pub use server::{BinRef, Server, ServerHandle};
+pub use server::Server;
 pub use store::{Miss, WaitFailed, WaitOutcome, WaitReport, WaitSpec};
 
 /// The README's Rust examples, compiled and run as doctests.

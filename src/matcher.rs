@@ -1306,11 +1306,11 @@ mod tests {
         assert!(m("sig:none", &r));
         assert!(!m("sig:valid", &r));
         assert!(!m("sig:invalid", &r));
-        r.signature = Some(SignatureCheck {
+        r.signature = Some(Box::new(SignatureCheck {
             scheme: "github".into(),
             valid: true,
             reason: None,
-        });
+        }));
         assert!(m("sig:valid", &r));
         assert!(m("sig:VALID", &r));
         assert!(!m("sig:invalid", &r));
@@ -1579,12 +1579,37 @@ mod tests {
 
     #[test]
     fn the_body_is_parsed_as_json_only_when_a_json_term_is_reached() {
-        // No observable counter, but a non-JSON filter on a huge non-JSON body stays correct
-        // and a json term after a failing term is skipped by `matches`.
+        // `BodyJson` counts the json terms that looked into the body and holds the whole parse
         let big = vec![b'x'; 1 << 20];
         let r = with_body(&big);
         assert!(!m("method:GET json:/a", &r));
         assert!(m("method:POST -json:/a", &r));
+        // a non-JSON term that fails decides first, wherever it is written
+        let body = BodyJson::default();
+        assert!(!Filter::parse("json:/a method:GET")
+            .unwrap()
+            .matches_with(&r, &body));
+        assert_eq!(body.uses.get(), 0, "a json term ran after a failed term");
+        assert!(body.full.get().is_none(), "the body was parsed");
+        // once every other term holds, the json term is reached
+        let body = BodyJson::default();
+        assert!(!Filter::parse("json:/a method:POST")
+            .unwrap()
+            .matches_with(&r, &body));
+        assert_eq!(body.uses.get(), 1);
+        // one json term reads only the value it points at; a second parses the body, once
+        let r = req();
+        let body = BodyJson::default();
+        let one = Filter::parse("json:/data/id=42").unwrap();
+        assert!(one.matches_with(&r, &body));
+        assert!(
+            body.full.get().is_none(),
+            "one json term built the whole body"
+        );
+        let two = Filter::parse("json:/data/id=42 json:/data/ok=true").unwrap();
+        let body = BodyJson::default();
+        assert!(two.matches_with(&r, &body));
+        assert!(body.full.get().is_some_and(Option::is_some));
     }
 
     /// A tiny deterministic generator so the fuzz test needs no extra crates.

@@ -234,10 +234,12 @@ pub struct CapturedRequest {
     pub headers: Vec<Header>,
     pub body: Body,
     pub response: ResponseSent,
+    /// Boxed, like `forward`: most requests have neither, and every kept request pays for the
+    /// inline size of these fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<SignatureCheck>,
+    pub signature: Option<Box<SignatureCheck>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forward: Option<ForwardResult>,
+    pub forward: Option<Box<ForwardResult>>,
 }
 
 impl CapturedRequest {
@@ -344,18 +346,23 @@ impl CapturedRequest {
     }
 }
 
+/// A request target in origin form: an absolute-form target (`http://host/path?x`) keeps only
+/// its path and query (`/path?x`, or `/` when it has no path); any other target, an
+/// origin-form one with a URL in its query (`/hook?callback=http://x/y`) among them, is
+/// returned as it is.
+pub fn origin_form(target: &str) -> &str {
+    if target.starts_with('/') {
+        return target;
+    }
+    match target.split_once("://") {
+        Some((_, after)) => after.find('/').map_or("/", |j| &after[j..]),
+        None => target,
+    }
+}
+
 /// Splits a raw request target into its decoded path and ordered, decoded query pairs.
 pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
-    // absolute-form targets ("http://host/path?x") keep only the path part
-    let rest = if let Some(i) = target.find("://") {
-        let after = &target[i + 3..];
-        match after.find('/') {
-            Some(j) => &after[j..],
-            None => "/",
-        }
-    } else {
-        target
-    };
+    let rest = origin_form(target);
     let (path_raw, query_raw) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
@@ -472,6 +479,28 @@ mod tests {
                 ("flag".into(), "".into())
             ]
         );
+    }
+
+    #[test]
+    fn an_origin_form_target_with_a_url_in_its_query_keeps_its_path() {
+        assert_eq!(origin_form("/a?u=http://b/c"), "/a?u=http://b/c");
+        let (path, query) = split_target("/orders?callback=http://x/y");
+        assert_eq!(path, "/orders");
+        assert_eq!(query, vec![("callback".into(), "http://x/y".into())]);
+        assert_eq!(bin_for_path(&path), "orders");
+    }
+
+    #[test]
+    fn absolute_form_targets_keep_only_their_path_and_query() {
+        for (target, want) in [
+            ("http://example.com/a/b?x=1", "/a/b?x=1"),
+            ("https://example.com:8443", "/"),
+            ("http://example.com?x=1", "/"),
+            ("*", "*"),
+        ] {
+            assert_eq!(origin_form(target), want, "{target}");
+        }
+        assert_eq!(split_target("http://h/p%20q?k=v").0, "/p q");
     }
 
     #[test]

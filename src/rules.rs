@@ -704,25 +704,6 @@ impl BinRules {
             },
         })
     }
-
-    /// The URL a request is forwarded to: the target's URL plus the request's path after its
-    /// bin segment, plus its query.
-    pub fn forward_url(f: &Forward, r: &CapturedRequest) -> String {
-        let target = if r.target.contains("://") {
-            r.target
-                .split_once("://")
-                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-                .unwrap_or("/")
-        } else {
-            r.target.as_str()
-        };
-        let rest = target
-            .strip_prefix('/')
-            .and_then(|t| t.strip_prefix(r.bin.as_str()))
-            .filter(|t| t.is_empty() || t.starts_with('/') || t.starts_with('?'))
-            .unwrap_or(target);
-        format!("{}{}", f.url, rest)
-    }
 }
 
 fn render(a: &Answer, r: &CapturedRequest) -> Decision {

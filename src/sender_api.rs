@@ -3,10 +3,10 @@
 //! `GET deliveries/{id}/wait?timeout=30s`: 200 with the delivery once it succeeded or failed,
 //! 408 with it as it stands when the timeout (at most 1h) passes first).
 //!
-//! Uses `deliver` (all behaviour), `hookfile` (the webhook input shape), `api` (request and
-//! response helpers) and `error`. `api::Ctx::route` hands every path it does not know to
-//! [`route`], which answers `404` for paths that are not the sender's either. `{id}` of a
-//! webhook accepts its number or its exact name.
+//! Uses `deliver` (all behaviour), `hookfile` (the webhook input shape), `http` (request and
+//! response helpers) and `error`; never `api`. `server` hands it every path under `/_/api/`
+//! whose first segment is `webhooks`, `events` or `deliveries` ([`route`] answers `404` for any
+//! other). `{id}` of a webhook accepts its number or its exact name.
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -14,10 +14,10 @@ use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{json_response, read_body, read_json, Params, Resp};
 use crate::deliver::{DeliveryQuery, DeliveryWait, DispatchOptions, Sender, Trigger};
 use crate::error::{Error, Result};
 use crate::hookfile::WebhookInput;
+use crate::http::{json_response, method_not_allowed, read_body, read_json, Params, Resp};
 
 fn reply(status: StatusCode, v: &impl serde::Serialize) -> Result<Resp> {
     Ok(json_response(status, &serde_json::to_value(v)?))
@@ -145,11 +145,7 @@ pub async fn route(
             let id = delivery_id(id)?;
             reply(StatusCode::ACCEPTED, &sender.redeliver(id).await?)
         }
-        (_, ["webhooks" | "events" | "deliveries", ..]) => Err(Error::Api {
-            status: 405,
-            code: "method_not_allowed".into(),
-            message: format!("{method} is not allowed on /_/api/{path}"),
-        }),
+        (_, ["webhooks" | "events" | "deliveries", ..]) => Err(method_not_allowed(&method, path)),
         _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
     }
 }

@@ -1,15 +1,17 @@
 //! The server: binds (port 0 works), runs hyper's accept loop with upgrades over the wire tap,
-//! routes `/_/` to the viewer, API and live feed behind the Host/Origin/token checks and
-//! everything else to capture, and hands out a [`ServerHandle`] that shuts it all down on drop.
-//! A bin's forward goes out with this server's `Via` entry; a capture that already passed
-//! through this server is recorded but never forwarded again, and at most [`MAX_MIRRORS`]
-//! mirror forwards are in flight (past it the forward is recorded as skipped).
+//! and routes each request. Under `/_/`, once `access` has let it through: the viewer's files,
+//! the live feed, and the API, where a request that came from this hookpit itself is refused
+//! (508) and the rest goes to `sender_api` (`webhooks`, `events`, `deliveries`) or `api`.
+//! Everything else is a capture: snapshotted, checked against its bin's signature scheme,
+//! forwarded when its bin says so (`forward`), answered by its bin's rules or the default
+//! answer, and recorded. [`Server::start`] hands out an `embed::ServerHandle` that shuts it all
+//! down on drop.
 //!
-//! Uses `config`, `store`, `wire`, `capture`, `live`, `api`, `assets`, `outbound`, `deliver`,
-//! `model` and `error`. It owns
-//! the listener, the connections and the shutdown signal; the store owns the data.
+//! Uses `config`, `store`, `wire`, `capture`, `access`, `forward`, `live`, `api`, `sender_api`,
+//! `http`, `assets`, `outbound`, `deliver`, `embed`, `rules`, `matcher`, `model` and `error`.
+//! It owns the listener, the connections and the shutdown signal; the store owns the data.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,24 +26,25 @@ use hyper_util::server::conn::auto;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use crate::api::{self, error_response, Resp};
+use crate::access;
+use crate::api;
 use crate::assets;
 use crate::capture::{self, BodyEnd, CaptureLimits};
 use crate::config::Config;
+use crate::deliver::Sender;
+use crate::embed::ServerHandle;
 use crate::error::{Error, Result};
+use crate::forward::Forwarder;
+use crate::http::{self, error_response, Params, Resp};
 use crate::live;
-use crate::model::{CapturedRequest, ForwardResult, Header, RequestId, ResponseSent};
-use crate::rules::{BinRules, Forward, ForwardMode};
-use crate::store::{Limits, Store, WaitFailed, WaitOutcome, WaitSpec};
+use crate::model::{CapturedRequest, Header, RequestId, ResponseSent};
+use crate::sender_api;
+use crate::store::{Limits, Store};
 use crate::wire::{Heads, SlowClients, TapIo, Timeouts};
 
 /// How long in-flight responses get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
-
-/// Mirror forwards in flight per server; past it a capture's forward is recorded as skipped.
-pub const MAX_MIRRORS: usize = 64;
 
 /// Starts servers.
 pub struct Server;
@@ -125,202 +128,19 @@ impl Server {
             shutdown_rx.clone(),
         )?;
         let app = Arc::new(App {
+            forwarder: Forwarder::new(store.clone(), outbound.clone(), config.max_body),
             api: api::Ctx {
                 store: store.clone(),
                 outbound,
-                sender: sender.clone(),
                 decoding: api::Decoding::new(config.max_body),
                 max_body: config.max_body,
             },
-            mirrors: Arc::new(tokio::sync::Semaphore::new(MAX_MIRRORS)),
+            sender: sender.clone(),
             config,
             shutdown: shutdown_rx.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, app, shutdown_rx));
-        Ok(ServerHandle {
-            addr,
-            store,
-            sender,
-            shutdown: shutdown_tx,
-            task: Some(task),
-        })
-    }
-}
-
-/// A running server. Dropping it shuts the server down.
-pub struct ServerHandle {
-    addr: SocketAddr,
-    store: Store,
-    sender: crate::deliver::Sender,
-    shutdown: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
-}
-
-/// What a server did, printed at shutdown.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Summary {
-    pub requests: RequestId,
-    pub kept: usize,
-    pub bins: usize,
-    pub evicted: u64,
-}
-
-impl ServerHandle {
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `http://HOST:PORT`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The viewer's URL.
-    pub fn viewer_url(&self) -> String {
-        format!("{}/_/", self.base_url())
-    }
-
-    /// The API base URL.
-    pub fn api_url(&self) -> String {
-        format!("{}/_/api", self.base_url())
-    }
-
-    /// The catch URL of a bin.
-    pub fn catch_url(&self, bin: &str) -> String {
-        format!("{}/{}", self.base_url(), bin)
-    }
-
-    /// The store behind this server.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// The webhook sender of this server (webhooks, dispatch, the delivery log).
-    pub fn sender(&self) -> &crate::deliver::Sender {
-        &self.sender
-    }
-
-    /// Requests captured in a bin, oldest first.
-    pub fn requests(&self, bin: &str) -> Vec<Arc<CapturedRequest>> {
-        self.bin(bin).requests()
-    }
-
-    /// A handle on one bin of this server (it is created by its first request).
-    pub fn bin(&self, name: &str) -> BinRef {
-        BinRef {
-            store: self.store.clone(),
-            name: name.to_owned(),
-            url: self.catch_url(name),
-        }
-    }
-
-    /// A handle on a new bin with a random name no request has used yet.
-    pub fn fresh_bin(&self) -> BinRef {
-        let mut b = [0u8; 6];
-        let _ = getrandom::fill(&mut b);
-        let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        self.bin(&format!("t-{name}"))
-    }
-
-    /// Waits for what `spec` describes; a timeout is an outcome with a report, not an error.
-    pub async fn wait(&self, spec: WaitSpec) -> WaitOutcome {
-        self.store.wait(spec).await
-    }
-
-    /// What the server did so far.
-    pub fn summary(&self) -> Summary {
-        let s = self.store.stats();
-        Summary {
-            requests: s.last_id,
-            kept: s.requests,
-            bins: s.bins,
-            evicted: s.evicted,
-        }
-    }
-
-    /// Stops accepting, lets in-flight responses finish (up to a few seconds) and returns what
-    /// the server did.
-    pub async fn shutdown(mut self) -> Summary {
-        let _ = self.shutdown.send(true);
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
-        self.summary()
-    }
-}
-
-/// One bin of an embedded server: its catch URL, its requests, and waiting on them.
-#[derive(Clone)]
-pub struct BinRef {
-    store: Store,
-    name: String,
-    url: String,
-}
-
-impl BinRef {
-    /// The bin's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The bin's catch URL (append any path).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Sets the bin's behaviour (SPEC §12 bin config: response, rules, sequence, fault, verify,
-    /// forward, max_requests); a bad value is an error naming its field.
-    pub fn configure(&self, config: serde_json::Value) -> Result<crate::model::BinSummary> {
-        let config = crate::rules::BinConfig::from_json(&config)?;
-        api::apply_bin_config(&self.store, &self.name, &config)
-    }
-
-    /// The bin's kept requests, oldest first.
-    pub fn requests(&self) -> Vec<Arc<CapturedRequest>> {
-        let (mut v, _) = self
-            .store
-            .list(Some(&self.name), 0, None, usize::MAX, |_| true);
-        v.reverse();
-        v
-    }
-
-    /// Waits for one request matching `filter` (the filter language of the API's `q=`); counts
-    /// requests that arrived before the call too.
-    pub async fn wait_for(
-        &self,
-        filter: &str,
-        timeout: Duration,
-    ) -> std::result::Result<Arc<CapturedRequest>, WaitFailed> {
-        let mut v = self.wait_for_count(filter, 1, timeout).await?;
-        Ok(v.remove(0))
-    }
-
-    /// Waits for `count` requests matching `filter`; returns them oldest first.
-    pub async fn wait_for_count(
-        &self,
-        filter: &str,
-        count: usize,
-        timeout: Duration,
-    ) -> std::result::Result<Vec<Arc<CapturedRequest>>, WaitFailed> {
-        let filter = crate::matcher::Filter::parse(filter).map_err(WaitFailed::BadFilter)?;
-        let spec = WaitSpec {
-            bin: self.name.clone(),
-            filter,
-            count: count.max(1),
-            after: 0,
-            timeout,
-        };
-        match self.store.wait(spec).await {
-            WaitOutcome::Matched(v) => Ok(v),
-            WaitOutcome::TimedOut(r) => Err(WaitFailed::TimedOut(r)),
-        }
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        Ok(ServerHandle::new(addr, store, sender, shutdown_tx, task))
     }
 }
 
@@ -337,98 +157,16 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-/// Sends a captured request on to a forward target: exact method, headers minus hop-by-hop
-/// plus this server's `Via` entry, body. Returns what to record and, for passthrough, what to
-/// answer (502 when unreachable).
-async fn forward_to(
-    api: &api::Ctx,
-    f: &Forward,
-    r: &CapturedRequest,
-    keep_body: usize,
-) -> (ForwardResult, ResponseSent) {
-    let url = BinRules::forward_url(f, r);
-    let via = crate::outbound::via_entry(api.store.instance(), false);
-    let o = api
-        .outbound
-        .send(crate::outbound::Outgoing::resend(
-            r,
-            url.clone(),
-            f.timeout,
-            f.insecure_tls,
-            keep_body,
-            &via,
-        ))
-        .await;
-    let excerpt = o.body.slice(..o.body.len().min(64 * 1024));
-    let result = ForwardResult {
-        url,
-        status: o.status,
-        headers: o.headers.clone(),
-        body: crate::model::Body::new(excerpt, o.body.len() > 64 * 1024 || o.body_truncated),
-        latency_ms: crate::model::millis(o.latency),
-        error: o.error.clone(),
-    };
-    let response = match o.status {
-        Some(status) => ResponseSent {
-            status,
-            headers: o
-                .headers
-                .into_iter()
-                .filter(|h| crate::render::is_end_to_end(&h.name))
-                .collect(),
-            body: crate::model::Body::new(o.body, false),
-            delay_ms: 0,
-            dropped: false,
-        },
-        None => {
-            let v = json!({"ok": false, "bin": r.bin, "error": {"code": "bad_gateway",
-                "message": format!("forward target {} did not answer: {}", result.url, o.error.unwrap_or_default())}});
-            ResponseSent {
-                status: 502,
-                headers: vec![Header::new("Content-Type", &b"application/json"[..])],
-                body: crate::model::Body::new(Bytes::from(v.to_string()), false),
-                delay_ms: 0,
-                dropped: false,
-            }
-        }
-    };
-    (result, response)
-}
-
-/// A forward not made: recorded as the capture's forward result with `why`; passthrough answers
-/// `status` with the reason.
-fn not_forwarded(
-    f: &Forward,
-    r: &CapturedRequest,
-    status: u16,
-    code: &str,
-    why: String,
-) -> (ForwardResult, ResponseSent) {
-    let v = json!({"ok": false, "bin": r.bin, "error": {"code": code, "message": why}});
-    let result = ForwardResult {
-        url: BinRules::forward_url(f, r),
-        status: None,
-        headers: Vec::new(),
-        body: crate::model::Body::default(),
-        latency_ms: 0.0,
-        error: Some(why),
-    };
-    let response = ResponseSent {
-        status,
-        headers: vec![Header::new("Content-Type", &b"application/json"[..])],
-        body: crate::model::Body::new(Bytes::from(v.to_string()), false),
-        delay_ms: 0,
-        dropped: false,
-    };
-    (result, response)
-}
-
+/// What every connection's service shares: the settings, the API, the forwarder and the
+/// shutdown signal.
 struct App {
     config: Config,
-    /// The store, the outbound client and the sender, shared with the API handlers.
+    /// The store and the outbound client, shared with the API handlers.
     api: api::Ctx,
-    /// Turns for mirror forwards in flight ([`MAX_MIRRORS`]).
-    mirrors: Arc<tokio::sync::Semaphore>,
+    /// The webhook sender, whose routes `sender_api` answers.
+    sender: Sender,
+    /// Forwards captures on, with the mirror forwards' turns.
+    forwarder: Forwarder,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -534,44 +272,14 @@ impl App {
         let mut mirror = None;
         if let Some(rules) = &rules {
             let now = crate::sign::unix_now();
-            snap.request.signature = rules.check_signature(&snap.request, now);
-            let looped =
-                crate::outbound::passed_through(&snap.request.headers, self.api.store.instance());
-            match &rules.forward {
-                // recorded, never forwarded again: a forward to this server itself ends here
-                Some(f) if looped => {
-                    let (result, response) = not_forwarded(
-                        f,
-                        &snap.request,
-                        508,
-                        "loop_detected",
-                        "forward loop: this request already passed through this hookpit; \
-                         it was recorded and not forwarded again"
-                            .into(),
-                    );
-                    snap.request.forward = Some(result);
-                    if f.mode == ForwardMode::Passthrough && !incomplete {
-                        passthrough = Some(response);
-                    }
-                }
-                Some(f) if f.mode == ForwardMode::Passthrough && !incomplete => {
-                    let (result, response) = Box::pin(self.forward(f, &snap.request)).await;
-                    snap.request.forward = Some(result);
-                    passthrough = Some(response);
-                }
-                Some(f) if f.mode == ForwardMode::Mirror && !incomplete => {
-                    match self.mirrors.clone().try_acquire_owned() {
-                        Ok(turn) => mirror = Some((f.clone(), turn)),
-                        Err(_) => {
-                            let why = format!(
-                                "skipped: {MAX_MIRRORS} mirror forwards are already in flight"
-                            );
-                            let (result, _) = not_forwarded(f, &snap.request, 503, "busy", why);
-                            snap.request.forward = Some(result);
-                        }
-                    }
-                }
-                _ => {}
+            snap.request.signature = rules.check_signature(&snap.request, now).map(Box::new);
+            if let Some(f) = &rules.forward {
+                let decided = self
+                    .forwarder
+                    .before_record(f, &mut snap.request, incomplete)
+                    .await;
+                passthrough = decided.passthrough;
+                mirror = decided.mirror;
             }
         }
         // which rule matches is worked out here, outside the store's lock (filters over a large
@@ -613,14 +321,8 @@ impl App {
                 default_response(r, html)
             };
         });
-        if let Some((f, turn)) = mirror {
-            let api = self.api.clone();
-            let rec = rec.clone();
-            tokio::spawn(async move {
-                let (result, _) = forward_to(&api, &f, &rec, 64 * 1024).await;
-                drop(turn);
-                api.store.update(rec.id, |r| r.forward = Some(result));
-            });
+        if let Some(m) = mirror {
+            self.forwarder.mirror(m, rec.clone());
         }
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -631,14 +333,36 @@ impl App {
         Ok(to_hyper(&rec.response))
     }
 
-    /// Forwards in passthrough mode: the target's whole answer goes back to the sender (a 502
-    /// when it cannot be reached).
-    async fn forward(&self, f: &Forward, r: &CapturedRequest) -> (ForwardResult, ResponseSent) {
-        forward_to(&self.api, f, r, self.config.max_body).await
+    /// Answers `/_/api/{path}`. A request that came from this hookpit itself (its `Via`
+    /// entry) is refused with 508; the sender's routes (`webhooks`, `events`, `deliveries`) go
+    /// to `sender_api`, the rest to `api`.
+    async fn api(&self, req: Request<Incoming>, path: &str) -> Result<Resp> {
+        let headers: Vec<Header> = req
+            .headers()
+            .get_all("via")
+            .iter()
+            .map(|v| Header::new("Via", v.as_bytes()))
+            .collect();
+        if crate::outbound::came_from(&headers, self.api.store.instance()) {
+            // a forward, replay or delivery of this hookpit reached its own API by another name
+            return Err(Error::LoopDetected(
+                "forward loop: this request came from this hookpit itself; it does not call its own API"
+                    .into(),
+            ));
+        }
+        let segs = http::segments(path);
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let params = Params::of(&req);
+        match segs.first() {
+            Some(&("webhooks" | "events" | "deliveries")) => {
+                sender_api::route(&self.sender, req, &segs, &params, path).await
+            }
+            _ => self.api.route(req, &segs, &params, path).await,
+        }
     }
 
     async fn reserved(&self, req: Request<Incoming>) -> Resp {
-        if let Err(e) = self.check_access(&req) {
+        if let Err(e) = access::check(&self.config, &req) {
             return error_response(&e);
         }
         let path = req.uri().path().to_owned();
@@ -654,7 +378,7 @@ impl App {
             if !live::is_upgrade(&req) {
                 return error_response(&Error::bad("upgrade", "/_/ws is a websocket endpoint"));
             }
-            let params = api::Params::of(&req);
+            let params = Params::of(&req);
             let sub = match subscription(&params, self.api.store.instance()) {
                 Ok(s) => s,
                 Err(e) => return error_response(&e),
@@ -663,7 +387,10 @@ impl App {
         }
         if let Some(api_path) = rest.strip_prefix("api/") {
             let api_path = api_path.to_owned();
-            let mut r = self.api.handle(req, &api_path).await;
+            let mut r = match self.api(req, &api_path).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e),
+            };
             r.headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             return r;
@@ -695,67 +422,19 @@ impl App {
                 h.insert("x-frame-options", HeaderValue::from_static("DENY"));
                 h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
                 // only a client that presented the token in the URL is handed it as a cookie
-                if let Some(t) = &self.config.token {
-                    let presented = query_token(&req).is_some_and(|given| token_eq(&given, t));
-                    let cookie = format!("hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict");
-                    if let (true, Ok(v)) = (presented, HeaderValue::from_str(&cookie)) {
-                        h.insert("set-cookie", v);
-                    }
+                if let Some(v) = access::token_cookie(&self.config, &req) {
+                    h.insert("set-cookie", v);
                 }
                 r
             }
             None => error_response(&Error::not_found("file", format!("/_/{rest}"))),
         }
     }
-
-    /// The DNS-rebinding, cross-site and token checks of SPEC §11.
-    fn check_access(&self, req: &Request<Incoming>) -> Result<()> {
-        let host = req
-            .headers()
-            .get("host")
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))
-            .unwrap_or_default();
-        if !host_allowed(&host, &self.config.allow_hosts, self.config.listen.ip()) {
-            return Err(Error::Forbidden(format!(
-                "Host `{host}` is not allowed for the viewer and API (add it with --allow-host)"
-            )));
-        }
-        let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-            || live::is_upgrade(req);
-        if state_changing {
-            if let Some(origin) = req.headers().get("origin") {
-                let origin = origin.to_str().unwrap_or("");
-                let same = origin.eq_ignore_ascii_case(&format!("http://{host}"))
-                    || origin.eq_ignore_ascii_case(&format!("https://{host}"));
-                if !same {
-                    return Err(Error::Forbidden(format!(
-                        "cross-origin request from `{origin}` refused"
-                    )));
-                }
-            }
-        }
-        if let Some(token) = &self.config.token {
-            let path = req.uri().path();
-            let is_static = path.len() > 3
-                && !path.starts_with("/_/api")
-                && path != "/_/ws"
-                && !path.ends_with(".html");
-            if !is_static && !token_matches(req, token) {
-                return Err(Error::Unauthorized(
-                    "a token is required: open the viewer with ?token=T or send Authorization: Bearer T"
-                        .into(),
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The live feed's subscription. A client resuming with `after` from another server instance
 /// (a restart) gets every kept request instead: its ids belong to the old instance.
-fn subscription(params: &api::Params, instance: &str) -> Result<live::Subscription> {
+fn subscription(params: &Params, instance: &str) -> Result<live::Subscription> {
     let bin = params
         .get("bin")
         .filter(|b| !b.is_empty())
@@ -778,74 +457,6 @@ fn subscription(params: &api::Params, instance: &str) -> Result<live::Subscripti
         filter: params.filter()?,
     })
 }
-
-fn query_token(req: &Request<Incoming>) -> Option<String> {
-    api::Params::of(req).get("token").map(str::to_owned)
-}
-
-fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
-    if let Some(v) = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(t) = v.strip_prefix("Bearer ") {
-            if token_eq(t.trim(), token) {
-                return true;
-            }
-        }
-    }
-    if query_token(req).is_some_and(|t| token_eq(&t, token)) {
-        return true;
-    }
-    req.headers()
-        .get_all("cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix("hookpit_token="))
-        .any(|t| token_eq(t, token))
-}
-
-/// Compares a presented token with the real one in time that depends on neither's content nor
-/// length: both are hashed, and the digests compared without an early exit.
-fn token_eq(given: &str, token: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    constant_time_eq(&Sha256::digest(given), &Sha256::digest(token))
-}
-
-/// Equal-length slices compared with a fold of XORs (no early exit).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Is `host` (a Host header value, port included) a name the viewer and API answer to?
-pub fn host_allowed(host: &str, allow: &[String], bound: IpAddr) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        match host.rsplit_once(':') {
-            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-            _ => host,
-        }
-    };
-    if name.is_empty() {
-        return false;
-    }
-    let lname = name.to_ascii_lowercase();
-    if lname == "localhost" || lname.ends_with(".localhost") {
-        return true;
-    }
-    if let Ok(ip) = lname.parse::<IpAddr>() {
-        if ip.is_loopback() || (!bound.is_unspecified() && ip == bound) {
-            return true;
-        }
-    }
-    allow
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(&lname))
-}
-
 /// Does the request's `Accept` prefer HTML over JSON (a browser opening a catch URL)?
 fn prefers_html(r: &CapturedRequest) -> bool {
     let Some(accept) = r.header("accept") else {
@@ -876,11 +487,15 @@ fn default_response(r: &CapturedRequest, html: bool) -> ResponseSent {
         );
         ("text/html; charset=utf-8", page.into_bytes())
     } else {
-        let v = json!({"ok": true, "bin": r.bin, "id": r.id});
-        (
-            "application/json",
-            serde_json::to_vec(&v).unwrap_or_default(),
-        )
+        // `{"ok":true,"bin":…,"id":…}` written straight into one exact buffer: this runs for
+        // every capture without rules
+        let mut body = Vec::with_capacity(40 + r.bin.len());
+        body.extend_from_slice(b"{\"ok\":true,\"bin\":");
+        let _ = serde_json::to_writer(&mut body, &r.bin);
+        body.extend_from_slice(b",\"id\":");
+        body.extend_from_slice(r.id.to_string().as_bytes());
+        body.push(b'}');
+        ("application/json", body)
     };
     ResponseSent {
         status: 200,
@@ -949,27 +564,4 @@ pub fn to_hyper(sent: &ResponseSent) -> Resp {
         }
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_compare_equal_only_when_identical_whatever_their_lengths() {
-        assert!(token_eq("s3cret", "s3cret"));
-        for other in [
-            "",
-            "s",
-            "s3cre",
-            "s3cret!",
-            "S3cret",
-            "s3cres",
-            "s3cret s3cret",
-        ] {
-            assert!(!token_eq(other, "s3cret"), "{other}");
-        }
-        assert!(!constant_time_eq(b"ab", b"abc"));
-        assert!(constant_time_eq(b"", b""));
-    }
 }

@@ -285,17 +285,9 @@ pub fn verify(
         Some(Err(reason)) => return invalid(reason),
         Some(Ok(value)) => value,
     };
-    let timestamp = match parse_timestamp(timestamp_text) {
-        Some(ts) => ts,
-        None => {
-            return invalid(format!(
-                "webhook-timestamp `{}` is not an integer",
-                clip(timestamp_text)
-            ))
-        }
-    };
-    if let Some(problem) = check_tolerance(timestamp, now_unix, tolerance_secs) {
-        return invalid(format!("webhook-timestamp {problem}"));
+    let names = ("webhook-timestamp ", "webhook-timestamp");
+    if let Err(verdict) = in_time(timestamp_text, (now_unix, tolerance_secs), names) {
+        return verdict;
     }
 
     let mac = standard_mac(secret, msg_id, timestamp_text.trim(), body);
@@ -431,32 +423,25 @@ pub fn stripe_verify(
     now_unix: i64,
     tolerance_secs: i64,
 ) -> Verdict {
-    let value = match header_str(headers, STRIPE_SIGNATURE) {
-        None => return Verdict::Missing,
-        Some(Err(reason)) => return invalid(reason),
-        Some(Ok(v)) => v,
+    let found = signed_in_time(
+        header_str(headers, STRIPE_SIGNATURE),
+        |value| {
+            stripe_items(value)
+                .find(|(key, _)| *key == "t")
+                .map(|(_, t)| t.trim())
+                .ok_or_else(|| invalid("Stripe-Signature has no t= timestamp"))
+        },
+        (now_unix, tolerance_secs),
+        ("Stripe-Signature t=", "Stripe-Signature timestamp"),
+    );
+    let (value, timestamp_text) = match found {
+        Ok(found) => found,
+        Err(verdict) => return verdict,
     };
-    let mut timestamp_text = None;
-    let mut candidates = Vec::new();
-    for item in value.split(',') {
-        match item.trim().split_once('=') {
-            Some(("t", t)) if timestamp_text.is_none() => timestamp_text = Some(t.trim()),
-            Some(("v1", sig)) => candidates.push(sig.trim()),
-            _ => {}
-        }
-    }
-    let Some(timestamp_text) = timestamp_text else {
-        return invalid("Stripe-Signature has no t= timestamp");
-    };
-    let Some(timestamp) = parse_timestamp(timestamp_text) else {
-        return invalid(format!(
-            "Stripe-Signature t=`{}` is not an integer",
-            clip(timestamp_text)
-        ));
-    };
-    if let Some(problem) = check_tolerance(timestamp, now_unix, tolerance_secs) {
-        return invalid(format!("Stripe-Signature timestamp {problem}"));
-    }
+    let candidates: Vec<&str> = stripe_items(value)
+        .filter(|(key, _)| *key == "v1")
+        .map(|(_, sig)| sig.trim())
+        .collect();
     if candidates.is_empty() {
         return invalid("Stripe-Signature has no v1 signature");
     }
@@ -470,6 +455,13 @@ pub fn stripe_verify(
     } else {
         invalid("no v1 signature in Stripe-Signature matches the secret")
     }
+}
+
+/// The `key=value` items of a `Stripe-Signature` value, in order.
+fn stripe_items(value: &str) -> impl Iterator<Item = (&str, &str)> {
+    value
+        .split(',')
+        .filter_map(|item| item.trim().split_once('='))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,25 +523,19 @@ pub fn slack_verify(
     now_unix: i64,
     tolerance_secs: i64,
 ) -> Verdict {
-    let signature = match header_str(headers, SLACK_SIGNATURE) {
-        None => return Verdict::Missing,
-        Some(Err(reason)) => return invalid(reason),
-        Some(Ok(v)) => v,
+    let found = signed_in_time(
+        header_str(headers, SLACK_SIGNATURE),
+        |_| {
+            let missing = || invalid("missing X-Slack-Request-Timestamp header");
+            present(header_str(headers, SLACK_TIMESTAMP), missing).map(str::trim)
+        },
+        (now_unix, tolerance_secs),
+        ("X-Slack-Request-Timestamp ", "X-Slack-Request-Timestamp"),
+    );
+    let (signature, timestamp_text) = match found {
+        Ok(found) => found,
+        Err(verdict) => return verdict,
     };
-    let timestamp_text = match header_str(headers, SLACK_TIMESTAMP) {
-        None => return invalid("missing X-Slack-Request-Timestamp header"),
-        Some(Err(reason)) => return invalid(reason),
-        Some(Ok(v)) => v.trim(),
-    };
-    let Some(timestamp) = parse_timestamp(timestamp_text) else {
-        return invalid(format!(
-            "X-Slack-Request-Timestamp `{}` is not an integer",
-            clip(timestamp_text)
-        ));
-    };
-    if let Some(problem) = check_tolerance(timestamp, now_unix, tolerance_secs) {
-        return invalid(format!("X-Slack-Request-Timestamp {problem}"));
-    }
     let Some(candidate) = signature.trim().strip_prefix("v0=").and_then(hex_decode) else {
         return invalid("X-Slack-Signature is not `v0=<hex>`");
     };
@@ -670,6 +656,50 @@ fn header_str<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Option<Result<&'a
         .map(|(_, value)| {
             std::str::from_utf8(value).map_err(|_| format!("{name} header is not valid UTF-8"))
         })
+}
+
+/// A header found by [`header_str`]: its text, or the verdict when it is absent (`absent`) or
+/// not UTF-8.
+fn present(
+    found: Option<Result<&str, String>>,
+    absent: impl FnOnce() -> Verdict,
+) -> Result<&str, Verdict> {
+    match found {
+        None => Err(absent()),
+        Some(Err(reason)) => Err(invalid(reason)),
+        Some(Ok(text)) => Ok(text),
+    }
+}
+
+/// The preamble of the vendor schemes that sign a timestamp (Stripe, Slack): the signature
+/// header's text (`Missing` without it) and the signed timestamp's text, which `timestamp_of`
+/// finds (inside the signature header or beside it) and which must be [`in_time`].
+fn signed_in_time<'a>(
+    signature: Option<Result<&'a str, String>>,
+    timestamp_of: impl FnOnce(&'a str) -> Result<&'a str, Verdict>,
+    clock: (i64, i64),
+    names: (&str, &str),
+) -> Result<(&'a str, &'a str), Verdict> {
+    let signature = present(signature, || Verdict::Missing)?;
+    let timestamp_text = timestamp_of(signature)?;
+    in_time(timestamp_text, clock, names)?;
+    Ok((signature, timestamp_text))
+}
+
+/// Checks that `text` is a Unix timestamp within `tolerance` of `now` (`clock` is the pair).
+/// Messages quote the text after `names.0` and describe the problem after `names.1`.
+fn in_time(text: &str, (now, tolerance): (i64, i64), names: (&str, &str)) -> Result<(), Verdict> {
+    let (shown, named) = names;
+    let Some(timestamp) = parse_timestamp(text) else {
+        return Err(invalid(format!(
+            "{shown}`{}` is not an integer",
+            clip(text)
+        )));
+    };
+    match check_tolerance(timestamp, now, tolerance) {
+        Some(problem) => Err(invalid(format!("{named} {problem}"))),
+        None => Ok(()),
+    }
 }
 
 /// Parses an ASCII decimal Unix timestamp (surrounding whitespace allowed).

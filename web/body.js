@@ -3,7 +3,8 @@
 // hex dump, image preview, decoded gzip/deflate/br) and renders them.
 // Bodies are untrusted: text goes in text nodes, images load from the body endpoint, multipart
 // parts are previewed inline (JSON tree, text, raster images from blob URLs, a hex excerpt) and
-// downloaded as blob URLs. Nothing captured is ever parsed as HTML.
+// downloaded as blob URLs. Nothing captured is ever parsed as HTML. Also the shared pieces that
+// show other bodies: a name/value table and a sent or received body's value view.
 
 import { h, api, fmtSize, header, b64ToBytes, withToken, copyText, toast } from './util.js';
 import { parseJson, looksLikeJson, renderTree, setTreeOpen } from './json.js';
@@ -229,6 +230,27 @@ export function kvTable(rows, heads = ['Name', 'Value'], opts = {}) {
       )
     )
   );
+}
+
+/**
+ * A body hookpit sent or received (a response, a replay's or a delivery's answer): a body JSON
+ * `{size, encoding, text|base64}` or a plain string, as a JSON tree or text; text beyond
+ * `maxChars` is cut with an ellipsis.
+ */
+export function valueView(body, maxChars = Infinity) {
+  let text = null;
+  if (typeof body === 'string') text = body;
+  else if (body && typeof body.text === 'string') text = body.text;
+  else if (body && typeof body.base64 === 'string') return h('div', { class: 'note' }, `${fmtSize(body.size)} of binary data`);
+  if (!text) return h('div', { class: 'empty-small' }, 'Empty body');
+  if (looksLikeJson(text)) {
+    try {
+      return renderTree(parseJson(text));
+    } catch {
+      // not JSON: show as text
+    }
+  }
+  return h('pre', { class: 'code wrap' }, text.length > maxChars ? text.slice(0, maxChars) + '…' : text);
 }
 
 function indexOfSeq(hay, needle, from) {

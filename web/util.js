@@ -5,6 +5,9 @@
 /** The access token from the page URL (`?token=T`), sent on every API call and the websocket. */
 export const token = new URLSearchParams(location.search).get('token') || '';
 
+/** A path segment or query value, escaped. */
+export const enc = encodeURIComponent;
+
 /** Adds `?token=` to a same-origin URL (for <img>, downloads and the websocket). */
 export function withToken(path) {
   if (!token) return path;
@@ -201,6 +204,19 @@ export function toast(message, kind = '') {
   el.className = 'toast show ' + kind;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => (el.className = 'toast ' + kind), kind === 'error' ? 5000 : 2200);
+}
+
+/** DELETEs `path`; a 404 (already gone) counts as done, any other failure is toasted. False then. */
+export async function deleteOrGone(path) {
+  try {
+    await api(path, { method: 'DELETE' });
+  } catch (e) {
+    if (e.status !== 404) {
+      toast(`Cannot delete: ${e.message}`, 'error');
+      return false;
+    }
+  }
+  return true;
 }
 
 /** Asks for confirmation in the page's own <dialog> (never window.confirm). */

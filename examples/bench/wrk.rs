@@ -5,11 +5,14 @@
 //! announcing `@addr HOST:PORT`): a bare hyper server that reads the body and answers 200 (the
 //! baseline), a naive capture (the bare server plus a copy of each request into a
 //! `Mutex<Vec>`), hookpit with its default limits, and hookpit with a deep store (1M requests,
-//! 1 GiB). Each round measures every server twice: "shared" (server and wrk float over all
+//! 1 GiB), and a peer: httpmock 0.9's standalone server with one mock answering every POST
+//! (hookpit's target is ≥ 1.2× its throughput, same round and variant). Each round measures every server twice: "shared" (server and wrk float over all
 //! CPUs) and "pinned" (server on CPU 0, wrk on CPU 1, with `taskset`). Ratios are against the
 //! bare server of the same round and variant; verdicts use the median over rounds. Resident
 //! bytes per stored request are read from the child's `/proc/PID/status` before and after.
-//! `wrk` is installed from Debian's packages when missing (`apt-get install wrk`).
+//! `wrk` is installed from Debian's packages when missing (`apt-get install wrk`), httpmock is
+//! built once with `cargo install` into the target directory's `bench-tools/` (its row is left
+//! out, and its verdict fails, when that cannot be done).
 
 use super::*;
 
@@ -25,7 +28,15 @@ const SERVERS: &[(&str, &str)] = &[
     ("naive capture", "serve-naive"),
     ("hookpit default", "serve-hookpit"),
     ("hookpit deep", "serve-deep"),
+    ("httpmock 0.9", "httpmock"),
 ];
+
+/// The peer measured beside hookpit: httpmock's standalone server, the version the issue names.
+const HTTPMOCK_VERSION: &str = "0.9.0";
+
+/// The static mock httpmock serves: every POST answered 200 with a small JSON body.
+const HTTPMOCK_MOCK: &str =
+    "when:\n  method: POST\nthen:\n  status: 200\n  body: '{\"ok\":true}'\n";
 
 /// The child side: serves one kind of server on 127.0.0.1:0 until stdin closes.
 pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
@@ -128,14 +139,7 @@ impl ServerChild {
     pub(super) fn start(mode: &str, pin_cpu: Option<usize>) -> Result<ServerChild, BoxError> {
         // the path itself, not `/proc/self/exe`: under `taskset` that link would name taskset
         let exe = std::env::current_exe()?;
-        let mut cmd = match pin_cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(&exe);
-                c
-            }
-            None => Command::new(&exe),
-        };
+        let mut cmd = pinned(exe.as_os_str(), pin_cpu);
         let mut child = cmd
             .args([mode, "--child"])
             .stdin(Stdio::piped())
@@ -148,6 +152,40 @@ impl ServerChild {
             .find_map(|l| l.ok()?.strip_prefix("@addr ").map(str::to_owned))
             .ok_or_else(|| format!("`{mode}` did not announce its address"))?;
         Ok(ServerChild { child, addr })
+    }
+
+    /// httpmock's standalone server on a free loopback port, with one static mock answering
+    /// every POST 200 with a small JSON body (what a catcher answers).
+    fn start_httpmock(
+        exe: &std::path::Path,
+        mocks: &std::path::Path,
+        pin_cpu: Option<usize>,
+    ) -> Result<ServerChild, BoxError> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = pinned(exe.as_os_str(), pin_cpu)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--mock-files-dir")
+            .arg(mocks)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = ServerChild {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&server.addr).is_err() {
+            if Instant::now() > deadline {
+                return Err("httpmock did not start listening within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
     }
 
     fn rss(&self) -> Option<u64> {
@@ -186,6 +224,18 @@ impl Drop for ServerChild {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `program`, under `taskset -c CPU` when pinned.
+fn pinned(program: &std::ffi::OsStr, pin_cpu: Option<usize>) -> Command {
+    match pin_cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(program);
+            c
+        }
+        None => Command::new(program),
     }
 }
 
@@ -229,6 +279,50 @@ fn ensure_wrk() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The httpmock binary: on `PATH`, or built once with `cargo install` into `bench-tools/` of
+/// this build's target directory. `None` (with the reason printed) when it cannot be had.
+fn ensure_httpmock() -> Option<std::path::PathBuf> {
+    if Command::new("httpmock").arg("--version").output().is_ok() {
+        return Some("httpmock".into());
+    }
+    // target/release/examples/bench -> target/bench-tools
+    let exe = std::env::current_exe().ok()?;
+    let root = exe.parent()?.parent()?.parent()?.join("bench-tools");
+    let bin = root.join("bin").join("httpmock");
+    if bin.exists() {
+        return Some(bin);
+    }
+    println!(
+        "(httpmock not found: building httpmock {HTTPMOCK_VERSION} standalone with `cargo install` into {}; this takes a few minutes once)",
+        root.display()
+    );
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([
+            "install",
+            "--quiet",
+            "--locked",
+            "httpmock",
+            "--features",
+            "standalone",
+        ])
+        .arg("--version")
+        .arg(format!("={HTTPMOCK_VERSION}"))
+        .arg("--root")
+        .arg(&root)
+        .status();
+    match status {
+        Ok(s) if s.success() && bin.exists() => Some(bin),
+        Ok(s) => {
+            println!("(httpmock could not be built ({s}); its row is left out)");
+            None
+        }
+        Err(e) => {
+            println!("(cargo could not be run ({e}); the httpmock row is left out)");
+            None
+        }
+    }
+}
+
 /// Whether this process runs as root (from `/proc/self/status`'s effective uid).
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -259,15 +353,7 @@ fn run_wrk(
     pin_cpu: Option<usize>,
 ) -> Result<WrkRun, BoxError> {
     let secs = secs.round().max(1.0) as u64;
-    let mut cmd = match pin_cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu.to_string()).arg("wrk");
-            c
-        }
-        None => Command::new("wrk"),
-    };
-    let out = cmd
+    let out = pinned("wrk".as_ref(), pin_cpu)
         .args([
             "-t1",
             &format!("-c{WRK_CONNS}"),
@@ -338,6 +424,13 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         loadavg()
     );
     let script = wrk_script(&body_1k())?;
+    let httpmock = match ensure_httpmock() {
+        Some(exe) => Some((
+            exe,
+            tempfile_path::TempDir::with_file("mock.yaml", HTTPMOCK_MOCK)?,
+        )),
+        None => None,
+    };
     let variants: &[(&str, Option<(usize, usize)>)] = if cpus >= 2 {
         &[("shared", None), ("pinned", Some((0, 1)))]
     } else {
@@ -360,7 +453,16 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             for k in 0..SERVERS.len() {
                 let s = (k + round + v) % SERVERS.len();
                 let (label, mode) = SERVERS[s];
-                let server = ServerChild::start(mode, pins.map(|p| p.0))?;
+                let server = if mode == "httpmock" {
+                    match &httpmock {
+                        Some((exe, mocks)) => {
+                            ServerChild::start_httpmock(exe, mocks.path(), pins.map(|p| p.0))?
+                        }
+                        None => continue,
+                    }
+                } else {
+                    ServerChild::start(mode, pins.map(|p| p.0))?
+                };
                 let url = format!("http://{}/bench/events?src=load", server.addr);
                 // warm up (connections, allocator), then measure from a known stored count
                 run_wrk(&url, 1.0, script.path(), pins.map(|p| p.1))?;
@@ -382,6 +484,9 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                 );
             }
             for s in 0..SERVERS.len() {
+                if round_rps[s] == 0.0 {
+                    continue; // not measured (httpmock unavailable)
+                }
                 let ratio = round_rps[s] / round_rps[0].max(1e-9);
                 ratios[v][s].push(ratio);
                 if s > 0 {
@@ -452,6 +557,32 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             note: format!("{:.0} req/s", median(&rps[v][1])),
         });
     }
+    for (v, (variant, _)) in variants.iter().enumerate() {
+        let vs_httpmock: Vec<f64> = rps[v][2]
+            .iter()
+            .zip(&rps[v][4])
+            .map(|(h, m)| h / m.max(1e-9))
+            .collect();
+        verdicts.push(Verdict {
+            name: format!("capture {variant}: hookpit default / httpmock"),
+            value: if vs_httpmock.is_empty() {
+                f64::NAN
+            } else {
+                median(&vs_httpmock)
+            },
+            unit: "x",
+            target: Target::AtLeast(1.2),
+            note: if vs_httpmock.is_empty() {
+                "httpmock not available: not measured".into()
+            } else {
+                format!(
+                    "{:.0} vs {:.0} req/s (same round)",
+                    median(&rps[v][2]),
+                    median(&rps[v][4])
+                )
+            },
+        });
+    }
     if !per_req_rss[3].is_empty() {
         verdicts.push(Verdict {
             name: "resident per stored 1 KiB req, deep store".into(),
@@ -492,6 +623,28 @@ mod tempfile_path {
 
         pub fn path(&self) -> &Path {
             &self.0
+        }
+    }
+
+    /// A directory in the temp dir holding one file, removed on drop.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn with_file(name: &str, text: &str) -> Result<TempDir, BoxError> {
+            let dir = std::env::temp_dir().join(format!("hookpit-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(name), text)?;
+            Ok(TempDir(dir))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

@@ -1,7 +1,8 @@
 //! The live viewer in a real headless Chromium, driven over the DevTools protocol (`cdp.rs`)
 //! against an in-process hookpit: live arrival without reload, the detail pane's exact headers
 //! and JSON, search, resuming after a dropped socket, reconnecting after a server restart,
-//! hostile captured content staying inert, 10,000 requests scrolling smoothly, the webhooks
+//! hostile captured content staying inert, 10,000 requests rendering and scrolling (paint and
+//! frame times are printed, not asserted: timings belong in the benchmark), the webhooks
 //! page's walkthrough (Add New Webhook, Send Test Event, the bin receiving it live), the bin
 //! settings panel (sequence, restart, a refused value shown inline), and signature verdicts and
 //! mirrored forward results updating a row in place, layout at 1024 and 800 px, WCAG contrast in
@@ -22,7 +23,6 @@ use serde_json::{json, Value};
 use crate::cdp::{self, Browser};
 use crate::support;
 
-/// One Chromium at a time: they are heavy, and timing assertions need the CPU.
 /// How long a page gets to show what the test waits for: generous, because the whole suite
 /// shares two cores; a healthy page takes milliseconds.
 const EVENTUALLY: Duration = Duration::from_secs(10);
@@ -47,6 +47,7 @@ async fn click_until(b: &Browser, selector: &str, done: &str) {
     }
 }
 
+/// One Chromium at a time: they are heavy.
 static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Records Content-Security-Policy violations: the viewer must never need what CSP forbids.
@@ -170,14 +171,13 @@ async fn a_request_posted_over_http_appears_without_reload() {
     )
     .await;
     let sent = Instant::now();
-    b.wait_for(
-        &format!("{ROWS}.some((r) => r.id === {first})"),
-        Duration::from_secs(1),
-    )
-    .await;
-    let took = sent.elapsed();
-    println!("a captured request appeared in the viewer {took:?} after its response");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    b.wait_for(&format!("{ROWS}.some((r) => r.id === {first})"), EVENTUALLY)
+        .await;
+    // how fast is the benchmark's business (capture → websocket latency); this is a report
+    println!(
+        "a captured request appeared in the viewer {:?} after its response",
+        sent.elapsed()
+    );
 
     let second = post_json(
         &s.server,
@@ -542,14 +542,8 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
     .await;
     assert_eq!(rows(b).await.len(), 2);
 
-    // the live feed is filtered too
-    let late_fail = post_json(
-        &s.server,
-        "/search/hook",
-        &[("x-event", "payment_failed")],
-        "{}",
-    )
-    .await;
+    // the live feed is filtered too: the feed is in order, so once the matching request that
+    // was sent last is shown, the one before it has had its chance to slip in
     let late_ok = post_json(
         &s.server,
         "/search/hook",
@@ -557,9 +551,15 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
         "{}",
     )
     .await;
+    let late_fail = post_json(
+        &s.server,
+        "/search/hook",
+        &[("x-event", "payment_failed")],
+        "{}",
+    )
+    .await;
     b.wait_for(&format!("{ROWS}[0]?.id === {late_fail}"), EVENTUALLY)
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let shown = ids(b).await;
     assert!(
         !shown.contains(&late_ok),
@@ -599,7 +599,7 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
     // j and k walk the list, newest first
     b.press("j").await;
     b.wait_for(
-        &format!("window.hookpitViewer.state().selected === {late_ok}"),
+        &format!("window.hookpitViewer.state().selected === {late_fail}"),
         EVENTUALLY,
     )
     .await;
@@ -607,12 +607,12 @@ async fn search_filters_the_list_live_and_explains_a_bad_filter() {
     b.press("j").await;
     b.press("k").await;
     b.wait_for(
-        &format!("window.hookpitViewer.state().selected === {late_fail}"),
+        &format!("window.hookpitViewer.state().selected === {late_ok}"),
         EVENTUALLY,
     )
     .await;
     b.wait_for(
-        &format!("document.querySelector('#detail .overview')?.innerText.includes('#{late_fail}')"),
+        &format!("document.querySelector('#detail .overview')?.innerText.includes('#{late_ok}')"),
         EVENTUALLY,
     )
     .await;
@@ -667,7 +667,11 @@ async fn requests_captured_while_the_socket_was_down_appear_in_order_without_dup
         EVENTUALLY,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // a late duplicate of the replay would arrive on the socket before a request sent now
+    let mut want = want;
+    want.insert(0, post_json(&s.server, "/resume/8", &[], "{}").await);
+    b.wait_for(&format!("{ROWS}[0]?.id === {}", want[0]), EVENTUALLY)
+        .await;
     assert_eq!(ids(b).await, want, "in order, none twice, none missing");
     let shown: Vec<u64> = rows(b)
         .await
@@ -719,7 +723,13 @@ async fn the_viewer_reconnects_by_itself_after_the_server_restarts() {
         Duration::from_secs(5),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...and has tried again while nothing listens: it is a server coming back that it finds
+    let connects = b.eval("window.hookpitViewer.metrics.connects").await;
+    b.wait_for(
+        &format!("window.hookpitViewer.metrics.connects > {connects}"),
+        EVENTUALLY,
+    )
+    .await;
 
     // a new server on the same port: the page reconnects without help
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -836,12 +846,14 @@ Connection: close
             .await;
         for view in views.as_array().cloned().unwrap_or_default() {
             let view = view.as_str().unwrap_or_default().to_owned();
-            b.click(&format!("#detail .seg[data-view='{view}']")).await;
-            tokio::time::sleep(Duration::from_millis(60)).await;
+            let seg = format!("#detail .seg[data-view='{view}']");
+            let shown = format!("document.querySelector(\"{seg}\")?.classList.contains('active')");
+            click_until(b, &seg, &shown).await;
         }
         for tab in ["headers", "query", "response", "body"] {
-            b.click(&format!("#detail .dtab[data-tab='{tab}']")).await;
-            tokio::time::sleep(Duration::from_millis(40)).await;
+            let dtab = format!("#detail .dtab[data-tab='{tab}']");
+            let shown = format!("document.querySelector(\"{dtab}\")?.classList.contains('active')");
+            click_until(b, &dtab, &shown).await;
         }
     }
     // the HTML request once more, showing its text
@@ -982,7 +994,6 @@ async fn ten_thousand_requests_render_and_scroll_without_stalling() {
         "10,000 requests: list first painted {painted:.0} ms after navigation start, all rows loaded at {:.0} ms",
         loaded.as_f64().unwrap_or_default()
     );
-    assert!(painted < 3000.0, "first paint took {painted} ms");
 
     // only the visible rows exist in the DOM
     let in_dom = b
@@ -1013,8 +1024,11 @@ async fn ten_thousand_requests_render_and_scroll_without_stalling() {
         )
         .await;
     println!("scrolling: {report}");
-    let worst = report["worst"].as_f64().expect("worst frame");
-    assert!(worst < 400.0, "a frame took {worst} ms while scrolling");
+    assert!(report["worst"].as_f64().is_some(), "{report}");
+    assert!(
+        report["steps"].as_u64().is_some_and(|n| n > 100),
+        "scrolled through the list: {report}"
+    );
 
     let all = ids(b).await;
     assert_eq!(all.len(), n);

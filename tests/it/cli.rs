@@ -30,32 +30,6 @@ fn health_of(base: &str) -> (bool, serde_json::Value) {
     (a.status == 200, a.json())
 }
 
-/// The lines a child prints, read on a thread so a test can wait for one with a timeout.
-fn lines_of(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut r = std::io::BufReader::new(stdout);
-        loop {
-            let mut l = String::new();
-            match r.read_line(&mut l) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if tx.send(l).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    rx
-}
-
-/// The next line within 10 s, or the test fails (a late `tail` must not hang the suite).
-fn next_line(rx: &std::sync::mpsc::Receiver<String>) -> String {
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("a line within 10 s")
-}
-
 fn post_sync(base: &str, path: &str, body: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -363,23 +337,27 @@ fn tail_reconnects_by_itself_when_the_server_restarts_and_misses_nothing_new() {
     let mut tail = std::process::Command::new(bin_path())
         .args(["tail", "--json"])
         .env("HOOKPIT_SERVER", &base)
+        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let out = lines_of(tail.stdout.take().unwrap());
+    let said = lines_of(tail.stderr.take().unwrap());
     until_health(&base, "tail's subscription", |h| h["subscribers"] == 1);
     post_sync(&base, "/before/restart", "{}");
     let line = next_line(&out);
     assert!(line.contains("/before/restart"), "{line}");
     drop(first); // killed: the server is gone
-    std::thread::sleep(Duration::from_millis(300));
+                 // tail noticed: it is the server coming back that tail must find, not one that never left
+    line_containing(&said, "connection lost");
     let second = spawn_serve_at(&listen, &[]);
     // the new server's ids start again at 1: tail must not skip them as already seen
     // tail reconnects by itself; only then can it see the new request
     until_health(&second.base(), "tail's new subscription", |h| {
         h["subscribers"] == 1
     });
+    line_containing(&said, "reconnected");
     post_sync(&second.base(), "/after/restart", "{}");
     let line = next_line(&out);
     let _ = tail.kill();

@@ -98,16 +98,8 @@ async fn copy_as_curl_reproduces_method_headers_and_exact_body() {
         assert!(cmd.contains("curl"), "{cmd}");
         // run it against the same server (curl is installed by .ci/run) and compare what arrives
         let before = s.store().stats().last_id;
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&cmd)
-            .output()
-            .expect("sh runs");
-        assert!(
-            out.status.success(),
-            "the curl command failed: {cmd}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (code, _, err) = run_within(std::process::Command::new("sh").arg("-c").arg(&cmd));
+        assert_eq!(code, 0, "the curl command failed: {cmd}\n{err}");
         let again = s.store().latest(Some("ex")).unwrap();
         assert!(again.id > before, "the command sent a new request");
         let orig = s.store().get(id).unwrap();

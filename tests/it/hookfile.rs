@@ -202,14 +202,13 @@ fn serve_with_a_bad_config_file_exits_2_with_one_error_line() {
     let dir = temp_dir("bad");
     let path = dir.join("hooks.toml");
     std::fs::write(&path, "[[webhook]]\nname = \"a\"\nurl = \"mailto:x@y\"\n").unwrap();
-    let out = std::process::Command::new(support::bin_path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, _, err) = support::run_within(
+        std::process::Command::new(support::bin_path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .env("NO_COLOR", "1"),
+    );
+    assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.starts_with(&format!("error: {}:3: webhook.url: ", path.display())),
@@ -220,7 +219,6 @@ fn serve_with_a_bad_config_file_exits_2_with_one_error_line() {
 
 #[test]
 fn hookpit_toml_in_the_working_directory_is_read_and_flags_override_it() {
-    use std::io::BufRead;
     let dir = temp_dir("cwd");
     std::fs::write(
         dir.join("hookpit.toml"),
@@ -236,17 +234,16 @@ fn hookpit_toml_in_the_working_directory_is_read_and_flags_override_it() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
     // keep the pipe open while the server runs: it prints more lines after the first
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
+    let out = support::lines_of(child.stdout.take().unwrap());
+    let line = support::next_line(&out);
     let announced: serde_json::Value = serde_json::from_str(&line).expect(&line);
     let base = format!("http://{}", announced["listen"].as_str().unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let hooks = rt.block_on(get(&format!("{base}/_/api/webhooks"))).json();
     let _ = child.kill();
     let _ = child.wait();
-    drop(stdout);
+    drop(out);
     let names: Vec<&str> = hooks["webhooks"]
         .as_array()
         .unwrap()

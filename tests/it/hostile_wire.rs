@@ -344,7 +344,6 @@ async fn the_body_timeout_flag_reaches_the_server() {
 #[cfg(target_os = "linux")]
 #[test]
 fn serve_raises_the_soft_open_files_limit_to_the_hard_one() {
-    use std::io::BufRead;
     // start the real binary with a low soft limit, as many systems do
     let mut child = std::process::Command::new("sh")
         .args([
@@ -357,10 +356,9 @@ fn serve_raises_the_soft_open_files_limit_to_the_hard_one() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn hookpit");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("announced");
+    // the address is announced once the limit has been raised
+    let out = lines_of(child.stdout.take().expect("stdout"));
+    next_line(&out);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()));
     let _ = child.kill();
     let _ = child.wait();

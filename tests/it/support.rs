@@ -1,5 +1,6 @@
 //! Test support: start a hookpit in-process on 127.0.0.1:0, send raw bytes or simple HTTP
-//! requests to it, read its websocket feed, and spawn the real binary.
+//! requests to it, read its websocket feed, and spawn the real binary (whose output is read
+//! with a timeout: a child that goes quiet fails the test instead of hanging the suite).
 
 #![allow(dead_code)]
 
@@ -216,7 +217,6 @@ pub fn spawn_serve(args: &[&str]) -> Spawned {
 
 /// Spawns `hookpit serve --listen LISTEN --print-json ARGS` (a fixed port: a restart).
 pub fn spawn_serve_at(listen: &str, args: &[&str]) -> Spawned {
-    use std::io::BufRead;
     let mut child = std::process::Command::new(bin_path())
         .args(["serve", "--listen", listen, "--print-json"])
         .args(args)
@@ -226,9 +226,14 @@ pub fn spawn_serve_at(listen: &str, args: &[&str]) -> Spawned {
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .expect("spawn hookpit");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("first line");
+    let (stdout, line) = match first_line(child.stdout.take().expect("stdout")) {
+        Ok(read) => read,
+        Err(why) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hookpit serve {args:?} did not announce its address: {why}");
+        }
+    };
     let announced: serde_json::Value = serde_json::from_str(&line)
         .unwrap_or_else(|e| panic!("first line is JSON ({e}): {line:?}"));
     Spawned {
@@ -239,17 +244,126 @@ pub fn spawn_serve_at(listen: &str, args: &[&str]) -> Spawned {
 }
 
 /// Runs a client command of the real binary against `server`; returns (exit code, stdout, stderr).
+/// A command that has not finished after [`CLI_LIMIT`] fails the test.
 pub fn run_cli(server: &str, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(bin_path())
-        .args(args)
-        .env("HOOKPIT_SERVER", server)
-        .env("NO_COLOR", "1")
-        .env_remove("HOOKPIT_TOKEN")
-        .output()
-        .expect("run hookpit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    run_within(
+        std::process::Command::new(bin_path())
+            .args(args)
+            .env("HOOKPIT_SERVER", server)
+            .env("NO_COLOR", "1")
+            .env_remove("HOOKPIT_TOKEN"),
     )
+}
+
+/// Runs `cmd` to its end and returns (exit code, stdout, stderr), like `Command::output`,
+/// except that a command still running after [`CLI_LIMIT`] is killed and fails the test.
+pub fn run_within(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let args = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {args}: {e}"));
+    let out = all_of(child.stdout.take().expect("stdout"));
+    let err = all_of(child.stderr.take().expect("stderr"));
+    let deadline = std::time::Instant::now() + CLI_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the command's status") {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args} was still running after {CLI_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let read = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+        let bytes = rx.recv_timeout(LINE_WAIT).expect("the command's output");
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (status.code().unwrap_or(-1), read(out), read(err))
+}
+
+/// The longest a command (such as a client command of the real binary) may run in a test.
+pub const CLI_LIMIT: Duration = Duration::from_secs(60);
+
+/// The longest a test waits for the next line a child prints.
+pub const LINE_WAIT: Duration = Duration::from_secs(10);
+
+/// Everything `out` yields until it ends, read on a thread (so stdout and stderr both drain).
+fn all_of(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = out;
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
+        let _ = tx.send(bytes);
+    });
+    rx
+}
+
+/// The first line `out` prints, read on a thread so that a child which never prints fails the
+/// test after 30 s; the reader is handed back for the lines after it.
+pub fn first_line<R: std::io::Read + Send + 'static>(
+    out: R,
+) -> Result<(std::io::BufReader<R>, String), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(out);
+        let mut line = String::new();
+        let got = r.read_line(&mut line).map(|_| (r, line));
+        let _ = tx.send(got);
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok((r, line))) if !line.is_empty() => Ok((r, line)),
+        Ok(Ok(_)) => Err("its output ended".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("nothing within 30 s".into()),
+    }
+}
+
+/// The lines a child prints, read on a thread so a test can wait for one with a timeout (and
+/// the child never blocks on a full pipe).
+pub fn lines_of(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(out);
+        loop {
+            let mut l = String::new();
+            match r.read_line(&mut l) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The next line within [`LINE_WAIT`], or the test fails: a child that goes quiet must fail
+/// the test, not hang the suite.
+pub fn next_line(rx: &std::sync::mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(LINE_WAIT)
+        .unwrap_or_else(|e| panic!("no line within {LINE_WAIT:?}: {e}"))
+}
+
+/// Reads lines until one contains `text` (returning it), failing the test when none has
+/// within [`LINE_WAIT`].
+pub fn line_containing(rx: &std::sync::mpsc::Receiver<String>, text: &str) -> String {
+    let deadline = std::time::Instant::now() + LINE_WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(text) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no line containing {text:?} within {LINE_WAIT:?}: {e}"),
+        }
+    }
 }

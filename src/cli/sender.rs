@@ -3,10 +3,11 @@
 //! Webhooks helpers for debugging a receiver). Exit codes as everywhere: 0 ok, 1 not ok (a failed
 //! test or delivery, an invalid signature), 2 usage or runtime error.
 //!
-//! Uses `client`, `deliver` (the JSON views), `catalog`, `sign`, `config` and `cli` (exit codes).
-//! `cli.rs` owns the `Command` enum and calls the `async fn`s here; this module prints for users.
+//! Uses `client`, `deliver` (the JSON views), `catalog`, `sign`, `config`, and `cli`'s `args`
+//! and `output` (the delivery line, exit codes). `cli/mod.rs` owns the `Command` enum and calls
+//! the functions here.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -16,9 +17,9 @@ use colored::Colorize;
 use hyper::Method;
 use serde_json::Value;
 
+use super::args::{self, query, read_input};
+use super::output::{delivery_line, outln, preview, status_text, stdout, EXIT_NO_MATCH, EXIT_OK};
 use crate::catalog::EventDef;
-use crate::cli::outln;
-use crate::cli::{EXIT_NO_MATCH, EXIT_OK};
 use crate::client::{api_error, enc, Client};
 use crate::config::parse_duration;
 use crate::deliver::{DeliveryView, Dispatched, TestOutcome, WebhookView};
@@ -134,73 +135,6 @@ pub struct VerifyArgs {
     pub tolerance: Option<String>,
     /// The body: a file, or `-` / nothing for stdin.
     pub file: Option<String>,
-}
-
-/// Reads a file, or stdin for `None` / `-`.
-fn read_input(path: Option<&str>) -> Result<Vec<u8>> {
-    match path {
-        None | Some("-") => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("cannot read stdin")?;
-            Ok(buf)
-        }
-        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {p}")),
-    }
-}
-
-fn status_text(status: Option<u16>, ok: bool) -> String {
-    match status {
-        Some(s) if ok => s.to_string().green().to_string(),
-        Some(s) => s.to_string().red().to_string(),
-        None => "—".red().to_string(),
-    }
-}
-
-/// One line for a delivery.
-pub fn delivery_line(d: &DeliveryView) -> String {
-    let last = d.attempts.last();
-    let status = last.and_then(|a| a.response.as_ref().map(|r| r.status));
-    let state = match d.state.as_str() {
-        "succeeded" => d.state.green(),
-        "failed" => d.state.red(),
-        _ => d.state.yellow(),
-    };
-    let time = d.created_at.get(11..23).unwrap_or(&d.created_at).to_owned();
-    let mut line = format!(
-        "{} {} {} {} {} {} {} {}",
-        time.dimmed(),
-        format!("#{}", d.id).dimmed(),
-        d.event.bold(),
-        "→".dimmed(),
-        d.webhook_name
-            .clone()
-            .unwrap_or_else(|| format!("webhook {}", d.webhook_id)),
-        state,
-        status_text(status, d.state == "succeeded"),
-        format!(
-            "{} attempt{}",
-            d.attempts.len(),
-            if d.attempts.len() == 1 { "" } else { "s" }
-        )
-        .dimmed(),
-    );
-    if d.trigger != "event" {
-        line.push_str(&format!(" {}", format!("[{}]", d.trigger).dimmed()));
-    }
-    if let Some(e) = last.and_then(|a| a.error.as_deref()) {
-        line.push_str(&format!(" {}", e.red()));
-    }
-    if let Some(n) = &d.note {
-        line.push_str(&format!(" {}", n.yellow()));
-    }
-    if let Some(next) = &d.next_attempt_at {
-        // the same clock time as the line's own, like every other listing
-        let next = next.get(11..23).unwrap_or(next);
-        line.push_str(&format!(" {} {next}", "next".dimmed()));
-    }
-    line
 }
 
 /// `hookpit send EVENT`.
@@ -347,8 +281,7 @@ pub async fn test(c: &Client, a: TestArgs) -> Result<i32> {
                     format!("(delivery #{})", out.delivery_id).dimmed()
                 );
                 if let Some(b) = r.body.as_deref().filter(|b| !b.is_empty()) {
-                    let cut: String = b.chars().take(2048).collect();
-                    outln!("{cut}");
+                    outln!("{}", preview(b, 2048));
                 }
             }
             (None, e) => outln!(
@@ -400,6 +333,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Prints the JSON the API answers at `path`, as one line (the verbs' `--json`).
+async fn print_api_json(c: &Client, path: &str) -> Result<i32> {
+    let v: Value = c.get(path).await?;
+    outln!("{v}");
+    Ok(EXIT_OK)
+}
+
 #[derive(serde::Deserialize)]
 struct EventList {
     events: Vec<EventDef>,
@@ -408,9 +348,7 @@ struct EventList {
 /// `hookpit events`.
 pub async fn events(c: &Client, a: EventsArgs) -> Result<i32> {
     if a.json {
-        let v: Value = c.get("/_/api/events").await?;
-        outln!("{v}");
-        return Ok(EXIT_OK);
+        return print_api_json(c, "/_/api/events").await;
     }
     let list: EventList = c.get("/_/api/events").await?;
     // pad the plain text, then colour it: escape codes must not count as width
@@ -449,20 +387,17 @@ struct DeliveryList {
 
 /// `hookpit deliveries`.
 pub async fn deliveries(c: &Client, a: DeliveriesArgs) -> Result<i32> {
-    let mut path = format!("/_/api/deliveries?limit={}", a.limit);
-    for (k, v) in [
-        ("webhook", &a.webhook),
-        ("status", &a.status),
-        ("event", &a.event),
-    ] {
-        if let Some(v) = v {
-            path.push_str(&format!("&{k}={}", enc(v)));
-        }
-    }
+    let mut path = format!(
+        "/_/api/deliveries{}",
+        query(&[
+            ("limit", Some(a.limit.to_string())),
+            ("webhook", a.webhook.clone()),
+            ("status", a.status.clone()),
+            ("event", a.event.clone()),
+        ])
+    );
     if a.json {
-        let v: Value = c.get(&path).await?;
-        outln!("{v}");
-        return Ok(EXIT_OK);
+        return print_api_json(c, &path).await;
     }
     path.push_str("&body=false");
     let list: DeliveryList = c.get(&path).await?;
@@ -483,9 +418,7 @@ struct WebhookList {
 /// `hookpit webhooks`.
 pub async fn webhooks(c: &Client, a: WebhooksArgs) -> Result<i32> {
     if a.json {
-        let v: Value = c.get("/_/api/webhooks").await?;
-        outln!("{v}");
-        return Ok(EXIT_OK);
+        return print_api_json(c, "/_/api/webhooks").await;
     }
     let list: WebhookList = c.get("/_/api/webhooks").await?;
     if list.webhooks.is_empty() {
@@ -528,7 +461,7 @@ pub fn sign_cmd(a: SignArgs) -> Result<i32> {
         "--id must be non-empty and contain no `.`"
     );
     let ts = a.timestamp.unwrap_or_else(sign::unix_now);
-    let mut out = crate::cli::stdout();
+    let mut out = stdout();
     for (k, v) in sign::sign_headers(&secret, &id, ts, &body) {
         writeln!(out, "{k}: {v}")?;
     }
@@ -539,7 +472,7 @@ pub fn sign_cmd(a: SignArgs) -> Result<i32> {
 pub fn verify_cmd(a: VerifyArgs) -> Result<i32> {
     let secret = sign::Secret::parse(&a.secret).context("--secret")?;
     let tolerance = match &a.tolerance {
-        Some(t) => parse_duration(t).context("--tolerance")?.as_secs() as i64,
+        Some(t) => args::duration("--tolerance", t)?.as_secs() as i64,
         None => i64::MAX,
     };
     let body = read_input(a.file.as_deref())?;
@@ -564,31 +497,6 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<i32> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_delivery_line_prints_its_times_like_every_other_listing() {
-        colored::control::set_override(false);
-        let d = crate::deliver::DeliveryView {
-            id: 7,
-            webhook_id: 1,
-            webhook_name: Some("CRM".into()),
-            event: "payment_received".into(),
-            message_id: "msg_1".into(),
-            trigger: "event".into(),
-            state: "pending".into(),
-            created_at: "2026-11-30T15:04:05.123456Z".into(),
-            next_attempt_at: Some("2026-11-30T15:04:10.654321Z".into()),
-            note: None,
-            attempts: Vec::new(),
-        };
-        let line = super::delivery_line(&d);
-        assert!(
-            line.starts_with("15:04:05.123 #7 payment_received"),
-            "{line}"
-        );
-        assert!(line.ends_with("next 15:04:10.654"), "{line}");
-        assert!(!line.contains("2026-"), "{line}");
-    }
-
     #[test]
     fn a_mistyped_event_name_suggests_the_nearest_names() {
         let names = ["payment_received", "payment_failed", "site_created"];

@@ -2,7 +2,7 @@
 //! verification, forwarding, capacity) and `hookpit forward BIN --to URL`, the one-liner that
 //! tunnels a bin's webhooks to a local app and follows them live.
 //!
-//! Uses `client`, `rules` (the config shape) and `cli` (shared output and `tail`). Settings are
+//! Uses `client`, `rules` (the config shape) and `cli`'s `args`, `output` and `tail`. Settings are
 //! merged client-side: `bin set` reads the bin's config, changes what its flags name, and PUTs
 //! the whole config back, so the server validates one complete document.
 
@@ -11,10 +11,10 @@ use clap::{Args, Subcommand};
 use colored::Colorize;
 use hyper::Method;
 
-use crate::cli::outln;
-use crate::cli::{Global, TailArgs, EXIT_OK};
+use super::args;
+use super::output::{outln, EXIT_OK};
+use super::tail::{tail, TailArgs};
 use crate::client::{enc, Client};
-use crate::config::parse_duration;
 use crate::rules::{BinConfig, Dur, FaultSpec, ForwardSpec, ResponseSpec, VerifySpec};
 
 /// `bin`'s verbs.
@@ -136,7 +136,7 @@ async fn put(c: &Client, bin: &str, cfg: &BinConfig) -> Result<serde_json::Value
 }
 
 fn dur(flag: &str, s: &str) -> Result<Dur> {
-    Ok(Dur(parse_duration(s).with_context(|| flag.to_owned())?))
+    Ok(Dur(args::duration(flag, s)?))
 }
 
 /// Applies `bin set`'s flags to a config.
@@ -261,14 +261,9 @@ pub async fn bin(c: &Client, cmd: BinCommand) -> Result<i32> {
             let base = match &a.config {
                 None => current(c, &a.bin).await?,
                 Some(path) => {
-                    let text = if path == "-" {
-                        std::io::read_to_string(std::io::stdin())?
-                    } else {
-                        std::fs::read_to_string(path)
-                            .with_context(|| format!("cannot read {path}"))?
-                    };
-                    let v: serde_json::Value =
-                        serde_json::from_str(&text).with_context(|| format!("{path}: not JSON"))?;
+                    let text = args::read_input(Some(path))?;
+                    let v: serde_json::Value = serde_json::from_slice(&text)
+                        .with_context(|| format!("{path}: not JSON"))?;
                     BinConfig::from_json(&v).with_context(|| path.clone())?
                 }
             };
@@ -296,9 +291,9 @@ pub async fn bin(c: &Client, cmd: BinCommand) -> Result<i32> {
     }
 }
 
-/// Runs `forward BIN --to URL`: sets the bin's forward, follows its requests until Ctrl-C, then
-/// restores the bin's previous configuration.
-pub async fn forward(g: &Global, c: &Client, a: ForwardArgs) -> Result<i32> {
+/// Runs `forward BIN --to URL`: sets the bin's forward, follows its requests (sending `token`
+/// to the live feed) until Ctrl-C, then restores the bin's previous configuration.
+pub async fn forward(c: &Client, token: Option<&str>, a: ForwardArgs) -> Result<i32> {
     let before = current(c, &a.bin).await?;
     let mut cfg = before.clone();
     cfg.forward = Some(ForwardSpec {
@@ -314,7 +309,7 @@ pub async fn forward(g: &Global, c: &Client, a: ForwardArgs) -> Result<i32> {
         a.to.cyan(),
         a.mode
     );
-    let tail = TailArgs {
+    let follow = TailArgs {
         bin: Some(a.bin.clone()),
         filter: None,
         json: false,
@@ -322,7 +317,7 @@ pub async fn forward(g: &Global, c: &Client, a: ForwardArgs) -> Result<i32> {
         after: None,
     };
     let outcome = tokio::select! {
-        r = crate::cli::tail(g, tail) => r,
+        r = tail(c, token, follow) => r,
         _ = tokio::signal::ctrl_c() => Ok(EXIT_OK),
     };
     put(c, &a.bin, &before)

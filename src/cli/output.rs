@@ -1,0 +1,329 @@
+//! What the user sees: the commands' standard output (a closed pipe ends a command quietly),
+//! colour (`--color`, NO_COLOR, set once), the exit codes, the one coloured `error:` line, and
+//! the line formats the verbs share (a request, its details, a delivery, a status).
+//!
+//! Uses `model` and `deliver` (the views it formats); every `cli` module but `args` uses it. It
+//! prints only what it is handed: it never talks to a server.
+
+use std::io::Write;
+
+use clap::ValueEnum;
+use colored::Colorize;
+
+use crate::deliver::DeliveryView;
+use crate::model::CapturedRequest;
+
+/// `println!` for command output: a closed pipe ends the command quietly (the enclosing
+/// function returns the error with `?`) instead of panicking.
+macro_rules! outln {
+    () => {
+        ::std::io::Write::write_all(&mut $crate::cli::output::stdout(), b"\n")?
+    };
+    ($($arg:tt)*) => {
+        ::std::io::Write::write_fmt(
+            &mut $crate::cli::output::stdout(),
+            format_args!("{}\n", format_args!($($arg)*)),
+        )?
+    };
+}
+
+/// `print!` for command output (see [`outln!`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        ::std::io::Write::write_fmt(&mut $crate::cli::output::stdout(), format_args!($($arg)*))?
+    };
+}
+
+pub(crate) use {out, outln};
+
+/// Exit code: success or match.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: not matched, timed out, assertion failed.
+pub const EXIT_NO_MATCH: i32 = 1;
+/// Exit code: usage or runtime error.
+pub const EXIT_ERROR: i32 = 2;
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Sets colored's global override once from `--color` and the environment.
+pub fn set_color(choice: ColorChoice) {
+    use std::io::IsTerminal;
+    let on = match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    };
+    colored::control::set_override(on);
+}
+
+/// Standard output closed under us (a `BrokenPipe` when writing it).
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct OutputClosed;
+
+/// Whether an error is (or was caused by) [`OutputClosed`], which travels inside an I/O error
+/// of kind `BrokenPipe` (an I/O error's `source` skips its payload, so look inside).
+pub fn output_closed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<OutputClosed>()
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                io.kind() == std::io::ErrorKind::BrokenPipe
+                    && io.get_ref().is_some_and(|inner| inner.is::<OutputClosed>())
+            })
+    })
+}
+
+/// Standard output for the commands' output: a write into a closed pipe fails with
+/// [`OutputClosed`] inside the I/O error (told apart by its kind, `BrokenPipe`), so the command
+/// ends quietly instead of a socket's broken pipe being mistaken for it.
+pub struct Stdout(std::io::Stdout);
+
+/// The commands' standard output (see [`Stdout`]).
+pub fn stdout() -> Stdout {
+    Stdout(std::io::stdout())
+}
+
+fn closed(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::io::Error::new(std::io::ErrorKind::BrokenPipe, OutputClosed)
+    } else {
+        e
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(closed)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.lock().write_all(buf).map_err(closed)
+    }
+
+    fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+        self.0.lock().write_fmt(args).map_err(closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(closed)
+    }
+}
+
+/// Prints the one `error:` line.
+pub fn print_error(e: &anyhow::Error) {
+    eprintln!("{} {:#}", "error:".red().bold(), e);
+}
+
+/// The plural `s` of a count's noun.
+pub fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// One coloured line for a request: time, bin, method, target, size, status.
+pub fn request_line(r: &CapturedRequest) -> String {
+    let time = crate::model::format_time(r.received_at);
+    let time = clock(&time);
+    let method = match r.method.as_str() {
+        "GET" => r.method.blue(),
+        "POST" => r.method.green(),
+        "PUT" | "PATCH" => r.method.yellow(),
+        "DELETE" => r.method.red(),
+        _ => r.method.magenta(),
+    };
+    let status = r.response.status;
+    let status_s = status.to_string();
+    let status_c = match status {
+        200..=299 => status_s.green(),
+        300..=399 => status_s.cyan(),
+        400..=499 => status_s.yellow(),
+        _ => status_s.red(),
+    };
+    let mut line = format!(
+        "{} {} {} {:<7} {} {} {}",
+        time.dimmed(),
+        format!("#{}", r.id).dimmed(),
+        r.bin.bold(),
+        method.bold(),
+        r.target,
+        human_size(r.body.bytes.len(), r.body.truncated).dimmed(),
+        status_c
+    );
+    if let Some(f) = &r.forward {
+        let text = match (f.status, &f.error) {
+            (Some(s), _) => format!("→ app {s} ({:.0} ms)", f.latency_ms),
+            (None, Some(e)) => format!("→ app failed: {e}"),
+            (None, None) => "→ app ?".to_owned(),
+        };
+        line.push(' ');
+        line.push_str(&if f.status.is_some_and(|s| (200..300).contains(&s)) {
+            text.cyan().to_string()
+        } else {
+            text.red().to_string()
+        });
+    }
+    if let Some(sig) = &r.signature {
+        let tag = format!("sig:{}", if sig.valid { "valid" } else { "invalid" });
+        line.push(' ');
+        line.push_str(&if sig.valid {
+            tag.green().to_string()
+        } else {
+            tag.red().to_string()
+        });
+    }
+    line
+}
+
+fn human_size(n: usize, truncated: bool) -> String {
+    let s = if n < 1024 {
+        format!("{n}B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1}KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1}MiB", n as f64 / (1024.0 * 1024.0))
+    };
+    if truncated {
+        format!("{s}(cut)")
+    } else {
+        s
+    }
+}
+
+/// Headers and a body preview, indented, for `-v` and `show`.
+pub fn request_details(r: &CapturedRequest, body_limit: usize) -> String {
+    let mut s = String::new();
+    for h in &r.headers {
+        s.push_str(&format!("    {}: {}\n", h.name.cyan(), h.value_str()));
+    }
+    if r.body.omitted {
+        s.push_str(&format!("    {}\n", "(body not included)".dimmed()));
+    } else if !r.body.bytes.is_empty() {
+        match r.display_text() {
+            Some(t) => {
+                let cut = preview(&t, body_limit);
+                s.push('\n');
+                for l in cut.lines() {
+                    s.push_str(&format!("    {l}\n"));
+                }
+                if cut.len() < t.len() {
+                    s.push_str(&format!("    {}\n", "…".dimmed()));
+                }
+            }
+            None => s.push_str(&format!(
+                "    {}\n",
+                format!("({} bytes of binary data)", r.body.bytes.len()).dimmed()
+            )),
+        }
+    }
+    s
+}
+
+/// A response status, green when it counts as ok and red when not; a red `—` for none.
+pub fn status_text(status: Option<impl std::fmt::Display>, ok: bool) -> String {
+    match status {
+        Some(s) if ok => s.to_string().green().to_string(),
+        Some(s) => s.to_string().red().to_string(),
+        None => "—".red().to_string(),
+    }
+}
+
+/// One line for a delivery: time, id, event, webhook, state, last status, attempts.
+pub fn delivery_line(d: &DeliveryView) -> String {
+    let last = d.attempts.last();
+    let status = last.and_then(|a| a.response.as_ref().map(|r| r.status));
+    let state = match d.state.as_str() {
+        "succeeded" => d.state.green(),
+        "failed" => d.state.red(),
+        _ => d.state.yellow(),
+    };
+    let time = clock(&d.created_at);
+    let mut line = format!(
+        "{} {} {} {} {} {} {} {}",
+        time.dimmed(),
+        format!("#{}", d.id).dimmed(),
+        d.event.bold(),
+        "→".dimmed(),
+        d.webhook_name
+            .clone()
+            .unwrap_or_else(|| format!("webhook {}", d.webhook_id)),
+        state,
+        status_text(status, d.state == "succeeded"),
+        format!(
+            "{} attempt{}",
+            d.attempts.len(),
+            plural(d.attempts.len() as u64)
+        )
+        .dimmed(),
+    );
+    if d.trigger != "event" {
+        line.push_str(&format!(" {}", format!("[{}]", d.trigger).dimmed()));
+    }
+    if let Some(e) = last.and_then(|a| a.error.as_deref()) {
+        line.push_str(&format!(" {}", e.red()));
+    }
+    if let Some(n) = &d.note {
+        line.push_str(&format!(" {}", n.yellow()));
+    }
+    if let Some(next) = &d.next_attempt_at {
+        // the same clock time as the line's own, like every other listing
+        line.push_str(&format!(" {} {}", "next".dimmed(), clock(next)));
+    }
+    line
+}
+
+/// The clock part of an RFC 3339 time, to the millisecond (`15:04:05.123`), as every listing
+/// prints it; the whole text when it is shorter.
+pub fn clock(rfc3339: &str) -> &str {
+    rfc3339.get(11..23).unwrap_or(rfc3339)
+}
+
+/// The first `max_chars` characters of a text, for a body preview.
+pub fn preview(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_delivery_line_prints_its_times_like_every_other_listing() {
+        colored::control::set_override(false);
+        let d = crate::deliver::DeliveryView {
+            id: 7,
+            webhook_id: 1,
+            webhook_name: Some("CRM".into()),
+            event: "payment_received".into(),
+            message_id: "msg_1".into(),
+            trigger: "event".into(),
+            state: "pending".into(),
+            created_at: "2026-11-30T15:04:05.123456Z".into(),
+            next_attempt_at: Some("2026-11-30T15:04:10.654321Z".into()),
+            note: None,
+            attempts: Vec::new(),
+        };
+        let line = super::delivery_line(&d);
+        assert!(
+            line.starts_with("15:04:05.123 #7 payment_received"),
+            "{line}"
+        );
+        assert!(line.ends_with("next 15:04:10.654"), "{line}");
+        assert!(!line.contains("2026-"), "{line}");
+    }
+
+    #[test]
+    fn a_clock_time_is_the_millisecond_part_of_a_time_or_the_whole_of_a_short_text() {
+        assert_eq!(super::clock("2026-11-30T15:04:05.123456Z"), "15:04:05.123");
+        assert_eq!(super::clock("15:04"), "15:04");
+    }
+}

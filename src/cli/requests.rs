@@ -1,0 +1,272 @@
+//! The verbs over captured requests: `ls` (bins, or a bin's requests), `show` (one request, as
+//! lines, JSON or HTTP/1.1 text), `clear`, `export` (HAR or NDJSON) and `replay` (send one again
+//! elsewhere). Each is one or two API calls and prints the answer.
+//!
+//! Uses `client`, `model`, and `cli`'s `args` and `output`.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use colored::Colorize;
+
+use super::args::query;
+use super::output::{
+    out, outln, plural, preview, request_details, request_line, status_text, stdout, EXIT_NO_MATCH,
+    EXIT_OK,
+};
+use crate::client::{enc, Client};
+use crate::model::BinSummary;
+
+/// `ls`'s options.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// A bin whose requests to list (all bins when absent).
+    pub bin: Option<String>,
+    /// Only requests matching this filter.
+    #[arg(long = "match", short = 'm', allow_hyphen_values = true)]
+    pub filter: Option<String>,
+    /// How many requests at most.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `show`'s options.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A request id, or `latest`.
+    pub id: String,
+    /// With `latest`: the newest of this bin.
+    #[arg(long, short)]
+    pub bin: Option<String>,
+    /// Print the request JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the request as HTTP/1.1 text.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+}
+
+/// `clear`'s options.
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    /// The bin to clear.
+    pub bin: String,
+    /// Only requests matching this filter.
+    #[arg(long = "match", short = 'm', allow_hyphen_values = true)]
+    pub filter: Option<String>,
+}
+
+/// `export`'s options.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bin to export.
+    pub bin: String,
+    /// har or ndjson.
+    #[arg(long, short, default_value = "har")]
+    pub format: String,
+    /// Only requests matching this filter.
+    #[arg(long = "match", short = 'm', allow_hyphen_values = true)]
+    pub filter: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `replay`'s options.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A request id, or `latest`.
+    pub id: String,
+    /// The URL to send it to.
+    #[arg(long)]
+    pub to: String,
+    /// Accept any TLS certificate (local apps with self-signed certificates).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hookpit ls [BIN]`: exit 1 when a filter matched nothing.
+pub async fn ls(c: &Client, a: LsArgs) -> Result<i32> {
+    match &a.bin {
+        None => {
+            if a.filter.is_some() {
+                anyhow::bail!("--match needs a bin: `hookpit ls BIN --match FILTER`");
+            }
+            let bins = c.bins().await?;
+            if a.json {
+                outln!("{}", serde_json::json!({ "bins": bins }));
+            } else if bins.is_empty() {
+                outln!("no bins yet: send a request to {}/<bin>/…", c.base());
+            } else {
+                print_bins(&bins)?;
+            }
+            Ok(EXIT_OK)
+        }
+        Some(bin) => {
+            let page = c.requests(bin, a.filter.as_deref(), a.limit).await?;
+            if page.requests.is_empty() {
+                // an empty list and a bin that does not exist are told apart
+                c.bin(bin).await?;
+            }
+            if a.json {
+                let v = serde_json::json!({
+                    "bin": bin,
+                    "count": page.requests.len(),
+                    "requests": page.requests,
+                    "has_more": page.has_more,
+                });
+                outln!("{v}");
+            } else {
+                for r in &page.requests {
+                    outln!("{}", request_line(r));
+                }
+                if page.has_more {
+                    outln!("{}", "… more (raise --limit)".dimmed());
+                }
+            }
+            Ok(if page.requests.is_empty() && a.filter.is_some() {
+                EXIT_NO_MATCH
+            } else {
+                EXIT_OK
+            })
+        }
+    }
+}
+
+fn print_bins(bins: &[BinSummary]) -> Result<()> {
+    outln!(
+        "{:<24} {:>8} {:>10} {:>8}",
+        "BIN".bold(),
+        "COUNT".bold(),
+        "LAST ID".bold(),
+        "EVICTED".bold()
+    );
+    for b in bins {
+        outln!(
+            "{:<24} {:>8} {:>10} {:>8}",
+            b.name,
+            b.count,
+            b.last_id,
+            b.evicted
+        );
+    }
+    Ok(())
+}
+
+/// `hookpit show ID`.
+pub async fn show(c: &Client, a: ShowArgs) -> Result<i32> {
+    if a.raw {
+        let path = format!(
+            "/_/api/requests/{}/raw{}",
+            enc(&a.id),
+            query(&[("bin", a.bin.clone())])
+        );
+        let ans = c.send(hyper::Method::GET, &path, None).await?;
+        if ans.status != 200 {
+            return Err(crate::client::api_error(&ans).into());
+        }
+        stdout().write_all(&ans.body)?;
+        if !ans.body.ends_with(b"\n") {
+            // a shell prompt must not start on the body's last line
+            outln!();
+        }
+        return Ok(EXIT_OK);
+    }
+    let r = match c.request(&a.id, a.bin.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => match (&a.bin, &e) {
+            (Some(bin), crate::Error::Api { status: 404, .. }) => {
+                c.bin(bin).await?;
+                anyhow::bail!("bin {bin} has no request {}", a.id);
+            }
+            _ => return Err(e.into()),
+        },
+    };
+    if a.json {
+        outln!("{}", serde_json::to_string(&r)?);
+    } else {
+        outln!("{}", request_line(&r));
+        outln!(
+            "    {} {}  {} {}  {} {}",
+            "from".dimmed(),
+            r.remote_addr,
+            "version".dimmed(),
+            r.version,
+            "received".dimmed(),
+            crate::model::format_time(r.received_at)
+        );
+        out!("{}", request_details(&r, 64 * 1024));
+    }
+    Ok(EXIT_OK)
+}
+
+/// `hookpit export BIN`.
+pub async fn export(c: &Client, a: ExportArgs) -> Result<i32> {
+    let path = format!(
+        "/_/api/bins/{}/export{}",
+        enc(&a.bin),
+        query(&[("format", Some(a.format.clone())), ("q", a.filter.clone())])
+    );
+    let ans = c.send(hyper::Method::GET, &path, None).await?;
+    if ans.status != 200 {
+        return Err(crate::client::api_error(&ans).into());
+    }
+    match &a.output {
+        Some(file) => std::fs::write(file, &ans.body)
+            .with_context(|| format!("cannot write {}", file.display()))?,
+        None => stdout().write_all(&ans.body)?,
+    }
+    Ok(EXIT_OK)
+}
+
+/// `hookpit replay ID --to URL`: exit 0 when the target answered 2xx, 1 otherwise.
+pub async fn replay(c: &Client, a: ReplayArgs) -> Result<i32> {
+    let body = serde_json::json!({"url": a.to, "insecure_tls": a.insecure});
+    let v: serde_json::Value = c
+        .call(
+            hyper::Method::POST,
+            &format!("/_/api/requests/{}/replay", enc(&a.id)),
+            Some(&body),
+        )
+        .await?;
+    let ok = v["ok"].as_bool().unwrap_or(false);
+    if a.json {
+        outln!("{v}");
+    } else {
+        match v["status"].as_u64() {
+            Some(status) => {
+                outln!(
+                    "{} {} {} in {:.1} ms",
+                    if ok { "→".green() } else { "→".red() },
+                    a.to,
+                    status_text(Some(status), ok),
+                    v["latency_ms"].as_f64().unwrap_or(0.0)
+                );
+                if let Some(t) = v["body"]["text"].as_str() {
+                    outln!("{}", preview(t, 2048));
+                }
+            }
+            None => outln!(
+                "{} {} {}",
+                "→".red(),
+                a.to,
+                v["error"].as_str().unwrap_or("failed").red()
+            ),
+        }
+    }
+    Ok(if ok { EXIT_OK } else { EXIT_NO_MATCH })
+}
+
+/// `hookpit clear BIN`.
+pub async fn clear(c: &Client, a: ClearArgs) -> Result<i32> {
+    let n = c.clear(&a.bin, a.filter.as_deref()).await?;
+    outln!("cleared {n} request{} from {}", plural(n), a.bin.bold());
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,184 @@
+//! `hookpit serve` (also what runs with no verb): its flags, the one conversion of flags and the
+//! config file into a validated [`Config`], starting the server, announcing its addresses
+//! (`--print-json` as one JSON line first), and the summary printed on Ctrl-C or SIGTERM.
+//!
+//! Uses `hookfile` (the config file), `config`, `server`, and `cli`'s `args` and `output`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use anyhow::Result;
+use clap::Args;
+use colored::Colorize;
+
+use super::args;
+use super::output::{outln, plural, stdout, EXIT_OK};
+use crate::config::Config;
+use crate::server::Server;
+
+/// `serve`'s options.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// The config file (default: hookpit.toml in the working directory, when there is one).
+    #[arg(long, env = "HOOKPIT_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "HOOKPIT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Print the bound addresses as one JSON line first on stdout.
+    #[arg(long, env = "HOOKPIT_PRINT_JSON")]
+    pub print_json: bool,
+    /// Largest request body kept (e.g. 10MiB); larger requests are cut and answered 413.
+    #[arg(long, env = "HOOKPIT_MAX_BODY")]
+    pub max_body: Option<String>,
+    /// Requests kept per bin.
+    #[arg(long, env = "HOOKPIT_MAX_REQUESTS")]
+    pub max_requests: Option<usize>,
+    /// Memory budget for all kept requests (e.g. 512MiB).
+    #[arg(long, env = "HOOKPIT_MAX_MEMORY")]
+    pub max_memory: Option<String>,
+    /// Bins kept at once; past it the least recently used bin is evicted with its requests.
+    #[arg(long, env = "HOOKPIT_MAX_BINS")]
+    pub max_bins: Option<usize>,
+    /// Time allowed to send a request head (e.g. 10s).
+    #[arg(long, env = "HOOKPIT_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
+    /// Time allowed to send a request body after its head (e.g. 30s); a late body is answered
+    /// 408 and recorded truncated.
+    #[arg(long, env = "HOOKPIT_BODY_TIMEOUT")]
+    pub body_timeout: Option<String>,
+    /// How long a keep-alive connection may wait for its next request before it is closed
+    /// (e.g. 5m).
+    #[arg(long, env = "HOOKPIT_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Another Host name the viewer and API answer to (repeatable).
+    #[arg(long, env = "HOOKPIT_ALLOW_HOST", value_delimiter = ',')]
+    pub allow_host: Vec<String>,
+    /// Take the peer address from X-Forwarded-For.
+    #[arg(long, env = "HOOKPIT_TRUST_PROXY")]
+    pub trust_proxy: bool,
+}
+
+impl ServeArgs {
+    /// The one conversion from flags to a validated [`Config`].
+    pub fn to_config(&self, token: Option<String>) -> Result<Config> {
+        // the config file first; every flag given overrides it
+        let mut c = crate::hookfile::base_config(self.config.as_deref())?;
+        if let Some(l) = self.listen {
+            c.listen = l;
+        }
+        if let Some(s) = &self.max_body {
+            c.max_body = args::size("--max-body", s)?;
+        }
+        if let Some(n) = self.max_requests {
+            anyhow::ensure!(n > 0, "--max-requests: must be at least 1");
+            c.max_requests = n;
+        }
+        if let Some(s) = &self.max_memory {
+            c.max_memory = args::size("--max-memory", s)?;
+        }
+        if let Some(n) = self.max_bins {
+            anyhow::ensure!(n > 0, "--max-bins: must be at least 1");
+            c.max_bins = n;
+        }
+        if let Some(s) = &self.header_timeout {
+            c.header_timeout = args::positive_duration("--header-timeout", s)?;
+        }
+        if let Some(s) = &self.body_timeout {
+            c.body_timeout = args::positive_duration("--body-timeout", s)?;
+        }
+        if let Some(s) = &self.idle_timeout {
+            c.idle_timeout = args::positive_duration("--idle-timeout", s)?;
+        }
+        c.allow_hosts.extend(
+            self.allow_host
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty()),
+        );
+        c.trust_proxy |= self.trust_proxy;
+        if let Some(t) = token.filter(|t| !t.is_empty()) {
+            c.token = Some(t);
+        }
+        if c.token.is_none() && !c.listen.ip().is_loopback() {
+            let mut b = [0u8; 16];
+            let _ = getrandom::fill(&mut b);
+            c.token = Some(b.iter().map(|x| format!("{x:02x}")).collect());
+        }
+        Ok(c)
+    }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
+    let config = args.to_config(token)?;
+    // many keep-alive connections each hold a descriptor: use all the system allows
+    let _ = crate::server::raise_open_files_limit();
+    let stop = shutdown_signal();
+    let token = config.token.clone();
+    let handle = Server::start(config).await?;
+    let tq = token
+        .as_ref()
+        .map(|t| format!("?token={t}"))
+        .unwrap_or_default();
+    let viewer = format!("{}{tq}", handle.viewer_url());
+    let catch = handle.catch_url("demo");
+    let api = handle.api_url();
+    let mut out = stdout();
+    if args.print_json {
+        let line = serde_json::json!({
+            "listen": handle.addr().to_string(),
+            "viewer": viewer,
+            "catch": catch,
+            "api": api,
+        });
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "{} {}", "hookpit".bold(), env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "  viewer  {}", viewer.cyan())?;
+    writeln!(out, "  catch   {}", format!("{catch}/…").green())?;
+    writeln!(out, "  api     {}", api)?;
+    out.flush()?;
+    stop.await;
+    let s = handle.shutdown().await;
+    outln!(
+        "hookpit stopped: {} request{} captured, {} kept in {} bin{}, {} evicted",
+        s.requests,
+        plural(s.requests),
+        s.kept,
+        s.bins,
+        plural(s.bins as u64),
+        s.evicted
+    );
+    Ok(EXIT_OK)
+}
+
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when it is awaited,
+/// so a signal that arrives right after start-up is not missed (or fatal).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
