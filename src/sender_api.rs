@@ -4,7 +4,7 @@
 //! 408 with it as it stands when the timeout (at most 1h) passes first).
 //!
 //! Uses `deliver` (all behaviour), `hookfile` (the webhook input shape), `http` (request and
-//! response helpers) and `error`; never `api`. `server` hands it every path under `/_/api/`
+//! response helpers), `config` (a wait's timeout) and `error`; never `api`. `server` hands it every path under `/_/api/`
 //! whose first segment is `webhooks`, `events` or `deliveries` ([`route`] answers `404` for any
 //! other). `{id}` of a webhook accepts its number or its exact name.
 
