@@ -32,6 +32,7 @@ pub mod live;
 pub mod matcher;
 pub mod model;
 pub mod outbound;
+pub mod rand;
 pub mod render;
 pub mod rules;
 pub mod sender_api;

@@ -5,10 +5,10 @@
 //! sequence, a seeded fault rate, echo placeholders, incoming signature verification and
 //! forwarding targets.
 //!
-//! Uses `model`, `matcher`, `sign`, `config` (durations) and `error`. Pure decisions, no I/O: the
-//! server applies delays, drops connections and forwards; the store keeps the sequence position
-//! and the fault generator's state under its lock, so concurrent requests never skip or repeat a
-//! step.
+//! Uses `model`, `matcher`, `sign`, `config` (durations), `rand` and `error`. Pure decisions, no
+//! I/O: the server applies delays, drops connections and forwards; the store keeps the sequence
+//! position and the fault generator's state under its lock, so concurrent requests never skip or
+//! repeat a step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -582,12 +582,7 @@ impl BinConfig {
 
 /// SplitMix64: small, seedable, good enough to pick which requests fail.
 fn next_random(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
+    crate::rand::next_f64(state)
 }
 
 impl BinRules {

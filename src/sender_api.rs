@@ -1,8 +1,10 @@
 //! The sender's REST routes under `/_/api/` (SPEC §8, §12): `webhooks` (CRUD and Send Test
-//! Event), `events` (the catalog and dispatch) and `deliveries` (the log and redelivery).
+//! Event), `events` (the catalog and dispatch) and `deliveries` (the log, redelivery, and
+//! `GET deliveries/{id}/wait?timeout=30s`: 200 with the delivery once it succeeded or failed,
+//! 408 with it as it stands when the timeout (at most 1h) passes first).
 //!
 //! Uses `deliver` (all behaviour), `hookfile` (the webhook input shape), `http` (request and
-//! response helpers) and `error`; never `api`. `server` hands it every path under `/_/api/`
+//! response helpers), `config` (a wait's timeout) and `error`; never `api`. `server` hands it every path under `/_/api/`
 //! whose first segment is `webhooks`, `events` or `deliveries` ([`route`] answers `404` for any
 //! other). `{id}` of a webhook accepts its number or its exact name.
 
@@ -12,7 +14,7 @@ use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::deliver::{DeliveryQuery, DispatchOptions, Sender, Trigger};
+use crate::deliver::{DeliveryQuery, DeliveryWait, DispatchOptions, Sender, Trigger};
 use crate::error::{Error, Result};
 use crate::hookfile::WebhookInput;
 use crate::http::{json_response, method_not_allowed, read_body, read_json, Params, Resp};
@@ -111,6 +113,33 @@ pub async fn route(
                 .delivery(id)
                 .ok_or_else(|| Error::not_found("delivery", id))?;
             reply(StatusCode::OK, &d)
+        }
+        (&Method::GET, ["deliveries", id, "wait"]) => {
+            let id = delivery_id(id)?;
+            let timeout = match params.get("timeout") {
+                None | Some("") => std::time::Duration::from_secs(30),
+                Some(t) => crate::config::parse_duration(t)
+                    .map_err(|e| Error::bad("timeout", e.to_string()))?,
+            };
+            if timeout > std::time::Duration::from_secs(3600) {
+                return Err(Error::bad("timeout", "at most 1h"));
+            }
+            match sender.wait_delivery(id, timeout).await? {
+                DeliveryWait::Finished(d) => reply(StatusCode::OK, &d),
+                DeliveryWait::TimedOut(d) => reply(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &json!({
+                        "error": {
+                            "code": "timeout",
+                            "message": format!(
+                                "delivery {id} is still pending after {}",
+                                crate::config::format_duration(timeout)
+                            ),
+                        },
+                        "delivery": d,
+                    }),
+                ),
+            }
         }
         (&Method::POST, ["deliveries", id, "retry"]) => {
             let id = delivery_id(id)?;

@@ -271,10 +271,7 @@ impl App {
         let mut passthrough = None;
         let mut mirror = None;
         if let Some(rules) = &rules {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
+            let now = crate::sign::unix_now();
             snap.request.signature = rules.check_signature(&snap.request, now).map(Box::new);
             if let Some(f) = &rules.forward {
                 let decided = self

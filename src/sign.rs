@@ -1,13 +1,15 @@
 //! Webhook signatures: signing what the sender emits and verifying what the catcher receives.
 //!
 //! Owns the Standard Webhooks scheme (`whsec_` secrets, `webhook-id` / `webhook-timestamp` /
-//! `webhook-signature`, also accepted under the `svix-*` names), the message-id generator, and
+//! `webhook-signature`, also accepted under the `svix-*` names), the message-id generator, the
+//! signing clock ([`unix_now`]), and
 //! the four vendor schemes a bin can check incoming requests against: GitHub
 //! (`X-Hub-Signature-256`, legacy `X-Hub-Signature`), Stripe (`Stripe-Signature`), Shopify
 //! (`X-Shopify-Hmac-Sha256`) and Slack (`X-Slack-Signature`). [`verify_request`] is the single
 //! entry point for incoming verification; outcomes are a [`Verdict`] value, never an error.
 //!
-//! Calls nobody inside the crate: it is pure functions over bytes, built on RustCrypto's
+//! Calls nobody inside the crate: it is pure functions over bytes (bar the random source and the
+//! clock), built on RustCrypto's
 //! `hmac`/`sha2`/`sha1`, `base64` and `getrandom`. MACs are compared in constant time through
 //! `Mac::verify_slice`. Nothing here panics on any input.
 
@@ -333,6 +335,15 @@ pub fn new_msg_id() -> Result<String, SignError> {
         }
     }
     Ok(id)
+}
+
+/// Now, in whole seconds since the Unix epoch: the `webhook-timestamp` of a signature made now,
+/// and the `now` a check compares a received timestamp with (0 for a clock before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------------

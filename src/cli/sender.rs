@@ -8,7 +8,7 @@
 //! the functions here.
 
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -195,14 +195,7 @@ pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
     let deadline = Instant::now() + wait_for;
     let mut done: Vec<DeliveryView> = Vec::new();
     for id in &d.deliveries {
-        loop {
-            let v: DeliveryView = c.get(&format!("/_/api/deliveries/{id}")).await?;
-            if v.state != "pending" || Instant::now() >= deadline {
-                done.push(v);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        done.push(wait_delivery(c, *id, deadline).await?);
     }
     let all_ok = done.iter().all(|v| v.state == "succeeded");
     if a.json {
@@ -223,6 +216,37 @@ pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
         }
     }
     Ok(if all_ok { EXIT_OK } else { EXIT_NO_MATCH })
+}
+
+/// The longest wait the server takes in one request (`GET /_/api/deliveries/{id}/wait`).
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(3600);
+
+/// Waits on the server until delivery `id` succeeded or failed, or `deadline` passed; returns
+/// the delivery as it then stands.
+async fn wait_delivery(c: &Client, id: u64, deadline: Instant) -> Result<DeliveryView> {
+    #[derive(serde::Deserialize)]
+    struct TimedOut {
+        delivery: DeliveryView,
+    }
+    loop {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(MAX_SERVER_WAIT);
+        // whole milliseconds, rounded up: the server never answers before the deadline
+        let ms = left.as_micros().div_ceil(1000);
+        let path = format!("/_/api/deliveries/{id}/wait?timeout={ms}ms");
+        let ans = c.send(Method::GET, &path, None).await?;
+        match ans.status {
+            200 => return Ok(serde_json::from_slice(&ans.body)?),
+            408 => {
+                let t: TimedOut = serde_json::from_slice(&ans.body)?;
+                if Instant::now() >= deadline {
+                    return Ok(t.delivery);
+                }
+            }
+            _ => return Err(api_error(&ans).into()),
+        }
+    }
 }
 
 /// `hookpit test WEBHOOK`: exit 0 for a 2xx, 1 otherwise.
@@ -424,13 +448,6 @@ pub async fn webhooks(c: &Client, a: WebhooksArgs) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// `hookpit sign`: prints the three `webhook-*` headers for a body.
 pub fn sign_cmd(a: SignArgs) -> Result<i32> {
     let secret = sign::Secret::parse(&a.secret).context("--secret")?;
@@ -443,7 +460,7 @@ pub fn sign_cmd(a: SignArgs) -> Result<i32> {
         !id.is_empty() && !id.contains('.'),
         "--id must be non-empty and contain no `.`"
     );
-    let ts = a.timestamp.unwrap_or_else(unix_now);
+    let ts = a.timestamp.unwrap_or_else(sign::unix_now);
     let mut out = stdout();
     for (k, v) in sign::sign_headers(&secret, &id, ts, &body) {
         writeln!(out, "{k}: {v}")?;
@@ -464,7 +481,7 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<i32> {
         (sign::WEBHOOK_TIMESTAMP, a.timestamp.as_bytes()),
         (sign::WEBHOOK_SIGNATURE, a.signature.as_bytes()),
     ];
-    let verdict = sign::verify(&secret, &headers, &body, unix_now(), tolerance);
+    let verdict = sign::verify(&secret, &headers, &body, sign::unix_now(), tolerance);
     if verdict.is_valid() {
         outln!("{}", "valid".green().bold());
         Ok(EXIT_OK)

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hookpit::sign::{self, Secret};
@@ -52,7 +52,7 @@ impl Hit {
             &Secret::parse(secret).expect("whsec secret"),
             &headers,
             &self.body,
-            unix_now(),
+            sign::unix_now(),
             300,
         )
     }
@@ -181,13 +181,6 @@ async fn dead_url() -> String {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// A server without the demo webhook, so only the test's webhooks get deliveries.
 async fn sender() -> ServerHandle {
     let mut c = Config::for_tests();
@@ -293,7 +286,7 @@ async fn a_dispatched_event_reaches_a_second_hookpit_signed_with_the_webhook_sec
         &Secret::parse(&secret).unwrap(),
         &headers,
         &got.body.bytes,
-        unix_now(),
+        sign::unix_now(),
         300,
     );
     assert!(verdict.is_valid(), "{verdict}");
@@ -1043,7 +1036,7 @@ fn hookpit_sign_prints_headers_that_verify() {
         &Secret::parse(secret).unwrap(),
         &h,
         b"{\"a\":1}",
-        unix_now(),
+        sign::unix_now(),
         300,
     );
     assert!(v.is_valid(), "{v}");
@@ -1143,6 +1136,235 @@ async fn hookpit_test_and_send_exit_0_on_success_and_1_on_failure() {
     let (code, _, err) = cli(&["test", "nobody"]).await.unwrap();
     assert_eq!(code, 1);
     assert!(err.contains("not found"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting for a delivery's outcome on the server
+// ---------------------------------------------------------------------------------------------
+
+/// A receiver that holds its first request until [`Gate::open`], then answers `status`: the
+/// delivery stays in flight exactly as long as the test wants.
+struct Gate {
+    url: String,
+    open: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gate {
+    async fn start(status: u16) -> Gate {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let (open, opened) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+            let _ = opened.await;
+            let head =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tcp.write_all(head.as_bytes()).await;
+        });
+        Gate {
+            url,
+            open: Some(open),
+            task,
+        }
+    }
+
+    fn open(&mut self) {
+        if let Some(tx) = self.open.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Until the server holds `n` delivery waits (fails the test after 10 s).
+async fn until_delivery_waits(s: &ServerHandle, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.sender().pending_waits() != n {
+        assert!(
+            Instant::now() < deadline,
+            "the server never held {n} delivery waits (it holds {})",
+            s.sender().pending_waits()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_wait_returns_as_soon_as_the_final_outcome_is_recorded() {
+    let mut gate = Gate::start(200).await;
+    let s = sender().await;
+    create(
+        &s,
+        json!({"name": "held", "url": gate.url, "retry": {"schedule": []}}),
+    )
+    .await;
+    let id = ids(&dispatch(&s, "payment_received", "").await)[0];
+    let url = api(&s, &format!("deliveries/{id}/wait?timeout=30s"));
+    let wait = tokio::spawn(async move { get(&url).await });
+    until_delivery_waits(&s, 1).await;
+    assert!(!wait.is_finished(), "the wait answered before the outcome");
+    let released = Instant::now();
+    gate.open();
+    let a = tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .expect("the wait answers once the delivery finished")
+        .unwrap();
+    assert!(released.elapsed() < Duration::from_secs(5));
+    assert_eq!(a.status, 200, "{}", a.text());
+    let d = a.json();
+    assert_eq!(
+        (d["id"].as_u64(), d["state"].as_str()),
+        (Some(id), Some("succeeded"))
+    );
+    assert_eq!(attempts(&d).len(), 1);
+    assert_eq!(attempts(&d)[0]["response"]["status"], 200);
+    assert_eq!(s.sender().pending_waits(), 0);
+    // a delivery that has finished already answers at once
+    let a = get(&api(&s, &format!("deliveries/{id}/wait?timeout=30s"))).await;
+    assert_eq!(
+        (a.status, a.json()["state"].clone()),
+        (200, json!("succeeded"))
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_wait_that_times_out_is_408_with_the_delivery_as_it_stands() {
+    let s = sender().await;
+    create(
+        &s,
+        json!({"name": "down", "url": dead_url().await, "retry": {"schedule": ["1h"]}}),
+    )
+    .await;
+    let id = ids(&dispatch(&s, "payment_received", "").await)[0];
+    let started = Instant::now();
+    let a = get(&api(&s, &format!("deliveries/{id}/wait?timeout=300ms"))).await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(a.status, 408, "{}", a.text());
+    let j = a.json();
+    assert_eq!(j["error"]["code"], "timeout");
+    assert!(
+        j["error"]["message"].as_str().unwrap().contains("pending"),
+        "{j}"
+    );
+    assert_eq!(
+        (
+            j["delivery"]["id"].as_u64(),
+            j["delivery"]["state"].as_str()
+        ),
+        (Some(id), Some("pending"))
+    );
+    assert_eq!(s.sender().pending_waits(), 0);
+}
+
+#[tokio::test]
+async fn a_wait_on_an_unknown_delivery_is_404_and_a_bad_timeout_is_400() {
+    let s = sender().await;
+    let a = get(&api(&s, "deliveries/424242/wait")).await;
+    assert_eq!(a.status, 404, "{}", a.text());
+    assert_eq!(a.json()["error"]["code"], "not_found");
+    create(
+        &s,
+        json!({"name": "down", "url": dead_url().await, "retry": {"schedule": ["1h"]}}),
+    )
+    .await;
+    let id = ids(&dispatch(&s, "payment_received", "").await)[0];
+    for bad in ["2h", "soon"] {
+        let a = get(&api(&s, &format!("deliveries/{id}/wait?timeout={bad}"))).await;
+        assert_eq!(a.status, 400, "{bad}: {}", a.text());
+        assert!(a.text().contains("timeout"), "{bad}: {}", a.text());
+    }
+    let a = post(&api(&s, &format!("deliveries/{id}/wait")), "").await;
+    assert_eq!(a.status, 405, "{}", a.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_frees_its_delivery_wait() {
+    use tokio::io::AsyncWriteExt;
+    let s = sender().await;
+    create(
+        &s,
+        json!({"name": "down", "url": dead_url().await, "retry": {"schedule": ["1h"]}}),
+    )
+    .await;
+    let id = ids(&dispatch(&s, "payment_received", "").await)[0];
+    let mut tcp = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    let req = format!(
+        "GET /_/api/deliveries/{id}/wait?timeout=1h HTTP/1.1\r\nHost: {}\r\n\r\n",
+        s.addr()
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    until_delivery_waits(&s, 1).await;
+    drop(tcp);
+    until_delivery_waits(&s, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_wait_waits_on_the_server_and_exits_as_soon_as_the_delivery_finishes() {
+    let mut gate = Gate::start(200).await;
+    let s = sender().await;
+    create(
+        &s,
+        json!({"name": "held", "url": gate.url, "retry": {"schedule": []}}),
+    )
+    .await;
+    let base = s.base_url();
+    let cli = tokio::task::spawn_blocking(move || {
+        support::run_cli(
+            &base,
+            &["send", "payment_received", "--wait", "--timeout", "60s"],
+        )
+    });
+    until_delivery_waits(&s, 1).await;
+    assert!(!cli.is_finished(), "send --wait ended before the outcome");
+    gate.open();
+    let (code, out, err) = tokio::time::timeout(Duration::from_secs(10), cli)
+        .await
+        .expect("send --wait ends once the delivery finished")
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("succeeded"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_wait_that_times_out_exits_1_showing_the_delivery_still_pending() {
+    let s = sender().await;
+    create(
+        &s,
+        json!({"name": "down", "url": dead_url().await, "retry": {"schedule": ["1h"]}}),
+    )
+    .await;
+    let base = s.base_url();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        support::run_cli(
+            &base,
+            &[
+                "send",
+                "payment_received",
+                "--wait",
+                "--timeout",
+                "300ms",
+                "--json",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    let j: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(j["deliveries"][0]["state"], "pending", "{j}");
+    assert_eq!(s.sender().pending_waits(), 0);
 }
 
 /// Resident memory of this process, in bytes (Linux).

@@ -1,0 +1,227 @@
+//! The webhook registry: each webhook's validated definition with what every attempt reuses
+//! (its URL, signing key and the headers hookpit sets, built once), its counters, and the
+//! create / read / update / delete operations behind `/_/api/webhooks`, with their JSON view.
+//!
+//! Uses `hookfile` (definitions and their validation), `config` (duration formatting), `sign`
+//! (the secret), `outbound` (the `Via` hop marker) and `error`; works on the state in `mod.rs`
+//! and nothing else of the sender.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::Sender;
+use crate::config::format_duration;
+use crate::error::{Error, Result};
+use crate::hookfile::{SignatureScheme, WebhookDef, WebhookInput};
+use crate::model::Header;
+use crate::sign::Secret;
+
+/// A webhook's retry settings as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryView {
+    pub schedule: Vec<String>,
+    pub time_scale: f64,
+}
+
+/// Webhook JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub id: u64,
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub active: bool,
+    pub secret: String,
+    pub signature: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: String,
+    pub retry: RetryView,
+    pub format: String,
+    pub insecure_tls: bool,
+    pub sent_count: u64,
+    pub last_status: Option<u16>,
+}
+
+#[derive(Clone)]
+pub(super) enum SignKey {
+    Standard(Secret),
+    Raw(Arc<[u8]>),
+    None,
+}
+
+pub(super) struct Hook {
+    pub(super) def: WebhookDef,
+    pub(super) url: Arc<str>,
+    pub(super) key: SignKey,
+    /// Content-Type, User-Agent and the custom headers, as sent.
+    pub(super) base: Arc<[Header]>,
+    pub(super) sent_count: u64,
+    pub(super) last_status: Option<u16>,
+}
+
+impl Hook {
+    /// `via` is this server's `Via` entry for deliveries, appended to the headers sent.
+    pub(super) fn new(def: WebhookDef, via: &str) -> Result<Hook> {
+        let key = match def.signature {
+            SignatureScheme::StandardWebhooks => SignKey::Standard(
+                Secret::parse(&def.secret).map_err(|e| Error::bad("secret", e.to_string()))?,
+            ),
+            SignatureScheme::Github => SignKey::Raw(Arc::from(def.secret.as_bytes())),
+            SignatureScheme::None => SignKey::None,
+        };
+        let mut base = vec![
+            Header::new("Content-Type", &b"application/json"[..]),
+            Header::new(
+                "User-Agent",
+                format!("hookpit/{}", env!("CARGO_PKG_VERSION")).into_bytes(),
+            ),
+        ];
+        for (k, v) in &def.headers {
+            match base[..2]
+                .iter_mut()
+                .find(|h| h.name.eq_ignore_ascii_case(k))
+            {
+                Some(h) => *h = Header::new(k.as_str(), v.as_bytes()),
+                None => base.push(Header::new(k.as_str(), v.as_bytes())),
+            }
+        }
+        crate::outbound::append_via(&mut base, via);
+        Ok(Hook {
+            url: Arc::from(def.url.as_str()),
+            key,
+            base: base.into(),
+            def,
+            sent_count: 0,
+            last_status: None,
+        })
+    }
+
+    pub(super) fn view(&self, id: u64) -> WebhookView {
+        let d = &self.def;
+        WebhookView {
+            id,
+            name: d.name.clone(),
+            url: d.url.clone(),
+            events: d.events.clone(),
+            active: d.active,
+            secret: d.secret.clone(),
+            signature: d.signature.as_str().to_owned(),
+            headers: d.headers.clone(),
+            timeout: format_duration(d.timeout),
+            retry: RetryView {
+                schedule: d
+                    .retry
+                    .schedule
+                    .iter()
+                    .map(|s| format_duration(*s))
+                    .collect(),
+                time_scale: d.retry.time_scale,
+            },
+            format: d.format.as_str().to_owned(),
+            insecure_tls: d.insecure_tls,
+            sent_count: self.sent_count,
+            last_status: self.last_status,
+        }
+    }
+}
+
+impl Sender {
+    /// The `Via` entry deliveries carry: this server's hop marker, as the sender's.
+    fn via(&self) -> String {
+        crate::outbound::via_entry(self.inner.store.instance(), true)
+    }
+
+    /// Every webhook, by id.
+    pub fn webhooks(&self) -> Vec<WebhookView> {
+        self.lock()
+            .hooks
+            .iter()
+            .map(|(id, h)| h.view(*id))
+            .collect()
+    }
+
+    /// One webhook.
+    pub fn webhook(&self, id: u64) -> Option<WebhookView> {
+        self.lock().hooks.get(&id).map(|h| h.view(id))
+    }
+
+    /// Resolves a webhook id (digits) or exact name.
+    pub fn find_webhook(&self, id_or_name: &str) -> Result<u64> {
+        let st = self.lock();
+        if let Ok(id) = id_or_name.parse::<u64>() {
+            if st.hooks.contains_key(&id) {
+                return Ok(id);
+            }
+        }
+        st.hooks
+            .iter()
+            .find(|(_, h)| h.def.name == id_or_name)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| Error::not_found("webhook", id_or_name))
+    }
+
+    /// Adds a validated webhook.
+    pub fn add_webhook(&self, def: WebhookDef) -> Result<WebhookView> {
+        let hook = Hook::new(def, &self.via())?;
+        let mut st = self.lock();
+        if st.hooks.values().any(|h| h.def.name == hook.def.name) {
+            return Err(Error::bad(
+                "name",
+                format!("a webhook named `{}` already exists", hook.def.name),
+            ));
+        }
+        let id = st.next_hook;
+        st.next_hook += 1;
+        let v = hook.view(id);
+        st.hooks.insert(id, hook);
+        Ok(v)
+    }
+
+    /// Validates and adds a webhook (`POST /_/api/webhooks`).
+    pub fn create_webhook(&self, input: WebhookInput) -> Result<WebhookView> {
+        let catalog = &self.inner.catalog;
+        let def = input.build(None, &|n| catalog.get(n).is_some())?;
+        self.add_webhook(def)
+    }
+
+    /// Changes the fields `input` names (`PUT /_/api/webhooks/{id}`); counts are kept.
+    pub fn update_webhook(&self, id: u64, input: WebhookInput) -> Result<WebhookView> {
+        let base = self
+            .lock()
+            .hooks
+            .get(&id)
+            .map(|h| h.def.clone())
+            .ok_or_else(|| Error::not_found("webhook", id))?;
+        let catalog = &self.inner.catalog;
+        let def = input.build(Some(&base), &|n| catalog.get(n).is_some())?;
+        let mut hook = Hook::new(def, &self.via())?;
+        let mut st = self.lock();
+        if st
+            .hooks
+            .iter()
+            .any(|(other, h)| *other != id && h.def.name == hook.def.name)
+        {
+            return Err(Error::bad(
+                "name",
+                format!("a webhook named `{}` already exists", hook.def.name),
+            ));
+        }
+        let slot = st
+            .hooks
+            .get_mut(&id)
+            .ok_or_else(|| Error::not_found("webhook", id))?;
+        hook.sent_count = slot.sent_count;
+        hook.last_status = slot.last_status;
+        *slot = hook;
+        Ok(slot.view(id))
+    }
+
+    /// Deletes a webhook; its pending deliveries fail at their next turn.
+    pub fn delete_webhook(&self, id: u64) -> Result<()> {
+        match self.lock().hooks.remove(&id) {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found("webhook", id)),
+        }
+    }
+}
