@@ -18,7 +18,6 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
-use crate::config::parse_duration;
 use crate::error::{Error, Result};
 use crate::http::{
     json_response, method_not_allowed, read_json, read_json_within, text_response, Params, Resp,
@@ -28,6 +27,7 @@ use crate::outbound::{Outbound, Outgoing};
 use crate::render;
 use crate::rules::{BinConfig, Progress};
 use crate::store::{Store, WaitOutcome, WaitSpec, MAX_WAIT_COUNT};
+use crate::units::parse_duration;
 
 /// Body decodes (`?decode=1`) running at once; more wait for a turn.
 pub const MAX_DECODES: usize = 2;

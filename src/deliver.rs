@@ -29,13 +29,14 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::catalog::{event_matches, Catalog};
-use crate::config::{format_duration, Config};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hookfile::{Format, RetryPolicy, SignatureScheme, WebhookDef, WebhookInput};
 use crate::model::{format_time, Header};
 use crate::outbound::{Outbound, Outgoing};
 use crate::sign::{self, Secret};
 use crate::store::Store;
+use crate::units::format_duration;
 
 /// Retry delays vary by up to this fraction either way (±20 %).
 pub const JITTER: f64 = 0.2;

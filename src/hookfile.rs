@@ -19,9 +19,10 @@ use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 
 use crate::catalog::{Catalog, EventDef};
-use crate::config::{parse_duration, parse_size, Config};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sign::Secret;
+use crate::units::NumOrText;
 
 /// The file looked for in the working directory when `--config` is not given.
 pub const FILE_NAME: &str = "hookpit.toml";
@@ -163,62 +164,6 @@ pub struct WebhookDef {
     pub retry: RetryPolicy,
     pub format: Format,
     pub insecure_tls: bool,
-}
-
-/// A number or a text, for sizes and durations written either way (`30`, `"30s"`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum NumOrText {
-    Num(f64),
-    Text(String),
-}
-
-impl NumOrText {
-    /// As a duration: a number is seconds; text uses the SPEC §12 notation.
-    pub fn duration(&self) -> std::result::Result<Duration, String> {
-        match self {
-            NumOrText::Num(n) if n.is_finite() && (0.0..=1e9).contains(n) => {
-                Ok(Duration::from_secs_f64(*n))
-            }
-            NumOrText::Num(n) => Err(format!("expected a duration, got {n}")),
-            NumOrText::Text(s) => parse_duration(s)
-                .map_err(|_| format!("expected a duration like 500ms, 30s or 2m, got `{s}`")),
-        }
-    }
-
-    /// As a size: a number is bytes; text uses the SPEC §12 notation.
-    pub fn size(&self) -> std::result::Result<usize, String> {
-        match self {
-            NumOrText::Num(n) if n.is_finite() && *n >= 0.0 && n.fract() == 0.0 => Ok(*n as usize),
-            NumOrText::Num(n) => Err(format!("expected a size in bytes, got {n}")),
-            NumOrText::Text(s) => parse_size(s)
-                .map_err(|_| format!("expected a size like 10MiB, 512KiB or 1024, got `{s}`")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for NumOrText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = NumOrText;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a number or a text like \"30s\" / \"10MiB\"")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<NumOrText, E> {
-                Ok(NumOrText::Num(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<NumOrText, E> {
-                Ok(NumOrText::Num(v as f64))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<NumOrText, E> {
-                Ok(NumOrText::Num(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<NumOrText, E> {
-                Ok(NumOrText::Text(v.to_owned()))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// One text or a list of texts (`events = "payment_received"` or `events = ["a", "b"]`).

@@ -38,6 +38,7 @@ pub mod sender_api;
 pub mod server;
 pub mod sign;
 pub mod store;
+pub mod units;
 pub mod wire;
 
 pub use client::Client;

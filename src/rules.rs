@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{format_duration, parse_duration};
 use crate::error::{Error, Result};
 use crate::matcher::{BodyJson, Filter};
 use crate::model::{Body, CapturedRequest, Header, ResponseSent, SignatureCheck};
 use crate::sign::{self, Scheme, Verdict};
+use crate::units::Dur;
 
 /// Most per-request rules a bin may have.
 pub const MAX_RULES: usize = 10_000;
@@ -50,36 +50,6 @@ const FRAMING_HEADERS: [&str; 8] = [
     "te",
     "proxy-connection",
 ];
-
-/// A duration written as `250ms`, `30s`, `2m` (or a number of seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Dur(pub Duration);
-
-impl Serialize for Dur {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&format_duration(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Text(String),
-            Secs(f64),
-        }
-        let text = match Repr::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a duration such as \"500ms\" or \"30s\"")
-        })? {
-            Repr::Text(t) => t,
-            Repr::Secs(n) => n.to_string(),
-        };
-        parse_duration(&text)
-            .map(Dur)
-            .map_err(|e| serde::de::Error::custom(e.to_string()))
-    }
-}
 
 /// A response to send: status, headers, body (text, or JSON sent as JSON), delay.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

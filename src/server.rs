@@ -531,7 +531,7 @@ fn refusal(
             "body_timeout",
             format!(
                 "the request body did not arrive within {}; the bytes received were recorded",
-                crate::config::format_duration(body_timeout)
+                crate::units::format_duration(body_timeout)
             ),
         ),
         BodyEnd::Broken(why) => (

@@ -15,7 +15,8 @@ use super::args;
 use super::output::{outln, EXIT_OK};
 use super::tail::{tail, TailArgs};
 use crate::client::{enc, Client};
-use crate::rules::{BinConfig, Dur, FaultSpec, ForwardSpec, ResponseSpec, VerifySpec};
+use crate::rules::{BinConfig, FaultSpec, ForwardSpec, ResponseSpec, VerifySpec};
+use crate::units::Dur;
 
 /// `bin`'s verbs.
 #[derive(Debug, Subcommand)]

@@ -21,9 +21,9 @@ use super::args::{self, query, read_input};
 use super::output::{delivery_line, outln, preview, status_text, stdout, EXIT_NO_MATCH, EXIT_OK};
 use crate::catalog::EventDef;
 use crate::client::{api_error, enc, Client};
-use crate::config::parse_duration;
 use crate::deliver::{DeliveryView, Dispatched, TestOutcome, WebhookView};
 use crate::sign;
+use crate::units::parse_duration;
 
 /// `send`'s options.
 #[derive(Debug, Args)]
