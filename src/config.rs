@@ -1,11 +1,18 @@
-//! The validated server configuration.
+//! The validated server configuration, and the bins a config file declares ([`BinDecl`]).
 //!
-//! Uses `error`, and holds the plain declarations of `hookfile` and `catalog`. The CLI turns its
+//! Uses `webhook` (webhook definitions), `rules` (validated bin configs), `catalog` (custom
+//! events) and `field`. Plain data: `hookfile` reads a config file into it, and the CLI turns its
 //! flags (and the config file) into a [`Config`] in one place (`cli.rs`); nothing below the CLI
 //! sees clap types.
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::field::FieldError;
+use crate::rules::BinSetup;
+use crate::webhook::WebhookDef;
 
 /// Everything a running server needs to know.
 #[derive(Debug, Clone)]
@@ -40,11 +47,11 @@ pub struct Config {
     /// Websocket messages buffered for a slow viewer before it is sent `resync`.
     pub feed_capacity: usize,
     /// Webhooks the sender starts with (`[[webhook]]` in the config file).
-    pub webhooks: Vec<crate::hookfile::WebhookDef>,
+    pub webhooks: Vec<WebhookDef>,
     /// Custom events added to the built-in catalog (`[[event]]`).
     pub events: Vec<crate::catalog::EventDef>,
     /// Bins declared in the config file (`[[bin]]`), their config as JSON.
-    pub bins: Vec<crate::hookfile::BinDecl>,
+    pub bins: Vec<BinDecl>,
     /// Start with the "Local demo" webhook to this server's own bin `demo` (true unless a
     /// config file declares webhooks).
     pub demo_webhook: bool,
@@ -91,5 +98,47 @@ impl Config {
     pub fn listen(mut self, addr: SocketAddr) -> Config {
         self.listen = addr;
         self
+    }
+}
+
+/// A bin declared in a config file (`[[bin]]`): its name, its config (SPEC §12) as written, and
+/// the line of its `[[bin]]` for messages. Made by [`BinDecl::new`], which validates the config
+/// once; a server applies it as it is, only bounding its bodies by the server's own `max_body`.
+#[derive(Debug, Clone)]
+pub struct BinDecl {
+    pub name: String,
+    pub config: Value,
+    pub line: usize,
+    setup: BinSetup,
+}
+
+impl BinDecl {
+    /// Validates `config`, its response bodies bounded by `max_body` bytes; a problem names its
+    /// field within the bin's config.
+    pub fn new(
+        name: String,
+        config: Value,
+        line: usize,
+        max_body: usize,
+    ) -> std::result::Result<BinDecl, FieldError> {
+        let setup = BinSetup::from_json(&config, max_body)?;
+        Ok(BinDecl {
+            name,
+            config,
+            line,
+            setup,
+        })
+    }
+
+    /// The validated and compiled config.
+    pub fn setup(&self) -> &BinSetup {
+        &self.setup
+    }
+}
+
+impl PartialEq for BinDecl {
+    /// Two declarations are equal when they say the same; the compiled form follows from that.
+    fn eq(&self, other: &BinDecl) -> bool {
+        self.name == other.name && self.config == other.config && self.line == other.line
     }
 }

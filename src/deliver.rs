@@ -31,12 +31,12 @@ use tokio::time::Instant;
 use crate::catalog::{event_matches, Catalog};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hookfile::{Format, RetryPolicy, SignatureScheme, WebhookDef, WebhookInput};
 use crate::model::{format_time, Header};
 use crate::outbound::{Outbound, Outgoing};
 use crate::sign::{self, Secret};
 use crate::store::Store;
 use crate::units::format_duration;
+use crate::webhook::{Format, RetryPolicy, SignatureScheme, WebhookDef, WebhookInput};
 
 /// Retry delays vary by up to this fraction either way (±20 %).
 pub const JITTER: f64 = 0.2;
@@ -1743,7 +1743,7 @@ mod tests {
         s.create_webhook(WebhookInput {
             name: Some("dead".into()),
             url: Some(url),
-            retry: Some(crate::hookfile::RetryInput {
+            retry: Some(crate::webhook::RetryInput {
                 schedule: Some(Vec::new()),
                 time_scale: None,
             }),

@@ -25,6 +25,7 @@ pub mod decode;
 pub mod deliver;
 pub mod embed;
 pub mod error;
+pub mod field;
 pub mod forward;
 pub mod hookfile;
 pub mod http;
@@ -39,6 +40,7 @@ pub mod server;
 pub mod sign;
 pub mod store;
 pub mod units;
+pub mod webhook;
 pub mod wire;
 
 pub use client::Client;

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use crate::deliver::{DeliveryQuery, DispatchOptions, Sender, Trigger};
 use crate::error::{Error, Result};
-use crate::hookfile::WebhookInput;
 use crate::http::{json_response, method_not_allowed, read_body, read_json, Params, Resp};
+use crate::webhook::WebhookInput;
 
 fn reply(status: StatusCode, v: &impl serde::Serialize) -> Result<Resp> {
     Ok(json_response(status, &serde_json::to_value(v)?))
