@@ -5,8 +5,8 @@
 //! ([`SenderLimits::max_pending`]): past it a dispatch is refused with 503 and creates nothing.
 //! Every delivery carries this server's `Via` entry (a `(sender)` hop marker).
 //!
-//! Uses `hookfile` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client and
-//! the hop marker), `store` (`publish_delivery`, the instance id), `model`, `config` and `error`. All state sits behind one
+//! Uses `webhook` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client and
+//! the hop marker), `store` (`publish_delivery`, the instance id), `model`, `config`, `units` and `error`. All state sits behind one
 //! mutex that is never held across an `.await`. A failed delivery is a value in the log, never an
 //! `Err`. A pending retry costs one heap entry (due time + id) and its compact record: the body
 //! is one `Bytes` shared by every attempt and every webhook of a message, the headers hookpit

@@ -76,37 +76,17 @@ impl HookFile {
     /// declares no `[[webhook]]` keeps the "Local demo" webhook.
     pub fn apply(self, c: &mut Config) {
         let s = self.server;
-        if let Some(v) = s.listen {
-            c.listen = v;
-        }
-        if let Some(v) = s.max_body {
-            c.max_body = v;
-        }
-        if let Some(v) = s.max_requests {
-            c.max_requests = v;
-        }
-        if let Some(v) = s.max_memory {
-            c.max_memory = v;
-        }
-        if let Some(v) = s.max_bins {
-            c.max_bins = v;
-        }
-        if let Some(v) = s.header_timeout {
-            c.header_timeout = v;
-        }
-        if let Some(v) = s.body_timeout {
-            c.body_timeout = v;
-        }
-        if let Some(v) = s.idle_timeout {
-            c.idle_timeout = v;
-        }
+        c.listen = s.listen.unwrap_or(c.listen);
+        c.max_body = s.max_body.unwrap_or(c.max_body);
+        c.max_requests = s.max_requests.unwrap_or(c.max_requests);
+        c.max_memory = s.max_memory.unwrap_or(c.max_memory);
+        c.max_bins = s.max_bins.unwrap_or(c.max_bins);
+        c.header_timeout = s.header_timeout.unwrap_or(c.header_timeout);
+        c.body_timeout = s.body_timeout.unwrap_or(c.body_timeout);
+        c.idle_timeout = s.idle_timeout.unwrap_or(c.idle_timeout);
         c.allow_hosts.extend(s.allow_host);
-        if s.token.is_some() {
-            c.token = s.token;
-        }
-        if let Some(v) = s.trust_proxy {
-            c.trust_proxy = v;
-        }
+        c.token = s.token.or(c.token.take());
+        c.trust_proxy = s.trust_proxy.unwrap_or(c.trust_proxy);
         c.demo_webhook = self.webhooks.is_empty();
         c.webhooks = self.webhooks;
         c.events = self.events;

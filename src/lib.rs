@@ -6,7 +6,8 @@
 //! is dropped.
 //!
 //! Modules form layers and a module uses only those in its own or a lower layer:
-//! plain data (`error`, `model`, `decode`, `matcher`, `sign`, `catalog`), state (`config`, `store`),
+//! plain data (`error`, `units`, `field`, `model`, `decode`, `matcher`, `sign`, `catalog`,
+//! `webhook`, `rules`), declarations (`config`, and `hookfile` reading it), state (`store`),
 //! the edges (`wire`, `capture`, `render`, `live`, `assets`), the HTTP API (`http`: the response,
 //! query and body helpers that `api` and `sender_api` share; neither of those calls the other),
 //! the server's parts (`access`: Host/Origin/token checks; `forward`: a capture sent on to its

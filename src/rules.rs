@@ -5,10 +5,14 @@
 //! sequence, a seeded fault rate, echo placeholders, incoming signature verification and
 //! forwarding targets.
 //!
-//! Uses `model`, `matcher`, `sign`, `config` (durations) and `error`. Pure decisions, no I/O: the
-//! server applies delays, drops connections and forwards; the store keeps the sequence position
-//! and the fault generator's state under its lock, so concurrent requests never skip or repeat a
-//! step.
+//! A config is validated once, where it comes in, into a [`BinSetup`] (the config, its compiled
+//! rules and its JSON form) that the store applies as it is; a problem is a
+//! [`FieldError`](crate::field::FieldError) naming its field as a path of keys and positions.
+//!
+//! Uses `model`, `matcher`, `sign`, `units` (durations), `field` and `webhook` (the URL and
+//! header checks). Pure decisions, no I/O: the server applies delays, drops connections and
+//! forwards; the store keeps the sequence position and the fault generator's state under its
+//! lock, so concurrent requests never skip or repeat a step.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The sender's REST routes under `/_/api/` (SPEC §8, §12): `webhooks` (CRUD and Send Test
 //! Event), `events` (the catalog and dispatch) and `deliveries` (the log and redelivery).
 //!
-//! Uses `deliver` (all behaviour), `hookfile` (the webhook input shape), `http` (request and
+//! Uses `deliver` (all behaviour), `webhook` (the webhook input shape), `http` (request and
 //! response helpers) and `error`; never `api`. `server` hands it every path under `/_/api/`
 //! whose first segment is `webhooks`, `events` or `deliveries` ([`route`] answers `404` for any
 //! other). `{id}` of a webhook accepts its number or its exact name.

@@ -4,7 +4,7 @@
 //! headers a declaration sets must pass ([`check_url`], [`check_header_name`],
 //! [`check_header_value`]), shared with the bin rules' forwarding and responses.
 //!
-//! Uses `units` (durations), `field` (what a problem names), `sign` (secrets) and `error`. Plain
+//! Uses `units` (durations), `field` (what a problem names) and `sign` (secrets). Plain
 //! data and pure functions: the registry that runs webhooks is `deliver`, the file that declares
 //! them `hookfile`.
 

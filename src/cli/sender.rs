@@ -3,7 +3,7 @@
 //! Webhooks helpers for debugging a receiver). Exit codes as everywhere: 0 ok, 1 not ok (a failed
 //! test or delivery, an invalid signature), 2 usage or runtime error.
 //!
-//! Uses `client`, `deliver` (the JSON views), `catalog`, `sign`, `config`, and `cli`'s `args`
+//! Uses `client`, `deliver` (the JSON views), `catalog`, `sign`, `units`, and `cli`'s `args`
 //! and `output` (the delivery line, exit codes). `cli/mod.rs` owns the `Command` enum and calls
 //! the functions here.
 
