@@ -387,7 +387,9 @@ impl BinConfig {
     /// bounded only by the config's own size bound; a server takes configs through
     /// [`BinSetup::from_json`], which bounds them by its `--max-body`.
     pub fn from_json(v: &serde_json::Value) -> Checked<BinConfig> {
-        BinSetup::from_json(v, usize::MAX).map(|s| s.config)
+        let c = BinConfig::parse(v)?;
+        c.compile()?;
+        Ok(c)
     }
 
     /// Parses a JSON config, checking its size bounds and its shape (not yet its values).
@@ -413,7 +415,7 @@ impl BinConfig {
     }
 
     /// [`BinConfig::compile`], with response bodies bounded by `max_body` bytes.
-    pub fn compile_within(&self, max_body: usize) -> Checked<BinRules> {
+    fn compile_within(&self, max_body: usize) -> Checked<BinRules> {
         if self.sequence.len() > MAX_STEPS {
             return Err(bad("sequence", format!("at most {MAX_STEPS} steps")));
         }
