@@ -39,10 +39,6 @@ pub fn valid_event_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b':'))
 }
 
-// ---------------------------------------------------------------------------------------------
-// The config file
-// ---------------------------------------------------------------------------------------------
-
 /// The `[server]` section: the same settings as the `serve` flags.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerSettings {

@@ -533,6 +533,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_delivery_url_is_http_or_https_with_a_host_and_comes_back_trimmed() {
+        assert_eq!(check_url(" http://x/h ").unwrap(), "http://x/h");
+        assert!(check_url("https://example.com").is_ok());
+        assert!(check_url("ftp://x/").unwrap_err().contains("http or https"));
+        assert!(check_url("not a url").is_err());
+        assert!(check_url("/relative").is_err());
+    }
+
+    #[test]
+    fn header_checks_refuse_what_cannot_be_sent_and_reserved_names() {
+        assert!(check_header_name("X-Ok").is_ok());
+        assert!(check_header_name("bad name").is_err());
+        assert!(check_header_value("X-A", "fine").is_ok());
+        assert!(check_header_value("X-A", "a\u{1}b").is_err());
+        let e = check_headers(vec![("Webhook-Id".into(), "1".into())]).unwrap_err();
+        assert_eq!(e.field, FieldPath::from("headers"));
+        let ok = check_headers(vec![(" X-A ".into(), "1".into())]).unwrap();
+        assert_eq!(ok, vec![("X-A".to_owned(), "1".to_owned())]);
+    }
+
+    #[test]
     fn an_update_keeps_what_it_does_not_name() {
         let known = |_: &str| true;
         let base = WebhookInput {
