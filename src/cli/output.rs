@@ -2,8 +2,8 @@
 //! colour (`--color`, NO_COLOR, set once), the exit codes, the one coloured `error:` line, and
 //! the line formats the verbs share (a request, its details, a delivery, a status).
 //!
-//! Uses `model` and `deliver` (the views it formats) and `units` (sizes); every `cli` module but `args` uses it. It
-//! prints only what it is handed: it never talks to a server.
+//! Uses `model` and `deliver` (the views it formats) and `units` (sizes); every `cli` module but
+//! `args` uses it. It prints only what it is handed: it never talks to a server.
 
 use std::io::Write;
 
