@@ -18,7 +18,6 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
-use crate::config::parse_duration;
 use crate::error::{Error, Result};
 use crate::http::{
     json_response, method_not_allowed, read_json, read_json_within, text_response, Params, Resp,
@@ -26,8 +25,9 @@ use crate::http::{
 use crate::model::{valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
 use crate::render;
-use crate::rules::{BinConfig, Progress};
+use crate::rules::BinSetup;
 use crate::store::{Store, WaitOutcome, WaitSpec, MAX_WAIT_COUNT};
+use crate::units::parse_duration;
 
 /// Body decodes (`?decode=1`) running at once; more wait for a turn.
 pub const MAX_DECODES: usize = 2;
@@ -402,30 +402,9 @@ impl Ctx {
             v @ serde_json::Value::Object(_) => v,
             _ => return Err(Error::bad("config", "expected a JSON object")),
         };
-        let config = BinConfig::from_json_within(&body, self.max_body)?;
-        let s = apply_bin_config(&self.store, bin, &config)?;
-        ok(json!(s))
+        let setup = BinSetup::from_json(&body, self.max_body)?;
+        ok(json!(self.store.apply_bin_config(bin, setup)))
     }
-}
-
-/// Applies a validated bin config: compiles it, restarts its sequence and fault generator.
-pub fn apply_bin_config(
-    store: &Store,
-    bin: &str,
-    config: &BinConfig,
-) -> Result<crate::model::BinSummary> {
-    let rules = config.compile()?;
-    let value = serde_json::to_value(config)?;
-    let max = config.max_requests;
-    Ok(store.configure_bin(bin, move |s| {
-        s.progress = Progress {
-            sequence_position: 0,
-            rng: rules.seed,
-        };
-        s.rules = Some(std::sync::Arc::new(rules));
-        s.config = value;
-        s.max_requests = max;
-    }))
 }
 
 /// Runs filter work on the blocking pool, so a long search holds neither the store's lock nor

@@ -2,8 +2,9 @@
 //! the store, the sender, waiting, shutdown on drop), and [`BinRef`], one bin of it (its catch
 //! URL, its config, its requests, waiting on them).
 //!
-//! Uses `store`, `deliver` (the sender), `rules` and `api` (bin configs), `matcher` (wait
-//! filters), `model` and `error`. `server` builds the handle; nothing here calls `server`.
+//! Uses `store` (which applies bin configs), `deliver` (the sender), `rules` (bin configs),
+//! `matcher` (wait filters), `model` and `error`. `server` builds the handle; nothing here calls
+//! `server`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api;
 use crate::error::Result;
 use crate::model::{CapturedRequest, RequestId};
 use crate::store::{Store, WaitFailed, WaitOutcome, WaitSpec};
@@ -160,8 +160,8 @@ impl BinRef {
     /// Sets the bin's behaviour (SPEC §12 bin config: response, rules, sequence, fault, verify,
     /// forward, max_requests); a bad value is an error naming its field.
     pub fn configure(&self, config: serde_json::Value) -> Result<crate::model::BinSummary> {
-        let config = crate::rules::BinConfig::from_json(&config)?;
-        api::apply_bin_config(&self.store, &self.name, &config)
+        let setup = crate::rules::BinSetup::from_json(&config, usize::MAX)?;
+        Ok(self.store.apply_bin_config(&self.name, setup))
     }
 
     /// The bin's kept requests, oldest first.

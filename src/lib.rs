@@ -6,7 +6,8 @@
 //! is dropped.
 //!
 //! Modules form layers and a module uses only those in its own or a lower layer:
-//! plain data (`error`, `model`, `decode`, `matcher`, `sign`, `catalog`), state (`config`, `store`),
+//! plain data (`error`, `units`, `field`, `model`, `decode`, `matcher`, `sign`, `catalog`,
+//! `webhook`, `rules`), declarations (`config`, and `hookfile` reading it), state (`store`),
 //! the edges (`wire`, `capture`, `render`, `live`, `assets`), the HTTP API (`http`: the response,
 //! query and body helpers that `api` and `sender_api` share; neither of those calls the other),
 //! the server's parts (`access`: Host/Origin/token checks; `forward`: a capture sent on to its
@@ -25,6 +26,7 @@ pub mod decode;
 pub mod deliver;
 pub mod embed;
 pub mod error;
+pub mod field;
 pub mod forward;
 pub mod hookfile;
 pub mod http;
@@ -39,6 +41,8 @@ pub mod sender_api;
 pub mod server;
 pub mod sign;
 pub mod store;
+pub mod units;
+pub mod webhook;
 pub mod wire;
 
 pub use client::Client;

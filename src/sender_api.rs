@@ -3,8 +3,8 @@
 //! `GET deliveries/{id}/wait?timeout=30s`: 200 with the delivery once it succeeded or failed,
 //! 408 with it as it stands when the timeout (at most 1h) passes first).
 //!
-//! Uses `deliver` (all behaviour), `hookfile` (the webhook input shape), `http` (request and
-//! response helpers), `config` (a wait's timeout) and `error`; never `api`. `server` hands it every path under `/_/api/`
+//! Uses `deliver` (all behaviour), `webhook` (the webhook input shape), `http` (request and
+//! response helpers), `units` (a wait's timeout) and `error`; never `api`. `server` hands it every path under `/_/api/`
 //! whose first segment is `webhooks`, `events` or `deliveries` ([`route`] answers `404` for any
 //! other). `{id}` of a webhook accepts its number or its exact name.
 
@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use crate::deliver::{DeliveryQuery, DeliveryWait, DispatchOptions, Sender, Trigger};
 use crate::error::{Error, Result};
-use crate::hookfile::WebhookInput;
 use crate::http::{json_response, method_not_allowed, read_body, read_json, Params, Resp};
+use crate::webhook::WebhookInput;
 
 fn reply(status: StatusCode, v: &impl serde::Serialize) -> Result<Resp> {
     Ok(json_response(status, &serde_json::to_value(v)?))
@@ -118,7 +118,7 @@ pub async fn route(
             let id = delivery_id(id)?;
             let timeout = match params.get("timeout") {
                 None | Some("") => std::time::Duration::from_secs(30),
-                Some(t) => crate::config::parse_duration(t)
+                Some(t) => crate::units::parse_duration(t)
                     .map_err(|e| Error::bad("timeout", e.to_string()))?,
             };
             if timeout > std::time::Duration::from_secs(3600) {
@@ -133,7 +133,7 @@ pub async fn route(
                             "code": "timeout",
                             "message": format!(
                                 "delivery {id} is still pending after {}",
-                                crate::config::format_duration(timeout)
+                                crate::units::format_duration(timeout)
                             ),
                         },
                         "delivery": d,

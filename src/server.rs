@@ -105,7 +105,9 @@ impl Server {
             feed_capacity: config.feed_capacity,
         });
         for decl in &config.bins {
-            let cfg = crate::rules::BinConfig::from_json_within(&decl.config, config.max_body)
+            // validated when declared; only the server's own body limit is new here
+            decl.setup()
+                .check_bodies(config.max_body)
                 .map_err(|e| Error::Config {
                     file: config
                         .config_file
@@ -116,7 +118,7 @@ impl Server {
                     key: format!("bin.{}", decl.name),
                     message: e.to_string(),
                 })?;
-            api::apply_bin_config(&store, &decl.name, &cfg)?;
+            store.apply_bin_config(&decl.name, decl.setup().clone());
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let outbound = crate::outbound::Outbound::for_server(addr);
@@ -528,7 +530,7 @@ fn refusal(
             "body_timeout",
             format!(
                 "the request body did not arrive within {}; the bytes received were recorded",
-                crate::config::format_duration(body_timeout)
+                crate::units::format_duration(body_timeout)
             ),
         ),
         BodyEnd::Broken(why) => (

@@ -6,8 +6,9 @@ use super::*;
 use std::io::BufRead;
 
 use hookpit::deliver::{make_body, DispatchOptions, Sender};
-use hookpit::hookfile::{Format, NumOrText, RetryInput, WebhookInput};
 use hookpit::sign::Secret;
+use hookpit::units::NumOrText;
+use hookpit::webhook::{Format, RetryInput, WebhookInput};
 use hyper::header::USER_AGENT;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-use hookpit::rules::{BinConfig, VerifySpec};
+use hookpit::rules::{BinConfig, BinSetup, VerifySpec};
 use hookpit::sign::Secret;
 
 /// A fixed test secret (`whsec_` + base64 of 24 bytes).
@@ -20,10 +20,8 @@ pub(super) async fn bench_verify(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         ..hookpit::Config::for_tests()
     })
     .await?;
-    hookpit::api::apply_bin_config(
-        hp.store(),
-        "signed",
-        &BinConfig {
+    let setup = BinSetup::new(
+        BinConfig {
             verify: Some(VerifySpec {
                 scheme: "standard-webhooks".into(),
                 secret: SECRET.into(),
@@ -31,7 +29,9 @@ pub(super) async fn bench_verify(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             }),
             ..BinConfig::default()
         },
+        usize::MAX,
     )?;
+    hp.store().apply_bin_config("signed", setup);
     let body = body_1k();
     let secret = Secret::parse(SECRET)?;
     let msg_id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";

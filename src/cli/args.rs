@@ -2,7 +2,7 @@
 //! config file's grammar), a duration that must be more than 0, a file or standard input, and
 //! the query string of an API path.
 //!
-//! Uses `config` (the size and duration grammar) and `client` (percent-encoding). Used by the
+//! Uses `units` (the size and duration grammar) and `client` (percent-encoding). Used by the
 //! verb modules of `cli`; it prints nothing.
 
 use std::io::Read;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::client::enc;
-use crate::config::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_size};
 
 /// A duration flag's value (e.g. `30s`, `2m`).
 pub fn duration(flag: &str, s: &str) -> Result<Duration> {

@@ -2,9 +2,9 @@
 //! verification, forwarding, capacity) and `hookpit forward BIN --to URL`, the one-liner that
 //! tunnels a bin's webhooks to a local app and follows them live.
 //!
-//! Uses `client`, `rules` (the config shape) and `cli`'s `args`, `output` and `tail`. Settings are
-//! merged client-side: `bin set` reads the bin's config, changes what its flags name, and PUTs
-//! the whole config back, so the server validates one complete document.
+//! Uses `client`, `rules` (the config shape), `units` and `cli`'s `args`, `output` and `tail`.
+//! Settings are merged client-side: `bin set` reads the bin's config, changes what its flags
+//! name, and PUTs the whole config back, so the server validates one complete document.
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -15,7 +15,8 @@ use super::args;
 use super::output::{outln, EXIT_OK};
 use super::tail::{tail, TailArgs};
 use crate::client::{enc, Client};
-use crate::rules::{BinConfig, Dur, FaultSpec, ForwardSpec, ResponseSpec, VerifySpec};
+use crate::rules::{BinConfig, FaultSpec, ForwardSpec, ResponseSpec, VerifySpec};
+use crate::units::Dur;
 
 /// `bin`'s verbs.
 #[derive(Debug, Subcommand)]

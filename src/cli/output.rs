@@ -2,8 +2,8 @@
 //! colour (`--color`, NO_COLOR, set once), the exit codes, the one coloured `error:` line, and
 //! the line formats the verbs share (a request, its details, a delivery, a status).
 //!
-//! Uses `model` and `deliver` (the views it formats); every `cli` module but `args` uses it. It
-//! prints only what it is handed: it never talks to a server.
+//! Uses `model` and `deliver` (the views it formats) and `units` (sizes); every `cli` module but
+//! `args` uses it. It prints only what it is handed: it never talks to a server.
 
 use std::io::Write;
 
@@ -12,6 +12,7 @@ use colored::Colorize;
 
 use crate::deliver::DeliveryView;
 use crate::model::CapturedRequest;
+use crate::units::format_size;
 
 /// `println!` for command output: a closed pipe ends the command quietly (the enclosing
 /// function returns the error with `?`) instead of panicking.
@@ -187,13 +188,7 @@ pub fn request_line(r: &CapturedRequest) -> String {
 }
 
 fn human_size(n: usize, truncated: bool) -> String {
-    let s = if n < 1024 {
-        format!("{n}B")
-    } else if n < 1024 * 1024 {
-        format!("{:.1}KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.1}MiB", n as f64 / (1024.0 * 1024.0))
-    };
+    let s = format_size(n);
     if truncated {
         format!("{s}(cut)")
     } else {

@@ -3,7 +3,7 @@
 //! Webhooks helpers for debugging a receiver). Exit codes as everywhere: 0 ok, 1 not ok (a failed
 //! test or delivery, an invalid signature), 2 usage or runtime error.
 //!
-//! Uses `client`, `deliver` (the JSON views), `catalog`, `sign`, `config`, and `cli`'s `args`
+//! Uses `client`, `deliver` (the JSON views), `catalog`, `sign`, `units`, and `cli`'s `args`
 //! and `output` (the delivery line, exit codes). `cli/mod.rs` owns the `Command` enum and calls
 //! the functions here.
 
@@ -21,9 +21,9 @@ use super::args::{self, query, read_input};
 use super::output::{delivery_line, outln, preview, status_text, stdout, EXIT_NO_MATCH, EXIT_OK};
 use crate::catalog::EventDef;
 use crate::client::{api_error, enc, Client};
-use crate::config::parse_duration;
 use crate::deliver::{DeliveryView, Dispatched, TestOutcome, WebhookView};
 use crate::sign;
+use crate::units::parse_duration;
 
 /// `send`'s options.
 #[derive(Debug, Args)]

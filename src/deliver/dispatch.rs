@@ -18,9 +18,9 @@ use super::log::{view_of, DeliveryView, ResponseView, Trigger};
 use super::Sender;
 use crate::catalog::event_matches;
 use crate::error::{Error, Result};
-use crate::hookfile::Format;
 use crate::model::format_time;
 use crate::sign;
+use crate::webhook::Format;
 
 /// The answer to a dispatch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

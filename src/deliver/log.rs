@@ -550,9 +550,9 @@ mod tests {
     use super::*;
     use crate::catalog::Catalog;
     use crate::deliver::{DispatchOptions, SenderLimits};
-    use crate::hookfile::WebhookInput;
     use crate::outbound::Outbound;
     use crate::store::Store;
+    use crate::webhook::WebhookInput;
     use tokio::sync::watch;
 
     #[tokio::test]
@@ -576,7 +576,7 @@ mod tests {
         s.create_webhook(WebhookInput {
             name: Some("dead".into()),
             url: Some(url),
-            retry: Some(crate::hookfile::RetryInput {
+            retry: Some(crate::webhook::RetryInput {
                 schedule: Some(Vec::new()),
                 time_scale: None,
             }),
@@ -621,11 +621,11 @@ mod tests {
         s.create_webhook(WebhookInput {
             name: Some("dead".into()),
             url: Some(url),
-            retry: Some(crate::hookfile::RetryInput {
+            retry: Some(crate::webhook::RetryInput {
                 schedule: Some(
                     retry
                         .iter()
-                        .map(|r| crate::hookfile::NumOrText::Text((*r).to_owned()))
+                        .map(|r| crate::units::NumOrText::Text((*r).to_owned()))
                         .collect(),
                 ),
                 time_scale: None,

@@ -20,7 +20,7 @@
 //! signature are kept per attempt. Every delivery carries this server's `Via` entry (a
 //! `(sender)` hop marker).
 //!
-//! Uses `hookfile` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client and
+//! Uses `webhook` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client and
 //! the hop marker), `store` (`publish_delivery`, the instance id), `rand`, `model`, `config` and
 //! `error`.
 
@@ -37,9 +37,9 @@ use tokio::time::Instant;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::Result;
-use crate::hookfile::WebhookInput;
 use crate::outbound::Outbound;
 use crate::store::Store;
+use crate::webhook::WebhookInput;
 
 mod attempt;
 mod dispatch;

@@ -2,7 +2,7 @@
 //! (its URL, signing key and the headers hookpit sets, built once), its counters, and the
 //! create / read / update / delete operations behind `/_/api/webhooks`, with their JSON view.
 //!
-//! Uses `hookfile` (definitions and their validation), `config` (duration formatting), `sign`
+//! Uses `webhook` (definitions and their validation), `units` (duration formatting), `sign`
 //! (the secret), `outbound` (the `Via` hop marker) and `error`; works on the state in `mod.rs`
 //! and nothing else of the sender.
 
@@ -11,11 +11,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::Sender;
-use crate::config::format_duration;
 use crate::error::{Error, Result};
-use crate::hookfile::{SignatureScheme, WebhookDef, WebhookInput};
 use crate::model::Header;
 use crate::sign::Secret;
+use crate::units::format_duration;
+use crate::webhook::{SignatureScheme, WebhookDef, WebhookInput};
 
 /// A webhook's retry settings as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,12 +2,12 @@
 //! jittered ±20 % and scaled by `time_scale`, lengthened by a `Retry-After` within the schedule's
 //! bounds) and the `Retry-After` parser (delay-seconds or an IMF-fixdate HTTP date).
 //!
-//! Uses only `hookfile` (the `RetryPolicy` data type). No clock, no I/O: the caller passes `now`
+//! Uses only `webhook` (the `RetryPolicy` data type). No clock, no I/O: the caller passes `now`
 //! and the random draw, so every case is a plain unit test.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::hookfile::RetryPolicy;
+use crate::webhook::RetryPolicy;
 
 /// Retry delays vary by up to this fraction either way (±20 %).
 pub const JITTER: f64 = 0.2;

@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::model::{BinSummary, CapturedRequest, RequestId};
-use crate::rules::{BinRules, Progress};
+use crate::rules::{BinRules, BinSetup, Progress};
 
 mod wait;
 use wait::BinWaits;
@@ -846,6 +846,26 @@ impl Store {
         drop(st);
         drop(gone);
         true
+    }
+
+    /// Sets a bin's behaviour to a validated config (creating the bin if needed): its compiled
+    /// rules, its JSON and its capacity; its sequence and fault generator start over.
+    pub fn apply_bin_config(&self, bin: &str, setup: BinSetup) -> BinSummary {
+        let BinSetup {
+            config,
+            rules,
+            json,
+        } = setup;
+        let max = config.max_requests;
+        self.configure_bin(bin, move |s| {
+            s.progress = Progress {
+                sequence_position: 0,
+                rng: rules.seed,
+            };
+            s.rules = Some(Arc::new(rules));
+            s.config = json;
+            s.max_requests = max;
+        })
     }
 
     /// Creates a bin if needed and applies `change` to its settings; returns the new summary.
