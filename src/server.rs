@@ -302,27 +302,28 @@ impl App {
         };
         let mut delay = Duration::ZERO;
         let mut drop_conn = false;
-        let rec = self.api.store.record(snap.request, |r, settings| {
-            r.response = if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
-                refused
-            } else if let Some(p) = passthrough {
-                p
-            } else if let Some(rules) = settings.rules.clone() {
-                let first = || match &matched {
-                    // the rules matched above are still the bin's (no config change meanwhile)
-                    Some((m, first)) if Arc::ptr_eq(m, &rules) => *first,
-                    _ => rules.first_rule(r),
-                };
-                let d = rules.decide_matched(r, &mut settings.progress, first, || {
+        let rec = self
+            .api
+            .store
+            .record(snap.request, |r, progress, bin_rules| {
+                r.response = if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
+                    refused
+                } else if let Some(p) = passthrough {
+                    p
+                } else if let Some(rules) = bin_rules {
+                    let first = || match &matched {
+                        // the rules matched above are still the bin's (no config change meanwhile)
+                        Some((m, first)) if Arc::ptr_eq(m, &rules) => *first,
+                        _ => rules.first_rule(r),
+                    };
+                    let d = rules.decide_matched(r, progress, first, || default_response(r, html));
+                    delay = d.delay;
+                    drop_conn = d.drop;
+                    d.response
+                } else {
                     default_response(r, html)
-                });
-                delay = d.delay;
-                drop_conn = d.drop;
-                d.response
-            } else {
-                default_response(r, html)
-            };
-        });
+                };
+            });
         if let Some(m) = mirror {
             self.forwarder.mirror(m, rec.clone());
         }

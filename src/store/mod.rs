@@ -153,12 +153,12 @@ impl FeedEvent {
     }
 }
 
-/// A bin's settings as the store keeps them: the config JSON (SPEC §12), its compiled rules,
-/// its capacity, and the sequence position and fault generator state that `record` advances.
+/// A bin's settings as the store keeps them under its lock: the config JSON (SPEC §12), its
+/// capacity, and the sequence position and fault generator state that `record` advances. The
+/// compiled rules are not here: their one copy is the store's rules map, read without the lock.
 #[derive(Debug, Clone, Default)]
 pub struct BinSettings {
     pub config: serde_json::Value,
-    pub rules: Option<Arc<BinRules>>,
     pub max_requests: Option<usize>,
     pub progress: Progress,
 }
@@ -210,8 +210,8 @@ impl Bin {
     }
 
     /// The summary for listings: a large config abridged to its keys.
-    fn summary(&self) -> BinSummary {
-        let mut s = self.full_summary();
+    fn summary(&self, rules: &RulesMap) -> BinSummary {
+        let mut s = self.full_summary(rules);
         if !Arc::ptr_eq(&self.listed_config, &self.config) {
             s.config = self.listed_config.clone();
             s.config_omitted = true;
@@ -220,7 +220,7 @@ impl Bin {
     }
 
     /// The summary with the whole config.
-    fn full_summary(&self) -> BinSummary {
+    fn full_summary(&self, rules: &RulesMap) -> BinSummary {
         BinSummary {
             name: self.name.to_string(),
             count: self.requests.len(),
@@ -229,10 +229,8 @@ impl Bin {
             created_at: self.created_at,
             config: self.config.clone(),
             config_omitted: false,
-            sequence_position: self
-                .settings
-                .rules
-                .as_ref()
+            sequence_position: rules
+                .get(&*self.name)
                 .filter(|r| r.has_sequence())
                 .map(|_| self.settings.progress.sequence_position),
         }
@@ -367,13 +365,17 @@ struct Evicted {
     bins: Vec<(Arc<str>, Bin)>,
 }
 
+/// Compiled rules by bin name.
+type RulesMap = dashmap::DashMap<Arc<str>, Arc<BinRules>>;
+
 struct Inner {
     state: Mutex<State>,
     /// Live receivers of `feed`; publishing is skipped while there are none.
     subscribers: AtomicUsize,
-    /// Each configured bin's compiled rules, kept in step with `BinSettings::rules` by
-    /// `configure_bin` and bin removal.
-    rules: dashmap::DashMap<Arc<str>, Arc<BinRules>>,
+    /// Each configured bin's compiled rules: their one copy. Written under the state lock (a
+    /// config applied, a bin removed), so `record` reads them consistently with the bin's
+    /// progress; read without it on every capture (matching before the lock).
+    rules: RulesMap,
     feed: broadcast::Sender<Arc<FeedEvent>>,
     /// Bytes the feed's events keep alive: the feed ring holds its last events (and the
     /// requests in them) whoever has read them, past the store's own eviction. Bounded by
@@ -579,7 +581,7 @@ impl Store {
     pub fn record(
         &self,
         mut req: CapturedRequest,
-        respond: impl FnOnce(&mut CapturedRequest, &mut BinSettings),
+        respond: impl FnOnce(&mut CapturedRequest, &mut Progress, Option<Arc<BinRules>>),
     ) -> Arc<CapturedRequest> {
         // evicted requests and bins are freed after the lock is released
         let mut evicted = Evicted::default();
@@ -604,7 +606,8 @@ impl Store {
         let (arc, stepped, cap) = match st.bins.get_mut(&name) {
             Some(bin) => {
                 let step = bin.settings.progress.sequence_position;
-                respond(&mut req, &mut bin.settings);
+                let rules = self.inner.rules.get(&*name).map(|r| r.value().clone());
+                respond(&mut req, &mut bin.settings.progress, rules);
                 // a sequence step moved: viewers showing the position hear of it
                 let stepped = bin.settings.progress.sequence_position != step;
                 let cap = bin.settings.max_requests.unwrap_or(max_default);
@@ -615,8 +618,7 @@ impl Store {
             }
             None => {
                 // unreachable: the bin was inserted above under this lock
-                let mut settings = BinSettings::default();
-                respond(&mut req, &mut settings);
+                respond(&mut req, &mut Progress::default(), None);
                 let arc = Arc::new(req);
                 drop(st);
                 return arc;
@@ -639,7 +641,7 @@ impl Store {
         self.fit_memory(&mut st, &name, &mut evicted);
         self.publish_evicted(&evicted);
         if created || stepped {
-            let summary = st.bins.get(&name).map(|b| b.summary());
+            let summary = st.bins.get(&name).map(|b| b.summary(&self.inner.rules));
             if let Some(s) = summary {
                 self.publish(Change::Bin(Box::new(s)));
             }
@@ -857,12 +859,14 @@ impl Store {
             json,
         } = setup;
         let max = config.max_requests;
+        let map = &self.inner.rules;
         self.configure_bin(bin, move |s| {
             s.progress = Progress {
                 sequence_position: 0,
                 rng: rules.seed,
             };
-            s.rules = Some(Arc::new(rules));
+            // under the state lock, like every write of the rules map
+            map.insert(Arc::from(bin), Arc::new(rules));
             s.config = json;
             s.max_requests = max;
         })
@@ -884,14 +888,6 @@ impl Store {
         let (cap, weight_change, summary) = match st.bins.get_mut(&name) {
             Some(b) => {
                 change(&mut b.settings);
-                match &b.settings.rules {
-                    Some(r) => {
-                        self.inner.rules.insert(b.name.clone(), r.clone());
-                    }
-                    None => {
-                        self.inner.rules.remove(bin);
-                    }
-                }
                 if b.settings.config.is_null() {
                     b.config = Arc::new(json!({}));
                 } else if *b.config != b.settings.config {
@@ -911,14 +907,14 @@ impl Store {
                     Arc::new(keys.map(serde_json::Value::Object).unwrap_or(json!({})))
                 };
                 let cap = b.settings.max_requests.unwrap_or(max_default).max(1);
-                (cap, (before, b.weight), b.full_summary())
+                (cap, (before, b.weight), b.full_summary(&self.inner.rules))
             }
             None => {
                 // unreachable: the bin was inserted above under this lock
                 let mut s = BinSettings::default();
                 change(&mut s);
                 let b = Bin::new(bin);
-                return b.full_summary();
+                return b.full_summary(&self.inner.rules);
             }
         };
         st.memory = st.memory.saturating_sub(weight_change.0) + weight_change.1;
@@ -969,7 +965,10 @@ impl Store {
 
     /// One bin's summary.
     pub fn bin(&self, bin: &str) -> Option<BinSummary> {
-        self.lock().bins.get(bin).map(Bin::full_summary)
+        self.lock()
+            .bins
+            .get(bin)
+            .map(|b| b.full_summary(&self.inner.rules))
     }
 
     /// Every bin's summary, by name (at most `max_bins`).
@@ -986,7 +985,7 @@ impl Store {
             .values()
             .skip(offset)
             .take(limit)
-            .map(Bin::summary)
+            .map(|b| b.summary(&self.inner.rules))
             .collect();
         (page, st.bins.len())
     }
@@ -1023,7 +1022,7 @@ impl Store {
                 .rev()
                 .filter_map(|n| st.bins.get(n))
                 .take(HELLO_BINS)
-                .map(Bin::summary)
+                .map(|b| b.summary(&self.inner.rules))
                 .collect();
             (st.next_id - 1, st.evicted_total, st.bins.len(), bins)
         };

@@ -285,8 +285,8 @@ async fn a_match_evicted_before_the_matcher_runs_still_releases_the_wait() {
         r
     };
     // the match is evicted by the next request before the bin's matcher gets to run
-    s.store().record(capture(1), |_, _| {});
-    s.store().record(capture(2), |_, _| {});
+    s.store().record(capture(1), |_, _, _| {});
+    s.store().record(capture(2), |_, _, _| {});
     assert_eq!(s.requests("lag").len(), 1);
     match tokio::time::timeout(Duration::from_secs(10), waiting).await {
         Ok(Ok(hookpit::WaitOutcome::Matched(got))) => {
