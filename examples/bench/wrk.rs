@@ -169,6 +169,8 @@ impl ServerChild {
             .arg(port.to_string())
             .arg("--mock-files-dir")
             .arg(mocks)
+            // its best configuration: no access log line per request
+            .arg("--disable-access-log")
             .env("RUST_LOG", "error")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
