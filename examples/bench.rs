@@ -7,7 +7,8 @@
 //!   with default limits (target ≥ 0.80× bare) and with a deep store (1M requests, 1 GiB; target
 //!   ≥ 0.70×, ≤ 1.75 KiB resident per stored 1 KiB request) — "shared" (all float) and "pinned"
 //!   (server on CPU 0, wrk on CPU 1) per round (see `examples/bench/wrk.rs`).
-//! * `ws`: capture → websocket latency: 50 viewers on `/_/ws?bin=…`, requests paced at
+//! * `ws`: capture → websocket latency: hookpit with its default limits in a child process
+//!   (`serve-hookpit`), and in this process 50 viewers on `/_/ws?bin=…` and requests paced at
 //!   1,000 req/s; p50/p99/max of receive − send over every delivery, and missed messages
 //!   (target p99 ≤ 5 ms). The HTTP round trip of the same requests is printed as the reference.
 //! * `memory`: RSS growth per stored request over 100,000 captured 1 KiB POSTs (target ≤ 2.5 KiB).
@@ -914,9 +915,10 @@ struct WsRound {
     resyncs: u64,
 }
 
-async fn ws_round(o: &Opts, hp: &hookpit::ServerHandle, round: usize) -> Result<WsRound, BoxError> {
+/// One round against the hookpit at `addr` (`HOST:PORT`), on a fresh bin.
+async fn ws_round(o: &Opts, addr: &str, round: usize) -> Result<WsRound, BoxError> {
     let bin = format!("ws{round}");
-    let ws_url = format!("ws://{}/_/ws?bin={bin}", hp.addr());
+    let ws_url = format!("ws://{addr}/_/ws?bin={bin}");
     let per_sender = ((WS_RATE as f64 * o.secs) as u64 / WS_SENDERS).max(1);
     let total = per_sender * WS_SENDERS;
     let (last_tx, last_rx) = watch::channel(0u64);
@@ -936,7 +938,7 @@ async fn ws_round(o: &Opts, hp: &hookpit::ServerHandle, round: usize) -> Result<
     // the server subscribes before answering the handshake; let every viewer read its hello
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let template = Template::post(&format!("{}/events", hp.catch_url(&bin)), body_1k())?;
+    let template = Template::post(&format!("http://{addr}/{bin}/events"), body_1k())?;
     let period = Duration::from_micros(1_000_000 * WS_SENDERS / WS_RATE);
     let start = Instant::now() + Duration::from_millis(20);
     let senders: Vec<_> = (0..WS_SENDERS)
@@ -988,15 +990,11 @@ async fn ws_round(o: &Opts, hp: &hookpit::ServerHandle, round: usize) -> Result<
 async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     println!();
     println!(
-        "== capture -> websocket: {VIEWERS} viewers, {WS_RATE} req/s paced over {WS_SENDERS} conns, 1 KiB body, {:.1} s/round, {} rounds ==",
+        "== capture -> websocket: {VIEWERS} viewers, {WS_RATE} req/s paced over {WS_SENDERS} conns, 1 KiB body, {:.1} s/round, {} rounds; default limits, server in its own process ==",
         o.secs, o.rounds
     );
-    let hp = hookpit::Server::start(hookpit::Config {
-        max_requests: 100_000,
-        max_memory: 256 * 1024 * 1024,
-        ..hookpit::Config::for_tests()
-    })
-    .await?;
+    let server = wrk::ServerChild::start("serve-hookpit", None)?;
+    let addr = server.addr.clone();
     println!(
         "{:<7} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11}",
         "round",
@@ -1014,7 +1012,7 @@ async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         secs: 0.5,
         ..o.clone()
     };
-    let w = ws_round(&warm, &hp, 0).await?;
+    let w = ws_round(&warm, &addr, 0).await?;
     println!(
         "{:<7} {:>7} {:>10} {:>8} {:>8.3} {:>8.3} {:>8.3}   (warm-up, not counted)",
         "warm",
@@ -1028,7 +1026,7 @@ async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     let (mut p50s, mut p99s, mut maxs, mut http_p99s) = (vec![], vec![], vec![], vec![]);
     let mut missed = 0;
     for round in 1..=o.rounds {
-        let r = ws_round(o, &hp, round).await?;
+        let r = ws_round(o, &addr, round).await?;
         println!(
             "{:<7} {:>7} {:>10} {:>8} {:>8.3} {:>8.3} {:>8.3} {:>8} {:>11.3}",
             round,
@@ -1057,7 +1055,7 @@ async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         .map(|(w, h)| w / h.max(1e-9))
         .collect();
     print_per_round("ratio ws p99 / HTTP p99", "x", &ratio);
-    drop(hp);
+    drop(server);
     Ok(vec![
         Verdict {
             name: "capture -> websocket delivery p99".into(),

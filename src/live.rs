@@ -14,7 +14,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
@@ -28,6 +28,11 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest message and frame a viewer may send (it only ever sends pongs and closes).
 const MAX_INCOMING: usize = 64 * 1024;
+/// The socket's read buffer. Viewers send little, and every poll for input zeroes the buffer's
+/// free part first: the library's default (128 KiB) cost a 128 KiB memset per wake-up.
+const READ_BUFFER: usize = 4 * 1024;
+/// At most this many feed messages go out in one write.
+const MAX_BATCH: usize = 64;
 
 /// What a viewer subscribed to.
 pub struct Subscription {
@@ -68,6 +73,7 @@ pub fn accept(
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
             let config = WebSocketConfig::default()
+                .read_buffer_size(READ_BUFFER)
                 .max_message_size(Some(MAX_INCOMING))
                 .max_frame_size(Some(MAX_INCOMING));
             let ws = WebSocketStream::from_raw_socket(
@@ -86,6 +92,22 @@ pub fn accept(
         .header("sec-websocket-accept", accept_key)
         .body(Full::new(Bytes::new()))
         .unwrap_or_default()
+}
+
+fn json_bytes(v: &serde_json::Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// Is this event news to a viewer that has sent requests up to `last_sent`? A request the
+/// replay already sent is not; a newer one moves `last_sent` on.
+fn fresh(ev: &FeedEvent, last_sent: &mut RequestId) -> bool {
+    if let Change::Request(r) = &ev.change {
+        if r.id <= *last_sent {
+            return false;
+        }
+        *last_sent = r.id;
+    }
+    true
 }
 
 struct Viewer<S> {
@@ -111,8 +133,26 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Viewer<S> {
     }
 
     async fn send_json(&mut self, v: serde_json::Value) -> Step {
-        self.send(Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
-            .await
+        self.send(json_bytes(&v)).await
+    }
+
+    /// Queues a message without writing it out: [`Viewer::flush`] (or a full write buffer) does.
+    async fn queue(&mut self, bytes: Bytes) -> Step {
+        let Ok(text) = Utf8Bytes::try_from(bytes) else {
+            return Step::Go;
+        };
+        match tokio::time::timeout(SEND_TIMEOUT, self.ws.feed(Message::Text(text))).await {
+            Ok(Ok(())) => Step::Go,
+            _ => Step::Stop,
+        }
+    }
+
+    /// Writes out what [`Viewer::queue`] queued.
+    async fn flush(&mut self) -> Step {
+        match tokio::time::timeout(SEND_TIMEOUT, self.ws.flush()).await {
+            Ok(Ok(())) => Step::Go,
+            _ => Step::Stop,
+        }
     }
 
     /// Requests, deletions and clears follow the `bin` and `q` subscription; bin summaries,
@@ -171,28 +211,51 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Viewer<S> {
         ping.tick().await;
         loop {
             tokio::select! {
-                ev = rx.recv() => match ev {
-                    Ok(ev) => {
-                        if let Change::Request(r) = &ev.change {
-                            if r.id <= last_sent {
-                                continue;
+                got = rx.recv() => {
+                    // whatever else already waits goes out in the same write: a viewer that
+                    // fell a little behind catches up with one syscall, not one per message
+                    let (mut next, mut queued, mut closed) = (Some(got), 0, false);
+                    while let Some(got) = next.take() {
+                        let bytes = match got {
+                            Ok(ev) => {
+                                if !fresh(&ev, &mut last_sent) || !self.wants(&ev) {
+                                    None
+                                } else {
+                                    Some(ev.json())
+                                }
                             }
-                            last_sent = r.id;
-                        }
-                        if self.wants(&ev) {
-                            if let Step::Stop = self.send(ev.json()).await {
+                            Err(RecvError::Lagged(n)) => Some(json_bytes(&serde_json::json!(
+                                {"type": "resync", "reason": format!("lagged: {n} events skipped")}
+                            ))),
+                            Err(RecvError::Closed) => {
+                                closed = true;
+                                None
+                            }
+                        };
+                        if let Some(bytes) = bytes {
+                            if let Step::Stop = self.queue(bytes).await {
                                 return None;
                             }
+                            queued += 1;
+                        }
+                        if queued < MAX_BATCH && !closed {
+                            next = match rx.try_recv() {
+                                Ok(ev) => Some(Ok(ev)),
+                                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                                Err(TryRecvError::Empty) => None,
+                            };
                         }
                     }
-                    Err(RecvError::Lagged(n)) => {
-                        let msg = serde_json::json!({"type": "resync", "reason": format!("lagged: {n} events skipped")});
-                        if let Step::Stop = self.send_json(msg).await {
+                    if queued > 0 {
+                        if let Step::Stop = self.flush().await {
                             return None;
                         }
                     }
-                    Err(RecvError::Closed) => break,
-                },
+                    if closed {
+                        break;
+                    }
+                }
                 msg = self.ws.next() => match msg {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                     Some(Ok(_)) => {}

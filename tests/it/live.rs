@@ -1,5 +1,6 @@
 //! The websocket live feed: `hello`, live `request` messages, `after=` resume with no gap and no
-//! duplicate while requests race the replay, many viewers, a stalled viewer, bin filters.
+//! duplicate while requests race the replay, many viewers, a stalled viewer, bin filters, what
+//! a viewer may send.
 
 use std::time::Duration;
 
@@ -226,4 +227,19 @@ async fn a_viewer_sending_a_1_mib_message_is_closed_and_others_keep_receiving() 
     assert!(closed.is_ok(), "the server closed the oversized viewer");
     post(&s.catch_url("still"), "{}").await;
     assert_eq!(request_ids(&mut calm, 1, WAIT).await, [1]);
+}
+
+#[tokio::test]
+async fn a_viewer_sending_a_32_kib_message_stays_subscribed() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let s = start().await;
+    let mut w = ws(&s, "").await;
+    assert_eq!(next_json(&mut w, WAIT).await.unwrap()["type"], "hello");
+    // larger than the server's read buffer, within what a viewer may send
+    w.send(Message::Text("x".repeat(32 * 1024).into()))
+        .await
+        .unwrap();
+    post(&s.catch_url("after-big"), "{}").await;
+    assert_eq!(request_ids(&mut w, 1, WAIT).await, [1]);
 }
