@@ -12,7 +12,6 @@
 //! Uses `model`, `matcher` and `rules`; called by the server, the API and the live feed.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
@@ -24,7 +23,9 @@ use tokio::sync::broadcast;
 use crate::model::{BinSummary, CapturedRequest, RequestId};
 use crate::rules::{BinRules, BinSetup, Progress};
 
+mod index;
 mod wait;
+use index::IdIndex;
 use wait::BinWaits;
 pub use wait::{Miss, WaitFailed, WaitOutcome, WaitReport, WaitSpec};
 
@@ -274,7 +275,7 @@ struct State {
     lru: BTreeMap<u64, Arc<str>>,
     clock: u64,
     /// Every kept request's bin, by id: the oldest-first order for the memory budget.
-    index: BTreeMap<RequestId, Arc<str>>,
+    index: IdIndex,
     memory: usize,
     evicted_total: u64,
     evicted_bins: u64,
@@ -286,6 +287,13 @@ struct State {
 impl State {
     /// Marks a bin as just used.
     fn touch(&mut self, name: &Arc<str>) {
+        if self
+            .bins
+            .get(name)
+            .is_some_and(|b| b.touched != 0 && b.touched == self.clock)
+        {
+            return; // already the most recently used: a run of captures to one bin costs nothing
+        }
         self.clock += 1;
         let now = self.clock;
         if let Some(b) = self.bins.get_mut(name) {
@@ -312,7 +320,7 @@ impl State {
         self.lru.remove(&bin.touched);
         self.memory = self.memory.saturating_sub(bin.weight);
         for r in &bin.requests {
-            self.index.remove(&r.id);
+            self.index.remove(r.id);
             self.memory = self.memory.saturating_sub(r.weight());
         }
         if why == Removed::Evicted {
@@ -348,7 +356,7 @@ impl State {
         self.evicted_total += 1;
         self.evicted_up_to = self.evicted_up_to.max(r.id);
         self.memory = self.memory.saturating_sub(r.weight());
-        self.index.remove(&r.id);
+        self.index.remove(r.id);
         Some(r)
     }
 
@@ -424,7 +432,7 @@ impl Store {
                     bins: BTreeMap::new(),
                     lru: BTreeMap::new(),
                     clock: 0,
-                    index: BTreeMap::new(),
+                    index: IdIndex::default(),
                     memory: 0,
                     evicted_total: 0,
                     evicted_bins: 0,
@@ -655,7 +663,7 @@ impl Store {
     /// A request by id.
     pub fn get(&self, id: RequestId) -> Option<Arc<CapturedRequest>> {
         let st = self.lock();
-        let bin = st.bins.get(st.index.get(&id)?)?;
+        let bin = st.bins.get(st.index.get(id)?)?;
         bin.position(id).and_then(|i| bin.requests.get(i)).cloned()
     }
 
@@ -665,12 +673,12 @@ impl Store {
         match bin {
             Some(b) => st.bins.get(b)?.requests.back().cloned(),
             None => {
-                let (id, b) = st.index.last_key_value()?;
+                let (id, b) = st.index.last()?;
                 st.bins
                     .get(b)?
                     .requests
                     .back()
-                    .filter(|r| r.id == *id)
+                    .filter(|r| r.id == id)
                     .cloned()
             }
         }
@@ -704,11 +712,10 @@ impl Store {
             },
             None => st
                 .index
-                .range((Bound::Excluded(after), Bound::Excluded(below)))
-                .rev()
+                .range_rev(after, below)
                 .filter_map(|(id, b)| {
                     let bin = st.bins.get(b)?;
-                    bin.requests.get(bin.position(*id)?).cloned()
+                    bin.requests.get(bin.position(id)?).cloned()
                 })
                 .take(CHUNK)
                 .collect(),
@@ -767,7 +774,7 @@ impl Store {
     /// Deletes one request; false when it is not kept.
     pub fn delete(&self, id: RequestId) -> bool {
         let mut st = self.lock();
-        let Some(name) = st.index.remove(&id) else {
+        let Some(name) = st.index.remove(id) else {
             return false;
         };
         let mut gone = None;
@@ -798,7 +805,7 @@ impl Store {
             let name = b.name.clone();
             let gone = std::mem::take(&mut b.requests);
             for r in &gone {
-                st.index.remove(&r.id);
+                st.index.remove(r.id);
                 st.memory = st.memory.saturating_sub(r.weight());
             }
             self.publish(Change::Cleared {
@@ -823,7 +830,7 @@ impl Store {
             }
         }
         for r in &gone {
-            st.index.remove(&r.id);
+            st.index.remove(r.id);
             st.memory = st.memory.saturating_sub(r.weight());
             self.publish(Change::Deleted {
                 bin: name.clone(),
@@ -935,7 +942,7 @@ impl Store {
     /// Replaces a kept request with `change` applied (e.g. a forward's result) and tells viewers.
     pub fn update(&self, id: RequestId, change: impl FnOnce(&mut CapturedRequest)) -> bool {
         let mut st = self.lock();
-        let Some(name) = st.index.get(&id).cloned() else {
+        let Some(name) = st.index.get(id).cloned() else {
             return false;
         };
         let Some(bin) = st.bins.get_mut(&name) else {
