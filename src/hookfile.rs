@@ -5,7 +5,7 @@
 //! Uses `config` ([`Config`], [`BinDecl`]), `webhook` (webhook definitions), `units` (sizes and
 //! durations), `field` (where a problem is), `catalog`, `model` (bin names) and `error`. Pure
 //! apart from reading the config file and the event sample files it names. The validators
-//! report a problem as a [`FieldPath`](crate::field::FieldPath) within what they checked; this
+//! report a problem as a [`FieldPath`] within what they checked; this
 //! module follows that path through the TOML document, so every problem in a file becomes one
 //! [`Error::Config`] naming the file, the line and the key (`hookpit.toml:12: webhook.url: …`).
 

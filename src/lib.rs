@@ -1,18 +1,30 @@
 //! hookpit catches, inspects, asserts on and sends webhooks, offline, in one binary.
 //!
-//! This crate is the whole program; the `hookpit` binary is a thin shell over [`cli::run`].
+//! This crate is the whole program; the `hookpit` binary is a thin shell over [`cli::main`].
 //! Embed it to run a real hookpit inside your own tests: start it on port 0, point the code under
 //! test at a catch URL, then read or wait for what arrived. The server shuts down when its handle
 //! is dropped.
 //!
-//! Modules form layers and a module uses only those in its own or a lower layer:
-//! plain data (`error`, `units`, `field`, `model`, `decode`, `matcher`, `sign`, `catalog`,
-//! `webhook`, `rules`), declarations (`config`, and `hookfile` reading it), state (`store`),
-//! the edges (`wire`, `capture`, `render`, `live`, `assets`), the HTTP API (`http`: the response,
-//! query and body helpers that `api` and `sender_api` share; neither of those calls the other),
-//! the server's parts (`access`: Host/Origin/token checks; `forward`: a capture sent on to its
-//! bin's target), wiring and clients (`server`: accept loop and routing; `embed`: the
-//! [`ServerHandle`] and [`BinRef`] of an in-process server; `client`, `cli`).
+//! Modules form layers; a module uses only those in its own or a lower layer:
+//!
+//! 1. **Plain data and pure functions** — `error` (the one error enum), `units` (sizes and
+//!    durations), `field` (a config problem's field path), `rand` (SplitMix64), `model` (a
+//!    captured request), `decode` (bounded Content-Encoding), `matcher` (filters), `sign`
+//!    (signatures), `catalog` (the event catalog), `render` (curl, HAR, NDJSON), `webhook`
+//!    (webhook definitions) and `rules` (a bin's compiled behaviour).
+//! 2. **Declarations** — `config` (what a server runs with) and `hookfile` (TOML into it).
+//! 3. **State** — `store` (bins and requests; `store::wait` holds the waits, `store::index` the
+//!    id index).
+//! 4. **Edges** — `wire` (the byte-exact tap), `capture` (a request into a snapshot),
+//!    `outbound` (the one HTTP client), `live` (the websocket feed), `assets` (the viewer's
+//!    files), `http` (the response, query and body helpers of the API), `access`
+//!    (Host/Origin/token checks).
+//! 5. **Services** — `deliver` (the sender: registry, log, attempts, queue, dispatch, retry
+//!    maths), `api` (bins and requests), `sender_api` (webhooks, events, deliveries; `api` and
+//!    `sender_api` never call each other), `forward` (a capture sent on to its bin's target).
+//! 6. **Wiring and clients** — `server` (accept loop and routing), `embed` (the
+//!    [`ServerHandle`] and [`BinRef`] of an in-process server), `client` (the API client) and
+//!    `cli` (one file per verb, output in `cli::output`).
 
 pub mod access;
 pub mod api;

@@ -7,7 +7,7 @@
 //!
 //! A config is validated once, where it comes in, into a [`BinSetup`] (the config, its compiled
 //! rules and its JSON form) that the store applies as it is; a problem is a
-//! [`FieldError`](crate::field::FieldError) naming its field as a path of keys and positions.
+//! [`FieldError`] naming its field as a path of keys and positions.
 //!
 //! Uses `model`, `matcher`, `sign`, `units` (durations), `field`, `webhook` (the URL and header
 //! checks) and `rand`. Pure decisions, no I/O: the server applies delays, drops connections and

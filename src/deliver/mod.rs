@@ -8,7 +8,7 @@
 //! - `log`: deliveries and their attempts, JSON views, listings, the live feed, and the waits
 //!   for a delivery's final outcome;
 //! - `attempt`: one attempt, `prepare → call → Successful | Failed → handle`, with the typed
-//!   [`attempt::Outcome`];
+//!   `attempt::Outcome`;
 //! - `queue`: the bounded queue, per-webhook lanes, the dispatcher and the retry scheduler;
 //! - `dispatch`: the front door (dispatch, Send Test Event, redeliver).
 //!

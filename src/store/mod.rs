@@ -8,7 +8,7 @@
 //! bookkeeping counts toward the memory budget. Never awaits while holding the lock, and never
 //! matches filters or serialises JSON under it: readers (listings, `q=` filters, the rules'
 //! `decide` inputs, waits) take `Arc` snapshots under the lock and do the work after. The feed's
-//! JSON is made lazily, once per event, however many viewers read it. Waits live in [`wait`].
+//! JSON is made lazily, once per event, however many viewers read it. Waits live in `wait`.
 //! Uses `model`, `matcher` and `rules`; called by the server, the API and the live feed.
 
 use std::collections::{BTreeMap, VecDeque};
