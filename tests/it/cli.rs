@@ -2,7 +2,6 @@
 //! one clear error, and the client verbs (ls, show, clear, tail, wait, export, replay) print what
 //! users and scripts expect with exit codes 0/1/2, colour only when asked.
 
-use std::io::BufRead;
 use std::time::Duration;
 
 use crate::support::*;
@@ -50,13 +49,8 @@ fn serve_announces_its_addresses_and_stops_cleanly_on_sigterm() {
         .as_str()
         .unwrap()
         .starts_with(&format!("http://{listen}/")));
-    let mut lines = Vec::new();
-    for _ in 0..4 {
-        let mut l = String::new();
-        s.stdout.read_line(&mut l).unwrap();
-        lines.push(l);
-    }
-    let banner = lines.join("");
+    let out = lines_of(s.stdout.take().unwrap());
+    let banner: String = (0..4).map(|_| next_line(&out) + "\n").collect();
     assert!(
         banner.contains("viewer") && banner.contains("catch") && banner.contains("api"),
         "{banner}"
@@ -68,21 +62,20 @@ fn serve_announces_its_addresses_and_stops_cleanly_on_sigterm() {
         .status()
         .unwrap()
         .success());
-    let status = s.child.wait().unwrap();
+    let status = wait_within(&mut s.child);
     assert_eq!(status.code(), Some(0));
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut s.stdout, &mut rest).unwrap();
+    let rest: String = std::iter::from_fn(|| out.recv_timeout(LINE_WAIT).ok()).collect();
     assert!(rest.contains("1 request captured"), "{rest}");
 }
 
 #[test]
 fn a_port_in_use_is_one_clear_error_suggesting_listen() {
     let s = spawn_serve(&[]);
-    let out = std::process::Command::new(bin_path())
-        .args(["--listen", s.announced["listen"].as_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = output_within(
+        std::process::Command::new(bin_path())
+            .args(["--listen", s.announced["listen"].as_str().unwrap()])
+            .env("NO_COLOR", "1"),
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -94,21 +87,13 @@ fn a_port_in_use_is_one_clear_error_suggesting_listen() {
 
 #[test]
 fn bad_flags_are_usage_errors_with_exit_2() {
-    let out = std::process::Command::new(bin_path())
-        .args(["--max-body", "lots"])
-        .output()
-        .unwrap();
+    let out = output_within(std::process::Command::new(bin_path()).args(["--max-body", "lots"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-body"));
-    let out = std::process::Command::new(bin_path())
-        .args(["frobnicate"])
-        .output()
-        .unwrap();
+    let out = output_within(std::process::Command::new(bin_path()).args(["frobnicate"]));
     assert_eq!(out.status.code(), Some(2));
-    let out = std::process::Command::new(bin_path())
-        .env("HOOKPIT_MAX_REQUESTS", "zero")
-        .output()
-        .unwrap();
+    let out =
+        output_within(std::process::Command::new(bin_path()).env("HOOKPIT_MAX_REQUESTS", "zero"));
     assert_eq!(out.status.code(), Some(2), "env twins are parsed too");
 }
 
@@ -379,17 +364,18 @@ fn run_into_closed_pipe(server: &str, args: &[&str]) -> (Option<i32>, String) {
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 16];
-    stdout.read_exact(&mut first).unwrap();
-    drop(stdout);
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (child.wait().unwrap().code(), err)
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = [0u8; 16];
+        // the pipe closes when this thread ends, after 16 bytes
+        let _ = tx.send(stdout.read_exact(&mut first).is_ok());
+    });
+    let read = rx.recv_timeout(LINE_WAIT).expect("16 bytes of output");
+    assert!(read, "the command printed fewer than 16 bytes");
+    let err = all_of(child.stderr.take().unwrap());
+    let code = wait_within(&mut child).code();
+    let err = err.recv_timeout(LINE_WAIT).expect("the command's stderr");
+    (code, String::from_utf8_lossy(&err).into_owned())
 }
 
 #[test]
@@ -500,20 +486,20 @@ fn messages_say_each_thing_once() {
     // and the closest miss says what was found
     assert!(err.contains("json:/a=1: found 2"), "{err}");
     // a port in use: the reason appears once
-    let out = std::process::Command::new(bin_path())
-        .args(["--listen", s.announced["listen"].as_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = output_within(
+        std::process::Command::new(bin_path())
+            .args(["--listen", s.announced["listen"].as_str().unwrap()])
+            .env("NO_COLOR", "1"),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("in use").count(), 1, "{err}");
     // a bad secret says what a good one looks like, not what the decoder tripped on
-    let out = std::process::Command::new(bin_path())
-        .args(["sign", "--secret", "notasecret"])
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_within(
+        std::process::Command::new(bin_path())
+            .args(["sign", "--secret", "notasecret"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null()),
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`whsec_`") && !err.contains("symbol"), "{err}");
@@ -521,11 +507,11 @@ fn messages_say_each_thing_once() {
 
 #[test]
 fn help_names_environment_variables_without_their_values_and_output_is_tidy() {
-    let out = std::process::Command::new(bin_path())
-        .args(["serve", "--help"])
-        .env_remove("HOOKPIT_SERVER")
-        .output()
-        .unwrap();
+    let out = output_within(
+        std::process::Command::new(bin_path())
+            .args(["serve", "--help"])
+            .env_remove("HOOKPIT_SERVER"),
+    );
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("[env: HOOKPIT_LISTEN]"), "{help}");
     assert!(!help.contains("="), "{help}");
@@ -535,10 +521,7 @@ fn help_names_environment_variables_without_their_values_and_output_is_tidy() {
         "{help}"
     );
     let help_of = |verb: &str| {
-        let out = std::process::Command::new(bin_path())
-            .args([verb, "--help"])
-            .output()
-            .unwrap();
+        let out = output_within(std::process::Command::new(bin_path()).args([verb, "--help"]));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let sign = help_of("sign");
@@ -578,19 +561,14 @@ fn completions_and_the_manual_page_come_from_the_same_definitions() {
         ("fish", "complete -c hookpit"),
         ("powershell", "Register-ArgumentCompleter"),
     ] {
-        let out = std::process::Command::new(bin_path())
-            .args(["completions", shell])
-            .output()
-            .unwrap();
+        let out =
+            output_within(std::process::Command::new(bin_path()).args(["completions", shell]));
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains(mark), "{shell}: {text}");
         assert!(text.contains("wait") && text.contains("match"), "{shell}");
     }
-    let out = std::process::Command::new(bin_path())
-        .arg("man")
-        .output()
-        .unwrap();
+    let out = output_within(std::process::Command::new(bin_path()).arg("man"));
     assert_eq!(out.status.code(), Some(0));
     let page = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -601,10 +579,7 @@ fn completions_and_the_manual_page_come_from_the_same_definitions() {
         page.contains("wait") && page.contains("completions"),
         "{page}"
     );
-    let out = std::process::Command::new(bin_path())
-        .args(["completions", "tcsh"])
-        .output()
-        .unwrap();
+    let out = output_within(std::process::Command::new(bin_path()).args(["completions", "tcsh"]));
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -190,7 +190,8 @@ pub fn bin_path() -> &'static str {
 pub struct Spawned {
     pub child: std::process::Child,
     pub announced: serde_json::Value,
-    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// The server's stdout after its first line (take it, e.g. into [`lines_of`]).
+    pub stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
 }
 
 impl Spawned {
@@ -239,7 +240,23 @@ pub fn spawn_serve_at(listen: &str, args: &[&str]) -> Spawned {
     Spawned {
         child,
         announced,
-        stdout,
+        stdout: Some(stdout),
+    }
+}
+
+/// Waits for a child to exit, killing it and failing the test after [`CLI_LIMIT`].
+pub fn wait_within(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + CLI_LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            return status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child was still running after {CLI_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -258,6 +275,17 @@ pub fn run_cli(server: &str, args: &[&str]) -> (i32, String, String) {
 /// Runs `cmd` to its end and returns (exit code, stdout, stderr), like `Command::output`,
 /// except that a command still running after [`CLI_LIMIT`] is killed and fails the test.
 pub fn run_within(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let out = output_within(cmd);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `Command::output` (stdin empty), except that a command still running after [`CLI_LIMIT`] is
+/// killed and fails the test.
+pub fn output_within(cmd: &mut std::process::Command) -> std::process::Output {
     let args = format!("{cmd:?}");
     let mut child = cmd
         .stdin(std::process::Stdio::null())
@@ -267,23 +295,16 @@ pub fn run_within(cmd: &mut std::process::Command) -> (i32, String, String) {
         .unwrap_or_else(|e| panic!("cannot run {args}: {e}"));
     let out = all_of(child.stdout.take().expect("stdout"));
     let err = all_of(child.stderr.take().expect("stderr"));
-    let deadline = std::time::Instant::now() + CLI_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("the command's status") {
-            break status;
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args} was still running after {CLI_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_within(&mut child);
     let read = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
-        let bytes = rx.recv_timeout(LINE_WAIT).expect("the command's output");
-        String::from_utf8_lossy(&bytes).into_owned()
+        rx.recv_timeout(LINE_WAIT)
+            .unwrap_or_else(|e| panic!("{args}: no output: {e}"))
     };
-    (status.code().unwrap_or(-1), read(out), read(err))
+    std::process::Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
 }
 
 /// The longest a command (such as a client command of the real binary) may run in a test.
@@ -293,7 +314,7 @@ pub const CLI_LIMIT: Duration = Duration::from_secs(60);
 pub const LINE_WAIT: Duration = Duration::from_secs(10);
 
 /// Everything `out` yields until it ends, read on a thread (so stdout and stderr both drain).
-fn all_of(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
+pub fn all_of(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut out = out;
