@@ -376,13 +376,17 @@ pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
 
 /// Parses `a=1&b=two+words` into ordered, decoded pairs.
 pub fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
+    let mut pairs: Vec<(String, String)> = q
+        .split('&')
         .filter(|s| !s.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (form_decode(k), form_decode(v))
         })
-        .collect()
+        .collect();
+    // kept with the request: no room for pairs that will never come
+    pairs.shrink_to_fit();
+    pairs
 }
 
 fn form_decode(s: &str) -> String {

@@ -139,6 +139,7 @@ impl Server {
             },
             sender: sender.clone(),
             config,
+            content_type: Arc::from("Content-Type"),
             shutdown: shutdown_rx.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, app, shutdown_rx));
@@ -170,6 +171,8 @@ struct App {
     /// Forwards captures on, with the mirror forwards' turns.
     forwarder: Forwarder,
     shutdown: watch::Receiver<bool>,
+    /// The default answer's one header name, shared by every kept request that carries it.
+    content_type: Arc<str>,
 }
 
 async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
@@ -316,12 +319,14 @@ impl App {
                         Some((m, first)) if Arc::ptr_eq(m, &rules) => *first,
                         _ => rules.first_rule(r),
                     };
-                    let d = rules.decide_matched(r, progress, first, || default_response(r, html));
+                    let d = rules.decide_matched(r, progress, first, || {
+                        default_response(r, html, &self.content_type)
+                    });
                     delay = d.delay;
                     drop_conn = d.drop;
                     d.response
                 } else {
-                    default_response(r, html)
+                    default_response(r, html, &self.content_type)
                 };
             });
         if let Some(m) = mirror {
@@ -478,7 +483,7 @@ fn prefers_html(r: &CapturedRequest) -> bool {
     }
 }
 
-fn default_response(r: &CapturedRequest, html: bool) -> ResponseSent {
+fn default_response(r: &CapturedRequest, html: bool, content_type: &Arc<str>) -> ResponseSent {
     let (ctype, body) = if html {
         let page = format!(
             "<!doctype html><meta charset=utf-8><title>hookpit: captured</title>\
@@ -502,8 +507,9 @@ fn default_response(r: &CapturedRequest, html: bool) -> ResponseSent {
     };
     ResponseSent {
         status: 200,
-        headers: vec![Header::new("Content-Type", ctype.as_bytes())],
-        body: crate::model::Body::new(Bytes::from(body), false),
+        headers: vec![Header::new(content_type.clone(), ctype.as_bytes())],
+        // kept as long as the request: no spare capacity, no separate sharing record
+        body: crate::model::Body::new(Bytes::from(body.into_boxed_slice()), false),
         delay_ms: 0,
         dropped: false,
     }
