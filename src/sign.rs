@@ -361,36 +361,49 @@ pub fn github_sign(secret: &[u8], body: &[u8]) -> String {
 /// is absent, the legacy `X-Hub-Signature: sha1=<hex>`. GitHub signs no timestamp.
 pub fn github_verify(secret: &[u8], headers: &[(&str, &[u8])], body: &[u8]) -> Verdict {
     if let Some(value) = header_str(headers, GITHUB_SIGNATURE_256) {
-        let value = match value {
-            Ok(v) => v,
-            Err(reason) => return invalid(reason),
-        };
-        let Some(candidate) = value.trim().strip_prefix("sha256=").and_then(hex_decode) else {
-            return invalid("X-Hub-Signature-256 is not `sha256=<hex>`");
-        };
-        let mut mac = hmac_sha256(secret);
-        mac.update(body);
-        return match mac.verify_slice(&candidate) {
-            Ok(()) => Verdict::Valid,
-            Err(_) => invalid("X-Hub-Signature-256 does not match the secret"),
-        };
+        return github_check(
+            hmac_sha256(secret),
+            value,
+            "sha256=",
+            "X-Hub-Signature-256 is not `sha256=<hex>`",
+            "X-Hub-Signature-256 does not match the secret",
+            body,
+        );
     }
     if let Some(value) = header_str(headers, GITHUB_SIGNATURE_SHA1) {
-        let value = match value {
-            Ok(v) => v,
-            Err(reason) => return invalid(reason),
-        };
-        let Some(candidate) = value.trim().strip_prefix("sha1=").and_then(hex_decode) else {
-            return invalid("X-Hub-Signature is not `sha1=<hex>`");
-        };
-        let mut mac = hmac_sha1(secret);
-        mac.update(body);
-        return match mac.verify_slice(&candidate) {
-            Ok(()) => Verdict::Valid,
-            Err(_) => invalid("X-Hub-Signature (sha1) does not match the secret"),
-        };
+        return github_check(
+            hmac_sha1(secret),
+            value,
+            "sha1=",
+            "X-Hub-Signature is not `sha1=<hex>`",
+            "X-Hub-Signature (sha1) does not match the secret",
+            body,
+        );
     }
     Verdict::Missing
+}
+
+/// One GitHub signature header's value, `PREFIX<hex>`, checked with `mac` over the body.
+fn github_check<M: Mac>(
+    mut mac: M,
+    value: Result<&str, String>,
+    prefix: &str,
+    malformed: &str,
+    mismatch: &str,
+    body: &[u8],
+) -> Verdict {
+    let value = match value {
+        Ok(v) => v,
+        Err(reason) => return invalid(reason),
+    };
+    let Some(candidate) = value.trim().strip_prefix(prefix).and_then(hex_decode) else {
+        return invalid(malformed);
+    };
+    mac.update(body);
+    match mac.verify_slice(&candidate) {
+        Ok(()) => Verdict::Valid,
+        Err(_) => invalid(mismatch),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
