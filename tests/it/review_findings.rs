@@ -186,3 +186,71 @@ async fn unknown_sender_routes_are_404_not_405() {
         assert_eq!(a.status, 404, "GET /_/api/{path}: {}", a.text());
     }
 }
+
+/// Sends `req`, shuts the write side (as `printf … | nc -N` and some HTTP/1.0 clients do) and
+/// reads the answer until the server closes.
+async fn half_closed(addr: std::net::SocketAddr, req: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(req.as_bytes()).await.expect("write");
+    s.shutdown().await.expect("shutdown");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A client that sends a whole request and then half-closes its connection gets no answer when
+/// the answer is not ready at once (a bin's delay), and the request is sometimes not recorded at
+/// all: hyper drops the service future on the read EOF (its `half_close` is off by default).
+/// SPEC §2/§11: every request sent to a catch URL is recorded; nothing is lost silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_request_from_a_half_closing_client_is_recorded_and_answered() {
+    let s = support::start().await;
+    let a = support::http(
+        "PUT",
+        &api(&s, "bins/slow"),
+        &[],
+        json!({"response": {"status": 202, "delay": "100ms"}}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let mut answers = Vec::new();
+    for (i, bin) in ["slow", "fast"].iter().cycle().take(20).enumerate() {
+        let req = format!(
+            "POST /{bin}/{i} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+        );
+        answers.push((format!("/{bin}/{i}"), half_closed(s.addr(), &req).await));
+    }
+    let unanswered: Vec<&str> = answers
+        .iter()
+        .filter(|(_, a)| !a.starts_with("HTTP/1.1 20"))
+        .map(|(p, _)| p.as_str())
+        .collect();
+    let kept: Vec<String> = ["slow", "fast"]
+        .iter()
+        .flat_map(|b| s.requests(b))
+        .map(|r| r.path.clone())
+        .collect();
+    let lost: Vec<&str> = answers
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .filter(|p| !kept.iter().any(|k| k == p))
+        .collect();
+    assert!(
+        unanswered.is_empty() && lost.is_empty(),
+        "unanswered: {unanswered:?}; not recorded: {lost:?}"
+    );
+}
+
+/// The same for the long polls: a half-closed `GET …/wait` is hung up on at once, with no
+/// answer, instead of answering when the wait ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_closing_client_still_gets_its_wait_answered() {
+    let s = support::start().await;
+    let out = half_closed(
+        s.addr(),
+        "GET /_/api/bins/hc/wait?timeout=300ms HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 408"), "got {out:?}");
+}
