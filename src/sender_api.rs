@@ -145,7 +145,14 @@ pub async fn route(
             let id = delivery_id(id)?;
             reply(StatusCode::ACCEPTED, &sender.redeliver(id).await?)
         }
-        (_, ["webhooks" | "events" | "deliveries", ..]) => Err(method_not_allowed(&method, path)),
+        // a route that exists, asked with another method; anything else is not found
+        (
+            _,
+            ["webhooks" | "events" | "deliveries"]
+            | ["webhooks" | "events" | "deliveries", _]
+            | ["webhooks", _, "test"]
+            | ["deliveries", _, "wait" | "retry"],
+        ) => Err(method_not_allowed(&method, path)),
         _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
     }
 }

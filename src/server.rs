@@ -212,6 +212,9 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                     // sweeper: no timer per request
                     .header_read_timeout(None)
                     .max_buf_size(max_buf)
+                    // a client that sends its request and then shuts its write side (as
+                    // `nc -N` and some HTTP/1.0 clients do) still has it recorded and answered
+                    .half_close(true)
                     .keep_alive(true);
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).into_owned();

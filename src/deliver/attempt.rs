@@ -107,7 +107,10 @@ impl Sender {
     /// a test delivery.
     pub(super) async fn attempt(&self, id: u64) -> Option<AttemptView> {
         let plan = match self.prepare(id) {
-            Step::Skip => return None,
+            Step::Skip => {
+                self.skipped(&mut self.lock());
+                return None;
+            }
             Step::Cancel(note) => {
                 let v = {
                     let mut st = self.lock();
@@ -134,9 +137,7 @@ impl Sender {
         let Some(h) = st.hooks.get(&rec.webhook_id) else {
             return Step::Cancel("the webhook was deleted");
         };
-        let forced = rec.trigger == Trigger::Test
-            || (rec.trigger == Trigger::Retry && rec.attempts.is_empty());
-        if !h.def.active && !forced {
+        if !h.def.active && !rec.forced() {
             return Step::Cancel("the webhook is inactive");
         }
         Step::Send(Plan {

@@ -203,6 +203,15 @@ pub(super) struct Rec {
     pub(super) note: Option<Box<str>>,
 }
 
+impl Rec {
+    /// Whether this delivery goes even to an inactive webhook: a Send Test Event, and the first
+    /// attempt of a manual redelivery.
+    pub(super) fn forced(&self) -> bool {
+        self.trigger == Trigger::Test
+            || (self.trigger == Trigger::Retry && self.attempts.is_empty())
+    }
+}
+
 /// The pending waits for deliveries' outcomes, by delivery id. `finish` takes a delivery's
 /// entry and sends each waiter the final view; a waiter that goes away removes its own.
 #[derive(Default)]
@@ -302,8 +311,54 @@ impl Sender {
         }
     }
 
-    /// Ends a delivery; returns its final view.
+    /// Ends a delivery whose attempt was under way (counted in `working`); returns its final
+    /// view, or `None` when something else (a deleted or deactivated webhook) ended it first.
     pub(super) fn finish(
+        &self,
+        st: &mut State,
+        id: u64,
+        state: DeliveryState,
+        note: Option<&str>,
+    ) -> Option<DeliveryView> {
+        st.working = st.working.saturating_sub(1);
+        let view = self.end(st, id, state, note);
+        self.bump(st);
+        view
+    }
+
+    /// A delivery taken off the queue that is no longer pending: its turn is over.
+    pub(super) fn skipped(&self, st: &mut State) {
+        st.working = st.working.saturating_sub(1);
+        self.bump(st);
+    }
+
+    /// Ends the pending deliveries of webhook `webhook` that `which` picks (none of them under
+    /// way is touched twice: an attempt that ends later finds it ended), with `note`.
+    pub(super) fn end_pending_of(
+        &self,
+        st: &mut State,
+        webhook: u64,
+        which: impl Fn(&Rec) -> bool,
+        note: &str,
+    ) -> Vec<DeliveryView> {
+        let ids: Vec<u64> = st
+            .log
+            .iter()
+            .filter(|(_, r)| {
+                r.webhook_id == webhook && r.state == DeliveryState::Pending && which(r)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let views = ids
+            .into_iter()
+            .filter_map(|id| self.end(st, id, DeliveryState::Failed, Some(note)))
+            .collect();
+        self.bump(st);
+        views
+    }
+
+    /// Ends a pending delivery: its state and note, the waits on it, the log's bound.
+    fn end(
         &self,
         st: &mut State,
         id: u64,
@@ -317,7 +372,6 @@ impl Sender {
         rec.state = state;
         rec.note = note.map(Box::from);
         st.pending = st.pending.saturating_sub(1);
-        st.working = st.working.saturating_sub(1);
         st.finished.insert(id);
         if let Some(waiting) = st.waits.by_delivery.remove(&id) {
             st.waits.count -= waiting.len();
@@ -335,7 +389,6 @@ impl Sender {
             st.log.remove(&old);
             st.evicted += 1;
         }
-        self.bump(st);
         view
     }
 

@@ -12,7 +12,8 @@
 //! - `queue`: the bounded queue, per-webhook lanes, the dispatcher and the retry scheduler;
 //! - `dispatch`: the front door (dispatch, Send Test Event, redeliver).
 //!
-//! Each part uses only the parts listed before it (and this file's shared state). Pending
+//! Each part uses only the parts listed before it (and this file's shared state), except that
+//! `registry` ends a deleted or deactivated webhook's pending deliveries through `log`. Pending
 //! deliveries are bounded ([`SenderLimits::max_pending`]): past it a dispatch is refused with 503
 //! and creates nothing. A pending retry costs one heap entry (due time + id) and its compact
 //! record: the body is one `Bytes` shared by every attempt and every webhook of a message, the

@@ -213,15 +213,32 @@ impl Sender {
             .ok_or_else(|| Error::not_found("webhook", id))?;
         hook.sent_count = slot.sent_count;
         hook.last_status = slot.last_status;
+        let deactivated = slot.def.active && !hook.def.active;
         *slot = hook;
-        Ok(slot.view(id))
+        let view = slot.view(id);
+        let ended = if deactivated {
+            // what an inactive webhook would refuse at its next turn ends now; a test send and
+            // a manual redelivery's first attempt still go (they go to inactive webhooks too)
+            self.end_pending_of(&mut st, id, |r| !r.forced(), "the webhook is inactive")
+        } else {
+            Vec::new()
+        };
+        drop(st);
+        self.publish(ended);
+        Ok(view)
     }
 
-    /// Deletes a webhook; its pending deliveries fail at their next turn.
+    /// Deletes a webhook; its pending deliveries fail now ("the webhook was deleted"), so the
+    /// log and the waits on them do not hang on until their next scheduled attempt.
     pub fn delete_webhook(&self, id: u64) -> Result<()> {
-        match self.lock().hooks.remove(&id) {
-            Some(_) => Ok(()),
-            None => Err(Error::not_found("webhook", id)),
-        }
+        let views = {
+            let mut st = self.lock();
+            if st.hooks.remove(&id).is_none() {
+                return Err(Error::not_found("webhook", id));
+            }
+            self.end_pending_of(&mut st, id, |_| true, "the webhook was deleted")
+        };
+        self.publish(views);
+        Ok(())
     }
 }

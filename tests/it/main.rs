@@ -8,6 +8,7 @@ mod browser; // the viewer in a real headless Chromium: live list, detail, searc
 mod capture; // wire-exact capture: methods, versions, header order and case, bodies, limits
 mod cdp; // a minimal Chrome DevTools Protocol driver for the browser tests
 mod cli; // the real binary: serve, ls/show/clear, tail, wait, export, replay, exit codes, colour
+mod edges; // half-closing clients, webhooks removed under pending deliveries, unknown sender routes
 mod export; // HAR 1.2 (schema-checked) and NDJSON exports, curl commands, replay
 mod hookfile; // hookpit.toml: declarations reach the server; errors name file, line and key
 mod hostile_config; // bin configs that would break HTTP or exhaust the server are refused, naming the field
@@ -15,7 +16,6 @@ mod hostile_outbound; // decompression bombs, forward loops, caps on mirror forw
 mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls, idle keep-alive
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
-mod review_findings; // regressions from the hostile review of the restructured tree
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
