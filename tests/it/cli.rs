@@ -284,6 +284,8 @@ fn tail_prints_one_line_per_request_and_json_lines_with_json() {
     assert_eq!(v["body"]["text"], r#"{"k":"v"}"#);
     let _ = tail.kill();
     let _ = tail.wait();
+    // the server has let go of the first tail, so the next count of 1 is the second one
+    until_health(&base, "the first tail gone", |h| h["subscribers"] == 0);
 
     let mut tail = std::process::Command::new(bin_path())
         .args(["tail", "-v"])
