@@ -77,14 +77,14 @@ pub async fn wait(c: &Client, a: WaitArgs) -> Result<i32> {
             outln!("{}", request_line(r));
         }
     } else {
-        timeout_report(&a.bin, &ans.body)?;
+        timeout_report(&ans.body)?;
     }
     Ok(code)
 }
 
 /// Prints a timed-out wait's report on stderr: the server's sentence, then the closest requests,
 /// each with the terms it failed and what was found for them.
-fn timeout_report(bin: &str, body: &[u8]) -> Result<()> {
+fn timeout_report(body: &[u8]) -> Result<()> {
     let v: serde_json::Value = serde_json::from_slice(body)?;
     // the message is a whole sentence that starts with "timed out after …"
     eprintln!(
@@ -96,9 +96,8 @@ fn timeout_report(bin: &str, body: &[u8]) -> Result<()> {
             .bold()
     );
     let closest = v["closest"].as_array().cloned().unwrap_or_default();
-    if closest.is_empty() {
-        eprintln!("  no other request arrived in bin {}", bin.bold());
-    } else {
+    // with no closest requests the server's sentence already says that none arrived
+    if !closest.is_empty() {
         eprintln!("  closest requests:");
     }
     for item in closest {

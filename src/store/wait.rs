@@ -119,8 +119,8 @@ impl std::fmt::Display for WaitReport {
         };
         write!(
             f,
-            "timed out after {:?} waiting for {} request{}{what} in bin `{}` ({} matched)",
-            self.timeout,
+            "timed out after {} waiting for {} request{}{what} in bin `{}` ({} matched)",
+            crate::units::format_duration(self.timeout),
             self.count,
             if self.count == 1 { "" } else { "s" },
             self.bin,

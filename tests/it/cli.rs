@@ -487,6 +487,11 @@ fn messages_say_each_thing_once() {
     assert_eq!(first.matches("timed out").count(), 1, "{err}");
     // and the closest miss says what was found
     assert!(err.contains("json:/a=1: found 2"), "{err}");
+    // a wait on an empty bin says so once, and a zero timeout reads as a duration
+    let (code, _, err) = run_cli(&base, &["wait", "--bin", "empty", "--timeout", "0"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.matches("no other request").count(), 1, "{err}");
+    assert!(err.contains("timed out after 0ms"), "{err}");
     // a port in use: the reason appears once
     let out = output_within(
         std::process::Command::new(bin_path())
