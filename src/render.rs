@@ -94,6 +94,28 @@ fn is_absolute_form(target: &str) -> bool {
     origin_form(target) != target
 }
 
+/// Whether a request target is neither a path nor a whole URL: `*` (`OPTIONS *`) or an
+/// authority (`CONNECT host:443`). Such a request is sent to the host's root, with its target
+/// given apart.
+fn is_bare_target(target: &str) -> bool {
+    !target.starts_with('/') && !is_absolute_form(target)
+}
+
+/// The URL a request went to: its own absolute-form target, or its target on `base` (default:
+/// `http://` and the request's `Host`); `*` and authority-form targets go to the root.
+fn url_of(r: &CapturedRequest, host: &str, base: Option<&str>) -> String {
+    let path = if is_bare_target(&r.target) {
+        "/"
+    } else {
+        origin_form(&r.target)
+    };
+    match base {
+        Some(b) => format!("{}{path}", b.trim_end_matches('/')),
+        None if is_absolute_form(&r.target) => r.target.clone(),
+        None => format!("http://{host}{path}"),
+    }
+}
+
 /// A `curl` command line that reproduces the request's method, headers and exact body. `base`
 /// overrides where it is sent (default: the request's own `Host`).
 pub fn curl(r: &CapturedRequest, base: Option<&str>) -> String {
@@ -102,14 +124,14 @@ pub fn curl(r: &CapturedRequest, base: Option<&str>) -> String {
         .or_else(|| r.header(":authority"))
         .map(|h| h.into_owned())
         .unwrap_or_else(|| "127.0.0.1:4665".into());
-    let url = match base {
-        Some(b) => format!("{}{}", b.trim_end_matches('/'), origin_form(&r.target)),
-        None if is_absolute_form(&r.target) => r.target.clone(),
-        None => format!("http://{host}{}", r.target),
-    };
+    let url = url_of(r, &host, base);
     let mut parts: Vec<String> = vec!["curl".into()];
     if r.version == "HTTP/1.0" {
         parts.push("--http1.0".into());
+    }
+    if is_bare_target(&r.target) {
+        parts.push("--request-target".into());
+        parts.push(shell_quote(&r.target));
     }
     parts.push("-X".into());
     parts.push(shell_quote(&r.method));
@@ -169,11 +191,7 @@ pub fn har(reqs: &[std::sync::Arc<CapturedRequest>]) -> serde_json::Value {
                 .or_else(|| r.header(":authority"))
                 .map(|h| h.into_owned())
                 .unwrap_or_else(|| "127.0.0.1".into());
-            let url = if is_absolute_form(&r.target) {
-                r.target.clone()
-            } else {
-                format!("http://{host}{}", r.target)
-            };
+            let url = url_of(r, &host, None);
             let headers = |hs: &[crate::model::Header]| -> Vec<serde_json::Value> {
                 hs.iter()
                     .map(|h| json!({"name": &*h.name, "value": h.value_str()}))

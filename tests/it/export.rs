@@ -194,3 +194,49 @@ async fn a_target_with_a_url_in_its_query_is_exported_as_a_path_on_the_requests_
         format!("http://{host}/cb/hook?callback=http://x/y")
     );
 }
+
+#[tokio::test]
+async fn curl_and_har_of_asterisk_and_authority_form_targets_are_urls_on_the_host() {
+    let s = start().await;
+    for (req, host, target) in [
+        (
+            "OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            "a",
+            "*",
+        ),
+        (
+            "CONNECT a.com:443 HTTP/1.1\r\nHost: a.com:443\r\nConnection: close\r\n\r\n",
+            "a.com:443",
+            "a.com:443",
+        ),
+    ] {
+        crate::support::raw(s.addr(), req.as_bytes(), Duration::from_secs(2)).await;
+        let r = get(&format!("{}/_/api/requests/latest", s.base_url()))
+            .await
+            .json();
+        let id = r["id"].as_u64().unwrap();
+        let cmd = get(&format!("{}/_/api/requests/{id}/curl", s.base_url()))
+            .await
+            .text();
+        assert!(cmd.contains(&format!("'http://{host}/'")), "{cmd}");
+        assert!(
+            cmd.contains(&format!("--request-target '{target}'")),
+            "{cmd}"
+        );
+        let har = get(&format!(
+            "{}/_/api/bins/{}/export?format=har",
+            s.base_url(),
+            r["bin"].as_str().unwrap()
+        ))
+        .await
+        .json();
+        let url = har["log"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["request"]["method"] == r["method"])
+            .map(|e| e["request"]["url"].as_str().unwrap().to_owned())
+            .unwrap();
+        assert_eq!(url, format!("http://{host}/"), "{}", r["target"]);
+    }
+}
