@@ -289,13 +289,7 @@ impl Ctx {
             Some("now") => self.store.stats().last_id,
             _ => params.num("after")?.unwrap_or(0),
         };
-        let timeout = match params.get("timeout") {
-            None | Some("") => std::time::Duration::from_secs(30),
-            Some(t) => parse_duration(t)?,
-        };
-        if timeout > std::time::Duration::from_secs(3600) {
-            return Err(Error::bad("timeout", "at most 1h"));
-        }
+        let timeout = params.wait_timeout()?;
         let spec = WaitSpec {
             bin,
             filter,

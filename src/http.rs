@@ -93,6 +93,20 @@ impl Params {
         }
     }
 
+    /// A long poll's `timeout` (a wait on a bin or on a delivery): 30 s when absent, at most 1 h.
+    pub fn wait_timeout(&self) -> Result<std::time::Duration> {
+        let timeout = match self.get("timeout") {
+            None | Some("") => std::time::Duration::from_secs(30),
+            Some(t) => {
+                crate::units::parse_duration(t).map_err(|e| Error::bad("timeout", e.to_string()))?
+            }
+        };
+        if timeout > std::time::Duration::from_secs(3600) {
+            return Err(Error::bad("timeout", "at most 1h"));
+        }
+        Ok(timeout)
+    }
+
     pub fn flag(&self, k: &str, default: bool) -> Result<bool> {
         match self.get(k) {
             None => Ok(default),

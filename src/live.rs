@@ -1,7 +1,8 @@
 //! The websocket live feed `/_/ws?bin=&after=&q=`: the handshake over hyper's upgrade, then one
-//! task per viewer that sends `hello` (the most recently active bins and `bins_total`), replays kept requests newer than `after`, and forwards the
-//! store's feed, with pings, a `resync` when the viewer fell behind, and a hang-up when it stops
-//! reading altogether. Viewers send little: a message or frame over 64 KiB closes their socket.
+//! task per viewer that sends `hello` (the most recently active bins and `bins_total`), replays
+//! kept requests newer than `after`, and forwards the store's feed, with pings, a `resync` when the
+//! viewer fell behind, and a hang-up when it stops reading altogether. Viewers send little: a
+//! message or frame over 64 KiB closes their socket.
 //!
 //! Uses `store`, `model` and `matcher`. The feed's JSON is made once per event by the store; this
 //! module only filters and forwards it. A slow viewer only ever slows itself.

@@ -1,13 +1,14 @@
 //! The one outbound HTTP client, shared by replay, forwarding and the sender: `http` and `https`
 //! (rustls with the usual web roots; a per-call `insecure_tls` for local apps with self-signed
 //! certificates), a whole-exchange timeout, redirects not followed, response bodies kept up to a
-//! limit. Also hookpit's hop marker: every request it forwards, replays or sends carries a
-//! `Via: 1.1 hookpit-<instance>` entry (the sender's with a `(sender)` comment), by which a
-//! server recognises a request that already passed through it; and a server's client refuses
-//! targets on that server's own reserved `/_/` prefix.
+//! limit. Also hookpit's hop marker: every request it forwards, replays or sends carries a `Via:
+//! 1.1 hookpit-<instance>` entry (the sender's with a `(sender)` comment), by which a server
+//! recognises a request that already passed through it; and a server's client refuses targets on
+//! that server's own reserved `/_/` prefix.
 //!
-//! Uses `model`, `render` (which headers are end-to-end) and `error`. A refused connection, a timeout or a TLS failure is an [`Outcome`] with an
-//! `error` text, never an `Err`: callers report outcomes, they do not fail on them.
+//! Uses `model`, `render` (which headers are end-to-end) and `error`. A refused connection, a
+//! timeout or a TLS failure is an [`Outcome`] with an `error` text, never an `Err`: callers report
+//! outcomes, they do not fail on them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

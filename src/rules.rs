@@ -1,18 +1,17 @@
-//! A bin's behaviour (SPEC §6, §12): the config shape shared by `PUT /_/api/bins/{bin}`, the
-//! config file's `[[bin]]` and `hookpit bin set`; its validation (a bad value names its field;
-//! framing headers, 1xx statuses, bodies on 204/205/304 and configs past their size bounds are
-//! refused); and the compiled form the capture path uses — response, per-request rules, an ordered
-//! sequence, a seeded fault rate, echo placeholders, incoming signature verification and
-//! forwarding targets.
+//! A bin's behaviour (SPEC §6, §12): the config shape shared by `PUT /_/api/bins/{bin}`, the config
+//! file's `[[bin]]` and `hookpit bin set`; its validation (a bad value names its field; framing
+//! headers, 1xx statuses, bodies on 204/205/304 and configs past their size bounds are refused);
+//! and the compiled form the capture path uses — response, per-request rules, an ordered sequence,
+//! a seeded fault rate, echo placeholders, incoming signature verification and forwarding targets.
 //!
 //! A config is validated once, where it comes in, into a [`BinSetup`] (the config, its compiled
-//! rules and its JSON form) that the store applies as it is; a problem is a
-//! [`FieldError`] naming its field as a path of keys and positions.
+//! rules and its JSON form) that the store applies as it is; a problem is a [`FieldError`] naming
+//! its field as a path of keys and positions.
 //!
 //! Uses `model`, `matcher`, `sign`, `units` (durations), `field`, `webhook` (the URL and header
 //! checks) and `rand`. Pure decisions, no I/O: the server applies delays, drops connections and
-//! forwards; the store keeps the sequence position and the fault generator's state under its
-//! lock, so concurrent requests never skip or repeat a step.
+//! forwards; the store keeps the sequence position and the fault generator's state under its lock,
+//! so concurrent requests never skip or repeat a step.
 
 use std::sync::Arc;
 use std::time::Duration;

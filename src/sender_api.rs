@@ -1,12 +1,12 @@
-//! The sender's REST routes under `/_/api/` (SPEC §8, §12): `webhooks` (CRUD and Send Test
-//! Event), `events` (the catalog and dispatch) and `deliveries` (the log, redelivery, and
-//! `GET deliveries/{id}/wait?timeout=30s`: 200 with the delivery once it succeeded or failed,
-//! 408 with it as it stands when the timeout (at most 1h) passes first).
+//! The sender's REST routes under `/_/api/` (SPEC §8, §12): `webhooks` (CRUD and Send Test Event),
+//! `events` (the catalog and dispatch) and `deliveries` (the log, redelivery, and `GET
+//! deliveries/{id}/wait?timeout=30s`: 200 with the delivery once it succeeded or failed, 408 with
+//! it as it stands when the timeout (at most 1h) passes first).
 //!
 //! Uses `deliver` (all behaviour), `webhook` (the webhook input shape), `http` (request and
-//! response helpers), `units` (a wait's timeout) and `error`; never `api`. `server` hands it every path under `/_/api/`
-//! whose first segment is `webhooks`, `events` or `deliveries` ([`route`] answers `404` for any
-//! other). `{id}` of a webhook accepts its number or its exact name.
+//! response helpers), `units` (a wait's timeout) and `error`; never `api`. `server` hands it every
+//! path under `/_/api/` whose first segment is `webhooks`, `events` or `deliveries` ([`route`]
+//! answers `404` for any other). `{id}` of a webhook accepts its number or its exact name.
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -116,14 +116,7 @@ pub async fn route(
         }
         (&Method::GET, ["deliveries", id, "wait"]) => {
             let id = delivery_id(id)?;
-            let timeout = match params.get("timeout") {
-                None | Some("") => std::time::Duration::from_secs(30),
-                Some(t) => crate::units::parse_duration(t)
-                    .map_err(|e| Error::bad("timeout", e.to_string()))?,
-            };
-            if timeout > std::time::Duration::from_secs(3600) {
-                return Err(Error::bad("timeout", "at most 1h"));
-            }
+            let timeout = params.wait_timeout()?;
             match sender.wait_delivery(id, timeout).await? {
                 DeliveryWait::Finished(d) => reply(StatusCode::OK, &d),
                 DeliveryWait::TimedOut(d) => reply(

@@ -498,14 +498,13 @@ fn default_response(r: &CapturedRequest, html: bool, content_type: &Arc<str>) ->
         );
         ("text/html; charset=utf-8", page.into_bytes())
     } else {
-        // `{"ok":true,"bin":…,"id":…}` written straight into one exact buffer: this runs for
-        // every capture without rules
+        // `{"ok":true,"bin":…,"id":…}` written straight into one buffer (trimmed to its length
+        // below): this runs for every capture without rules
+        use std::io::Write as _;
         let mut body = Vec::with_capacity(40 + r.bin.len());
         body.extend_from_slice(b"{\"ok\":true,\"bin\":");
         let _ = serde_json::to_writer(&mut body, &r.bin);
-        body.extend_from_slice(b",\"id\":");
-        body.extend_from_slice(r.id.to_string().as_bytes());
-        body.push(b'}');
+        let _ = write!(body, ",\"id\":{}}}", r.id);
         ("application/json", body)
     };
     ResponseSent {

@@ -4,9 +4,9 @@
 //! `handle` records the attempt and moves the delivery on: finished, or a retry timer for the
 //! scheduler.
 //!
-//! Uses `registry` (the webhook's key, headers and counters), `log` (the attempt record,
-//! `finish`, the views), `retry` (the next delay, `Retry-After`), `outbound` (the one HTTP
-//! client) and `sign`. The state's lock is never held across the call.
+//! Uses `registry` (the webhook's key, headers and counters), `log` (the attempt record, `finish`,
+//! the views), `retry` (the next delay, `Retry-After`), `outbound` (the one HTTP client) and
+//! `sign`. The state's lock is never held across the call.
 
 use std::cmp::Reverse;
 use std::sync::Arc;

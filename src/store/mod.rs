@@ -573,6 +573,20 @@ impl Store {
         }
     }
 
+    /// Brings a bin back within its capacity (oldest first) and the store within its memory
+    /// budget, and tells viewers which bins went; what goes is handed to `out`, freed by the
+    /// caller after unlocking.
+    fn enforce_limits(&self, st: &mut State, name: &Arc<str>, cap: usize, out: &mut Evicted) {
+        while st.bins.get(name).is_some_and(|b| b.requests.len() > cap) {
+            match st.evict_front(name) {
+                Some(r) => out.requests.push(r),
+                None => break,
+            }
+        }
+        self.fit_memory(st, name, out);
+        self.publish_evicted(out);
+    }
+
     /// Tells viewers which bins went.
     fn publish_evicted(&self, out: &Evicted) {
         for (name, _) in &out.bins {
@@ -640,14 +654,7 @@ impl Store {
             st.wait_backlog_dropped += u64::from(dropped);
         }
         let cap = cap.max(1);
-        while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
-            match st.evict_front(&name) {
-                Some(r) => evicted.requests.push(r),
-                None => break,
-            }
-        }
-        self.fit_memory(&mut st, &name, &mut evicted);
-        self.publish_evicted(&evicted);
+        self.enforce_limits(&mut st, &name, cap, &mut evicted);
         if created || stepped {
             let summary = st.bins.get(&name).map(|b| b.summary(&self.inner.rules));
             if let Some(s) = summary {
@@ -925,14 +932,7 @@ impl Store {
             }
         };
         st.memory = st.memory.saturating_sub(weight_change.0) + weight_change.1;
-        while st.bins.get(&name).is_some_and(|b| b.requests.len() > cap) {
-            match st.evict_front(&name) {
-                Some(r) => evicted.requests.push(r),
-                None => break,
-            }
-        }
-        self.fit_memory(&mut st, &name, &mut evicted);
-        self.publish_evicted(&evicted);
+        self.enforce_limits(&mut st, &name, cap, &mut evicted);
         self.publish(Change::Bin(Box::new(summary.clone())));
         drop(st);
         drop(evicted);
