@@ -220,7 +220,7 @@ pub struct Decision {
 }
 
 /// The mutable part of a bin's behaviour, kept by the store under its lock.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     pub sequence_position: usize,
     pub rng: u64,

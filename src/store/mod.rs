@@ -20,6 +20,7 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use crate::journal::{BinRecord, Gone, Health, Journal, Op, Snapshot};
 use crate::model::{BinSummary, CapturedRequest, RequestId};
 use crate::rules::{BinRules, BinSetup, Progress};
 
@@ -237,6 +238,20 @@ impl Bin {
         }
     }
 
+    /// Its lasting state, as a backend keeps it.
+    fn record(&self) -> BinRecord {
+        BinRecord {
+            name: self.name.clone(),
+            config: self.config.clone(),
+            sequence_position: self.settings.progress.sequence_position,
+            rng: self.settings.progress.rng,
+            created_at: self.created_at,
+            evicted: self.evicted,
+            evicted_up_to: self.evicted_up_to,
+            last_id: self.last_id,
+        }
+    }
+
     /// Index of the first request with id > `id` (requests are in id order).
     fn index_after(&self, id: RequestId) -> usize {
         self.requests.partition_point(|r| r.id <= id)
@@ -391,6 +406,9 @@ struct Inner {
     feed_bytes: Arc<AtomicUsize>,
     limits: Limits,
     instance: String,
+    /// The backend written behind this store (the disk), if any: told every change, under the
+    /// state lock, in the order it happened.
+    journal: Option<Arc<dyn Journal>>,
 }
 
 /// The shared store; cheap to clone.
@@ -420,6 +438,11 @@ pub struct Stats {
 impl Store {
     /// An empty store with these limits.
     pub fn new(limits: Limits) -> Store {
+        Store::with_journal(limits, None)
+    }
+
+    /// An empty store with these limits that tells `journal` every change.
+    pub fn with_journal(limits: Limits, journal: Option<Arc<dyn Journal>>) -> Store {
         let (feed, _) = broadcast::channel(limits.feed_capacity.max(16));
         let mut rnd = [0u8; 8];
         let _ = getrandom::fill(&mut rnd);
@@ -445,7 +468,32 @@ impl Store {
                 rules: dashmap::DashMap::new(),
                 limits,
                 instance: rnd.iter().map(|b| format!("{b:02x}")).collect(),
+                journal,
             }),
+        }
+    }
+
+    /// Tells the backend (if any) of a change. Called under the state lock.
+    fn journal(&self, op: impl FnOnce() -> Op) {
+        if let Some(j) = &self.inner.journal {
+            j.append(op());
+        }
+    }
+
+    /// Whether the backend behind this store takes writes now (always, without one).
+    pub fn health(&self) -> Health {
+        self.inner.journal.as_ref().map_or(Health::Ok, |j| j.health())
+    }
+
+    /// The backend behind this store, for the sender to tell of its own changes.
+    pub fn journal_handle(&self) -> Option<Arc<dyn Journal>> {
+        self.inner.journal.clone()
+    }
+
+    /// Writes everything the backend was told so far (returns at once without one).
+    pub fn flush(&self) {
+        if let Some(j) = &self.inner.journal {
+            j.flush();
         }
     }
 
@@ -585,6 +633,21 @@ impl Store {
         }
         self.fit_memory(st, name, out);
         self.publish_evicted(out);
+        if let Some(j) = &self.inner.journal {
+            for r in &out.requests {
+                j.append(Op::Remove {
+                    bin: Arc::from(r.bin.as_str()),
+                    id: r.id,
+                    why: Gone::Evicted,
+                });
+            }
+            for (bin, _) in &out.bins {
+                j.append(Op::RemoveBin {
+                    bin: bin.clone(),
+                    why: Gone::Evicted,
+                });
+            }
+        }
     }
 
     /// Tells viewers which bins went.
@@ -625,17 +688,24 @@ impl Store {
             name
         };
         let max_default = self.inner.limits.max_requests;
+        let journal = self.inner.journal.as_deref();
         let (arc, stepped, cap) = match st.bins.get_mut(&name) {
             Some(bin) => {
-                let step = bin.settings.progress.sequence_position;
+                let before = bin.settings.progress;
                 let rules = self.inner.rules.get(&*name).map(|r| r.value().clone());
                 respond(&mut req, &mut bin.settings.progress, rules);
                 // a sequence step moved: viewers showing the position hear of it
-                let stepped = bin.settings.progress.sequence_position != step;
+                let stepped = bin.settings.progress.sequence_position != before.sequence_position;
                 let cap = bin.settings.max_requests.unwrap_or(max_default);
                 let arc = Arc::new(req);
                 bin.requests.push_back(arc.clone());
                 bin.last_id = id;
+                if let Some(j) = journal {
+                    if created || bin.settings.progress != before {
+                        j.append(Op::Bin(Box::new(bin.record())));
+                    }
+                    j.append(Op::Request(arc.clone()));
+                }
                 (arc, stepped, cap)
             }
             None => {
@@ -665,6 +735,92 @@ impl Store {
         drop(st);
         drop(evicted);
         arc
+    }
+
+    /// Takes back what a backend held at start: its bins (configs compiled again, sequence
+    /// positions, fault generators, eviction counts), its requests and its id sequence, then
+    /// applies this run's limits (what no longer fits is evicted, and the backend told).
+    /// Publishes nothing and wakes no wait: call it before serving. Returns the names of bins
+    /// whose stored config no longer compiles (kept, unconfigured).
+    pub fn restore(&self, snap: Snapshot) -> Vec<String> {
+        let mut stale = Vec::new();
+        let mut bins = snap.bins;
+        // the least recently active first, so the most recent end up most recently used
+        bins.sort_by_key(|b| b.last_id);
+        for rec in &bins {
+            let configured = rec.config.as_object().is_some_and(|o| !o.is_empty());
+            let setup = configured
+                .then(|| BinSetup::from_json(&rec.config, usize::MAX))
+                .transpose();
+            match setup {
+                Ok(Some(setup)) => {
+                    self.apply_bin_config(&rec.name, setup);
+                }
+                Ok(None) => {
+                    self.configure_bin(&rec.name, |_| {});
+                }
+                Err(_) => {
+                    stale.push(rec.name.to_string());
+                    self.configure_bin(&rec.name, |_| {});
+                }
+            }
+            let mut st = self.lock();
+            st.evicted_up_to = st.evicted_up_to.max(rec.evicted_up_to);
+            if let Some(b) = st.bins.get_mut(&*rec.name) {
+                b.settings.progress = Progress {
+                    sequence_position: rec.sequence_position,
+                    rng: rec.rng,
+                };
+                b.created_at = rec.created_at;
+                b.evicted = rec.evicted;
+                b.evicted_up_to = rec.evicted_up_to;
+                b.last_id = rec.last_id;
+                let record = b.record();
+                // configuring it above told the backend of a fresh bin: tell it the whole state
+                self.journal(|| Op::Bin(Box::new(record)));
+            }
+        }
+        let mut evicted = Evicted::default();
+        let mut st = self.lock();
+        st.evicted_total = st.evicted_total.max(snap.evicted_total);
+        st.evicted_bins = st.evicted_bins.max(snap.evicted_bins);
+        let mut touched: Vec<Arc<str>> = Vec::new();
+        for req in snap.requests {
+            let id = req.id;
+            let name = match st.bins.get_key_value(req.bin.as_str()) {
+                Some((k, _)) => k.clone(),
+                None => {
+                    self.make_room_for_bin(&mut st, &mut evicted);
+                    st.insert_bin(&req.bin)
+                }
+            };
+            st.next_id = st.next_id.max(id + 1);
+            let arc = Arc::new(req);
+            st.memory += arc.weight();
+            st.index.insert(id, name.clone());
+            if let Some(b) = st.bins.get_mut(&name) {
+                b.last_id = b.last_id.max(id);
+                b.requests.push_back(arc);
+            }
+            if touched.last() != Some(&name) {
+                st.touch(&name);
+                touched.push(name);
+            }
+        }
+        st.next_id = st.next_id.max(snap.next_id);
+        touched.sort();
+        touched.dedup();
+        let max_default = self.inner.limits.max_requests;
+        for name in touched {
+            let cap = st
+                .bins
+                .get(&name)
+                .map_or(max_default, |b| b.settings.max_requests.unwrap_or(max_default));
+            self.enforce_limits(&mut st, &name, cap.max(1), &mut evicted);
+        }
+        drop(st);
+        drop(evicted);
+        stale
     }
 
     /// A request by id.
@@ -793,6 +949,11 @@ impl Store {
         if let Some(r) = &gone {
             st.memory = st.memory.saturating_sub(r.weight());
         }
+        self.journal(|| Op::Remove {
+            bin: name.clone(),
+            id,
+            why: Gone::Deleted,
+        });
         self.publish(Change::Deleted { bin: name, id });
         drop(st);
         drop(gone);
@@ -815,6 +976,7 @@ impl Store {
                 st.index.remove(r.id);
                 st.memory = st.memory.saturating_sub(r.weight());
             }
+            self.journal(|| Op::Clear { bin: name.clone() });
             self.publish(Change::Cleared {
                 bin: name,
                 removed: None,
@@ -839,6 +1001,11 @@ impl Store {
         for r in &gone {
             st.index.remove(r.id);
             st.memory = st.memory.saturating_sub(r.weight());
+            self.journal(|| Op::Remove {
+                bin: name.clone(),
+                id: r.id,
+                why: Gone::Deleted,
+            });
             self.publish(Change::Deleted {
                 bin: name.clone(),
                 id: r.id,
@@ -855,6 +1022,10 @@ impl Store {
             return false;
         };
         self.inner.rules.remove(bin);
+        self.journal(|| Op::RemoveBin {
+            bin: gone.0.clone(),
+            why: Gone::Deleted,
+        });
         self.publish(Change::Cleared {
             bin: gone.0.clone(),
             removed: Some(Removed::Deleted),
@@ -921,6 +1092,9 @@ impl Store {
                     Arc::new(keys.map(serde_json::Value::Object).unwrap_or(json!({})))
                 };
                 let cap = b.settings.max_requests.unwrap_or(max_default).max(1);
+                if let Some(j) = &self.inner.journal {
+                    j.append(Op::Bin(Box::new(b.record())));
+                }
                 (cap, (before, b.weight), b.full_summary(&self.inner.rules))
             }
             None => {
@@ -958,6 +1132,7 @@ impl Store {
         let arc = Arc::new(r);
         let old = std::mem::replace(slot, arc.clone());
         st.memory = st.memory.saturating_sub(before) + after;
+        self.journal(|| Op::Request(arc.clone()));
         self.publish(Change::Updated(arc));
         drop(st);
         drop(old);
