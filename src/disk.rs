@@ -90,8 +90,9 @@ struct Queue {
     budget_barrier: u64,
     flush_wanted: bool,
     closing: bool,
-    /// A test's fault switch: the database may grow to this many pages (`max_page_count`).
-    page_limit: Option<u64>,
+    /// A test's fault switch, to apply before the next write: `true` stops the database
+    /// growing (a full disk), `false` lifts that.
+    page_limit: Option<bool>,
 }
 
 /// The durable store: a handle to the writer thread. Dropping it writes what is queued and
@@ -168,36 +169,39 @@ fn check_foreign(dir: &Path) -> Result<()> {
     }
 }
 
-/// Opens an existing store without writing to it until it is known to be ours.
-fn open_existing(path: &Path) -> Result<Connection> {
-    let mut head = [0u8; 16];
+/// Checks, reading only its header (never through SQLite, which could add files beside it),
+/// that an existing file is a hookpit store this build can open.
+fn identify(path: &Path) -> Result<()> {
+    // the SQLite file header: magic at 0, user_version at 60, application_id at 68
+    let mut head = [0u8; 100];
     let ok = File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
         .is_ok();
-    if !ok || &head != b"SQLite format 3\0" {
+    if !ok || &head[..16] != b"SQLite format 3\0" {
         return Err(refuse(
             path,
             "not a hookpit store (not an SQLite database); it was left as it is",
         ));
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| refuse(path, format!("cannot open: {e}")))?;
-    let damaged = |e: rusqlite::Error| refuse(path, format!("damaged: {e}; it was left as it is"));
-    let app: i64 = conn
-        .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(damaged)?;
-    if app != APPLICATION_ID {
+    let be = |at: usize| {
+        i64::from(u32::from_be_bytes([
+            head[at],
+            head[at + 1],
+            head[at + 2],
+            head[at + 3],
+        ]))
+    };
+    if be(68) != APPLICATION_ID {
         return Err(refuse(
             path,
             "not a hookpit store (an SQLite database of another program); it was left as it is",
         ));
     }
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(damaged)?;
+    newer(path, be(60))
+}
+
+/// Refuses a store of a format newer than this build reads.
+fn newer(path: &Path, version: i64) -> Result<()> {
     if version > FORMAT_VERSION {
         return Err(refuse(
             path,
@@ -206,6 +210,22 @@ fn open_existing(path: &Path) -> Result<Connection> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// Opens a store [`identify`] accepted (under the directory's lock): checks its pages, and
+/// migrates an older format.
+fn open_existing(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| refuse(path, format!("cannot open: {e}")))?;
+    let damaged = |e: rusqlite::Error| refuse(path, format!("damaged: {e}; it was left as it is"));
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(damaged)?;
+    newer(path, version)?;
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
         .map_err(damaged)?;
@@ -303,8 +323,12 @@ impl Disk {
     pub fn open(dir: &Path, opts: DiskOptions) -> Result<(Arc<Disk>, Snapshot)> {
         std::fs::create_dir_all(dir).map_err(|e| refuse(dir, format!("cannot create: {e}")))?;
         check_foreign(dir)?;
-        let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
+        // a file that is not ours is refused before anything (even the lock) is written
+        if path.exists() {
+            identify(&path)?;
+        }
+        let lock = lock_dir(dir)?;
         let conn = if path.exists() {
             open_existing(&path)?
         } else {
@@ -353,14 +377,20 @@ impl Disk {
         self.shared.max_disk
     }
 
-    /// A test's fault switch: limits the database to `pages` pages, so writes past it fail as
-    /// on a full disk; `None` lifts the limit.
+    /// A test's fault switch: `true` lets the database grow no more (SQLite's
+    /// `max_page_count` set to the pages it has), so writes that need space fail as on a full
+    /// disk; `false` lifts the limit, as when space comes back.
     #[doc(hidden)]
-    pub fn limit_pages(&self, pages: Option<u64>) {
+    pub fn simulate_full_disk(&self, full: bool) {
         let mut q = self.queue();
-        q.page_limit = Some(pages.unwrap_or(u64::MAX >> 2));
+        q.page_limit = Some(full);
         q.flush_wanted = true;
         self.shared.wake.notify_one();
+    }
+
+    /// Writes everything appended so far; returns when it is written or a write failed.
+    pub fn flush_now(&self) {
+        Journal::flush(self);
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -520,7 +550,13 @@ fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
         q.flush_wanted = false;
         let page_limit = q.page_limit.take();
         drop(q);
-        if let Some(pages) = page_limit {
+        if let Some(full) = page_limit {
+            let pages: i64 = if full {
+                conn.query_row("PRAGMA page_count", [], |r| r.get(0))
+                    .unwrap_or(1)
+            } else {
+                i64::from(u32::MAX >> 1)
+            };
             let _ = conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()));
         }
         let bytes: usize = batch.iter().map(op_bytes).sum();
