@@ -460,7 +460,7 @@ async fn a_store_that_cannot_write_answers_captures_with_an_error_never_2xx() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     answered.extend(capture_n(&base, "full", 1, "{}").await);
-    drop(server.shutdown().await);
+    let _ = server.shutdown().await;
     // every request answered 2xx is there after a restart, and nothing refused is
     let server = start_with(config).await;
     let kept: Vec<u64> = server.bin("full").requests().iter().map(|r| r.id).collect();
