@@ -10,8 +10,9 @@
 //! 1. **Plain data and pure functions** — `error` (the one error enum), `units` (sizes and
 //!    durations), `field` (a config problem's field path), `rand` (SplitMix64), `model` (a
 //!    captured request), `decode` (bounded Content-Encoding), `matcher` (filters), `sign`
-//!    (signatures), `catalog` (the event catalog), `render` (curl, HAR, NDJSON), `webhook`
-//!    (webhook definitions) and `rules` (a bin's compiled behaviour).
+//!    (signatures), `catalog` (the event catalog), `render` (curl, HAR, NDJSON), `import` (an
+//!    NDJSON or HAR export read back), `webhook` (webhook definitions) and `rules` (a bin's
+//!    compiled behaviour).
 //! 2. **Declarations** — `config` (what a server runs with) and `hookfile` (TOML into it).
 //! 3. **State** — `store` (bins and requests; `store::wait` holds the waits, `store::index` the
 //!    id index).
@@ -43,6 +44,7 @@ pub mod field;
 pub mod forward;
 pub mod hookfile;
 pub mod http;
+pub mod import;
 pub mod journal;
 pub mod live;
 pub mod matcher;
