@@ -1,10 +1,11 @@
 //! The JSON REST API under `/_/api/` (SPEC §4, §12): bins, requests and their body/raw/curl
 //! renderings, deletion, waits, exports, replay, health.
 //!
-//! Uses `http` (request and response helpers), `store`, `model`, `render`, `rules` (bin
-//! configs), `config` (durations), `outbound` (replay, with this hookpit's `Via` entry) and
-//! `error`; never `sender_api`. Body decodes run on blocking threads, a few at once
-//! ([`Decoding`]). Every handler answers either JSON or the error JSON
+//! Uses `http` (request and response helpers), `store`, `model`, `render`, `import` (an export
+//! read back), `rules` (bin configs), `config` (durations), `outbound` (replay, with this
+//! hookpit's `Via` entry) and `error`; never `sender_api`. Body decodes and imports run on
+//! blocking threads, a few at once ([`Decoding`]); an import's file is read under its own bound
+//! ([`ImportLimits`]) and recorded through `Store::record`, like a capture. Every handler answers either JSON or the error JSON
 //! `{"error":{"code","message"}}`; none of them panics on input. Routing here is by path
 //! segments; `server` has already done the Host/Origin/token checks, refused requests that came
 //! from this hookpit itself, and handed the sender's routes to `sender_api`. Filter work (`q=`
@@ -13,6 +14,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
@@ -22,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::http::{
     json_response, method_not_allowed, read_json, read_json_within, text_response, Params, Resp,
 };
+use crate::import::{ImportLimits, Imported};
 use crate::model::{valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
 use crate::render;
@@ -29,7 +32,8 @@ use crate::rules::BinSetup;
 use crate::store::{Store, WaitOutcome, WaitSpec, MAX_WAIT_COUNT};
 use crate::units::parse_duration;
 
-/// Body decodes (`?decode=1`) running at once; more wait for a turn.
+/// Body decodes (`?decode=1`) running at once, and imports being parsed and recorded at once;
+/// more wait for a turn.
 pub const MAX_DECODES: usize = 2;
 
 /// How long a decode waits for its turn before answering 503.
@@ -210,6 +214,10 @@ impl Ctx {
                 let b = bin_name(b)?;
                 self.export(b, params).await
             }
+            (&Method::POST, ["bins", b, "import"]) => {
+                let b = bin_name(b)?.to_owned();
+                self.import(b, req).await
+            }
             (&Method::POST, ["requests", id, "replay"]) => {
                 let r = find_request(&self.store, id, params)?;
                 let body = read_json(req).await?;
@@ -372,6 +380,62 @@ impl Ctx {
                 format!("`{other}` is not an export format (har or ndjson)"),
             )),
         }
+    }
+
+    /// `POST /_/api/bins/{bin}/import`: the body is an NDJSON export or a HAR log; every
+    /// request in it is recorded into `bin` in the file's order, with new ids, keeping the
+    /// response the file recorded. Nothing is recorded unless the whole file parses.
+    async fn import(&self, bin: String, req: Request<Incoming>) -> Result<Resp> {
+        let limits = ImportLimits::for_server(self.max_body, self.store.limits().max_memory);
+        let declared = req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+            return Err(limits.too_large());
+        }
+        let bytes = Limited::new(req.into_body(), limits.max_bytes)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    limits.too_large()
+                } else {
+                    Error::bad("body", format!("the import file could not be read: {e}"))
+                }
+            })?
+            .to_bytes();
+        let turn = tokio::time::timeout(DECODE_WAIT, self.decoding.turns.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(|t| t.ok())
+            .ok_or_else(|| {
+                Error::Busy("other imports and body decodes are running; try again shortly".into())
+            })?;
+        let store = self.store.clone();
+        let done = off_workers(move || {
+            // the turn is held until the work is done, even when the client has gone
+            let _turn = turn;
+            let reqs = crate::import::parse(&bytes, &limits)?;
+            drop(bytes);
+            let mut done = Imported {
+                imported: 0,
+                first_id: None,
+                last_id: None,
+            };
+            for mut r in reqs {
+                r.bin.clone_from(&bin);
+                // the no-op `respond` keeps the response the file recorded
+                let kept = store.record(r, |_, _, _| {});
+                done.imported += 1;
+                done.first_id.get_or_insert(kept.id);
+                done.last_id = Some(kept.id);
+            }
+            Ok::<_, Error>(done)
+        })
+        .await??;
+        ok(json!(done))
     }
 
     async fn replay(&self, r: &CapturedRequest, body: serde_json::Value) -> Result<Resp> {

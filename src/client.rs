@@ -1,7 +1,7 @@
 //! A typed client for a running hookpit's `/_/api`, used by the CLI's client commands and by other
 //! crates' tests that talk to a hookpit in another process.
 //!
-//! Uses `model`, `error` and `config` (durations). Speaks plain HTTP/1.1 to loopback; an API error
+//! Uses `model`, `import` (what an import answers), `error` and `config` (durations). Speaks plain HTTP/1.1 to loopback; an API error
 //! JSON becomes [`Error::Api`], a refused connection an [`Error::Upstream`] that says how to start
 //! the server.
 
@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::import::Imported;
 use crate::model::{BinSummary, CapturedRequest};
 
 type Http = HyperClient<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -168,6 +169,17 @@ impl Client {
             path.push_str(&format!("?bin={}", enc(b)));
         }
         self.get(&path).await
+    }
+
+    /// `POST /_/api/bins/{bin}/import`: records the requests of an NDJSON export or a HAR log
+    /// (`file`, as read) into `bin`, with new ids.
+    pub async fn import(&self, bin: &str, file: Bytes) -> Result<Imported> {
+        let path = format!("/_/api/bins/{}/import", enc(bin));
+        let a = self.send(Method::POST, &path, Some(file)).await?;
+        if !(200..300).contains(&a.status) {
+            return Err(api_error(&a));
+        }
+        Ok(serde_json::from_slice(&a.body)?)
     }
 
     /// `DELETE /_/api/bins/{bin}/requests[?q=]`; returns how many were deleted.

@@ -5,11 +5,11 @@
 //! 2 usage or runtime error.
 //!
 //! The verbs live one concern a file: `serve` (flags → [`Config`](crate::Config), the server),
-//! `tail` (the live feed), `requests` (`ls`, `show`, `clear`, `export`, `replay`), `wait`,
-//! `bin` (a bin's behaviour, `forward`), `sender` (`send`, `test`, `events`, `deliveries`,
-//! `webhooks`, `sign`, `verify`); `output` owns standard output, colour, the line formats and
-//! the one `error:` line; `args` turns flag values into typed values. This module uses them
-//! all and `client`; none of them uses this one. Nothing below `cli` sees clap types.
+//! `tail` (the live feed), `requests` (`ls`, `show`, `clear`, `export`, `import`, `replay`),
+//! `wait`, `bin` (a bin's behaviour, `forward`), `sender` (`send`, `test`, `events`,
+//! `deliveries`, `webhooks`, `sign`, `verify`); `output` owns standard output, colour, the line
+//! formats and the one `error:` line; `args` turns flag values into typed values. This module
+//! uses them all and `client`; none of them uses this one. Nothing below `cli` sees clap types.
 
 use std::io::Write;
 
@@ -82,6 +82,8 @@ pub enum Command {
     Wait(wait::WaitArgs),
     /// Export a bin as HAR 1.2 or NDJSON.
     Export(requests::ExportArgs),
+    /// Load an NDJSON or HAR export into a bin (new ids, the file's order).
+    Import(requests::ImportArgs),
     /// Send a captured request again to another URL.
     Replay(requests::ReplayArgs),
     /// Fire an event at every active webhook listening to it (or at one, with --webhook).
@@ -224,6 +226,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Clear(a)) => requests::clear(&client(), a).await,
         Some(Command::Wait(a)) => wait::wait(&client(), a).await,
         Some(Command::Export(a)) => requests::export(&client(), a).await,
+        Some(Command::Import(a)) => requests::import(&client(), a).await,
         Some(Command::Replay(a)) => requests::replay(&client(), a).await,
         Some(Command::Send(a)) => sender::send(&client(), a).await,
         Some(Command::Test(a)) => sender::test(&client(), a).await,

@@ -1,6 +1,7 @@
 //! The verbs over captured requests: `ls` (bins, or a bin's requests), `show` (one request, as
-//! lines, JSON or HTTP/1.1 text), `clear`, `export` (HAR or NDJSON) and `replay` (send one again
-//! elsewhere). Each is one or two API calls and prints the answer.
+//! lines, JSON or HTTP/1.1 text), `clear`, `export` (HAR or NDJSON), `import` (an export read
+//! back into a bin) and `replay` (send one again elsewhere). Each is one or two API calls and
+//! prints the answer.
 //!
 //! Uses `client`, `model`, and `cli`'s `args` and `output`.
 
@@ -10,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use colored::Colorize;
 
-use super::args::query;
+use super::args::{query, read_input};
 use super::output::{
     out, outln, plural, preview, request_details, request_line, status_text, stdout, EXIT_NO_MATCH,
     EXIT_OK,
@@ -74,6 +75,18 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<std::path::PathBuf>,
+}
+
+/// `import`'s options.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bin to import into.
+    pub bin: String,
+    /// An NDJSON export or a HAR log (`-` for standard input).
+    pub file: String,
+    /// Print the API's JSON (`imported`, `first_id`, `last_id`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `replay`'s options.
@@ -222,6 +235,31 @@ pub async fn export(c: &Client, a: ExportArgs) -> Result<i32> {
         Some(file) => std::fs::write(file, &ans.body)
             .with_context(|| format!("cannot write {}", file.display()))?,
         None => stdout().write_all(&ans.body)?,
+    }
+    Ok(EXIT_OK)
+}
+
+/// `hookpit import BIN FILE`.
+pub async fn import(c: &Client, a: ImportArgs) -> Result<i32> {
+    let file = read_input(Some(&a.file))?;
+    let done = c.import(&a.bin, file.into()).await?;
+    if a.json {
+        outln!("{}", serde_json::to_string(&done)?);
+        return Ok(EXIT_OK);
+    }
+    let n = done.imported;
+    match (done.first_id, done.last_id) {
+        (Some(first), Some(last)) if first != last => outln!(
+            "imported {n} request{} into {} (ids {first}–{last})",
+            plural(n as u64),
+            a.bin.bold()
+        ),
+        (Some(id), _) => outln!(
+            "imported {n} request{} into {} (id {id})",
+            plural(n as u64),
+            a.bin.bold()
+        ),
+        _ => outln!("imported {n} requests into {}", a.bin.bold()),
     }
     Ok(EXIT_OK)
 }
