@@ -15,6 +15,7 @@ mod hostile_config; // bin configs that would break HTTP or exhaust the server a
 mod hostile_outbound; // decompression bombs, forward loops, caps on mirror forwards and pending deliveries
 mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls, idle keep-alive
+mod import; // exports loaded back: NDJSON and HAR, byte-exact, new ids, waits and viewers, limits
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
 mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals; full disk; --max-disk
 mod safety; // Host allowlist, cross-origin refusals, token protection
