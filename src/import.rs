@@ -589,7 +589,8 @@ mod tests {
 
     #[test]
     fn requests_hookpit_could_not_have_captured_are_refused_by_line() {
-        let cases: Vec<(fn(&mut CapturedRequest), &str)> = vec![
+        type Spoil = fn(&mut CapturedRequest);
+        let cases: Vec<(Spoil, &str)> = vec![
             (|r| r.method = "PO ST".into(), "method `PO ST`"),
             (|r| r.target = "/a b".into(), "target `/a b`"),
             (|r| r.version = "".into(), "version ``"),
@@ -904,7 +905,7 @@ mod tests {
                 cut in any::<prop::sample::Index>(),
                 byte in any::<u8>(),
             ) {
-                let mut file = ndjson(&[req.clone()]);
+                let mut file = ndjson(std::slice::from_ref(&req));
                 let har = render_har(&[req]);
                 for mut f in [file.clone(), har] {
                     let i = cut.index(f.len());

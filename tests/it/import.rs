@@ -263,7 +263,7 @@ async fn a_file_with_a_bad_line_3_is_refused_naming_it_and_nothing_is_imported()
     assert_eq!(get(&api(&s, "bins/x/import")).await.status, 405);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_file_past_a_quarter_of_max_memory_is_refused_with_413_naming_the_limit() {
     let s = start_with(Config {
         max_memory: 1024 * 1024,
@@ -296,6 +296,21 @@ async fn a_file_past_a_quarter_of_max_memory_is_refused_with_413_naming_the_limi
         ["HTTP/1.1 413 Payload Too Large"],
         "{}",
         String::from_utf8_lossy(&out)
+    );
+    // the verb shows the server's refusal on its one error line, whatever the file's size
+    let big = std::env::temp_dir().join(format!("hookpit-import-big-{}", std::process::id()));
+    std::fs::write(&big, line.repeat(8 * limit / 1024)).unwrap();
+    let (base, path) = (s.base_url(), big.clone());
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run_cli(&base, &["import", "big", path.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    std::fs::remove_file(&big).unwrap();
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert_eq!(
+        err,
+        format!("error: an import file may be at most 256.0KiB ({limit} bytes, a quarter of --max-memory)\n")
     );
     // at the limit it is read (blank lines: nothing to import)
     let a = import(&s, "big", line.repeat(limit / 1024)).await;
