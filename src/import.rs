@@ -124,6 +124,8 @@ pub fn parse(bytes: &[u8], limits: &ImportLimits) -> Result<Vec<CapturedRequest>
     if bytes.len() > limits.max_bytes {
         return Err(limits.too_large());
     }
+    // editors on some systems open a text file with a byte order mark
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match detect(bytes) {
         Format::Ndjson => parse_ndjson(bytes, limits),
         Format::Har => parse_har(bytes, limits),
@@ -561,6 +563,9 @@ mod tests {
                 .bytes(),
         );
         assert_eq!(parse(&spaced, &LIMITS).unwrap(), reqs);
+        let mut marked = b"\xEF\xBB\xBF".to_vec();
+        marked.extend(ndjson(&reqs));
+        assert_eq!(parse(&marked, &LIMITS).unwrap(), reqs);
         assert_eq!(parse(b"", &LIMITS).unwrap(), vec![]);
     }
 
