@@ -5,11 +5,12 @@
 //! read back), `rules` (bin configs), `config` (durations), `outbound` (replay, with this
 //! hookpit's `Via` entry) and `error`; never `sender_api`. Body decodes and imports run on
 //! blocking threads, a few at once ([`Decoding`]); an import's file is read under its own bound
-//! ([`ImportLimits`]) and recorded through `Store::record`, like a capture. Every handler answers either JSON or the error JSON
-//! `{"error":{"code","message"}}`; none of them panics on input. Routing here is by path
-//! segments; `server` has already done the Host/Origin/token checks, refused requests that came
-//! from this hookpit itself, and handed the sender's routes to `sender_api`. Filter work (`q=`
-//! on listings, clears and exports) runs on the blocking pool, never under the store's lock.
+//! ([`ImportLimits`]) and recorded through `Store::record`, like a capture. Every handler
+//! answers either JSON or the error JSON `{"error":{"code","message"}}`; none of them panics on
+//! input. Routing here is by path segments; `server` has already done the Host/Origin/token
+//! checks, refused requests that came from this hookpit itself, and handed the sender's routes
+//! to `sender_api`. Filter work (`q=` on listings, clears and exports) runs on the blocking
+//! pool, never under the store's lock.
 
 use std::sync::Arc;
 
