@@ -298,7 +298,8 @@ async fn a_file_past_a_quarter_of_max_memory_is_refused_with_413_naming_the_limi
         String::from_utf8_lossy(&out)
     );
     // the verb shows the server's refusal on its one error line, whatever the file's size
-    let big = std::env::temp_dir().join(format!("hookpit-import-big-{}", std::process::id()));
+    let dir = temp_dir("import-big");
+    let big = dir.join("big.ndjson");
     std::fs::write(&big, line.repeat(8 * limit / 1024)).unwrap();
     let (base, path) = (s.base_url(), big.clone());
     let (code, out, err) = tokio::task::spawn_blocking(move || {
@@ -306,7 +307,7 @@ async fn a_file_past_a_quarter_of_max_memory_is_refused_with_413_naming_the_limi
     })
     .await
     .unwrap();
-    std::fs::remove_file(&big).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
     assert_eq!(
         err,
@@ -397,8 +398,7 @@ fn run_cli_with_stdin(base: &str, args: &[&str], stdin: Vec<u8>) -> (i32, String
 async fn the_import_verb_reads_a_file_or_stdin_and_exits_2_naming_a_bad_line() {
     let (s, app) = (server().await, server().await);
     let orig = capture_awkward(&s, &app).await;
-    let dir = std::env::temp_dir().join(format!("hookpit-import-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("import-cli");
     let ndjson = dir.join("src.ndjson");
     let har = dir.join("src.har");
     let base = s.base_url();
@@ -484,5 +484,57 @@ async fn the_import_verb_reads_a_file_or_stdin_and_exits_2_naming_a_bad_line() {
         "{err}"
     );
     assert!(s.requests("spoiled").is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The requests of a bin as the API shows them, oldest first.
+async fn requests_json(base: &str, bin: &str) -> Vec<serde_json::Value> {
+    let a = get(&format!("{base}/_/api/bins/{bin}/requests?limit=1000")).await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let mut reqs = a.json()["requests"].as_array().cloned().unwrap();
+    reqs.reverse();
+    reqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_into_a_data_dir_is_there_after_a_restart() {
+    let (s, app) = (server().await, server().await);
+    let orig = capture_awkward(&s, &app).await;
+    let file = export(&s, "src", "ndjson").await;
+    let dir = temp_dir("import");
+    let served = |dir: &std::path::Path| spawn_serve(&["--data-dir", dir.to_str().unwrap()]);
+
+    let mut first = served(&dir);
+    let base = first.base();
+    let (b, f) = (base.clone(), file.to_vec());
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || run_cli_with_stdin(&b, &["import", "kept", "-"], f))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    let before = requests_json(&base, "kept").await;
+    assert_eq!(before.len(), 4);
+    // SAFETY: kill only sends a signal to the child's pid.
+    assert_eq!(
+        unsafe { libc::kill(first.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    assert_eq!(
+        wait_within(&mut first.child).code(),
+        Some(0),
+        "a clean stop"
+    );
+
+    let second = served(&dir);
+    let after = requests_json(&second.base(), "kept").await;
+    assert_eq!(after, before);
+    let body = get(&format!(
+        "{}/_/api/requests/{}/body",
+        second.base(),
+        after[0]["id"]
+    ))
+    .await;
+    assert_eq!(body.body, orig[0].body.bytes);
+    drop(second);
     std::fs::remove_dir_all(&dir).unwrap();
 }
