@@ -294,7 +294,6 @@ fn create(path: &Path) -> Result<Connection> {
                signature TEXT,
                forward TEXT
              );
-             CREATE INDEX requests_by_bin ON requests (bin, id);
              CREATE TABLE webhooks (id INTEGER PRIMARY KEY, def TEXT NOT NULL);
              CREATE TABLE deliveries (id INTEGER PRIMARY KEY, record TEXT NOT NULL);
              COMMIT;"
@@ -321,6 +320,17 @@ impl Disk {
     /// directory in use, one holding files hookpit did not write, and a damaged or
     /// newer-format store.
     pub fn open(dir: &Path, opts: DiskOptions) -> Result<(Arc<Disk>, Snapshot)> {
+        static SQLITE_SETUP: std::sync::Once = std::sync::Once::new();
+        SQLITE_SETUP.call_once(|| {
+            // SQLite's allocation statistics take a process-wide mutex on every allocation;
+            // nothing here reads them. Only possible before SQLite's first use in the process
+            // (a later call is refused, harmlessly).
+            // SAFETY: sqlite3_config with MEMSTATUS takes one int and touches global settings
+            // only while SQLite is not yet initialised, as documented.
+            unsafe {
+                rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
+            }
+        });
         std::fs::create_dir_all(dir).map_err(|e| refuse(dir, format!("cannot create: {e}")))?;
         check_foreign(dir)?;
         let path = dir.join(DB_FILE);
@@ -422,7 +432,8 @@ impl Drop for Disk {
 /// Approximate bytes a fact holds until written.
 fn op_bytes(op: &Op) -> usize {
     match op {
-        Op::Request(r) => r.weight(),
+        Op::Request(r) | Op::Updated(r) => r.weight(),
+        Op::Clear { ids, .. } | Op::RemoveBin { ids, .. } => 64 + 8 * ids.len(),
         _ => 128,
     }
 }
@@ -649,8 +660,8 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
         };
     for op in batch {
         match op {
-            Op::Request(r) => {
-                put_request(&tx, r)?;
+            Op::Request(r) | Op::Updated(r) => {
+                put_request(&tx, r, matches!(op, Op::Updated(_)))?;
                 next_id = next_id.max(r.id + 1);
                 let c = counts.entry(Arc::from(r.bin.as_str())).or_default();
                 c.last_id = c.last_id.max(r.id);
@@ -665,9 +676,11 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                     evicted_total += 1;
                 }
             }
-            Op::Clear { bin } => {
-                tx.prepare_cached("DELETE FROM requests WHERE bin = ?1")?
-                    .execute([&**bin])?;
+            Op::Clear { bin: _, ids } => {
+                let mut del = tx.prepare_cached("DELETE FROM requests WHERE id = ?1")?;
+                for id in ids {
+                    del.execute([*id as i64])?;
+                }
             }
             Op::Bin(rec) => {
                 if let Some(c) = counts.remove(&rec.name) {
@@ -675,17 +688,16 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 }
                 put_bin(&tx, rec)?;
             }
-            Op::RemoveBin { bin, why } => {
+            Op::RemoveBin { bin, why, ids } => {
                 counts.remove(bin);
                 if *why == Gone::Evicted {
-                    let n: i64 = tx
-                        .prepare_cached("SELECT count(*) FROM requests WHERE bin = ?1")?
-                        .query_row([&**bin], |r| r.get(0))?;
-                    evicted_total += n as u64;
+                    evicted_total += ids.len() as u64;
                     evicted_bins += 1;
                 }
-                tx.prepare_cached("DELETE FROM requests WHERE bin = ?1")?
-                    .execute([&**bin])?;
+                let mut del = tx.prepare_cached("DELETE FROM requests WHERE id = ?1")?;
+                for id in ids {
+                    del.execute([*id as i64])?;
+                }
                 tx.prepare_cached("DELETE FROM bins WHERE name = ?1")?
                     .execute([&**bin])?;
             }
@@ -735,14 +747,30 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-fn put_request(tx: &rusqlite::Transaction<'_>, r: &CapturedRequest) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO requests (id, bin, received_at_us, headers_us, body_us, method,
-           target, version, remote_addr, headers, body, body_truncated, response, signature,
-           forward)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
+/// Writes a request's row: a new one with a plain `INSERT` (no statement journal), a changed
+/// one in place of the old.
+fn put_request(
+    tx: &rusqlite::Transaction<'_>,
+    r: &CapturedRequest,
+    replace: bool,
+) -> rusqlite::Result<()> {
+    macro_rules! request_row {
+        ($verb:literal) => {
+            concat!(
+                $verb,
+                " INTO requests (id, bin, received_at_us, headers_us, body_us, method, target,
+                   version, remote_addr, headers, body, body_truncated, response, signature,
+                   forward)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+            )
+        };
+    }
+    let sql = if replace {
+        request_row!("INSERT OR REPLACE")
+    } else {
+        request_row!("INSERT")
+    };
+    tx.prepare_cached(sql)?.execute(params![
         r.id as i64,
         r.bin,
         micros(r.received_at),

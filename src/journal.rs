@@ -42,20 +42,26 @@ pub enum Gone {
 /// One fact, in the order it happened.
 #[derive(Debug, Clone)]
 pub enum Op {
-    /// A request was recorded, or a kept one changed (a forward's result): keep this version.
+    /// A request was recorded (its id is new).
     Request(Arc<CapturedRequest>),
+    /// A kept request changed (a forward's result arrived): keep this version.
+    Updated(Arc<CapturedRequest>),
     /// A kept request went.
     Remove {
         bin: Arc<str>,
         id: RequestId,
         why: Gone,
     },
-    /// Every request of a bin was cleared (not counted as evicted).
-    Clear { bin: Arc<str> },
+    /// Every request of a bin was cleared (not counted as evicted): these ids.
+    Clear { bin: Arc<str>, ids: Vec<RequestId> },
     /// A bin's state changed (created, configured, its sequence or fault generator moved).
     Bin(Box<BinRecord>),
-    /// A bin went with its requests.
-    RemoveBin { bin: Arc<str>, why: Gone },
+    /// A bin went with its requests (these ids).
+    RemoveBin {
+        bin: Arc<str>,
+        why: Gone,
+        ids: Vec<RequestId>,
+    },
     /// A webhook made or changed over the API, viewer or CLI (`None`: deleted). The JSON is the
     /// sender's own (`deliver` reads it back).
     Webhook {

@@ -688,10 +688,11 @@ impl Store {
                     why: Gone::Evicted,
                 });
             }
-            for (bin, _) in &out.bins {
+            for (bin, gone) in &out.bins {
                 j.append(Op::RemoveBin {
                     bin: bin.clone(),
                     why: Gone::Evicted,
+                    ids: gone.requests.iter().map(|r| r.id).collect(),
                 });
             }
         }
@@ -1022,7 +1023,10 @@ impl Store {
                 st.index.remove(r.id);
                 st.memory = st.memory.saturating_sub(r.weight());
             }
-            self.journal(|| Op::Clear { bin: name.clone() });
+            self.journal(|| Op::Clear {
+                bin: name.clone(),
+                ids: gone.iter().map(|r| r.id).collect(),
+            });
             self.publish(Change::Cleared {
                 bin: name,
                 removed: None,
@@ -1071,6 +1075,7 @@ impl Store {
         self.journal(|| Op::RemoveBin {
             bin: gone.0.clone(),
             why: Gone::Deleted,
+            ids: gone.1.requests.iter().map(|r| r.id).collect(),
         });
         self.publish(Change::Cleared {
             bin: gone.0.clone(),
@@ -1178,7 +1183,7 @@ impl Store {
         let arc = Arc::new(r);
         let old = std::mem::replace(slot, arc.clone());
         st.memory = st.memory.saturating_sub(before) + after;
-        self.journal(|| Op::Request(arc.clone()));
+        self.journal(|| Op::Updated(arc.clone()));
         self.publish(Change::Updated(arc));
         drop(st);
         drop(old);
