@@ -180,7 +180,7 @@ pub(super) enum HookRecord {
     Webhook {
         v: u32,
         origin: OriginRecord,
-        def: DefRecord,
+        def: Box<DefRecord>,
         sent_count: u64,
         last_status: Option<u16>,
     },

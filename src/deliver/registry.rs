@@ -197,8 +197,12 @@ impl Sender {
         let id = st.next_hook;
         st.next_hook += 1;
         let v = hook.view(id);
+        let made = hook.origin == Origin::Api;
         st.hooks.insert(id, hook);
-        self.journal_hook(&st, id);
+        if made {
+            // a config-file webhook is read from the file again at start
+            self.journal_hook(&st, id);
+        }
         Ok(v)
     }
 
@@ -298,7 +302,7 @@ impl Hook {
         HookRecord::Webhook {
             v: VERSION,
             origin,
-            def: DefRecord::of(&self.def),
+            def: Box::new(DefRecord::of(&self.def)),
             sent_count: self.sent_count,
             last_status: self.last_status,
         }
