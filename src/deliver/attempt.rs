@@ -248,7 +248,10 @@ impl Sender {
                     h.last_status = call.status;
                 }
                 match outcome {
-                    Outcome::Failed(Failure::Gone) => h.def.active = false,
+                    Outcome::Failed(Failure::Gone) => {
+                        h.def.active = false;
+                        h.changed_at_run_time();
+                    }
                     Outcome::Failed(Failure::Retryable { retry_after }) => {
                         if let Some(d) = retry_delay(&h.def.retry, n, retry_after, self.rand()) {
                             next = Next::RetryIn(d);

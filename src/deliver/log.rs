@@ -970,6 +970,74 @@ mod tests {
     }
 
     #[test]
+    fn a_delivery_record_reads_back_exactly_as_written() {
+        let t = std::time::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let ns = Duration::from_nanos(1);
+        let url: Arc<str> = Arc::from("http://127.0.0.1:1/h");
+        let base: Arc<[Header]> = vec![
+            Header::new("Content-Type", &b"application/json"[..]),
+            Header::new("X-Odd", vec![0xff, 0x01]),
+        ]
+        .into();
+        let attempt = |sig, response, error: Option<&str>, next| AttemptRec {
+            at: t + ns,
+            url: url.clone(),
+            base: base.clone(),
+            timestamp: 1_700_000_000,
+            sig,
+            response,
+            latency_us: 1234,
+            error: error.map(Box::from),
+            next_attempt_at: next,
+        };
+        let rec = Rec {
+            webhook_id: 3,
+            event: Arc::from("payment_received"),
+            message_id: Arc::from("msg_1"),
+            trigger: Trigger::Retry,
+            state: DeliveryState::Pending,
+            created_at: t,
+            body: Bytes::from_static(b"{\"a\":1}"),
+            attempts: vec![
+                attempt(
+                    Sig::Standard("v1,abc".into()),
+                    Some(Box::new(RespRec {
+                        status: 503,
+                        truncated: true,
+                        headers: pack_headers(&[Header::new("Retry-After", &b"3"[..])]),
+                        body: Bytes::from_static(&[0, 159, 146, 150]),
+                    })),
+                    None,
+                    Some(t + Duration::from_secs(2) + ns * 7),
+                ),
+                attempt(Sig::Github("sha256=00".into()), None, Some("refused"), None),
+            ],
+            note: Some("a note".into()),
+        };
+        let flight = Flight {
+            at: t + ns * 9,
+            url: url.clone(),
+            base: base.clone(),
+            timestamp: 5,
+            sig: Sig::None,
+        };
+        let json = persist::to_json(&rec.record(Some(&flight)));
+        let Ok(StoredDelivery::Delivery(back, Some(f))) = read_delivery(9, json.clone()) else {
+            panic!("{json}");
+        };
+        assert_eq!(persist::to_json(&back.record(Some(&f))), json);
+        assert_eq!(
+            back.attempts[0].next_attempt_at,
+            rec.attempts[0].next_attempt_at
+        );
+        assert_eq!(f.at, t + ns * 9);
+        let body = &back.attempts[0].response.as_ref().unwrap().body;
+        assert_eq!(&body[..], &[0, 159, 146, 150]);
+        assert!(Arc::ptr_eq(&back.attempts[0].base, &back.attempts[1].base));
+        assert_eq!(back.attempts[1].base[1].value[..], [0xff, 0x01]);
+    }
+
+    #[test]
     fn response_headers_survive_packing() {
         let h = vec![
             Header::new("Content-Type", &b"text/plain"[..]),

@@ -114,6 +114,13 @@ impl Hook {
         })
     }
 
+    /// Its definition changed at run time: a config-file webhook is now kept as changed.
+    pub(super) fn changed_at_run_time(&mut self) {
+        if let Origin::File { changed, .. } = &mut self.origin {
+            *changed = true;
+        }
+    }
+
     pub(super) fn view(&self, id: u64) -> WebhookView {
         let d = &self.def;
         WebhookView {
@@ -241,13 +248,8 @@ impl Sender {
             .ok_or_else(|| Error::not_found("webhook", id))?;
         hook.sent_count = slot.sent_count;
         hook.last_status = slot.last_status;
-        hook.origin = match &slot.origin {
-            Origin::Api => Origin::Api,
-            Origin::File { name, .. } => Origin::File {
-                name: name.clone(),
-                changed: true,
-            },
-        };
+        hook.origin = slot.origin.clone();
+        hook.changed_at_run_time();
         let deactivated = slot.def.active && !hook.def.active;
         *slot = hook;
         let view = slot.view(id);

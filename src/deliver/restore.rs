@@ -607,13 +607,22 @@ mod tests {
         names: &[&str],
         before: &[&Recorder],
     ) -> (Sender, Arc<Recorder>, Restored, watch::Sender<bool>) {
+        declared_to(&nowhere(), names, before)
+    }
+
+    /// As [`declared_by_file`], the webhooks delivering to `url`.
+    fn declared_to(
+        url: &str,
+        names: &[&str],
+        before: &[&Recorder],
+    ) -> (Sender, Arc<Recorder>, Restored, watch::Sender<bool>) {
         let mut config = Config {
             demo_webhook: false,
             ..Config::default()
         };
         config.webhooks = names
             .iter()
-            .map(|n| hook(n, &nowhere(), &["1h"]).build(None, &|_| true).unwrap())
+            .map(|n| hook(n, url, &["1h"]).build(None, &|_| true).unwrap())
             .collect();
         let journal = Arc::new(Recorder::default());
         let (stop, shutdown) = watch::channel(false);
@@ -760,5 +769,24 @@ mod tests {
         assert_eq!(v.state, "failed");
         assert_eq!(v.note.as_deref(), Some("the webhook was deleted"));
         assert_eq!(v.attempts.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_file_webhook_deactivated_by_410_gone_stays_inactive_after_a_restart() {
+        let gone = Target::start(Vec::new(), Answer::Status(410)).await;
+        let (s, run1, _, stop) = declared_to(&gone.url, &["old"], &[]);
+        let d = s
+            .dispatch("payment_received", None, DispatchOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(finished(&s, d.deliveries[0]).await.state, "failed");
+        assert!(!s.webhook(1).unwrap().active);
+        stop.send_replace(true);
+
+        let (s2, _, r, _stop2) = declared_to(&gone.url, &["old"], &[&run1]);
+        assert_eq!(r.file_changes, 1);
+        let w = s2.webhook(1).unwrap();
+        assert!(!w.active, "{w:?}");
+        assert_eq!((w.sent_count, w.last_status), (1, Some(410)));
     }
 }
