@@ -19,6 +19,7 @@
 //! appended to it under the one mutex, in the order it happened: webhooks made, changed or
 //! deleted at run time, and every delivery made, attempted (when the attempt starts and when
 //! it ends), finished or dropped from the log.
+//!
 //! Each part uses only the parts listed before it (and this file's shared state), except that
 //! `registry` ends a deleted or deactivated webhook's pending deliveries through `log`. Pending
 //! deliveries are bounded ([`SenderLimits::max_pending`]): past it a dispatch is refused with 503
