@@ -39,8 +39,13 @@
 //!   must equal requests recorded and kept + evicted; the child's peak RSS must stay within the
 //!   budget plus its RSS at start plus a stated 64 MiB overhead; `/_/api/health` p99 during the
 //!   flood (see `examples/bench/soak.rs`).
+//! * `persist`: the durable store from outside: 100,000 POSTs of 1 KiB into a child with
+//!   `--data-dir`, a clean stop, a restart on the same directory: start-up until
+//!   `/_/api/health` answers (target ≤ 2 s), all 100,000 there, database bytes per stored request
+//!   (target ≤ 1.6 KiB) (see `examples/bench/persist.rs`). `capture` has a row for hookpit
+//!   with `--data-dir` (target ≥ 0.60× bare).
 //!
-//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|soak|all]
+//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|soak|persist|all]
 //! [--rounds N] [--secs S] [--conns C]` (defaults: `all`, 5 rounds, 3 s per round, 32
 //! connections; `retry-memory` runs part (2) of `sender` alone, in this process). The machine may
 //! be shared and noisy, so every figure is printed per round with the median, and verdicts use the
@@ -76,6 +81,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "bench/persist.rs"]
+mod persist;
 #[path = "bench/sender.rs"]
 mod sender;
 #[path = "bench/soak.rs"]
@@ -128,8 +135,10 @@ impl Opts {
                 "--conns" => o.conns = num(&val("--conns")?)?,
                 "-h" | "--help" => return Err(String::new()),
                 "capture" | "ws" | "memory" | "waits" | "verify" | "sender" | "retry-memory"
-                | "soak" | "serve-soak" | "serve-bare" | "serve-naive" | "serve-hookpit"
-                | "serve-deep" | "all" => o.mode = a,
+                | "soak" | "persist" | "serve-soak" | "serve-bare" | "serve-naive"
+                | "serve-hookpit" | "serve-deep" | "serve-disk" | "serve-persist" | "all" => {
+                    o.mode = a
+                }
                 "--child" => o.child = true,
                 "--bench" => {} // passed by `cargo bench`-style runners; harmless
                 other => return Err(format!("unknown argument `{other}`")),
@@ -1199,7 +1208,7 @@ async fn main() {
                 eprintln!("bench: {e}");
             }
             eprintln!(
-                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|soak|all] [--rounds N] [--secs S] [--conns C]"
+                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|soak|persist|all] [--rounds N] [--secs S] [--conns C]"
             );
             std::process::exit(2);
         }
@@ -1261,6 +1270,9 @@ async fn main() {
     }
     if all || o.mode == "soak" {
         verdicts.extend(report("soak", soak::bench_soak(&o).await));
+    }
+    if all || o.mode == "persist" {
+        verdicts.extend(report("persist", persist::bench_persist(&o).await));
     }
     print_summary(&verdicts);
     println!(

@@ -128,14 +128,25 @@ impl Ctx {
     ) -> Result<Resp> {
         let method = req.method().clone();
         match (&method, segs) {
-            (&Method::GET, ["health"]) => ok(json!({
-                "ok": true,
-                "version": env!("CARGO_PKG_VERSION"),
-                "instance": self.store.instance(),
-                "stats": self.store.stats(),
-                "pending_waits": self.store.pending_waits(),
-                "subscribers": self.store.subscribers(),
-            })),
+            (&Method::GET, ["health"]) => {
+                let store = self.store.describe();
+                let healthy = store["ok"] == json!(true);
+                let body = json!({
+                    "ok": healthy,
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "instance": self.store.instance(),
+                    "stats": self.store.stats(),
+                    "pending_waits": self.store.pending_waits(),
+                    "subscribers": self.store.subscribers(),
+                    "store": store,
+                });
+                if healthy {
+                    ok(body)
+                } else {
+                    // a store that cannot take captures makes the server unhealthy
+                    Ok(json_response(StatusCode::SERVICE_UNAVAILABLE, &body))
+                }
+            }
             (&Method::GET, ["bins"]) => {
                 let limit: usize = params.num("limit")?.unwrap_or(usize::MAX);
                 let offset: usize = params.num("offset")?.unwrap_or(0);

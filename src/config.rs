@@ -57,6 +57,11 @@ pub struct Config {
     pub demo_webhook: bool,
     /// The config file these settings came from, if any.
     pub config_file: Option<std::path::PathBuf>,
+    /// Where captures, bins, run-time webhooks and the delivery log are kept across restarts
+    /// (`--data-dir`); nothing is written anywhere without it.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Bytes the durable store may use; past it the oldest requests are evicted.
+    pub max_disk: u64,
 }
 
 impl Default for Config {
@@ -78,6 +83,8 @@ impl Default for Config {
             feed_capacity: 4096,
             webhooks: Vec::new(),
             events: Vec::new(),
+            data_dir: None,
+            max_disk: 1024 * 1024 * 1024,
             bins: Vec::new(),
             demo_webhook: true,
             config_file: None,

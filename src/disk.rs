@@ -1,2 +1,906 @@
-//! The durable store behind `--data-dir`: one SQLite database written behind the memory store
-//! by one writer thread, read once at start.
+//! The durable store behind `--data-dir`: one SQLite database (`DIR/hookpit.db`, WAL mode)
+//! written behind the memory store by one writer thread, and read once at start.
+//!
+//! Owns the directory's lock (`DIR/hookpit.lock`, held for the process's life), the database
+//! connection (only the writer thread touches it after start) and the queue of facts
+//! ([`Op`]) the store and the sender append. `append` never waits for the disk: the writer wakes
+//! on the first fact, lets others join for [`GROUP`] (or until [`BATCH`] facts wait) and writes
+//! them in one transaction (group commit). A failed write (no space left) keeps its batch and is
+//! retried; meanwhile [`Journal::health`] says so and captures are refused, never answered 2xx
+//! unless kept. Past `max_disk` it asks the store to evict the oldest requests. Opening refuses
+//! a directory in use, one holding files it did not write, and a damaged or newer-format store,
+//! naming the path, and never writes to what it refused.
+//!
+//! Uses `journal` (the seam), `model` and `error`; used by `server`. A user may open the database
+//! with `sqlite3` and query it: one row per request, headers as JSON, bodies as blobs.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::error::{Error, Result};
+use crate::journal::{BinRecord, Gone, Health, Journal, Op, Snapshot};
+use crate::model::{split_target, Body, CapturedRequest, Header, Timings};
+
+/// The store's file in the data directory.
+pub const DB_FILE: &str = "hookpit.db";
+/// The lock held while a hookpit uses the directory.
+pub const LOCK_FILE: &str = "hookpit.lock";
+/// The format this build writes; older ones are migrated when opened, newer ones refused.
+pub const FORMAT_VERSION: i64 = 1;
+/// `PRAGMA application_id` of a hookpit store ("hook").
+const APPLICATION_ID: i64 = 0x686f_6f6b;
+/// How long the writer lets facts gather after the first one before it writes.
+pub const GROUP: Duration = Duration::from_millis(10);
+/// Facts that make the writer write at once.
+pub const BATCH: usize = 4096;
+/// Unwritten bytes past which captures are refused until the writer catches up.
+const MAX_BEHIND: usize = 256 * 1024 * 1024;
+/// How long the writer waits before trying a failed write again.
+const RETRY_EVERY: Duration = Duration::from_millis(200);
+/// Files a hookpit store directory may hold.
+const OURS: [&str; 5] = [
+    DB_FILE,
+    "hookpit.db-wal",
+    "hookpit.db-shm",
+    "hookpit.db-journal",
+    LOCK_FILE,
+];
+
+/// The durable store's settings.
+#[derive(Debug, Clone)]
+pub struct DiskOptions {
+    /// Bytes the database may use; past it the oldest requests are evicted.
+    pub max_disk: u64,
+}
+
+/// What the writer thread and the appenders share.
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the writer: facts arrived, a flush is wanted, or it should stop.
+    wake: Condvar,
+    /// Wakes flushers: a batch was written (or failed).
+    written: Condvar,
+    max_disk: u64,
+    /// Bytes the database uses past `max_disk`, as last measured (0: within it).
+    over: AtomicU64,
+    /// Bytes the database uses, as last measured.
+    used: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    ops: Vec<Op>,
+    /// Approximate bytes appended and not yet written.
+    unwritten: usize,
+    /// Facts appended, ever; facts written, ever.
+    appended: u64,
+    written: u64,
+    /// The error of the last write, while writes fail.
+    failing: Option<String>,
+    /// Facts appended before the store last evicted for the disk budget: a measurement of a
+    /// batch older than that does not ask again.
+    budget_barrier: u64,
+    flush_wanted: bool,
+    closing: bool,
+    /// A test's fault switch, to apply before the next write: `true` stops the database
+    /// growing (a full disk), `false` lifts that.
+    page_limit: Option<bool>,
+}
+
+/// The durable store: a handle to the writer thread. Dropping it writes what is queued and
+/// stops the thread.
+#[derive(Debug)]
+pub struct Disk {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    dir: PathBuf,
+    /// Held, locked, for as long as this store is open; released by `close`.
+    lock: Mutex<Option<File>>,
+}
+
+fn refuse(path: &Path, message: impl Into<String>) -> Error {
+    Error::DataDir {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+fn micros(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn from_micros(us: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(us.max(0) as u64)
+}
+
+/// Takes the directory's lock, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| refuse(&path, e.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock only reads the descriptor, which `file` keeps open.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(refuse(
+                dir,
+                "in use by another hookpit (its lock, hookpit.lock, is held); stop it or pick another --data-dir",
+            ));
+        }
+    }
+    Ok(file)
+}
+
+/// Refuses a directory that holds something other than a hookpit store, naming one such file.
+fn check_foreign(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| refuse(dir, e.to_string()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    if names.iter().any(|n| n == DB_FILE) {
+        return Ok(());
+    }
+    match names.iter().find(|n| !OURS.contains(&n.as_str())) {
+        Some(other) => Err(refuse(
+            dir,
+            format!(
+                "not a hookpit store: it holds {other} and no {DB_FILE}; pick an empty or new directory"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks, reading only its header (never through SQLite, which could add files beside it),
+/// that an existing file is a hookpit store this build can open.
+fn identify(path: &Path) -> Result<()> {
+    // the SQLite file header: magic at 0, user_version at 60, application_id at 68
+    let mut head = [0u8; 100];
+    let ok = File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok();
+    if !ok || &head[..16] != b"SQLite format 3\0" {
+        return Err(refuse(
+            path,
+            "not a hookpit store (not an SQLite database); it was left as it is",
+        ));
+    }
+    let be = |at: usize| {
+        i64::from(u32::from_be_bytes([
+            head[at],
+            head[at + 1],
+            head[at + 2],
+            head[at + 3],
+        ]))
+    };
+    if be(68) != APPLICATION_ID {
+        return Err(refuse(
+            path,
+            "not a hookpit store (an SQLite database of another program); it was left as it is",
+        ));
+    }
+    newer(path, be(60))
+}
+
+/// Refuses a store of a format newer than this build reads.
+fn newer(path: &Path, version: i64) -> Result<()> {
+    if version > FORMAT_VERSION {
+        return Err(refuse(
+            path,
+            format!(
+                "written by a newer hookpit (store format {version}; this one reads formats up to {FORMAT_VERSION}); upgrade hookpit"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens a store [`identify`] accepted (under the directory's lock): checks its pages, and
+/// migrates an older format.
+fn open_existing(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| refuse(path, format!("cannot open: {e}")))?;
+    let damaged = |e: rusqlite::Error| refuse(path, format!("damaged: {e}; it was left as it is"));
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(damaged)?;
+    newer(path, version)?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(damaged)?;
+    if check != "ok" {
+        return Err(refuse(
+            path,
+            format!("damaged: {check}; it was left as it is"),
+        ));
+    }
+    migrate(&conn, version).map_err(damaged)?;
+    Ok(conn)
+}
+
+/// Brings a store of an older format up to [`FORMAT_VERSION`], in one transaction.
+fn migrate(_conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    if from < 1 {
+        // format 0 does not exist: a store is created at format 1
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    Ok(())
+}
+
+/// Creates a new, empty store.
+fn create(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| refuse(path, format!("cannot create: {e}")))?;
+    let setup = || -> rusqlite::Result<()> {
+        // before any table: the page size (rows of about 1.5 KiB fill large pages well) and
+        // incremental vacuum, so deleted requests' space is given back over time
+        conn.execute_batch("PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL;")?;
+        conn.execute_batch(&format!(
+            "BEGIN;
+             PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA user_version = {FORMAT_VERSION};
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+             INSERT INTO meta VALUES ('next_id', 1), ('evicted_total', 0), ('evicted_bins', 0);
+             CREATE TABLE bins (
+               name TEXT PRIMARY KEY,
+               config TEXT NOT NULL DEFAULT '{{}}',
+               sequence_position INTEGER NOT NULL DEFAULT 0,
+               rng INTEGER NOT NULL DEFAULT 0,
+               created_at_us INTEGER NOT NULL,
+               evicted INTEGER NOT NULL DEFAULT 0,
+               evicted_up_to INTEGER NOT NULL DEFAULT 0,
+               last_id INTEGER NOT NULL DEFAULT 0
+             ) WITHOUT ROWID;
+             CREATE TABLE requests (
+               id INTEGER PRIMARY KEY,
+               bin TEXT NOT NULL,
+               received_at_us INTEGER NOT NULL,
+               headers_us INTEGER NOT NULL,
+               body_us INTEGER NOT NULL,
+               method TEXT NOT NULL,
+               target TEXT NOT NULL,
+               version TEXT NOT NULL,
+               remote_addr TEXT NOT NULL,
+               headers TEXT NOT NULL,
+               body BLOB NOT NULL,
+               body_truncated INTEGER NOT NULL,
+               response TEXT NOT NULL,
+               signature TEXT,
+               forward TEXT
+             );
+             CREATE INDEX requests_by_bin ON requests (bin, id);
+             CREATE TABLE webhooks (id INTEGER PRIMARY KEY, def TEXT NOT NULL);
+             CREATE TABLE deliveries (id INTEGER PRIMARY KEY, record TEXT NOT NULL);
+             COMMIT;"
+        ))
+    };
+    setup().map_err(|e| refuse(path, format!("cannot create: {e}")))?;
+    Ok(conn)
+}
+
+/// Settings of every connection to an open store.
+fn tune(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL: readers never block the writer; NORMAL: a commit is in the OS's hands at once (a
+    // killed process loses nothing), and on the platter at each checkpoint
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+impl Disk {
+    /// Opens (or creates) the store in `dir` and reads it back. Refuses, naming the path, a
+    /// directory in use, one holding files hookpit did not write, and a damaged or
+    /// newer-format store.
+    pub fn open(dir: &Path, opts: DiskOptions) -> Result<(Arc<Disk>, Snapshot)> {
+        std::fs::create_dir_all(dir).map_err(|e| refuse(dir, format!("cannot create: {e}")))?;
+        check_foreign(dir)?;
+        let path = dir.join(DB_FILE);
+        // a file that is not ours is refused before anything (even the lock) is written
+        if path.exists() {
+            identify(&path)?;
+        }
+        let lock = lock_dir(dir)?;
+        let conn = if path.exists() {
+            open_existing(&path)?
+        } else {
+            create(&path)?
+        };
+        tune(&conn).map_err(|e| refuse(&path, e.to_string()))?;
+        let snapshot = load(&conn)
+            .map_err(|e| refuse(&path, format!("damaged: {e}; it was left as it is")))?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            written: Condvar::new(),
+            max_disk: opts.max_disk,
+            over: AtomicU64::new(0),
+            used: AtomicU64::new(0),
+        });
+        measure(&conn, &shared, 0);
+        let s = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("hookpit-disk".into())
+            .spawn(move || write_loop(conn, s))
+            .map_err(|e| refuse(dir, format!("cannot start its writer: {e}")))?;
+        Ok((
+            Arc::new(Disk {
+                shared,
+                writer: Mutex::new(Some(writer)),
+                dir: dir.to_path_buf(),
+                lock: Mutex::new(Some(lock)),
+            }),
+            snapshot,
+        ))
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes the database uses, as last measured.
+    pub fn used_bytes(&self) -> u64 {
+        self.shared.used.load(Ordering::Acquire)
+    }
+
+    /// Bytes the database may use.
+    pub fn max_disk(&self) -> u64 {
+        self.shared.max_disk
+    }
+
+    /// A test's fault switch: `true` lets the database grow no more (SQLite's
+    /// `max_page_count` set to the pages it has), so writes that need space fail as on a full
+    /// disk; `false` lifts the limit, as when space comes back.
+    #[doc(hidden)]
+    pub fn simulate_full_disk(&self, full: bool) {
+        let mut q = self.queue();
+        q.page_limit = Some(full);
+        q.flush_wanted = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// Writes everything appended so far; returns when it is written or a write failed.
+    pub fn flush_now(&self) {
+        Journal::flush(self);
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.shared.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes what is queued and stops the writer (what `Drop` does; callable earlier).
+    pub fn close(&self) {
+        {
+            let mut q = self.queue();
+            q.closing = true;
+            self.shared.wake.notify_one();
+        }
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        // the directory is free for the next hookpit once everything is written
+        drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Approximate bytes a fact holds until written.
+fn op_bytes(op: &Op) -> usize {
+    match op {
+        Op::Request(r) => r.weight(),
+        _ => 128,
+    }
+}
+
+impl Journal for Disk {
+    fn append(&self, op: Op) {
+        let mut q = self.queue();
+        if q.closing {
+            // closed: `health` refuses captures, and nothing can be written any more
+            return;
+        }
+        q.unwritten += op_bytes(&op);
+        q.appended += 1;
+        q.ops.push(op);
+        if q.ops.len() == 1 || q.ops.len() >= BATCH {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    fn health(&self) -> Health {
+        let q = self.queue();
+        if q.closing {
+            Health::Failing(format!(
+                "the data directory {} is closed",
+                self.dir.display()
+            ))
+        } else if let Some(e) = &q.failing {
+            Health::Failing(format!(
+                "the data directory {} cannot be written: {e}",
+                self.dir.display()
+            ))
+        } else if q.unwritten > MAX_BEHIND {
+            Health::Behind
+        } else {
+            Health::Ok
+        }
+    }
+
+    fn flush(&self) {
+        let mut q = self.queue();
+        let want = q.appended;
+        let writer_alive = self.writer.lock().map(|w| w.is_some()).unwrap_or(false);
+        if !writer_alive {
+            return;
+        }
+        while q.written < want && q.failing.is_none() && !q.closing {
+            q.flush_wanted = true;
+            self.shared.wake.notify_one();
+            q = self
+                .shared
+                .written
+                .wait_timeout(q, Duration::from_millis(100))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "disk",
+            "dir": self.dir.display().to_string(),
+            "used_bytes": self.used_bytes(),
+            "max_disk": self.shared.max_disk,
+        })
+    }
+
+    fn over_budget(&self) -> u64 {
+        self.shared.over.load(Ordering::Acquire)
+    }
+
+    fn evicted_for_budget(&self) {
+        let mut q = self.queue();
+        q.budget_barrier = q.appended;
+        self.shared.over.store(0, Ordering::Release);
+    }
+}
+
+/// Measures the database's size; past `max_disk`, asks the store to evict (unless the batch
+/// just written predates the store's last such eviction).
+fn measure(conn: &Connection, shared: &Shared, batch_upto: u64) {
+    let size = || -> rusqlite::Result<u64> {
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(((pages - free).max(0) * page) as u64)
+    };
+    let Ok(used) = size() else {
+        return;
+    };
+    shared.used.store(used, Ordering::Release);
+    let barrier = shared.queue.lock().map(|q| q.budget_barrier).unwrap_or(0);
+    if batch_upto >= barrier {
+        shared
+            .over
+            .store(used.saturating_sub(shared.max_disk), Ordering::Release);
+    }
+}
+
+/// The writer thread: group commit until closed.
+fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
+    let mut failed: Vec<Op> = Vec::new();
+    let mut last_vacuum = Instant::now();
+    loop {
+        let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        while q.ops.is_empty() && failed.is_empty() && !q.closing && !q.flush_wanted {
+            q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+        // let others join the first fact, unless full, wanted now or closing
+        let deadline = Instant::now() + GROUP;
+        while !(q.closing || q.flush_wanted || q.ops.len() >= BATCH) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            q = shared
+                .wake
+                .wait_timeout(q, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        let mut batch = std::mem::take(&mut failed);
+        batch.append(&mut q.ops);
+        let upto = q.appended;
+        let closing = q.closing;
+        q.flush_wanted = false;
+        let page_limit = q.page_limit.take();
+        drop(q);
+        if let Some(full) = page_limit {
+            let pages: i64 = if full {
+                conn.query_row("PRAGMA page_count", [], |r| r.get(0))
+                    .unwrap_or(1)
+            } else {
+                i64::from(u32::MAX >> 1)
+            };
+            let _ = conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()));
+        }
+        let bytes: usize = batch.iter().map(op_bytes).sum();
+        let result = if batch.is_empty() {
+            Ok(())
+        } else {
+            write_batch(&mut conn, &batch)
+        };
+        let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => {
+                q.written = upto;
+                q.unwritten = q.unwritten.saturating_sub(bytes);
+                q.failing = None;
+                drop(q);
+                shared.written.notify_all();
+                measure(&conn, &shared, upto);
+                if last_vacuum.elapsed() > Duration::from_secs(10) {
+                    last_vacuum = Instant::now();
+                    give_back_space(&conn);
+                }
+            }
+            Err(e) => {
+                q.failing = Some(e.to_string());
+                drop(q);
+                shared.written.notify_all();
+                failed = batch;
+                if closing {
+                    // nothing more can be done for it: the store stops with what it has
+                    break;
+                }
+                std::thread::sleep(RETRY_EVERY);
+                continue;
+            }
+        }
+        if closing {
+            let q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if q.ops.is_empty() {
+                break;
+            }
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+/// Gives freed pages back to the file system when a good share of the file is free.
+fn give_back_space(conn: &Connection) {
+    let count = |p: &str| -> i64 { conn.query_row(p, [], |r| r.get(0)).unwrap_or(0) };
+    let pages = count("PRAGMA page_count");
+    let free = count("PRAGMA freelist_count");
+    if free > 64 && free * 4 > pages {
+        let _ = conn.execute_batch(&format!("PRAGMA incremental_vacuum({free});"));
+    }
+}
+
+/// Per-bin counts a batch adds up, written once per bin.
+#[derive(Default)]
+struct BinCounts {
+    evicted: u64,
+    evicted_up_to: u64,
+    last_id: u64,
+}
+
+/// Writes one batch of facts in one transaction.
+fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let mut counts: HashMap<Arc<str>, BinCounts> = HashMap::new();
+    let mut next_id = 0u64;
+    let mut evicted_total = 0u64;
+    let mut evicted_bins = 0u64;
+    let now = micros(SystemTime::now());
+    let flush_counts =
+        |tx: &rusqlite::Transaction<'_>, bin: &str, c: &BinCounts| -> rusqlite::Result<()> {
+            tx.prepare_cached(
+                "INSERT INTO bins (name, created_at_us, evicted, evicted_up_to, last_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (name) DO UPDATE SET
+                   evicted = evicted + excluded.evicted,
+                   evicted_up_to = max(evicted_up_to, excluded.evicted_up_to),
+                   last_id = max(last_id, excluded.last_id)",
+            )?
+            .execute(params![
+                bin,
+                now,
+                c.evicted as i64,
+                c.evicted_up_to as i64,
+                c.last_id as i64
+            ])?;
+            Ok(())
+        };
+    for op in batch {
+        match op {
+            Op::Request(r) => {
+                put_request(&tx, r)?;
+                next_id = next_id.max(r.id + 1);
+                let c = counts.entry(Arc::from(r.bin.as_str())).or_default();
+                c.last_id = c.last_id.max(r.id);
+            }
+            Op::Remove { bin, id, why } => {
+                tx.prepare_cached("DELETE FROM requests WHERE id = ?1")?
+                    .execute([*id as i64])?;
+                if *why == Gone::Evicted {
+                    let c = counts.entry(bin.clone()).or_default();
+                    c.evicted += 1;
+                    c.evicted_up_to = c.evicted_up_to.max(*id);
+                    evicted_total += 1;
+                }
+            }
+            Op::Clear { bin } => {
+                tx.prepare_cached("DELETE FROM requests WHERE bin = ?1")?
+                    .execute([&**bin])?;
+            }
+            Op::Bin(rec) => {
+                if let Some(c) = counts.remove(&rec.name) {
+                    flush_counts(&tx, &rec.name, &c)?;
+                }
+                put_bin(&tx, rec)?;
+            }
+            Op::RemoveBin { bin, why } => {
+                counts.remove(bin);
+                if *why == Gone::Evicted {
+                    let n: i64 = tx
+                        .prepare_cached("SELECT count(*) FROM requests WHERE bin = ?1")?
+                        .query_row([&**bin], |r| r.get(0))?;
+                    evicted_total += n as u64;
+                    evicted_bins += 1;
+                }
+                tx.prepare_cached("DELETE FROM requests WHERE bin = ?1")?
+                    .execute([&**bin])?;
+                tx.prepare_cached("DELETE FROM bins WHERE name = ?1")?
+                    .execute([&**bin])?;
+            }
+            Op::Webhook { id, def } => match def {
+                Some(d) => {
+                    tx.prepare_cached("INSERT OR REPLACE INTO webhooks (id, def) VALUES (?1, ?2)")?
+                        .execute(params![*id as i64, d.to_string()])?;
+                }
+                None => {
+                    tx.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
+                        .execute([*id as i64])?;
+                }
+            },
+            Op::Delivery { id, record } => match record {
+                Some(d) => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO deliveries (id, record) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![*id as i64, d.to_string()])?;
+                }
+                None => {
+                    tx.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?
+                        .execute([*id as i64])?;
+                }
+            },
+        }
+    }
+    for (bin, c) in &counts {
+        flush_counts(&tx, bin, c)?;
+    }
+    if next_id > 0 {
+        tx.prepare_cached("UPDATE meta SET value = max(value, ?1) WHERE key = 'next_id'")?
+            .execute([next_id as i64])?;
+    }
+    if evicted_total > 0 {
+        tx.prepare_cached("UPDATE meta SET value = value + ?1 WHERE key = 'evicted_total'")?
+            .execute([evicted_total as i64])?;
+    }
+    if evicted_bins > 0 {
+        tx.prepare_cached("UPDATE meta SET value = value + ?1 WHERE key = 'evicted_bins'")?
+            .execute([evicted_bins as i64])?;
+    }
+    tx.commit()
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn put_request(tx: &rusqlite::Transaction<'_>, r: &CapturedRequest) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO requests (id, bin, received_at_us, headers_us, body_us, method,
+           target, version, remote_addr, headers, body, body_truncated, response, signature,
+           forward)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        r.id as i64,
+        r.bin,
+        micros(r.received_at),
+        r.timings.headers_us as i64,
+        r.timings.body_us as i64,
+        r.method,
+        r.target,
+        &*r.version,
+        r.remote_addr.to_string(),
+        json_text(&r.headers),
+        &r.body.bytes[..],
+        r.body.truncated,
+        json_text(&r.response),
+        r.signature.as_ref().map(json_text),
+        r.forward.as_ref().map(json_text),
+    ])?;
+    Ok(())
+}
+
+fn put_bin(tx: &rusqlite::Transaction<'_>, b: &BinRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO bins (name, config, sequence_position, rng, created_at_us, evicted,
+           evicted_up_to, last_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (name) DO UPDATE SET config = excluded.config,
+           sequence_position = excluded.sequence_position, rng = excluded.rng,
+           created_at_us = excluded.created_at_us, evicted = excluded.evicted,
+           evicted_up_to = excluded.evicted_up_to,
+           last_id = max(last_id, excluded.last_id)",
+    )?
+    .execute(params![
+        &*b.name,
+        b.config.to_string(),
+        b.sequence_position as i64,
+        b.rng as i64,
+        micros(b.created_at),
+        b.evicted as i64,
+        b.evicted_up_to as i64,
+        b.last_id as i64,
+    ])?;
+    Ok(())
+}
+
+/// A column's JSON, as a rusqlite error when it does not parse (a damaged store).
+fn parse<T: serde::de::DeserializeOwned>(col: usize, text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Reads the whole store back.
+fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
+    let meta = |key: &str| -> rusqlite::Result<u64> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            .unwrap_or(0)
+            .max(0) as u64)
+    };
+    let mut snap = Snapshot {
+        next_id: meta("next_id")?.max(1),
+        evicted_total: meta("evicted_total")?,
+        evicted_bins: meta("evicted_bins")?,
+        ..Snapshot::default()
+    };
+    let mut stmt = conn.prepare(
+        "SELECT name, config, sequence_position, rng, created_at_us, evicted, evicted_up_to,
+           last_id FROM bins",
+    )?;
+    let bins = stmt.query_map([], |r| {
+        let config: String = r.get(1)?;
+        Ok(BinRecord {
+            name: Arc::from(r.get::<_, String>(0)?),
+            config: Arc::new(parse(1, &config)?),
+            sequence_position: r.get::<_, i64>(2)?.max(0) as usize,
+            rng: r.get::<_, i64>(3)? as u64,
+            created_at: from_micros(r.get(4)?),
+            evicted: r.get::<_, i64>(5)?.max(0) as u64,
+            evicted_up_to: r.get::<_, i64>(6)?.max(0) as u64,
+            last_id: r.get::<_, i64>(7)?.max(0) as u64,
+        })
+    })?;
+    for b in bins {
+        snap.bins.push(b?);
+    }
+    // one allocation per distinct header name, shared by every request that has it
+    let mut names: HashMap<Arc<str>, ()> = HashMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT id, bin, received_at_us, headers_us, body_us, method, target, version,
+           remote_addr, headers, body, body_truncated, response, signature, forward
+         FROM requests ORDER BY id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let target: String = r.get(6)?;
+        let (path, query) = split_target(&target);
+        let version: String = r.get(7)?;
+        let remote: String = r.get(8)?;
+        let mut headers: Vec<Header> = parse(9, r.get_ref(9)?.as_str()?)?;
+        for h in &mut headers {
+            match names.get_key_value(&h.name) {
+                Some((k, _)) => h.name = k.clone(),
+                None => {
+                    names.insert(h.name.clone(), ());
+                }
+            }
+        }
+        headers.shrink_to_fit();
+        let body: Vec<u8> = r.get(10)?;
+        let signature: Option<String> = r.get(13)?;
+        let forward: Option<String> = r.get(14)?;
+        snap.requests.push(CapturedRequest {
+            id: r.get::<_, i64>(0)? as u64,
+            bin: r.get(1)?,
+            received_at: from_micros(r.get(2)?),
+            timings: Timings {
+                headers_us: r.get::<_, i64>(3)?.max(0) as u64,
+                body_us: r.get::<_, i64>(4)?.max(0) as u64,
+            },
+            method: r.get(5)?,
+            target,
+            path,
+            query,
+            version: match version.as_str() {
+                "HTTP/1.1" => "HTTP/1.1".into(),
+                "HTTP/1.0" => "HTTP/1.0".into(),
+                "HTTP/2.0" => "HTTP/2.0".into(),
+                _ => version.into(),
+            },
+            remote_addr: remote.parse().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    8,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
+            headers,
+            body: Body::new(Bytes::from(body), r.get(11)?),
+            response: parse(12, r.get_ref(12)?.as_str()?)?,
+            signature: signature.map(|s| parse(13, &s)).transpose()?,
+            forward: forward.map(|s| parse(14, &s)).transpose()?,
+        });
+    }
+    let mut stmt = conn.prepare("SELECT id, def FROM webhooks ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        snap.webhooks
+            .push((id as u64, parse(1, r.get_ref(1)?.as_str()?)?));
+    }
+    let mut stmt = conn.prepare("SELECT id, record FROM deliveries ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        snap.deliveries
+            .push((id as u64, parse(1, r.get_ref(1)?.as_str()?)?));
+    }
+    Ok(snap)
+}

@@ -22,6 +22,8 @@ pub struct ServerHandle {
     addr: SocketAddr,
     store: Store,
     sender: crate::deliver::Sender,
+    /// The durable store (`--data-dir`), flushed and closed when the server stops.
+    disk: Option<Arc<crate::disk::Disk>>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -42,6 +44,7 @@ impl ServerHandle {
         addr: SocketAddr,
         store: Store,
         sender: crate::deliver::Sender,
+        disk: Option<Arc<crate::disk::Disk>>,
         shutdown: watch::Sender<bool>,
         task: JoinHandle<()>,
     ) -> ServerHandle {
@@ -49,6 +52,7 @@ impl ServerHandle {
             addr,
             store,
             sender,
+            disk,
             shutdown,
             task: Some(task),
         }
@@ -134,7 +138,16 @@ impl ServerHandle {
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
+        if let Some(d) = self.disk.take() {
+            // everything answered is written before the process goes
+            let _ = tokio::task::spawn_blocking(move || d.close()).await;
+        }
         self.summary()
+    }
+
+    /// The durable store, when the server runs with a data directory.
+    pub fn disk(&self) -> Option<&crate::disk::Disk> {
+        self.disk.as_deref()
     }
 }
 
@@ -209,5 +222,9 @@ impl BinRef {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        if let Some(d) = self.disk.take() {
+            // written, and the directory's lock released, before the handle is gone
+            d.close();
+        }
     }
 }

@@ -25,6 +25,13 @@ pub enum Error {
         key: String,
         message: String,
     },
+    /// The data directory (`--data-dir`) cannot be used as it is; `path` names the directory or
+    /// the file at fault.
+    #[error("{path}: {message}")]
+    DataDir { path: String, message: String },
+    /// The durable store cannot take a write now (no space left, or behind).
+    #[error("{0}")]
+    StoreUnavailable(String),
     #[error("{what}: {message}")]
     BadParameter { what: String, message: String },
     #[error("{0}")]
@@ -98,7 +105,10 @@ impl Error {
             Error::Api { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            Error::Bind { .. } | Error::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::StoreUnavailable(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Bind { .. } | Error::Io(_) | Error::DataDir { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -107,6 +117,8 @@ impl Error {
         match self {
             Error::Bind { .. } => "bind",
             Error::Config { .. } => "bad_config",
+            Error::DataDir { .. } => "data_dir",
+            Error::StoreUnavailable(_) => "store_unavailable",
             Error::BadParameter { .. } => "bad_parameter",
             Error::BadFilter(_) => "bad_filter",
             Error::NotFound { .. } => "not_found",

@@ -53,6 +53,8 @@ pub struct ServerSettings {
     pub allow_host: Vec<String>,
     pub token: Option<String>,
     pub trust_proxy: Option<bool>,
+    pub data_dir: Option<PathBuf>,
+    pub max_disk: Option<u64>,
 }
 
 /// A parsed and validated config file.
@@ -83,6 +85,8 @@ impl HookFile {
         c.allow_hosts.extend(s.allow_host);
         c.token = s.token.or(c.token.take());
         c.trust_proxy = s.trust_proxy.unwrap_or(c.trust_proxy);
+        c.data_dir = s.data_dir.or(c.data_dir.take());
+        c.max_disk = s.max_disk.unwrap_or(c.max_disk);
         c.demo_webhook = self.webhooks.is_empty();
         c.webhooks = self.webhooks;
         c.events = self.events;
@@ -147,6 +151,10 @@ struct RawServer {
     max_memory: Option<NumOrText>,
     #[serde(default)]
     max_bins: Option<i64>,
+    #[serde(default)]
+    data_dir: Option<String>,
+    #[serde(default)]
+    max_disk: Option<NumOrText>,
     #[serde(default)]
     header_timeout: Option<NumOrText>,
     #[serde(default)]
@@ -427,6 +435,23 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
                 return Err(at("max_bins", format!("expected at least 1, got {n}")));
             }
             out.server.max_bins = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(d) = s.data_dir {
+            if d.trim().is_empty() {
+                return Err(at(
+                    "data_dir",
+                    "expected a directory, got an empty string".into(),
+                ));
+            }
+            // relative to the config file's directory, like the file's other paths
+            out.server.data_dir = Some(dir.join(d));
+        }
+        if let Some(v) = s.max_disk {
+            let n = v.size().map_err(|m| at("max_disk", m))?;
+            if n == 0 {
+                return Err(at("max_disk", "expected a size above 0".into()));
+            }
+            out.server.max_disk = Some(n as u64);
         }
         if let Some(v) = s.header_timeout {
             let d = v.duration().map_err(|m| at("header_timeout", m))?;

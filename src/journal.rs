@@ -89,6 +89,16 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
     fn health(&self) -> Health;
     /// Writes everything appended so far and returns when it is on disk (or the write failed).
     fn flush(&self);
+    /// Bytes the backend holds past its own budget (`--max-disk`), as last measured: the store
+    /// evicts its oldest requests to give them back.
+    fn over_budget(&self) -> u64 {
+        0
+    }
+    /// The store evicted for [`Journal::over_budget`]: do not ask again before those evictions
+    /// are written.
+    fn evicted_for_budget(&self) {}
+    /// What `/_/api/health` shows of this backend (`kind` and its own figures).
+    fn describe(&self) -> serde_json::Value;
 }
 
 /// What a backend held at start, for the store and the sender to take back.

@@ -33,10 +33,12 @@ use crate::assets;
 use crate::capture::{self, BodyEnd, CaptureLimits};
 use crate::config::Config;
 use crate::deliver::Sender;
+use crate::disk::{Disk, DiskOptions};
 use crate::embed::ServerHandle;
 use crate::error::{Error, Result};
 use crate::forward::Forwarder;
 use crate::http::{self, error_response, Params, Resp};
+use crate::journal::Health;
 use crate::live;
 use crate::model::{CapturedRequest, Header, RequestId, ResponseSent};
 use crate::sender_api;
@@ -97,13 +99,43 @@ impl Server {
                 reason,
             })?;
         let addr = listener.local_addr()?;
-        let store = Store::new(Limits {
+        let limits = Limits {
             max_requests: config.max_requests.max(1),
             max_memory: config.max_memory,
             max_bins: config.max_bins.max(1),
             preview_limit: config.preview_limit,
             feed_capacity: config.feed_capacity,
-        });
+        };
+        let (store, disk, snapshot) = match &config.data_dir {
+            Some(dir) => {
+                let (dir, max_disk) = (dir.clone(), config.max_disk);
+                let (disk, snapshot) =
+                    tokio::task::spawn_blocking(move || Disk::open(&dir, DiskOptions { max_disk }))
+                        .await
+                        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))??;
+                let journal: Arc<dyn crate::journal::Journal> = disk.clone();
+                let store = Store::with_journal(limits, Some(journal));
+                (store, Some(disk), Some(snapshot))
+            }
+            None => (Store::new(limits), None, None),
+        };
+        let (webhooks, deliveries) = match snapshot {
+            Some(mut snap) => {
+                let sender_state = (
+                    std::mem::take(&mut snap.webhooks),
+                    std::mem::take(&mut snap.deliveries),
+                );
+                // a large store is read back on the blocking pool, like any heavy work
+                let s = store.clone();
+                tokio::task::spawn_blocking(move || s.restore(snap))
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+                sender_state
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        // the sender takes these back in its own part
+        let _ = (&webhooks, &deliveries);
         for decl in &config.bins {
             // validated when declared; only the server's own body limit is new here
             decl.setup()
@@ -143,7 +175,14 @@ impl Server {
             shutdown: shutdown_rx.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, app, shutdown_rx));
-        Ok(ServerHandle::new(addr, store, sender, shutdown_tx, task))
+        Ok(ServerHandle::new(
+            addr,
+            store,
+            sender,
+            disk,
+            shutdown_tx,
+            task,
+        ))
     }
 }
 
@@ -264,6 +303,25 @@ impl App {
         peer: SocketAddr,
         head: Option<crate::wire::RawHead>,
     ) -> Result<Resp, DropConnection> {
+        // nothing is answered 2xx unless it is kept: while the durable store cannot take it,
+        // the sender is told to come back (and the request is not read)
+        match self.api.store.health() {
+            Health::Ok => {}
+            Health::Behind => {
+                let mut r = error_response(&Error::Busy(
+                    "the data directory is behind with its writes; retry shortly".into(),
+                ));
+                r.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Ok(r);
+            }
+            Health::Failing(why) => {
+                let mut r = error_response(&Error::StoreUnavailable(why));
+                r.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return Ok(r);
+            }
+        }
         let limits = CaptureLimits {
             max_body: self.config.max_body,
             trust_proxy: self.config.trust_proxy,

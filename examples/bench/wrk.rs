@@ -6,7 +6,8 @@
 //! baseline), a naive capture (the bare server plus a copy of each request into a
 //! `Mutex<Vec>`), hookpit with its default limits, and hookpit with a deep store (1M requests,
 //! 1 GiB), and a peer: httpmock 0.9's standalone server with one mock answering every POST
-//! (hookpit's target is ≥ 1.2× its throughput, same round and variant). Each round measures every server twice: "shared" (server and wrk float over all
+//! (hookpit's target is ≥ 1.2× its throughput, same round and variant), and hookpit with a
+//! durable store (`--data-dir` in a temp dir of the child's; target ≥ 0.60× bare). Each round measures every server twice: "shared" (server and wrk float over all
 //! CPUs) and "pinned" (server on CPU 0, wrk on CPU 1, with `taskset`). Ratios are against the
 //! bare server of the same round and variant; verdicts use the median over rounds. Resident
 //! bytes per stored request are read from the child's `/proc/PID/status` before and after.
@@ -29,6 +30,7 @@ const SERVERS: &[(&str, &str)] = &[
     ("hookpit default", "serve-hookpit"),
     ("hookpit deep", "serve-deep"),
     ("httpmock 0.9", "httpmock"),
+    ("hookpit data-dir", "serve-disk"),
 ];
 
 /// The peer measured beside hookpit: httpmock's standalone server, the version the issue names.
@@ -49,8 +51,17 @@ pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
             let (addr, task) = serve_naive().await?;
             (addr, Box::new(AbortOnDrop(task)))
         }
-        "serve-hookpit" | "serve-deep" | "serve-soak" => {
+        "serve-hookpit" | "serve-deep" | "serve-soak" | "serve-disk" | "serve-persist" => {
+            // the durable store's directory: the parent's (persist), or one of its own
+            let own_dir =
+                std::env::temp_dir().join(format!("hookpit-bench-disk-{}", std::process::id()));
+            let dir = std::env::var_os(DATA_DIR_ENV).map_or(own_dir, std::path::PathBuf::from);
             let config = match mode {
+                "serve-disk" => hookpit::Config {
+                    data_dir: Some(dir.clone()),
+                    ..hookpit::Config::for_tests()
+                },
+                "serve-persist" => super::persist::server_config(dir.clone()),
                 "serve-deep" => hookpit::Config {
                     max_requests: 1_000_000,
                     max_memory: 1024 * 1024 * 1024,
@@ -59,8 +70,10 @@ pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
                 "serve-soak" => super::soak::server_config(),
                 _ => hookpit::Config::for_tests(),
             };
+            let own = mode == "serve-disk" && std::env::var_os(DATA_DIR_ENV).is_none();
             let hp = hookpit::Server::start(config).await?;
-            (hp.addr(), Box::new(hp))
+            let cleanup = own.then(|| RemoveDirOnDrop(dir));
+            (hp.addr(), Box::new((hp, cleanup)))
         }
         other => return Err(format!("no server kind `{other}`").into()),
     };
@@ -77,6 +90,18 @@ pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+/// The child's data directory, when it made one for itself.
+struct RemoveDirOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Names the data directory of a `serve-persist` (or `serve-disk`) child.
+const DATA_DIR_ENV: &str = "HOOKPIT_BENCH_DATA_DIR";
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -137,9 +162,21 @@ pub(super) struct ServerChild {
 
 impl ServerChild {
     pub(super) fn start(mode: &str, pin_cpu: Option<usize>) -> Result<ServerChild, BoxError> {
+        ServerChild::start_in(mode, pin_cpu, None)
+    }
+
+    /// A server child whose durable store (if its kind has one) is in `data_dir`.
+    pub(super) fn start_in(
+        mode: &str,
+        pin_cpu: Option<usize>,
+        data_dir: Option<&std::path::Path>,
+    ) -> Result<ServerChild, BoxError> {
         // the path itself, not `/proc/self/exe`: under `taskset` that link would name taskset
         let exe = std::env::current_exe()?;
         let mut cmd = pinned(exe.as_os_str(), pin_cpu);
+        if let Some(d) = data_dir {
+            cmd.env(DATA_DIR_ENV, d);
+        }
         let mut child = cmd
             .args([mode, "--child"])
             .stdin(Stdio::piped())
@@ -203,7 +240,7 @@ impl ServerChild {
     async fn stored(&self, mode: &str) -> Option<u64> {
         let (path, key) = match mode {
             "serve-naive" => ("/count", None),
-            "serve-hookpit" | "serve-deep" => ("/_/api/health", Some("stats")),
+            "serve-hookpit" | "serve-deep" | "serve-disk" => ("/_/api/health", Some("stats")),
             _ => return None,
         };
         let mut c = Conn::open(&self.addr).await.ok()?;
@@ -557,6 +594,20 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             unit: "x",
             target: Target::Info,
             note: format!("{:.0} req/s", median(&rps[v][1])),
+        });
+    }
+    for (v, (variant, _)) in variants.iter().enumerate() {
+        verdicts.push(Verdict {
+            name: format!("capture {variant}: hookpit --data-dir / bare"),
+            value: median(&ratios[v][5]),
+            unit: "x",
+            target: Target::AtLeast(0.60),
+            note: format!(
+                "{:.0} vs {:.0} req/s; without --data-dir {:.3}x",
+                median(&rps[v][5]),
+                median(&rps[v][0]),
+                median(&ratios[v][2])
+            ),
         });
     }
     for (v, (variant, _)) in variants.iter().enumerate() {

@@ -57,6 +57,13 @@ pub struct ServeArgs {
     /// Take the peer address from X-Forwarded-For.
     #[arg(long, env = "HOOKPIT_TRUST_PROXY")]
     pub trust_proxy: bool,
+    /// Keep captures, bins, run-time webhooks and the delivery log in this directory, across
+    /// restarts (created if missing). Without it nothing is written anywhere.
+    #[arg(long, env = "HOOKPIT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Disk the data directory may use (e.g. 1GiB); past it the oldest requests are evicted.
+    #[arg(long, env = "HOOKPIT_MAX_DISK")]
+    pub max_disk: Option<String>,
 }
 
 impl ServeArgs {
@@ -97,6 +104,18 @@ impl ServeArgs {
                 .filter(|h| !h.is_empty()),
         );
         c.trust_proxy |= self.trust_proxy;
+        if let Some(d) = &self.data_dir {
+            anyhow::ensure!(
+                !d.as_os_str().is_empty(),
+                "--data-dir: expected a directory"
+            );
+            c.data_dir = Some(d.clone());
+        }
+        if let Some(s) = &self.max_disk {
+            let n = args::size("--max-disk", s)?;
+            anyhow::ensure!(n > 0, "--max-disk: must be above 0");
+            c.max_disk = n as u64;
+        }
         if let Some(t) = token.filter(|t| !t.is_empty()) {
             c.token = Some(t);
         }

@@ -482,7 +482,29 @@ impl Store {
 
     /// Whether the backend behind this store takes writes now (always, without one).
     pub fn health(&self) -> Health {
-        self.inner.journal.as_ref().map_or(Health::Ok, |j| j.health())
+        self.inner
+            .journal
+            .as_ref()
+            .map_or(Health::Ok, |j| j.health())
+    }
+
+    /// The store as `/_/api/health` shows it: its kind (`memory`, or the backend's), whether it
+    /// takes writes, and why not.
+    pub fn describe(&self) -> serde_json::Value {
+        let mut v = match &self.inner.journal {
+            Some(j) => j.describe(),
+            None => json!({"kind": "memory"}),
+        };
+        let (ok, error) = match self.health() {
+            Health::Ok => (true, None),
+            Health::Behind => (false, Some("behind with its writes".to_string())),
+            Health::Failing(why) => (false, Some(why)),
+        };
+        v["ok"] = json!(ok);
+        if let Some(e) = error {
+            v["error"] = json!(e);
+        }
+        v
     }
 
     /// The backend behind this store, for the sender to tell of its own changes.
@@ -621,6 +643,30 @@ impl Store {
         }
     }
 
+    /// Gives the backend's space back past its budget (`--max-disk`): evicts the oldest
+    /// requests, about as many bytes as it is over (a request's weight is close to its size on
+    /// disk).
+    fn fit_disk(&self, st: &mut State, out: &mut Evicted) {
+        let Some(j) = &self.inner.journal else {
+            return;
+        };
+        let over = j.over_budget();
+        if over == 0 {
+            return;
+        }
+        let mut freed = 0u64;
+        while freed < over && st.index.len() > 1 {
+            match st.evict_oldest() {
+                Some(r) => {
+                    freed += r.weight() as u64;
+                    out.requests.push(r);
+                }
+                None => break,
+            }
+        }
+        j.evicted_for_budget();
+    }
+
     /// Brings a bin back within its capacity (oldest first) and the store within its memory
     /// budget, and tells viewers which bins went; what goes is handed to `out`, freed by the
     /// caller after unlocking.
@@ -632,6 +678,7 @@ impl Store {
             }
         }
         self.fit_memory(st, name, out);
+        self.fit_disk(st, out);
         self.publish_evicted(out);
         if let Some(j) = &self.inner.journal {
             for r in &out.requests {
@@ -812,10 +859,9 @@ impl Store {
         touched.dedup();
         let max_default = self.inner.limits.max_requests;
         for name in touched {
-            let cap = st
-                .bins
-                .get(&name)
-                .map_or(max_default, |b| b.settings.max_requests.unwrap_or(max_default));
+            let cap = st.bins.get(&name).map_or(max_default, |b| {
+                b.settings.max_requests.unwrap_or(max_default)
+            });
             self.enforce_limits(&mut st, &name, cap.max(1), &mut evicted);
         }
         drop(st);

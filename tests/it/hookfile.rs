@@ -3,24 +3,14 @@
 //! stops `serve` with exit 2, flags override the file, and without a file the "Local demo"
 //! webhook sends test events to the server's own bin `demo`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use hookpit::hookfile;
 use hookpit::sign::{self, Secret};
 use serde_json::json;
 
-use crate::support::{self, get, post};
-
-/// A fresh directory under the system temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
-    let mut b = [0u8; 6];
-    getrandom::fill(&mut b).unwrap();
-    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let d = std::env::temp_dir().join(format!("hookpit-{tag}-{name}"));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use crate::support::{self, get, post, temp_dir};
 
 fn parse(text: &str) -> Result<hookfile::HookFile, String> {
     hookfile::parse(text, "hookpit.toml", Path::new(".")).map_err(|e| e.to_string())

@@ -16,6 +16,7 @@ mod hostile_outbound; // decompression bombs, forward loops, caps on mirror forw
 mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls, idle keep-alive
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
+mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals; full disk; --max-disk
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader

@@ -182,6 +182,16 @@ pub async fn request_ids(ws: &mut Ws, n: usize, wait: Duration) -> Vec<u64> {
 }
 
 /// The real binary.
+/// A fresh directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).unwrap();
+    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let d = std::env::temp_dir().join(format!("hookpit-{tag}-{name}"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 pub fn bin_path() -> &'static str {
     env!("CARGO_BIN_EXE_hookpit")
 }

@@ -1,0 +1,501 @@
+//! `--data-dir`: real restarts of the real binary on real files in a temp dir. A clean stop and
+//! a `kill -9` keep what was answered; bins, their behaviour and counts, ids and limits carry
+//! over; a directory in use, foreign or damaged is refused and left as it was; a store that
+//! cannot write answers captures with an error, never 2xx; `--max-disk` evicts the oldest.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// Stops a served binary with SIGTERM (a clean stop) and checks it exits 0.
+fn stop_cleanly(s: &mut Spawned) {
+    // SAFETY: kill only sends a signal to the child's pid.
+    let rc = unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = wait_within(&mut s.child);
+    assert_eq!(status.code(), Some(0), "a clean stop exits 0");
+}
+
+/// Kills a served binary outright (`kill -9`).
+fn kill_9(s: &mut Spawned) {
+    s.child.kill().expect("SIGKILL");
+    let _ = wait_within(&mut s.child);
+}
+
+fn serve_on(dir: &Path, extra: &[&str]) -> Spawned {
+    let mut args = vec!["--data-dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    spawn_serve(&args)
+}
+
+/// `serve --data-dir DIR` that must refuse to start: (exit code, stderr).
+fn refused(dir: &Path) -> (i32, String) {
+    let (code, _, err) = run_within(
+        std::process::Command::new(bin_path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env_remove("HOOKPIT_CONFIG")
+            .env("NO_COLOR", "1"),
+    );
+    (code, err)
+}
+
+/// Every file in a directory with its size and a digest of its bytes, to show it was left as
+/// it was.
+fn contents(dir: &Path) -> Vec<(PathBuf, usize, String)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let b = std::fs::read(&p).unwrap();
+            {
+                use sha2::Digest;
+                let digest: String = sha2::Sha256::digest(&b)
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect();
+                (p, b.len(), digest)
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+async fn json_of(url: &str) -> Value {
+    let a = get(url).await;
+    assert_eq!(a.status, 200, "{url}: {}", a.text());
+    a.json()
+}
+
+/// The requests of a bin as the API shows them, oldest first.
+async fn requests_of(base: &str, bin: &str) -> Vec<Value> {
+    let v = json_of(&format!("{base}/_/api/bins/{bin}/requests?limit=1000")).await;
+    let mut reqs = v["requests"].as_array().cloned().unwrap_or_default();
+    reqs.reverse();
+    reqs
+}
+
+/// Sends `n` captures to `bin`, each answered 200; returns their ids.
+async fn capture_n(base: &str, bin: &str, n: usize, body: &str) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let a = post(&format!("{base}/{bin}/n{i}"), body).await;
+        assert_eq!(a.status, 200, "{}", a.text());
+        ids.push(a.json()["id"].as_u64().unwrap());
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_restart_keeps_every_request_byte_exact_with_its_bins_and_ids() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let base = s.base();
+    let addr = s.announced["listen"].as_str().unwrap().parse().unwrap();
+    // a bin with a sequence, a bin that checks signatures, and requests with awkward bytes
+    let seq = json!({"sequence": [{"status": 201}, {"status": 202}, {"status": 203}]});
+    assert_eq!(
+        http(
+            "PUT",
+            &format!("{base}/_/api/bins/seq"),
+            &[],
+            seq.to_string()
+        )
+        .await
+        .status,
+        200
+    );
+    let verify = json!({"verify": {"scheme": "github", "secret": "It's a Secret to Everybody"}});
+    assert_eq!(
+        http(
+            "PUT",
+            &format!("{base}/_/api/bins/gh"),
+            &[],
+            verify.to_string()
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(post(&format!("{base}/seq"), "{}").await.status, 201);
+    let mut raw_req = b"POST /odd/p%20q?a=1&a=2 HTTP/1.1\r\nHost: x\r\nx-lower: 1\r\nX-UPPER: 2\r\nX-Dup: a\r\nx-dup: b\r\nContent-Length: 6\r\n\r\n".to_vec();
+    raw_req.extend_from_slice(&[0xff, 0x00, 0xfe, b'\r', b'\n', 0x80]);
+    let answer = raw(addr, &raw_req, Duration::from_millis(300)).await;
+    assert!(status_lines(&answer)[0].contains("200"), "{answer:?}");
+    let signed = http(
+        "POST",
+        &format!("{base}/gh"),
+        &[(
+            "X-Hub-Signature-256",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+        )],
+        Bytes::from_static(b"Hello, World!"),
+    )
+    .await;
+    assert_eq!(signed.status, 200);
+    let plain = capture_n(&base, "plain", 3, r#"{"n":1}"#).await;
+    let mut before = Vec::new();
+    for bin in ["seq", "odd", "gh", "plain"] {
+        before.push((
+            bin,
+            json_of(&format!("{base}/_/api/bins/{bin}")).await,
+            requests_of(&base, bin).await,
+        ));
+    }
+    let odd_id = before[1].2[0]["id"].as_u64().unwrap();
+    let odd_body = get(&format!("{base}/_/api/requests/{odd_id}/body"))
+        .await
+        .body;
+    assert_eq!(odd_body.len(), 6);
+    let gh = &before[2].2[0];
+    assert_eq!(gh["signature"]["valid"], true, "{gh}");
+    stop_cleanly(&mut s);
+
+    let s = serve_on(&dir, &[]);
+    let base = s.base();
+    for (bin, summary, reqs) in &before {
+        assert_eq!(
+            &json_of(&format!("{base}/_/api/bins/{bin}")).await,
+            summary,
+            "bin {bin}"
+        );
+        assert_eq!(&requests_of(&base, bin).await, reqs, "requests of {bin}");
+    }
+    assert_eq!(
+        get(&format!("{base}/_/api/requests/{odd_id}/body"))
+            .await
+            .body,
+        odd_body
+    );
+    let raw_text = get(&format!("{base}/_/api/requests/{odd_id}/raw"))
+        .await
+        .body;
+    let head = String::from_utf8_lossy(&raw_text);
+    assert!(
+        head.contains("x-lower: 1\r\nX-UPPER: 2\r\nX-Dup: a\r\nx-dup: b\r\n"),
+        "{head}"
+    );
+    // the sequence goes on where it was, and ids continue above every earlier one
+    assert_eq!(post(&format!("{base}/seq"), "{}").await.status, 202);
+    let next = capture_n(&base, "plain", 1, "{}").await[0];
+    assert!(next > *plain.last().unwrap(), "{next} after {plain:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_keeps_every_request_answered_a_second_before() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let base = s.base();
+    let ids = capture_n(&base, "k", 300, r#"{"kill":9}"#).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    kill_9(&mut s);
+    let s = serve_on(&dir, &[]);
+    let kept: Vec<u64> = requests_of(&s.base(), "k")
+        .await
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_requests_and_eviction_counts_hold_across_restarts() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &["--max-requests", "5"]);
+    let ids = capture_n(&s.base(), "ring", 8, "{}").await;
+    stop_cleanly(&mut s);
+    // a smaller ring on restart evicts down to it, and counts it
+    let mut s = serve_on(&dir, &["--max-requests", "3"]);
+    let base = s.base();
+    let kept: Vec<u64> = requests_of(&base, "ring")
+        .await
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, ids[5..].to_vec());
+    let bin = json_of(&format!("{base}/_/api/bins/ring")).await;
+    assert_eq!(bin["evicted"], 5, "{bin}");
+    let more = capture_n(&base, "ring", 2, "{}").await;
+    stop_cleanly(&mut s);
+    let s = serve_on(&dir, &["--max-requests", "3"]);
+    let base = s.base();
+    let kept: Vec<u64> = requests_of(&base, "ring")
+        .await
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, vec![ids[7], more[0], more[1]]);
+    assert_eq!(
+        json_of(&format!("{base}/_/api/bins/ring")).await["evicted"],
+        7
+    );
+    let health = json_of(&format!("{base}/_/api/health")).await;
+    assert_eq!(health["stats"]["evicted"], 7, "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_requests_and_bins_stay_deleted_after_a_restart() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let base = s.base();
+    let a = capture_n(&base, "keep", 3, "{}").await;
+    capture_n(&base, "gone", 2, "{}").await;
+    capture_n(&base, "cleared", 2, "{}").await;
+    assert_eq!(
+        delete(&format!("{base}/_/api/requests/{}", a[1]))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(delete(&format!("{base}/_/api/bins/gone")).await.status, 200);
+    assert_eq!(
+        delete(&format!("{base}/_/api/bins/cleared/requests"))
+            .await
+            .status,
+        200
+    );
+    stop_cleanly(&mut s);
+    let s = serve_on(&dir, &[]);
+    let base = s.base();
+    let kept: Vec<u64> = requests_of(&base, "keep")
+        .await
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, vec![a[0], a[2]]);
+    assert_eq!(get(&format!("{base}/_/api/bins/gone")).await.status, 404);
+    assert!(requests_of(&base, "cleared").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_resumes_feeds_waits_and_exports_on_restored_requests() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let ids = capture_n(&s.base(), "feed", 4, r#"{"x":1}"#).await;
+    stop_cleanly(&mut s);
+    let s = serve_on(&dir, &[]);
+    let base = s.base();
+    // a viewer that saw the first one before the restart gets the other three, in order
+    let url = format!(
+        "ws://{}/_/ws?bin=feed&after={}",
+        s.announced["listen"].as_str().unwrap(),
+        ids[0]
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+    assert_eq!(
+        request_ids(&mut ws, 3, Duration::from_secs(5)).await,
+        ids[1..].to_vec()
+    );
+    // a wait counts restored requests as already there
+    let w = json_of(&format!(
+        "{base}/_/api/bins/feed/wait?count=4&timeout=2s&q=json:/x=1"
+    ))
+    .await;
+    assert_eq!(w["requests"].as_array().map(Vec::len), Some(4), "{w}");
+    let export = get(&format!("{base}/_/api/bins/feed/export?format=ndjson")).await;
+    assert_eq!(export.status, 200);
+    let exported: Vec<u64> = String::from_utf8_lossy(&export.body)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = exported.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids);
+}
+
+#[test]
+fn a_second_server_on_a_directory_in_use_is_refused_naming_it() {
+    let dir = temp_dir("persist");
+    let _first = serve_on(&dir, &[]);
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(dir.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(err.contains("in use"), "{err}");
+}
+
+#[test]
+fn a_directory_of_other_files_is_refused_and_left_as_it_was() {
+    let dir = temp_dir("persist");
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let before = contents(&dir);
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("notes.txt") && err.contains("not a hookpit store"),
+        "{err}"
+    );
+    assert_eq!(contents(&dir), before, "nothing written, nothing removed");
+}
+
+#[test]
+fn a_foreign_damaged_or_newer_store_is_refused_and_left_as_it_was() {
+    // not SQLite at all
+    let dir = temp_dir("persist");
+    std::fs::write(dir.join("hookpit.db"), b"not a database, just bytes").unwrap();
+    let before = contents(&dir);
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("hookpit.db") && err.contains("not a hookpit store"),
+        "{err}"
+    );
+    assert_eq!(contents(&dir), before);
+
+    // another program's SQLite database
+    let dir = temp_dir("persist");
+    let db = rusqlite::Connection::open(dir.join("hookpit.db")).unwrap();
+    db.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(db);
+    let before = contents(&dir);
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("another program"), "{err}");
+    assert_eq!(contents(&dir), before);
+
+    // a store written by a newer hookpit
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    post_blocking(&s.base(), "/b", "{}");
+    stop_cleanly(&mut s);
+    let db = rusqlite::Connection::open(dir.join("hookpit.db")).unwrap();
+    db.execute_batch("PRAGMA user_version = 99;").unwrap();
+    drop(db);
+    let before = contents(&dir);
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("newer hookpit") && err.contains("99"), "{err}");
+    assert_eq!(contents(&dir), before);
+
+    // a damaged store: its pages overwritten in the middle
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    for i in 0..200 {
+        post_blocking(&s.base(), &format!("/b/{i}"), &"x".repeat(2000));
+    }
+    stop_cleanly(&mut s);
+    let path = dir.join("hookpit.db");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    assert!(len > 64 * 1024, "{len}");
+    for b in &mut bytes[len / 3..len / 3 + 40_000] {
+        *b = 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let before = contents(&dir);
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("hookpit.db") && err.contains("damaged"),
+        "{err}"
+    );
+    assert_eq!(contents(&dir), before);
+}
+
+fn post_blocking(base: &str, path: &str, body: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = rt.block_on(post(&format!("{base}{path}"), body));
+    assert_eq!(a.status, 200, "{}", a.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_write_answers_captures_with_an_error_never_2xx() {
+    let dir = temp_dir("persist");
+    let mut config = hookpit::Config::for_tests();
+    config.data_dir = Some(dir.clone());
+    let server = start_with(config.clone()).await;
+    let base = server.base_url();
+    capture_n(&base, "full", 2, "{}").await;
+    server.disk().expect("a disk").flush_now();
+    // the disk fills: the database may not grow past the pages it has
+    server.disk().unwrap().simulate_full_disk(true);
+    let big = "y".repeat(100_000);
+    let mut answered = Vec::new();
+    let mut refusal = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while refusal.is_none() {
+        assert!(std::time::Instant::now() < deadline, "never refused");
+        let a = post(&format!("{base}/full"), &big).await;
+        match a.status {
+            200 => answered.push(a.json()["id"].as_u64().unwrap()),
+            _ => refusal = Some(a),
+        }
+    }
+    let refusal = refusal.unwrap();
+    assert_eq!(refusal.status, 507, "{}", refusal.text());
+    let e = refusal.json();
+    assert_eq!(e["error"]["code"], "store_unavailable", "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("full"),
+        "{e}"
+    );
+    let health = get(&format!("{base}/_/api/health")).await;
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json()["store"]["ok"], false);
+    // space comes back: captures resume by themselves
+    server.disk().unwrap().simulate_full_disk(false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = get(&format!("{base}/_/api/health")).await;
+        if h.status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    answered.extend(capture_n(&base, "full", 1, "{}").await);
+    let _ = server.shutdown().await;
+    // every request answered 2xx is there after a restart, and nothing refused is
+    let server = start_with(config).await;
+    let kept: Vec<u64> = server.bin("full").requests().iter().map(|r| r.id).collect();
+    assert_eq!(kept.len(), answered.len() + 2);
+    assert_eq!(kept[2..].to_vec(), answered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_disk_evicts_the_oldest_requests_and_counts_them() {
+    let dir = temp_dir("persist");
+    let s = serve_on(&dir, &["--max-disk", "2MiB"]);
+    let base = s.base();
+    let body = "z".repeat(50_000);
+    let ids = capture_n(&base, "disk", 120, &body).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let health = loop {
+        let h = json_of(&format!("{base}/_/api/health")).await;
+        let used = h["store"]["used_bytes"].as_u64().unwrap();
+        // eviction follows the writer's measurement: at most a batch late
+        if used <= 2 * 1024 * 1024 + 256 * 1024 {
+            break h;
+        }
+        assert!(std::time::Instant::now() < deadline, "never within: {h}");
+        // the store evicts for the disk when it next records
+        capture_n(&base, "tick", 1, "{}").await;
+    };
+    assert!(
+        health["stats"]["evicted"].as_u64().unwrap() > 60,
+        "{health}"
+    );
+    let kept = requests_of(&base, "disk").await;
+    // the oldest went first
+    assert_eq!(
+        kept.last().unwrap()["id"].as_u64().unwrap(),
+        *ids.last().unwrap()
+    );
+    assert!(kept.len() < 60, "{}", kept.len());
+}
