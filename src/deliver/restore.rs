@@ -266,6 +266,9 @@ mod tests {
             Health::Ok
         }
         fn flush(&self) {}
+        fn describe(&self) -> Value {
+            serde_json::json!({"kind": "recorder"})
+        }
     }
 
     /// Records by id, as a backend hands them back.
