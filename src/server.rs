@@ -134,8 +134,6 @@ impl Server {
             }
             None => (Vec::new(), Vec::new()),
         };
-        // the sender takes these back in its own part
-        let _ = (&webhooks, &deliveries);
         for decl in &config.bins {
             // validated when declared; only the server's own body limit is new here
             decl.setup()
@@ -161,6 +159,8 @@ impl Server {
             addr,
             shutdown_rx.clone(),
         )?;
+        // after the config's webhooks, before serving: run-time webhooks, the log, retries
+        sender.restore(webhooks, deliveries)?;
         let app = Arc::new(App {
             forwarder: Forwarder::new(store.clone(), outbound.clone(), config.max_body),
             api: api::Ctx {

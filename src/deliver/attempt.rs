@@ -2,7 +2,9 @@
 //! the state (or says why nothing is sent), `call` signs and POSTs it, [`Outcome::of`] names what
 //! the answer means — `Successful`, or `Failed` with a [`Failure`] saying whether to retry — and
 //! `handle` records the attempt and moves the delivery on: finished, or a retry timer for the
-//! scheduler.
+//! scheduler. With a backend, the delivery's record is written when its attempt is signed and
+//! about to go (`in_flight`) and again with the outcome; an attempt whose outcome never came
+//! (the process stopped) is recorded at restore as a failed one by [`Sender::interrupted`].
 //!
 //! Uses `registry` (the webhook's key, headers and counters), `log` (the attempt record, `finish`,
 //! the views), `retry` (the next delay, `Retry-After`), `outbound` (the one HTTP client) and
@@ -17,7 +19,7 @@ use tokio::time::Instant;
 
 use super::log::{
     attempt_view, pack_headers, view_of, wire_headers, AttemptRec, AttemptView, DeliveryState,
-    RespRec, Sig, Trigger,
+    Flight, RespRec, Sig, Trigger,
 };
 use super::registry::SignKey;
 use super::retry::{parse_retry_after, retry_delay};
@@ -81,6 +83,10 @@ pub enum Failure {
     Retryable { retry_after: Option<Duration> },
 }
 
+/// The error of an attempt whose outcome was never known: the process stopped during it.
+pub(super) const INTERRUPTED: &str =
+    "hookpit stopped during this attempt; its outcome is unknown, so it counts as failed";
+
 /// The note a delivery ends with when its receiver answered `410 Gone`.
 const GONE: &str = "410 Gone: the webhook was deactivated";
 
@@ -121,7 +127,7 @@ impl Sender {
             }
             Step::Send(p) => p,
         };
-        let call = self.call(&plan).await;
+        let call = self.call(id, &plan).await;
         let outcome = Outcome::of(call.status, call.retry_after, plan.trigger);
         self.handle(id, &plan, call, outcome)
     }
@@ -153,8 +159,8 @@ impl Sender {
         })
     }
 
-    /// Signs the plan's body now and POSTs it.
-    async fn call(&self, plan: &Plan) -> Call {
+    /// Signs the plan's body now and POSTs it (delivery `id`'s record says so first).
+    async fn call(&self, id: u64, plan: &Plan) -> Call {
         let at = SystemTime::now();
         let ts = sign::unix_now();
         let sig = match &plan.key {
@@ -162,6 +168,23 @@ impl Sender {
             SignKey::Raw(k) => Sig::Github(sign::github_sign(k, &plan.body).into()),
             SignKey::None => Sig::None,
         };
+        if self.journaled() {
+            let flight = Flight {
+                at,
+                url: plan.url.clone(),
+                base: plan.base.clone(),
+                timestamp: ts,
+                sig: sig.clone(),
+            };
+            let st = self.lock();
+            if st
+                .log
+                .get(&id)
+                .is_some_and(|r| r.state == DeliveryState::Pending)
+            {
+                self.journal_delivery(&st, id, Some(&flight));
+            }
+        }
         let headers = wire_headers(&plan.base, &plan.msg, ts, &sig);
         let outcome = self
             .inner
@@ -225,7 +248,10 @@ impl Sender {
                     h.last_status = call.status;
                 }
                 match outcome {
-                    Outcome::Failed(Failure::Gone) => h.def.active = false,
+                    Outcome::Failed(Failure::Gone) => {
+                        h.def.active = false;
+                        h.changed_at_run_time();
+                    }
                     Outcome::Failed(Failure::Retryable { retry_after }) => {
                         if let Some(d) = retry_delay(&h.def.retry, n, retry_after, self.rand()) {
                             next = Next::RetryIn(d);
@@ -234,7 +260,11 @@ impl Sender {
                     Outcome::Successful | Outcome::Failed(Failure::Once) => {}
                 }
             }
+            if !test || outcome == Outcome::Failed(Failure::Gone) {
+                self.journal_hook(&st, plan.webhook_id);
+            }
             let rec = st.log.get_mut(&id)?;
+            let was_pending = rec.state == DeliveryState::Pending;
             // exact growth: a pending retry keeps one attempt, not a default capacity of four
             rec.attempts.reserve_exact(1);
             rec.attempts.push(AttemptRec {
@@ -261,8 +291,16 @@ impl Sender {
                 None
             };
             let (view, due) = match next {
-                Next::Finish(state, note) => (self.finish(&mut st, id, state, note), false),
+                Next::Finish(state, note) => {
+                    if !was_pending {
+                        // ended meanwhile (its webhook deleted or deactivated): `finish` leaves
+                        // it as it is, with this attempt added
+                        self.journal_delivery(&st, id, None);
+                    }
+                    (self.finish(&mut st, id, state, note), false)
+                }
                 Next::RetryIn(d) => {
+                    self.journal_delivery(&st, id, None);
                     // the timer goes in before `working` drops, so `drained()` never sees a gap
                     // (lock order: state, then timers; nothing takes them the other way round)
                     self.timers().push(Reverse((Instant::now() + d, id)));
@@ -278,6 +316,44 @@ impl Sender {
         }
         self.publish(views.into_iter().collect());
         attempt_view
+    }
+}
+
+impl Sender {
+    /// Records the attempt `flight` of delivery `id`, whose outcome never came because the
+    /// process stopped during it, as a failed one (no answer, latency 0) and moves the delivery
+    /// on as any failed attempt does: a retry on the webhook's schedule, or failed. The caller
+    /// counts the delivery in `working`, as for an attempt under way.
+    pub(super) fn interrupted(&self, id: u64, flight: Flight) {
+        let plan = {
+            let st = self.lock();
+            let Some(rec) = st.log.get(&id) else {
+                return;
+            };
+            Plan {
+                webhook_id: rec.webhook_id,
+                trigger: rec.trigger,
+                url: flight.url,
+                base: flight.base,
+                msg: rec.message_id.clone(),
+                body: rec.body.clone(),
+                key: SignKey::None,
+                timeout: Duration::ZERO,
+                insecure: false,
+            }
+        };
+        let call = Call {
+            at: flight.at,
+            timestamp: flight.timestamp,
+            sig: flight.sig,
+            status: None,
+            response: None,
+            latency: Duration::ZERO,
+            error: Some(INTERRUPTED.to_owned()),
+            retry_after: None,
+        };
+        let outcome = Outcome::of(None, None, plan.trigger);
+        self.handle(id, &plan, call, outcome);
     }
 }
 

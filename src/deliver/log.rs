@@ -5,8 +5,13 @@
 //! (`GET /_/api/deliveries/{id}/wait`): `finish` hands each waiter the final view, so a wait
 //! never polls, and a waiter that goes away (its future dropped) leaves nothing behind.
 //!
-//! Uses `registry` (a webhook's name for the views), `model` (headers, times), `sign` (header
-//! names), `store` (the live feed) and `error`. A failed delivery is a value here, never an `Err`.
+//! Each delivery's stored record (`persist`) is written to the backend under the state's lock
+//! when it is made, when an attempt starts and ends, when it finishes and when it leaves the
+//! log, and read back.
+//!
+//! Uses `registry` (a webhook's name for the views), `persist` (the record format), `model`
+//! (headers, times), `sign` (header names), `store` (the live feed), `journal` and `error`. A
+//! failed delivery is a value here, never an `Err`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -17,8 +22,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use super::persist::{
+    self, AttemptRecord, Blob, DeliveryBody, DeliveryRecord, FlightRecord, ResponseRecord,
+    SigRecord, VERSION,
+};
 use super::{Sender, State};
 use crate::error::{Error, Result};
+use crate::journal::Op;
 use crate::model::{format_time, Header};
 use crate::sign;
 
@@ -165,6 +175,7 @@ pub struct DeliveryQuery {
 }
 
 /// The signature header of one attempt.
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Sig {
     None,
     Standard(Box<str>),
@@ -294,6 +305,7 @@ impl Sender {
         );
         st.pending += 1;
         st.working += 1;
+        self.journal_delivery(st, id, None);
         self.bump(st);
         id
     }
@@ -358,7 +370,7 @@ impl Sender {
     }
 
     /// Ends a pending delivery: its state and note, the waits on it, the log's bound.
-    fn end(
+    pub(super) fn end(
         &self,
         st: &mut State,
         id: u64,
@@ -382,14 +394,22 @@ impl Sender {
             }
         }
         let view = self.live().then(|| view_of(st, id, false)).flatten();
+        self.journal_delivery(st, id, None);
+        self.trim(st);
+        view
+    }
+
+    /// Keeps the log within [`SenderLimits::max_deliveries`](super::SenderLimits): the oldest
+    /// finished deliveries leave it, counted.
+    pub(super) fn trim(&self, st: &mut State) {
         while st.finished.len() > self.inner.limits.max_deliveries {
             let Some(old) = st.finished.pop_first() else {
                 break;
             };
             st.log.remove(&old);
             st.evicted += 1;
+            self.journal_delivery_dropped(st, old);
         }
-        view
     }
 
     /// One delivery.
@@ -598,6 +618,182 @@ pub(super) fn view_of(st: &State, id: u64, omit_bodies: bool) -> Option<Delivery
     })
 }
 
+// -- stored records ----------------------------------------------------------------------------
+
+/// An attempt signed and sent whose outcome is not known yet: what was sent.
+pub(super) struct Flight {
+    pub(super) at: SystemTime,
+    pub(super) url: Arc<str>,
+    pub(super) base: Arc<[Header]>,
+    pub(super) timestamp: i64,
+    pub(super) sig: Sig,
+}
+
+/// A stored delivery record, read back.
+pub(super) enum StoredDelivery {
+    /// Ids continue from `next_id`; `evicted` deliveries had left the log.
+    Sequence { next_id: u64, evicted: u64 },
+    /// A delivery, and the attempt it had under way when the record was written.
+    Delivery(Box<Rec>, Option<Flight>),
+}
+
+fn sig_record(s: &Sig) -> Option<SigRecord> {
+    match s {
+        Sig::None => None,
+        Sig::Standard(v) => Some(SigRecord::Standard {
+            value: v.to_string(),
+        }),
+        Sig::Github(v) => Some(SigRecord::Github {
+            value: v.to_string(),
+        }),
+    }
+}
+
+fn sig_of(s: Option<SigRecord>) -> Sig {
+    match s {
+        None => Sig::None,
+        Some(SigRecord::Standard { value }) => Sig::Standard(value.into()),
+        Some(SigRecord::Github { value }) => Sig::Github(value.into()),
+    }
+}
+
+impl Rec {
+    fn record(&self, flight: Option<&Flight>) -> DeliveryRecord {
+        let attempts = self
+            .attempts
+            .iter()
+            .map(|a| AttemptRecord {
+                at: a.at,
+                url: a.url.to_string(),
+                headers: a.base.to_vec(),
+                timestamp: a.timestamp,
+                sig: sig_record(&a.sig),
+                response: a.response.as_ref().map(|r| ResponseRecord {
+                    status: r.status,
+                    truncated: r.truncated,
+                    headers: Blob::of(&r.headers),
+                    body: Blob::of(&r.body),
+                }),
+                latency_us: a.latency_us,
+                error: a.error.as_deref().map(str::to_owned),
+                next_attempt_at: a.next_attempt_at,
+            })
+            .collect();
+        DeliveryRecord::Delivery(Box::new(DeliveryBody {
+            v: VERSION,
+            webhook_id: self.webhook_id,
+            event: self.event.to_string(),
+            message_id: self.message_id.to_string(),
+            trigger: self.trigger.as_str().to_owned(),
+            state: self.state.as_str().to_owned(),
+            created_at: self.created_at,
+            body: Blob::of(&self.body),
+            note: self.note.as_deref().map(str::to_owned),
+            attempts,
+            in_flight: flight.map(|f| FlightRecord {
+                at: f.at,
+                url: f.url.to_string(),
+                headers: f.base.to_vec(),
+                timestamp: f.timestamp,
+                sig: sig_record(&f.sig),
+            }),
+        }))
+    }
+}
+
+/// One allocation of a webhook's headers for the attempts that sent the same ones.
+fn shared(headers: Vec<Header>, last: &mut Option<Arc<[Header]>>) -> Arc<[Header]> {
+    if let Some(prev) = last {
+        if prev[..] == headers[..] {
+            return prev.clone();
+        }
+    }
+    let a: Arc<[Header]> = headers.into();
+    *last = Some(a.clone());
+    a
+}
+
+/// Reads stored delivery record `id` back.
+pub(super) fn read_delivery(id: u64, v: serde_json::Value) -> Result<StoredDelivery> {
+    let d = match persist::read("delivery", id, v)? {
+        DeliveryRecord::Sequence {
+            next_id, evicted, ..
+        } => return Ok(StoredDelivery::Sequence { next_id, evicted }),
+        DeliveryRecord::Delivery(d) => *d,
+    };
+    let bad = |e: Error| persist::unreadable("delivery", id, e);
+    let mut last = None;
+    let mut attempts = Vec::with_capacity(d.attempts.len());
+    for a in d.attempts {
+        let response = match a.response {
+            Some(r) => Some(Box::new(RespRec {
+                status: r.status,
+                truncated: r.truncated,
+                headers: r.headers.bytes().map_err(bad)?.into_boxed_slice(),
+                body: Bytes::from(r.body.bytes().map_err(bad)?),
+            })),
+            None => None,
+        };
+        attempts.push(AttemptRec {
+            at: a.at,
+            url: Arc::from(a.url),
+            base: shared(a.headers, &mut last),
+            timestamp: a.timestamp,
+            sig: sig_of(a.sig),
+            response,
+            latency_us: a.latency_us,
+            error: a.error.map(Box::from),
+            next_attempt_at: a.next_attempt_at,
+        });
+    }
+    let flight = d.in_flight.map(|f| Flight {
+        at: f.at,
+        url: Arc::from(f.url),
+        base: shared(f.headers, &mut last),
+        timestamp: f.timestamp,
+        sig: sig_of(f.sig),
+    });
+    let rec = Rec {
+        webhook_id: d.webhook_id,
+        event: Arc::from(d.event),
+        message_id: Arc::from(d.message_id),
+        trigger: d.trigger.parse::<Trigger>().map_err(bad)?,
+        state: d.state.parse::<DeliveryState>().map_err(bad)?,
+        created_at: d.created_at,
+        body: Bytes::from(d.body.bytes().map_err(bad)?),
+        attempts,
+        note: d.note.map(Box::from),
+    };
+    Ok(StoredDelivery::Delivery(Box::new(rec), flight))
+}
+
+impl Sender {
+    /// Delivery `id` as it stands (with `flight`, the attempt it has under way), to the
+    /// backend. Call under the lock.
+    pub(super) fn journal_delivery(&self, st: &State, id: u64, flight: Option<&Flight>) {
+        if let Some(rec) = st.log.get(&id) {
+            self.append(|| Op::Delivery {
+                id,
+                record: Some(Arc::new(persist::to_json(&rec.record(flight)))),
+            });
+        }
+    }
+
+    /// Delivery `id` left the log: the backend drops it and keeps the id sequence and the
+    /// count of deliveries gone. Call under the lock, after the removal.
+    fn journal_delivery_dropped(&self, st: &State, id: u64) {
+        self.append(|| Op::Delivery { id, record: None });
+        self.append(|| Op::Delivery {
+            id: 0,
+            record: Some(Arc::new(persist::to_json(&DeliveryRecord::Sequence {
+                v: VERSION,
+                next_id: st.next_delivery,
+                evicted: st.evicted,
+            }))),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -771,6 +967,74 @@ mod tests {
             "the log keeps no finished delivery"
         );
         assert_eq!(s.pending_waits(), 0);
+    }
+
+    #[test]
+    fn a_delivery_record_reads_back_exactly_as_written() {
+        let t = std::time::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let ns = Duration::from_nanos(1);
+        let url: Arc<str> = Arc::from("http://127.0.0.1:1/h");
+        let base: Arc<[Header]> = vec![
+            Header::new("Content-Type", &b"application/json"[..]),
+            Header::new("X-Odd", vec![0xff, 0x01]),
+        ]
+        .into();
+        let attempt = |sig, response, error: Option<&str>, next| AttemptRec {
+            at: t + ns,
+            url: url.clone(),
+            base: base.clone(),
+            timestamp: 1_700_000_000,
+            sig,
+            response,
+            latency_us: 1234,
+            error: error.map(Box::from),
+            next_attempt_at: next,
+        };
+        let rec = Rec {
+            webhook_id: 3,
+            event: Arc::from("payment_received"),
+            message_id: Arc::from("msg_1"),
+            trigger: Trigger::Retry,
+            state: DeliveryState::Pending,
+            created_at: t,
+            body: Bytes::from_static(b"{\"a\":1}"),
+            attempts: vec![
+                attempt(
+                    Sig::Standard("v1,abc".into()),
+                    Some(Box::new(RespRec {
+                        status: 503,
+                        truncated: true,
+                        headers: pack_headers(&[Header::new("Retry-After", &b"3"[..])]),
+                        body: Bytes::from_static(&[0, 159, 146, 150]),
+                    })),
+                    None,
+                    Some(t + Duration::from_secs(2) + ns * 7),
+                ),
+                attempt(Sig::Github("sha256=00".into()), None, Some("refused"), None),
+            ],
+            note: Some("a note".into()),
+        };
+        let flight = Flight {
+            at: t + ns * 9,
+            url: url.clone(),
+            base: base.clone(),
+            timestamp: 5,
+            sig: Sig::None,
+        };
+        let json = persist::to_json(&rec.record(Some(&flight)));
+        let Ok(StoredDelivery::Delivery(back, Some(f))) = read_delivery(9, json.clone()) else {
+            panic!("{json}");
+        };
+        assert_eq!(persist::to_json(&back.record(Some(&f))), json);
+        assert_eq!(
+            back.attempts[0].next_attempt_at,
+            rec.attempts[0].next_attempt_at
+        );
+        assert_eq!(f.at, t + ns * 9);
+        let body = &back.attempts[0].response.as_ref().unwrap().body;
+        assert_eq!(&body[..], &[0, 159, 146, 150]);
+        assert!(Arc::ptr_eq(&back.attempts[0].base, &back.attempts[1].base));
+        assert_eq!(back.attempts[1].base[1].value[..], [0xff, 0x01]);
     }
 
     #[test]

@@ -4,13 +4,21 @@
 //! heap) and starts the tasks; each part adds its own methods to `Sender`:
 //!
 //! - `retry`: the pure maths of the next delay and of `Retry-After` (no clock, no I/O);
-//! - `registry`: webhook definitions, their prepared headers and keys, CRUD and views;
-//! - `log`: deliveries and their attempts, JSON views, listings, the live feed, and the waits
-//!   for a delivery's final outcome;
+//! - `persist`: the records a backend keeps of webhooks and deliveries (plain serde data);
+//! - `registry`: webhook definitions, their prepared headers and keys, CRUD and views, and
+//!   their stored records;
+//! - `log`: deliveries and their attempts, JSON views, listings, the live feed, the waits
+//!   for a delivery's final outcome, and their stored records;
 //! - `attempt`: one attempt, `prepare → call → Successful | Failed → handle`, with the typed
 //!   `attempt::Outcome`;
 //! - `queue`: the bounded queue, per-webhook lanes, the dispatcher and the retry scheduler;
-//! - `dispatch`: the front door (dispatch, Send Test Event, redeliver).
+//! - `dispatch`: the front door (dispatch, Send Test Event, redeliver);
+//! - `restore`: taking back what a backend kept, at start ([`Sender::restore`]).
+//!
+//! With a backend behind the store (`journal`), every change to the sender's lasting state is
+//! appended to it under the one mutex, in the order it happened: webhooks made, changed or
+//! deleted at run time, and every delivery made, attempted (when the attempt starts and when
+//! it ends), finished or dropped from the log.
 //!
 //! Each part uses only the parts listed before it (and this file's shared state), except that
 //! `registry` ends a deleted or deactivated webhook's pending deliveries through `log`. Pending
@@ -22,8 +30,8 @@
 //! `(sender)` hop marker).
 //!
 //! Uses `webhook` (webhook definitions), `catalog`, `sign`, `outbound` (the one HTTP client and
-//! the hop marker), `store` (`publish_delivery`, the instance id), `rand`, `model`, `config` and
-//! `error`.
+//! the hop marker), `store` (`publish_delivery`, the instance id, the backend), `journal`, `rand`,
+//! `model`, `config` and `error`.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -38,6 +46,7 @@ use tokio::time::Instant;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::Result;
+use crate::journal::{Journal, Op};
 use crate::outbound::Outbound;
 use crate::store::Store;
 use crate::webhook::WebhookInput;
@@ -45,8 +54,10 @@ use crate::webhook::WebhookInput;
 mod attempt;
 mod dispatch;
 mod log;
+mod persist;
 mod queue;
 mod registry;
+mod restore;
 mod retry;
 
 pub use dispatch::{make_body, DispatchOptions, Dispatched, TestOutcome};
@@ -55,11 +66,12 @@ pub use log::{
     ResponseView, Trigger,
 };
 pub use registry::{RetryView, WebhookView};
+pub use restore::Restored;
 pub use retry::{parse_retry_after, retry_delay, JITTER};
 
 use log::{Rec, Waits};
 use queue::{dispatcher, scheduler, Lane};
-use registry::Hook;
+use registry::{Hook, Origin};
 
 /// The sender's sizes.
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +147,8 @@ struct State {
 
 struct Inner {
     store: Store,
+    /// The backend behind the store, told every change of the sender's lasting state.
+    journal: Option<Arc<dyn Journal>>,
     http: Outbound,
     catalog: Catalog,
     limits: SenderLimits,
@@ -169,6 +183,7 @@ impl Sender {
         let (progress, _) = watch::channel(Progress::default());
         let s = Sender {
             inner: Arc::new(Inner {
+                journal: store.journal_handle(),
                 store,
                 http,
                 catalog,
@@ -211,7 +226,13 @@ impl Sender {
         let catalog = Catalog::new(config.events.clone());
         let s = Sender::start(store, http, catalog, SenderLimits::default(), shutdown);
         for def in &config.webhooks {
-            s.add_webhook(def.clone())?;
+            s.add_hook(
+                def.clone(),
+                Origin::File {
+                    name: Arc::from(def.name.as_str()),
+                    changed: false,
+                },
+            )?;
         }
         if config.demo_webhook && !config.webhooks.iter().any(|w| w.name == DEMO_NAME) {
             let mut host = addr;
@@ -222,14 +243,36 @@ impl Sender {
                     std::net::Ipv6Addr::LOCALHOST.into()
                 });
             }
-            s.create_webhook(WebhookInput {
+            let catalog = s.catalog();
+            let def = WebhookInput {
                 name: Some(DEMO_NAME.to_owned()),
                 url: Some(format!("http://{host}/demo")),
                 events: Some(vec!["*".to_owned()]),
                 ..WebhookInput::default()
-            })?;
+            }
+            .build(None, &|n| catalog.get(n).is_some())?;
+            s.add_hook(
+                def,
+                Origin::File {
+                    name: Arc::from(DEMO_NAME),
+                    changed: false,
+                },
+            )?;
         }
         Ok(s)
+    }
+
+    /// Tells the backend (if any) of a change; `op` is built only when there is one. Called
+    /// under the state's lock, so changes reach it in the order they happened.
+    fn append(&self, op: impl FnOnce() -> Op) {
+        if let Some(j) = &self.inner.journal {
+            j.append(op());
+        }
+    }
+
+    /// Whether a backend listens (no record is built without one).
+    fn journaled(&self) -> bool {
+        self.inner.journal.is_some()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

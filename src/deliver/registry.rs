@@ -1,17 +1,22 @@
 //! The webhook registry: each webhook's validated definition with what every attempt reuses
 //! (its URL, signing key and the headers hookpit sets, built once), its counters, and the
-//! create / read / update / delete operations behind `/_/api/webhooks`, with their JSON view.
+//! create / read / update / delete operations behind `/_/api/webhooks`, with their JSON view;
+//! and each webhook's stored record (`persist`): written to the backend under the state's lock
+//! at every change (a run-time webhook whole, a config-file one as far as it changed at run
+//! time, its counters included), and read back.
 //!
-//! Uses `webhook` (definitions and their validation), `units` (duration formatting), `sign`
-//! (the secret), `outbound` (the `Via` hop marker) and `error`; works on the state in `mod.rs`
-//! and nothing else of the sender.
+//! Uses `persist` (the record format), `webhook` (definitions and their validation), `units`
+//! (duration formatting), `sign` (the secret), `outbound` (the `Via` hop marker), `journal`
+//! and `error`; works on the state in `mod.rs` and nothing else of the sender.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::Sender;
+use super::persist::{self, DefRecord, HookRecord, OriginRecord, VERSION};
+use super::{Sender, State};
 use crate::error::{Error, Result};
+use crate::journal::Op;
 use crate::model::Header;
 use crate::sign::Secret;
 use crate::units::format_duration;
@@ -50,8 +55,19 @@ pub(super) enum SignKey {
     None,
 }
 
+/// Where a webhook comes from, which decides what the backend keeps of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// Made over the API, viewer or CLI: kept whole.
+    Api,
+    /// Declared by the config file (or the demo webhook) under `name`; kept only as far as it
+    /// was changed at run time (`changed`: its definition; its counters always).
+    File { name: Arc<str>, changed: bool },
+}
+
 pub(super) struct Hook {
     pub(super) def: WebhookDef,
+    pub(super) origin: Origin,
     pub(super) url: Arc<str>,
     pub(super) key: SignKey,
     /// Content-Type, User-Agent and the custom headers, as sent.
@@ -92,9 +108,17 @@ impl Hook {
             key,
             base: base.into(),
             def,
+            origin: Origin::Api,
             sent_count: 0,
             last_status: None,
         })
+    }
+
+    /// Its definition changed at run time: a config-file webhook is now kept as changed.
+    pub(super) fn changed_at_run_time(&mut self) {
+        if let Origin::File { changed, .. } = &mut self.origin {
+            *changed = true;
+        }
     }
 
     pub(super) fn view(&self, id: u64) -> WebhookView {
@@ -128,7 +152,7 @@ impl Hook {
 
 impl Sender {
     /// The `Via` entry deliveries carry: this server's hop marker, as the sender's.
-    fn via(&self) -> String {
+    pub(super) fn via(&self) -> String {
         crate::outbound::via_entry(self.inner.store.instance(), true)
     }
 
@@ -161,9 +185,15 @@ impl Sender {
             .ok_or_else(|| Error::not_found("webhook", id_or_name))
     }
 
-    /// Adds a validated webhook.
+    /// Adds a validated webhook, as one made at run time.
     pub fn add_webhook(&self, def: WebhookDef) -> Result<WebhookView> {
-        let hook = Hook::new(def, &self.via())?;
+        self.add_hook(def, Origin::Api)
+    }
+
+    /// Adds a validated webhook from `origin`; one made at run time is journaled.
+    pub(super) fn add_hook(&self, def: WebhookDef, origin: Origin) -> Result<WebhookView> {
+        let mut hook = Hook::new(def, &self.via())?;
+        hook.origin = origin;
         let mut st = self.lock();
         if st.hooks.values().any(|h| h.def.name == hook.def.name) {
             return Err(Error::bad(
@@ -174,7 +204,12 @@ impl Sender {
         let id = st.next_hook;
         st.next_hook += 1;
         let v = hook.view(id);
+        let made = hook.origin == Origin::Api;
         st.hooks.insert(id, hook);
+        if made {
+            // a config-file webhook is read from the file again at start
+            self.journal_hook(&st, id);
+        }
         Ok(v)
     }
 
@@ -213,9 +248,12 @@ impl Sender {
             .ok_or_else(|| Error::not_found("webhook", id))?;
         hook.sent_count = slot.sent_count;
         hook.last_status = slot.last_status;
+        hook.origin = slot.origin.clone();
+        hook.changed_at_run_time();
         let deactivated = slot.def.active && !hook.def.active;
         *slot = hook;
         let view = slot.view(id);
+        self.journal_hook(&st, id);
         let ended = if deactivated {
             // what an inactive webhook would refuse at its next turn ends now; a test send and
             // a manual redelivery's first attempt still go (they go to inactive webhooks too)
@@ -233,12 +271,115 @@ impl Sender {
     pub fn delete_webhook(&self, id: u64) -> Result<()> {
         let views = {
             let mut st = self.lock();
-            if st.hooks.remove(&id).is_none() {
+            let Some(gone) = st.hooks.remove(&id) else {
                 return Err(Error::not_found("webhook", id));
-            }
+            };
+            self.journal_hook_deleted(&st, id, &gone.origin);
             self.end_pending_of(&mut st, id, |_| true, "the webhook was deleted")
         };
         self.publish(views);
         Ok(())
+    }
+}
+
+/// A stored webhook record, read back.
+pub(super) enum StoredHook {
+    /// Ids continue from here.
+    Sequence(u64),
+    /// A webhook with its counters, from the origin it had.
+    Hook(Box<Hook>),
+    /// A config-file webhook (declared as `file_name`) deleted at run time.
+    Deleted { file_name: Arc<str> },
+}
+
+impl Hook {
+    fn record(&self) -> HookRecord {
+        let origin = match &self.origin {
+            Origin::Api => OriginRecord::Api {},
+            Origin::File { name, changed } => OriginRecord::File {
+                name: name.to_string(),
+                changed: *changed,
+            },
+        };
+        HookRecord::Webhook {
+            v: VERSION,
+            origin,
+            def: Box::new(DefRecord::of(&self.def)),
+            sent_count: self.sent_count,
+            last_status: self.last_status,
+        }
+    }
+}
+
+/// Reads stored webhook record `id` back; `via` is this server's `Via` entry.
+pub(super) fn read_hook(id: u64, v: serde_json::Value, via: &str) -> Result<StoredHook> {
+    let rec: HookRecord = persist::read("webhook", id, v)?;
+    Ok(match rec {
+        HookRecord::Sequence { next_id, .. } => StoredHook::Sequence(next_id),
+        HookRecord::Deleted { file_name, .. } => StoredHook::Deleted {
+            file_name: Arc::from(file_name),
+        },
+        HookRecord::Webhook {
+            origin,
+            def,
+            sent_count,
+            last_status,
+            ..
+        } => {
+            let bad = |e: Error| persist::unreadable("webhook", id, e);
+            let mut h = Hook::new(def.def().map_err(bad)?, via).map_err(bad)?;
+            h.origin = match origin {
+                OriginRecord::Api {} => Origin::Api,
+                OriginRecord::File { name, changed } => Origin::File {
+                    name: Arc::from(name),
+                    changed,
+                },
+            };
+            h.sent_count = sent_count;
+            h.last_status = last_status;
+            StoredHook::Hook(Box::new(h))
+        }
+    })
+}
+
+impl Sender {
+    /// Webhook `id` as it stands, to the backend. Call under the lock.
+    pub(super) fn journal_hook(&self, st: &State, id: u64) {
+        if let Some(h) = st.hooks.get(&id) {
+            self.append(|| Op::Webhook {
+                id,
+                def: Some(Arc::new(persist::to_json(&h.record()))),
+            });
+        }
+    }
+
+    /// Webhook `id` (from `origin`) was deleted: a run-time one is forgotten, a config-file one
+    /// stays deleted while the file declares it. Call under the lock, after the removal.
+    pub(super) fn journal_hook_deleted(&self, st: &State, id: u64, origin: &Origin) {
+        let def = match origin {
+            Origin::Api => None,
+            Origin::File { name, .. } => Some(Arc::new(persist::to_json(&HookRecord::Deleted {
+                v: VERSION,
+                file_name: name.to_string(),
+            }))),
+        };
+        self.append(|| Op::Webhook { id, def });
+        self.journal_hook_sequence(st);
+    }
+
+    /// The webhook id sequence, so ids continue above every id given out.
+    pub(super) fn journal_hook_sequence(&self, st: &State) {
+        self.append(|| Op::Webhook {
+            id: 0,
+            def: Some(Arc::new(persist::to_json(&HookRecord::Sequence {
+                v: VERSION,
+                next_id: st.next_hook,
+            }))),
+        });
+    }
+
+    /// Stored webhook record `id` no longer stands for anything: the backend forgets it.
+    pub(super) fn journal_hook_forgotten(&self, id: u64) {
+        self.append(|| Op::Webhook { id, def: None });
     }
 }
