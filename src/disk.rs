@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::error::{Error, Result};
 use crate::journal::{BinRecord, Gone, Health, Journal, Op, Snapshot};
-use crate::model::{split_target, Body, CapturedRequest, Header, Timings};
+use crate::model::{split_target, Body, CapturedRequest, Header, ResponseSent, Timings};
 
 /// The store's file in the data directory.
 pub const DB_FILE: &str = "hookpit.db";
@@ -290,7 +290,9 @@ fn create(path: &Path) -> Result<Connection> {
                headers TEXT NOT NULL,
                body BLOB NOT NULL,
                body_truncated INTEGER NOT NULL,
+               status INTEGER NOT NULL,
                response TEXT NOT NULL,
+               response_body BLOB NOT NULL,
                signature TEXT,
                forward TEXT
              );
@@ -631,6 +633,19 @@ struct BinCounts {
     last_id: u64,
 }
 
+/// The row of a request, written with `INSERT` or `INSERT OR REPLACE`.
+macro_rules! request_row {
+    ($verb:literal) => {
+        concat!(
+            $verb,
+            " INTO requests (id, bin, received_at_us, headers_us, body_us, method, target,
+               version, remote_addr, headers, body, body_truncated, status, response,
+               response_body, signature, forward)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        )
+    };
+}
+
 /// Writes one batch of facts in one transaction.
 fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
@@ -658,17 +673,34 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
             ])?;
             Ok(())
         };
+    // the statements every capture uses, looked up once per batch
+    let mut insert = tx.prepare_cached(request_row!("INSERT"))?;
+    let mut delete = tx.prepare_cached("DELETE FROM requests WHERE id = ?1")?;
     for op in batch {
         match op {
             Op::Request(r) | Op::Updated(r) => {
-                put_request(&tx, r, matches!(op, Op::Updated(_)))?;
+                if matches!(op, Op::Updated(_)) {
+                    put_request(
+                        &mut tx.prepare_cached(request_row!("INSERT OR REPLACE"))?,
+                        r,
+                    )?;
+                } else {
+                    put_request(&mut insert, r)?;
+                }
                 next_id = next_id.max(r.id + 1);
-                let c = counts.entry(Arc::from(r.bin.as_str())).or_default();
-                c.last_id = c.last_id.max(r.id);
+                match counts.get_mut(r.bin.as_str()) {
+                    Some(c) => c.last_id = c.last_id.max(r.id),
+                    None => {
+                        let c = BinCounts {
+                            last_id: r.id,
+                            ..BinCounts::default()
+                        };
+                        counts.insert(Arc::from(r.bin.as_str()), c);
+                    }
+                }
             }
             Op::Remove { bin, id, why } => {
-                tx.prepare_cached("DELETE FROM requests WHERE id = ?1")?
-                    .execute([*id as i64])?;
+                delete.execute([*id as i64])?;
                 if *why == Gone::Evicted {
                     let c = counts.entry(bin.clone()).or_default();
                     c.evicted += 1;
@@ -677,9 +709,8 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 }
             }
             Op::Clear { bin: _, ids } => {
-                let mut del = tx.prepare_cached("DELETE FROM requests WHERE id = ?1")?;
                 for id in ids {
-                    del.execute([*id as i64])?;
+                    delete.execute([*id as i64])?;
                 }
             }
             Op::Bin(rec) => {
@@ -694,9 +725,8 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                     evicted_total += ids.len() as u64;
                     evicted_bins += 1;
                 }
-                let mut del = tx.prepare_cached("DELETE FROM requests WHERE id = ?1")?;
                 for id in ids {
-                    del.execute([*id as i64])?;
+                    delete.execute([*id as i64])?;
                 }
                 tx.prepare_cached("DELETE FROM bins WHERE name = ?1")?
                     .execute([&**bin])?;
@@ -725,6 +755,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
             },
         }
     }
+    drop((insert, delete));
     for (bin, c) in &counts {
         flush_counts(&tx, bin, c)?;
     }
@@ -747,30 +778,47 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// Writes a request's row: a new one with a plain `INSERT` (no statement journal), a changed
-/// one in place of the old.
+/// The response's row fields besides its status and body bytes (JSON in `response`).
+#[derive(serde::Serialize)]
+struct ResponseOut<'a> {
+    headers: &'a [Header],
+    #[serde(skip_serializing_if = "is_zero")]
+    delay_ms: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dropped: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ResponseIn {
+    #[serde(default)]
+    headers: Vec<Header>,
+    #[serde(default)]
+    delay_ms: u64,
+    #[serde(default)]
+    dropped: bool,
+    #[serde(default)]
+    truncated: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Writes a new request's row (a plain `INSERT`: no statement journal), or a changed one in
+/// place of the old (`replace`).
 fn put_request(
-    tx: &rusqlite::Transaction<'_>,
+    stmt: &mut rusqlite::CachedStatement<'_>,
     r: &CapturedRequest,
-    replace: bool,
 ) -> rusqlite::Result<()> {
-    macro_rules! request_row {
-        ($verb:literal) => {
-            concat!(
-                $verb,
-                " INTO requests (id, bin, received_at_us, headers_us, body_us, method, target,
-                   version, remote_addr, headers, body, body_truncated, response, signature,
-                   forward)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-            )
-        };
-    }
-    let sql = if replace {
-        request_row!("INSERT OR REPLACE")
-    } else {
-        request_row!("INSERT")
+    let response = ResponseOut {
+        headers: &r.response.headers,
+        delay_ms: r.response.delay_ms,
+        dropped: r.response.dropped,
+        truncated: r.response.body.truncated,
     };
-    tx.prepare_cached(sql)?.execute(params![
+    stmt.execute(params![
         r.id as i64,
         r.bin,
         micros(r.received_at),
@@ -783,7 +831,9 @@ fn put_request(
         json_text(&r.headers),
         &r.body.bytes[..],
         r.body.truncated,
-        json_text(&r.response),
+        r.response.status,
+        json_text(&response),
+        &r.response.body.bytes[..],
         r.signature.as_ref().map(json_text),
         r.forward.as_ref().map(json_text),
     ])?;
@@ -862,7 +912,8 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
     let mut names: HashMap<Arc<str>, ()> = HashMap::new();
     let mut stmt = conn.prepare(
         "SELECT id, bin, received_at_us, headers_us, body_us, method, target, version,
-           remote_addr, headers, body, body_truncated, response, signature, forward
+           remote_addr, headers, body, body_truncated, status, response, response_body,
+           signature, forward
          FROM requests ORDER BY id",
     )?;
     let mut rows = stmt.query([])?;
@@ -882,8 +933,10 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
         }
         headers.shrink_to_fit();
         let body: Vec<u8> = r.get(10)?;
-        let signature: Option<String> = r.get(13)?;
-        let forward: Option<String> = r.get(14)?;
+        let response: ResponseIn = parse(13, r.get_ref(13)?.as_str()?)?;
+        let response_body: Vec<u8> = r.get(14)?;
+        let signature: Option<String> = r.get(15)?;
+        let forward: Option<String> = r.get(16)?;
         snap.requests.push(CapturedRequest {
             id: r.get::<_, i64>(0)? as u64,
             bin: r.get(1)?,
@@ -911,9 +964,15 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
             })?,
             headers,
             body: Body::new(Bytes::from(body), r.get(11)?),
-            response: parse(12, r.get_ref(12)?.as_str()?)?,
-            signature: signature.map(|s| parse(13, &s)).transpose()?,
-            forward: forward.map(|s| parse(14, &s)).transpose()?,
+            response: ResponseSent {
+                status: r.get(12)?,
+                headers: response.headers,
+                body: Body::new(Bytes::from(response_body), response.truncated),
+                delay_ms: response.delay_ms,
+                dropped: response.dropped,
+            },
+            signature: signature.map(|s| parse(15, &s)).transpose()?,
+            forward: forward.map(|s| parse(16, &s)).transpose()?,
         });
     }
     let mut stmt = conn.prepare("SELECT id, def FROM webhooks ORDER BY id")?;
