@@ -499,3 +499,129 @@ async fn max_disk_evicts_the_oldest_requests_and_counts_them() {
     );
     assert!(kept.len() < 60, "{}", kept.len());
 }
+
+/// A loopback port nothing listens on (bound, then let go).
+fn closed_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+async fn send_json(method: &str, url: &str, body: Value) -> Answer {
+    http(
+        method,
+        url,
+        &[("content-type", "application/json")],
+        body.to_string(),
+    )
+    .await
+}
+
+/// Polls a delivery until `done` holds for it (fails the test after `within`).
+async fn delivery_until(
+    base: &str,
+    id: u64,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let d = json_of(&format!("{base}/_/api/deliveries/{id}")).await;
+        if done(&d) {
+            return d;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "delivery never got there: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_made_at_run_time_the_delivery_log_and_pending_retries_survive_a_restart() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let base = s.base();
+    let down = closed_port();
+    let made = send_json(
+        "POST",
+        &format!("{base}/_/api/webhooks"),
+        json!({"name": "later", "url": format!("http://{down}/hook"), "events": ["payment_received"],
+               "retry": {"schedule": ["1s", "30s"]}}),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let hook = made.json();
+    let gone = send_json(
+        "POST",
+        &format!("{base}/_/api/webhooks"),
+        json!({"name": "gone", "url": format!("http://{down}/x"), "events": ["payment_received"]}),
+    )
+    .await
+    .json();
+    let gone_id = gone["id"].as_u64().unwrap();
+    assert_eq!(
+        delete(&format!("{base}/_/api/webhooks/{gone_id}"))
+            .await
+            .status,
+        200
+    );
+    let fired = send_json(
+        "POST",
+        &format!("{base}/_/api/events/payment_received"),
+        json!({"amount": 5}),
+    )
+    .await;
+    assert!(fired.status < 300, "{}", fired.text());
+    let mut delivery = None;
+    for d in fired.json()["deliveries"].as_array().unwrap() {
+        let id = d.as_u64().unwrap();
+        // the demo webhook may take the event too: ours is the one to our webhook
+        if json_of(&format!("{base}/_/api/deliveries/{id}")).await["webhook_id"] == hook["id"] {
+            delivery = Some(id);
+        }
+    }
+    let delivery = delivery.expect("a delivery to our webhook");
+    let ours = |d: &Value| d["webhook_id"] == hook["id"];
+    let first = delivery_until(&base, delivery, Duration::from_secs(10), |d| {
+        d["attempts"].as_array().is_some_and(|a| a.len() == 1) && d["next_attempt_at"].is_string()
+    })
+    .await;
+    assert!(ours(&first), "{first}");
+    let hooks_before = json_of(&format!("{base}/_/api/webhooks/{}", hook["id"])).await;
+    stop_cleanly(&mut s);
+
+    let s = serve_on(&dir, &[]);
+    let base = s.base();
+    assert_eq!(
+        json_of(&format!("{base}/_/api/webhooks/{}", hook["id"])).await,
+        hooks_before,
+        "the run-time webhook is back as it was"
+    );
+    assert_eq!(
+        get(&format!("{base}/_/api/webhooks/{gone_id}"))
+            .await
+            .status,
+        404,
+        "a deleted webhook stays deleted"
+    );
+    // the retry is made on schedule by the restarted server, not before its time
+    let second = delivery_until(&base, delivery, Duration::from_secs(10), |d| {
+        d["attempts"].as_array().is_some_and(|a| a.len() >= 2)
+    })
+    .await;
+    assert_eq!(second["attempts"][0], first["attempts"][0]);
+    let due = first["next_attempt_at"].as_str().unwrap();
+    let at = second["attempts"][1]["at"].as_str().unwrap();
+    let t = |s: &str| humantime::parse_rfc3339_weak(s).unwrap();
+    assert!(t(at) >= t(due), "retried at {at}, due {due}");
+    // new ids continue above every earlier one
+    let again = send_json(
+        "POST",
+        &format!("{base}/_/api/webhooks"),
+        json!({"name": "new", "url": format!("http://{down}/y"), "events": ["payment_received"]}),
+    )
+    .await
+    .json();
+    assert!(again["id"].as_u64().unwrap() > gone_id, "{again}");
+}
