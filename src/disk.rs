@@ -676,6 +676,20 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
     // the statements every capture uses, looked up once per batch
     let mut insert = tx.prepare_cached(request_row!("INSERT"))?;
     let mut delete = tx.prepare_cached("DELETE FROM requests WHERE id = ?1")?;
+    // what a user deletes is overwritten on disk (webhook payloads carry secrets); evictions,
+    // one per capture in a full bin, are not: that would double the writes
+    let mut secure = false;
+    let mut secure_delete = |tx: &rusqlite::Transaction<'_>, on: bool| -> rusqlite::Result<()> {
+        if secure != on {
+            secure = on;
+            tx.query_row(
+                &format!("PRAGMA secure_delete = {}", u8::from(on)),
+                [],
+                |_| Ok(()),
+            )?;
+        }
+        Ok(())
+    };
     for op in batch {
         match op {
             Op::Request(r) | Op::Updated(r) => {
@@ -700,6 +714,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 }
             }
             Op::Remove { bin, id, why } => {
+                secure_delete(&tx, *why == Gone::Deleted)?;
                 delete.execute([*id as i64])?;
                 if *why == Gone::Evicted {
                     let c = counts.entry(bin.clone()).or_default();
@@ -709,6 +724,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 }
             }
             Op::Clear { bin: _, ids } => {
+                secure_delete(&tx, true)?;
                 for id in ids {
                     delete.execute([*id as i64])?;
                 }
@@ -725,6 +741,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                     evicted_total += ids.len() as u64;
                     evicted_bins += 1;
                 }
+                secure_delete(&tx, *why == Gone::Deleted)?;
                 for id in ids {
                     delete.execute([*id as i64])?;
                 }
@@ -737,6 +754,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                         .execute(params![*id as i64, d.to_string()])?;
                 }
                 None => {
+                    secure_delete(&tx, true)?;
                     tx.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
                         .execute([*id as i64])?;
                 }
@@ -756,6 +774,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
         }
     }
     drop((insert, delete));
+    secure_delete(&tx, false)?;
     for (bin, c) in &counts {
         flush_counts(&tx, bin, c)?;
     }

@@ -243,9 +243,17 @@ async fn deleted_requests_and_bins_stay_deleted_after_a_restart() {
     let dir = temp_dir("persist");
     let mut s = serve_on(&dir, &[]);
     let base = s.base();
-    let a = capture_n(&base, "keep", 3, "{}").await;
-    capture_n(&base, "gone", 2, "{}").await;
-    capture_n(&base, "cleared", 2, "{}").await;
+    let a = capture_n(&base, "keep", 3, r#"{"kept":"KEPT-MARKER-1f2e"}"#).await;
+    let secret = r#"{"token":"GONE-MARKER-9c8b"}"#;
+    capture_n(&base, "gone", 2, secret).await;
+    capture_n(&base, "cleared", 2, secret).await;
+    let deleted_one = capture_n(&base, "keep", 1, secret).await[0];
+    assert_eq!(
+        delete(&format!("{base}/_/api/requests/{deleted_one}"))
+            .await
+            .status,
+        200
+    );
     assert_eq!(
         delete(&format!("{base}/_/api/requests/{}", a[1]))
             .await
@@ -270,6 +278,18 @@ async fn deleted_requests_and_bins_stay_deleted_after_a_restart() {
     assert_eq!(kept, vec![a[0], a[2]]);
     assert_eq!(get(&format!("{base}/_/api/bins/gone")).await.status, 404);
     assert!(requests_of(&base, "cleared").await.is_empty());
+    drop(s);
+    // what was deleted is gone from the files too, not just hidden
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        files.extend(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    let has = |m: &str| files.windows(m.len()).any(|w| w == m.as_bytes());
+    assert!(has("KEPT-MARKER-1f2e"), "the scan finds what is kept");
+    assert!(
+        !has("GONE-MARKER-9c8b"),
+        "deleted bytes are still in the files"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
