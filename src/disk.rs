@@ -40,8 +40,10 @@ const APPLICATION_ID: i64 = 0x686f_6f6b;
 pub const GROUP: Duration = Duration::from_millis(10);
 /// Facts that make the writer write at once.
 pub const BATCH: usize = 4096;
-/// Unwritten bytes past which captures are refused until the writer catches up.
-const MAX_BEHIND: usize = 256 * 1024 * 1024;
+/// Unwritten bytes past which captures are refused until the writer catches up: a quarter of
+/// the memory budget, within these bounds.
+const BEHIND_MIN: usize = 16 * 1024 * 1024;
+const BEHIND_MAX: usize = 256 * 1024 * 1024;
 /// How long the writer waits before trying a failed write again.
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// Files a hookpit store directory may hold.
@@ -58,6 +60,8 @@ const OURS: [&str; 5] = [
 pub struct DiskOptions {
     /// Bytes the database may use; past it the oldest requests are evicted.
     pub max_disk: u64,
+    /// The server's memory budget (`--max-memory`): what waits to be written is bounded by it.
+    pub max_memory: usize,
 }
 
 /// What the writer thread and the appenders share.
@@ -69,6 +73,8 @@ struct Shared {
     /// Wakes flushers: a batch was written (or failed).
     written: Condvar,
     max_disk: u64,
+    /// Unwritten bytes past which the store says it is behind.
+    max_behind: usize,
     /// Bytes the database uses past `max_disk`, as last measured (0: within it).
     over: AtomicU64,
     /// Bytes the database uses, as last measured.
@@ -89,6 +95,8 @@ struct Queue {
     /// batch older than that does not ask again.
     budget_barrier: u64,
     flush_wanted: bool,
+    /// A test's fault switch: the writer writes nothing (a disk too slow to keep up).
+    paused: bool,
     closing: bool,
     /// A test's fault switch, to apply before the next write: `true` stops the database
     /// growing (a full disk), `false` lifts that.
@@ -354,6 +362,7 @@ impl Disk {
             wake: Condvar::new(),
             written: Condvar::new(),
             max_disk: opts.max_disk,
+            max_behind: (opts.max_memory / 4).clamp(BEHIND_MIN, BEHIND_MAX),
             over: AtomicU64::new(0),
             used: AtomicU64::new(0),
         });
@@ -397,6 +406,15 @@ impl Disk {
         let mut q = self.queue();
         q.page_limit = Some(full);
         q.flush_wanted = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// A test's fault switch: `true` holds the writer back, as a disk too slow to keep up
+    /// would, so unwritten changes pile up; `false` lets it go on.
+    #[doc(hidden)]
+    pub fn simulate_slow_disk(&self, slow: bool) {
+        let mut q = self.queue();
+        q.paused = slow;
         self.shared.wake.notify_one();
     }
 
@@ -467,7 +485,7 @@ impl Journal for Disk {
                 "the data directory {} cannot be written: {e}",
                 self.dir.display()
             ))
-        } else if q.unwritten > MAX_BEHIND {
+        } else if q.unwritten > self.shared.max_behind {
             Health::Behind
         } else {
             Health::Ok
@@ -481,7 +499,7 @@ impl Journal for Disk {
         if !writer_alive {
             return;
         }
-        while q.written < want && q.failing.is_none() && !q.closing {
+        while q.written < want && q.failing.is_none() && !q.closing && !q.paused {
             q.flush_wanted = true;
             self.shared.wake.notify_one();
             q = self
@@ -540,7 +558,7 @@ fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
     let mut last_vacuum = Instant::now();
     loop {
         let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-        while q.ops.is_empty() && failed.is_empty() && !q.closing && !q.flush_wanted {
+        while (q.ops.is_empty() && failed.is_empty() && !q.flush_wanted || q.paused) && !q.closing {
             q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
         }
         // let others join the first fact, unless full, wanted now or closing

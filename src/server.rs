@@ -108,11 +108,18 @@ impl Server {
         };
         let (store, disk, snapshot) = match &config.data_dir {
             Some(dir) => {
-                let (dir, max_disk) = (dir.clone(), config.max_disk);
-                let (disk, snapshot) =
-                    tokio::task::spawn_blocking(move || Disk::open(&dir, DiskOptions { max_disk }))
-                        .await
-                        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))??;
+                let (dir, max_disk, max_memory) = (dir.clone(), config.max_disk, config.max_memory);
+                let (disk, snapshot) = tokio::task::spawn_blocking(move || {
+                    Disk::open(
+                        &dir,
+                        DiskOptions {
+                            max_disk,
+                            max_memory,
+                        },
+                    )
+                })
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))??;
                 let journal: Arc<dyn crate::journal::Journal> = disk.clone();
                 let store = Store::with_journal(limits, Some(journal));
                 (store, Some(disk), Some(snapshot))

@@ -645,3 +645,45 @@ async fn webhooks_made_at_run_time_the_delivery_log_and_pending_retries_survive_
     .json();
     assert!(again["id"].as_u64().unwrap() > gone_id, "{again}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_cannot_keep_up_has_captures_answered_503_until_it_catches_up() {
+    let dir = temp_dir("persist");
+    let mut config = hookpit::Config::for_tests();
+    config.data_dir = Some(dir.clone());
+    // what waits to be written may reach a quarter of this (at least 16 MiB)
+    config.max_memory = 64 * 1024 * 1024;
+    let server = start_with(config.clone()).await;
+    let base = server.base_url();
+    server.disk().expect("a disk").simulate_slow_disk(true);
+    let big = "s".repeat(256 * 1024);
+    let mut answered = Vec::new();
+    let mut refusal = None;
+    for _ in 0..400 {
+        let a = post(&format!("{base}/slow"), &big).await;
+        if a.status == 200 {
+            answered.push(a.json()["id"].as_u64().unwrap());
+        } else {
+            refusal = Some(a);
+            break;
+        }
+    }
+    let refusal = refusal.expect("refused once 16 MiB wait to be written");
+    assert_eq!(refusal.status, 503, "{}", refusal.text());
+    assert_eq!(refusal.header("retry-after"), Some("1"));
+    assert_eq!(refusal.json()["error"]["code"], "busy");
+    // bounded: about 16 MiB of 256 KiB bodies, not the whole flood
+    assert!((60..=80).contains(&answered.len()), "{}", answered.len());
+    assert_eq!(get(&format!("{base}/_/api/health")).await.status, 503);
+    server.disk().unwrap().simulate_slow_disk(false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(&format!("{base}/_/api/health")).await.status != 200 {
+        assert!(std::time::Instant::now() < deadline, "never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    answered.extend(capture_n(&base, "slow", 1, "{}").await);
+    let _ = server.shutdown().await;
+    let server = start_with(config).await;
+    let kept: Vec<u64> = server.bin("slow").requests().iter().map(|r| r.id).collect();
+    assert_eq!(kept, answered, "everything answered 2xx, nothing refused");
+}
