@@ -708,16 +708,41 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
         }
         Ok(())
     };
+    // evictions are deleted together at the end, in id order; a request both recorded and
+    // evicted within the batch is never written at all
+    let recorded: std::collections::HashSet<u64> = batch
+        .iter()
+        .filter_map(|op| match op {
+            Op::Request(r) => Some(r.id),
+            _ => None,
+        })
+        .collect();
+    let passed_through: std::collections::HashSet<u64> = batch
+        .iter()
+        .filter_map(|op| match op {
+            Op::Remove {
+                id,
+                why: Gone::Evicted,
+                ..
+            } if recorded.contains(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let mut evictions: Vec<u64> = Vec::new();
+    let mut scratch = Scratch::default();
     for op in batch {
         match op {
             Op::Request(r) | Op::Updated(r) => {
-                if matches!(op, Op::Updated(_)) {
+                if passed_through.contains(&r.id) {
+                    // recorded and evicted within this batch: nothing to write
+                } else if matches!(op, Op::Updated(_)) {
                     put_request(
                         &mut tx.prepare_cached(request_row!("INSERT OR REPLACE"))?,
                         r,
+                        &mut scratch,
                     )?;
                 } else {
-                    put_request(&mut insert, r)?;
+                    put_request(&mut insert, r, &mut scratch)?;
                 }
                 next_id = next_id.max(r.id + 1);
                 match counts.get_mut(r.bin.as_str()) {
@@ -732,8 +757,12 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                 }
             }
             Op::Remove { bin, id, why } => {
-                secure_delete(&tx, *why == Gone::Deleted)?;
-                delete.execute([*id as i64])?;
+                if *why == Gone::Deleted {
+                    secure_delete(&tx, true)?;
+                    delete.execute([*id as i64])?;
+                } else if !passed_through.contains(id) {
+                    evictions.push(*id);
+                }
                 if *why == Gone::Evicted {
                     let c = counts.entry(bin.clone()).or_default();
                     c.evicted += 1;
@@ -791,8 +820,12 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
             },
         }
     }
-    drop((insert, delete));
     secure_delete(&tx, false)?;
+    evictions.sort_unstable();
+    for id in evictions {
+        delete.execute([id as i64])?;
+    }
+    drop((insert, delete));
     for (bin, c) in &counts {
         flush_counts(&tx, bin, c)?;
     }
@@ -848,12 +881,38 @@ fn is_zero(n: &u64) -> bool {
 fn put_request(
     stmt: &mut rusqlite::CachedStatement<'_>,
     r: &CapturedRequest,
+    scratch: &mut Scratch,
 ) -> rusqlite::Result<()> {
+    use std::fmt::Write as _;
     let response = ResponseOut {
         headers: &r.response.headers,
         delay_ms: r.response.delay_ms,
         dropped: r.response.dropped,
         truncated: r.response.body.truncated,
+    };
+    let Scratch {
+        headers,
+        response: response_json,
+        remote,
+    } = scratch;
+    headers.clear();
+    response_json.clear();
+    remote.clear();
+    let bad = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    serde_json::to_writer(&mut *headers, &r.headers).map_err(bad)?;
+    serde_json::to_writer(&mut *response_json, &response).map_err(bad)?;
+    let _ = write!(remote, "{}", r.remote_addr);
+    // serde_json writes UTF-8 only
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (headers, response_json) = match (
+        std::str::from_utf8(headers),
+        std::str::from_utf8(response_json),
+    ) {
+        (Ok(h), Ok(rj)) => (
+            std::borrow::Cow::Borrowed(h),
+            std::borrow::Cow::Borrowed(rj),
+        ),
+        _ => (text(headers).into(), text(response_json).into()),
     };
     stmt.execute(params![
         r.id as i64,
@@ -864,17 +923,25 @@ fn put_request(
         r.method,
         r.target,
         &*r.version,
-        r.remote_addr.to_string(),
-        json_text(&r.headers),
+        remote.as_str(),
+        &*headers,
         &r.body.bytes[..],
         r.body.truncated,
         r.response.status,
-        json_text(&response),
+        &*response_json,
         &r.response.body.bytes[..],
         r.signature.as_ref().map(json_text),
         r.forward.as_ref().map(json_text),
     ])?;
     Ok(())
+}
+
+/// Buffers a batch reuses for every request's text columns.
+#[derive(Default)]
+struct Scratch {
+    headers: Vec<u8>,
+    response: Vec<u8>,
+    remote: String,
 }
 
 fn put_bin(tx: &rusqlite::Transaction<'_>, b: &BinRecord) -> rusqlite::Result<()> {

@@ -687,3 +687,49 @@ async fn a_disk_that_cannot_keep_up_has_captures_answered_503_until_it_catches_u
     let kept: Vec<u64> = server.bin("slow").requests().iter().map(|r| r.id).collect();
     assert_eq!(kept, answered, "everything answered 2xx, nothing refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_ring_under_a_burst_leaves_exactly_its_requests_on_disk() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &["--max-requests", "2"]);
+    let base = s.base();
+    // many captures within one write batch: most are recorded and evicted before it is written
+    let sends = (0..60).map(|i| {
+        let url = format!("{base}/burst/{i}");
+        async move { post(&url, "{}").await }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    let mut ids: Vec<u64> = answers
+        .iter()
+        .map(|a| a.json()["id"].as_u64().unwrap())
+        .collect();
+    ids.sort();
+    stop_cleanly(&mut s);
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join("hookpit.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let rows: Vec<i64> = db
+        .prepare("SELECT id FROM requests ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let evicted: i64 = db
+        .query_row("SELECT evicted FROM bins WHERE name = 'burst'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    drop(db);
+    assert_eq!(rows, vec![ids[58] as i64, ids[59] as i64]);
+    assert_eq!(evicted, 58);
+    let s = serve_on(&dir, &["--max-requests", "2"]);
+    let bin = json_of(&format!("{}/_/api/bins/burst", s.base())).await;
+    assert_eq!(
+        (bin["count"].as_u64(), bin["evicted"].as_u64()),
+        (Some(2), Some(58))
+    );
+}
