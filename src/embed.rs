@@ -26,6 +26,8 @@ pub struct ServerHandle {
     disk: Option<Arc<crate::disk::Disk>>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    /// What start-up brought back differently from how it was stored.
+    warnings: Vec<String>,
 }
 
 /// What a server did, printed at shutdown.
@@ -55,7 +57,21 @@ impl ServerHandle {
             disk,
             shutdown,
             task: Some(task),
+            warnings: Vec::new(),
         }
+    }
+
+    /// The same handle with start-up's warnings.
+    pub(crate) fn with_warnings(mut self, warnings: Vec<String>) -> ServerHandle {
+        self.warnings = warnings;
+        self
+    }
+
+    /// What start-up brought back from the data directory differently from how it was stored
+    /// (a bin whose config no longer applies, a webhook the config file now shadows), one
+    /// sentence each; `serve` prints them as `warning:` lines.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The bound address.

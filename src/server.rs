@@ -126,6 +126,7 @@ impl Server {
             }
             None => (Store::new(limits), None, None),
         };
+        let mut warnings = Vec::new();
         let (webhooks, deliveries) = match snapshot {
             Some(mut snap) => {
                 let sender_state = (
@@ -134,9 +135,12 @@ impl Server {
                 );
                 // a large store is read back on the blocking pool, like any heavy work
                 let s = store.clone();
-                tokio::task::spawn_blocking(move || s.restore(snap))
+                let stale = tokio::task::spawn_blocking(move || s.restore(snap))
                     .await
                     .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+                warnings.extend(stale.into_iter().map(|bin| {
+                    format!("bin {bin}: its stored config no longer applies; the bin was kept without one")
+                }));
                 sender_state
             }
             None => (Vec::new(), Vec::new()),
@@ -155,7 +159,14 @@ impl Server {
                     key: format!("bin.{}", decl.name),
                     message: e.to_string(),
                 })?;
-            store.apply_bin_config(&decl.name, decl.setup().clone());
+            // a bin the data directory brought back with this very config keeps its sequence
+            // position and fault generator
+            let kept = store
+                .bin(&decl.name)
+                .is_some_and(|b| *b.config == decl.setup().json);
+            if !kept {
+                store.apply_bin_config(&decl.name, decl.setup().clone());
+            }
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let outbound = crate::outbound::Outbound::for_server(addr);
@@ -167,7 +178,13 @@ impl Server {
             shutdown_rx.clone(),
         )?;
         // after the config's webhooks, before serving: run-time webhooks, the log, retries
-        sender.restore(webhooks, deliveries)?;
+        let restored = sender.restore(webhooks, deliveries)?;
+        warnings.extend(restored.shadowed.iter().map(|name| {
+            format!("webhook {name}: the config file now declares a webhook of this name; the one made at run time was not brought back")
+        }));
+        warnings.extend(restored.renumbered.iter().map(|(old, new)| {
+            format!("webhook {old}: the config file now has a webhook with this id; the one made at run time is now webhook {new}")
+        }));
         let app = Arc::new(App {
             forwarder: Forwarder::new(store.clone(), outbound.clone(), config.max_body),
             api: api::Ctx {
@@ -182,14 +199,7 @@ impl Server {
             shutdown: shutdown_rx.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, app, shutdown_rx));
-        Ok(ServerHandle::new(
-            addr,
-            store,
-            sender,
-            disk,
-            shutdown_tx,
-            task,
-        ))
+        Ok(ServerHandle::new(addr, store, sender, disk, shutdown_tx, task).with_warnings(warnings))
     }
 }
 

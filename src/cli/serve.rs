@@ -136,6 +136,9 @@ pub async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     let stop = shutdown_signal();
     let token = config.token.clone();
     let handle = Server::start(config).await?;
+    for w in handle.warnings() {
+        eprintln!("{} {w}", "warning:".yellow().bold());
+    }
     let tq = token
         .as_ref()
         .map(|t| format!("?token={t}"))

@@ -733,3 +733,61 @@ async fn a_small_ring_under_a_burst_leaves_exactly_its_requests_on_disk() {
         (Some(2), Some(58))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_bin_keeps_its_sequence_position_across_a_restart() {
+    let dir = temp_dir("persist");
+    let file = dir.join("hookpit.toml");
+    std::fs::write(
+        &file,
+        "[server]\ndata_dir = \"store\"\n\n[[bin]]\nname = \"seqf\"\nsequence = [{ status = 201 }, { status = 202 }, { status = 203 }]\n",
+    )
+    .unwrap();
+    let args = ["--config", file.to_str().unwrap()];
+    let mut s = spawn_serve(&args);
+    assert_eq!(post(&format!("{}/seqf", s.base()), "{}").await.status, 201);
+    stop_cleanly(&mut s);
+    assert!(
+        dir.join("store").join("hookpit.db").exists(),
+        "data_dir is relative to the file"
+    );
+    let mut s = spawn_serve(&args);
+    assert_eq!(post(&format!("{}/seqf", s.base()), "{}").await.status, 202);
+    stop_cleanly(&mut s);
+    // a changed declaration starts its sequence over
+    std::fs::write(
+        &file,
+        "[server]\ndata_dir = \"store\"\n\n[[bin]]\nname = \"seqf\"\nsequence = [{ status = 204 }, { status = 205 }]\n",
+    )
+    .unwrap();
+    let s = spawn_serve(&args);
+    assert_eq!(post(&format!("{}/seqf", s.base()), "{}").await.status, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_bin_config_that_no_longer_applies_is_kept_without_it_and_warned_of() {
+    let dir = temp_dir("persist");
+    let mut config = hookpit::Config::for_tests();
+    config.data_dir = Some(dir.clone());
+    let server = start_with(config.clone()).await;
+    capture_n(&server.base_url(), "old", 1, "{}").await;
+    let _ = server.shutdown().await;
+    // as if an older hookpit had accepted a config this one refuses
+    let db = rusqlite::Connection::open(dir.join("hookpit.db")).unwrap();
+    db.execute(
+        "UPDATE bins SET config = '{\"response\":{\"status\":99}}' WHERE name = 'old'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let server = start_with(config).await;
+    assert_eq!(server.warnings().len(), 1, "{:?}", server.warnings());
+    assert!(
+        server.warnings()[0].starts_with("bin old: its stored config no longer applies"),
+        "{:?}",
+        server.warnings()
+    );
+    assert_eq!(server.bin("old").requests().len(), 1);
+    let bin = json_of(&format!("{}/_/api/bins/old", server.base_url())).await;
+    assert_eq!(bin["config"], json!({}));
+}
