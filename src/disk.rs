@@ -605,7 +605,7 @@ fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
                 drop(q);
                 shared.written.notify_all();
                 measure(&conn, &shared, upto);
-                if last_vacuum.elapsed() > Duration::from_secs(10) {
+                if last_vacuum.elapsed() > Duration::from_secs(1) {
                     last_vacuum = Instant::now();
                     give_back_space(&conn);
                 }
@@ -639,7 +639,9 @@ fn give_back_space(conn: &Connection) {
     let pages = count("PRAGMA page_count");
     let free = count("PRAGMA freelist_count");
     if free > 64 && free * 4 > pages {
-        let _ = conn.execute_batch(&format!("PRAGMA incremental_vacuum({free});"));
+        // a bounded step (32 MiB of 16 KiB pages), so the writer is never held up for long
+        let step = free.min(2048);
+        let _ = conn.execute_batch(&format!("PRAGMA incremental_vacuum({step});"));
     }
 }
 
