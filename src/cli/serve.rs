@@ -160,6 +160,15 @@ pub async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     writeln!(out, "  viewer  {}", viewer.cyan())?;
     writeln!(out, "  catch   {}", format!("{catch}/…").green())?;
     writeln!(out, "  api     {}", api)?;
+    if let Some(d) = handle.disk() {
+        let kept = handle.store().stats().requests;
+        writeln!(
+            out,
+            "  data    {} ({kept} request{} kept)",
+            d.dir().display(),
+            plural(kept as u64)
+        )?;
+    }
     out.flush()?;
     stop.await;
     let s = handle.shutdown().await;

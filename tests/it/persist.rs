@@ -194,7 +194,14 @@ async fn kill_9_keeps_every_request_answered_a_second_before() {
     let ids = capture_n(&base, "k", 300, r#"{"kill":9}"#).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     kill_9(&mut s);
-    let s = serve_on(&dir, &[]);
+    let mut s = serve_on(&dir, &[]);
+    // the banner says where the data lives and what came back
+    let out = lines_of(s.stdout.take().unwrap());
+    let data = line_containing(&out, "  data ");
+    assert!(
+        data.contains(dir.to_str().unwrap()) && data.contains("(300 requests kept)"),
+        "{data}"
+    );
     let kept: Vec<u64> = requests_of(&s.base(), "k")
         .await
         .iter()
