@@ -238,6 +238,62 @@ async fn max_requests_and_eviction_counts_hold_across_restarts() {
     assert_eq!(health["stats"]["evicted"], 7, "{health}");
 }
 
+/// The bins a server lists, by name, with their request counts and configs.
+async fn bins_of(base: &str) -> Vec<(String, u64, Value)> {
+    let v = json_of(&format!("{base}/_/api/bins")).await;
+    let mut bins: Vec<_> = v["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let name = b["name"].as_str().unwrap().to_string();
+            (name, b["count"].as_u64().unwrap(), b["config"].clone())
+        })
+        .collect();
+    bins.sort_by(|a, b| a.0.cmp(&b.0));
+    bins
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_max_bins_on_restart_evicts_once_and_keeps_the_rest_with_their_config() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let base = s.base();
+    let config = json!({"response": {"status": 201}});
+    let a = http(
+        "PUT",
+        &format!("{base}/_/api/bins/kept"),
+        &[],
+        config.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(post(&format!("{base}/kept"), "{}").await.status, 201);
+    for bin in ["a", "b", "c", "d", "e"] {
+        capture_n(&base, bin, 1, "{}").await;
+    }
+    stop_cleanly(&mut s);
+    // three of six bins fit: the least recently used plain ones go, counted once
+    let expect = vec![
+        ("d".to_string(), 1, json!({})),
+        ("e".to_string(), 1, json!({})),
+        ("kept".to_string(), 1, config.clone()),
+    ];
+    for round in 0..2 {
+        let mut s = serve_on(&dir, &["--max-bins", "3"]);
+        let base = s.base();
+        assert_eq!(bins_of(&base).await, expect, "restart {round}");
+        let health = json_of(&format!("{base}/_/api/health")).await;
+        assert_eq!(
+            health["stats"]["evicted_bins"], 3,
+            "restart {round}: {health}"
+        );
+        assert_eq!(health["stats"]["evicted"], 3, "restart {round}: {health}");
+        stop_cleanly(&mut s);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_requests_and_bins_stay_deleted_after_a_restart() {
     let dir = temp_dir("persist");
