@@ -861,14 +861,18 @@ impl Store {
         touched.sort();
         touched.dedup();
         let max_default = self.inner.limits.max_requests;
+        // `enforce_limits` tells the backend of everything in what it is handed: each bin's
+        // round gets its own, or earlier rounds' evictions would be written (and counted) again
+        let mut gone = Vec::with_capacity(touched.len());
         for name in touched {
             let cap = st.bins.get(&name).map_or(max_default, |b| {
                 b.settings.max_requests.unwrap_or(max_default)
             });
             self.enforce_limits(&mut st, &name, cap.max(1), &mut evicted);
+            gone.push(std::mem::take(&mut evicted));
         }
         drop(st);
-        drop(evicted);
+        drop((evicted, gone));
         stale
     }
 

@@ -238,6 +238,33 @@ async fn max_requests_and_eviction_counts_hold_across_restarts() {
     assert_eq!(health["stats"]["evicted"], 7, "{health}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lower_limits_on_restart_count_each_eviction_once_across_several_bins() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    for bin in ["one", "two", "three"] {
+        capture_n(&s.base(), bin, 4, "{}").await;
+    }
+    stop_cleanly(&mut s);
+    // every bin keeps 1 of its 4: 3 evicted from each, 9 in all, on this start and the next
+    for round in 0..2 {
+        let mut s = serve_on(&dir, &["--max-requests", "1"]);
+        let base = s.base();
+        for bin in ["one", "two", "three"] {
+            let b = json_of(&format!("{base}/_/api/bins/{bin}")).await;
+            assert_eq!(
+                (b["count"].as_u64(), b["evicted"].as_u64()),
+                (Some(1), Some(3)),
+                "restart {round}: {b}"
+            );
+        }
+        let health = json_of(&format!("{base}/_/api/health")).await;
+        assert_eq!(health["stats"]["evicted"], 9, "restart {round}: {health}");
+        stop_cleanly(&mut s);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The bins a server lists, by name, with their request counts and configs.
 async fn bins_of(base: &str) -> Vec<(String, u64, Value)> {
     let v = json_of(&format!("{base}/_/api/bins")).await;
