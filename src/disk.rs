@@ -9,7 +9,8 @@
 //! retried; meanwhile [`Journal::health`] says so and captures are refused, never answered 2xx
 //! unless kept. Past `max_disk` it asks the store to evict the oldest requests. Opening refuses
 //! a directory in use, one holding files it did not write, and a damaged or newer-format store,
-//! naming the path, and never writes to what it refused.
+//! naming the path, and never writes to what it refused. A new store is made whole under
+//! another name and then renamed, so a start killed while making it leaves nothing it refuses.
 //!
 //! Uses `journal` (the seam), `model` and `error`; used by `server`. A user may open the database
 //! with `sqlite3` and query it: one row per request, headers as JSON, bodies as blobs.
@@ -44,12 +45,17 @@ pub const BATCH: usize = 4096;
 const MAX_BEHIND: usize = 256 * 1024 * 1024;
 /// How long the writer waits before trying a failed write again.
 const RETRY_EVERY: Duration = Duration::from_millis(200);
+/// Where a new store is made before it takes [`DB_FILE`]'s name whole, so a start killed
+/// while creating it leaves no half-made store (only this, replaced by the next start).
+const NEW_FILE: &str = "hookpit.db-new";
 /// Files a hookpit store directory may hold.
-const OURS: [&str; 5] = [
+const OURS: [&str; 7] = [
     DB_FILE,
     "hookpit.db-wal",
     "hookpit.db-shm",
     "hookpit.db-journal",
+    NEW_FILE,
+    "hookpit.db-new-journal",
     LOCK_FILE,
 ];
 
@@ -248,8 +254,31 @@ fn migrate(_conn: &Connection, from: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Creates a new, empty store.
+/// Creates a new, empty store: made whole under [`NEW_FILE`] (replacing what a start killed
+/// while creating one left there), then renamed to `path` and opened.
 fn create(path: &Path) -> Result<Connection> {
+    let new = path.with_file_name(NEW_FILE);
+    for leftover in [new.clone(), path.with_file_name("hookpit.db-new-journal")] {
+        match std::fs::remove_file(&leftover) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(refuse(&leftover, format!("cannot remove: {e}")));
+            }
+            _ => {}
+        }
+    }
+    make(&new)?
+        .close()
+        .map_err(|(_, e)| refuse(&new, format!("cannot create: {e}")))?;
+    std::fs::rename(&new, path).map_err(|e| refuse(path, format!("cannot create: {e}")))?;
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| refuse(path, format!("cannot open: {e}")))
+}
+
+/// Makes a store's tables and marks in a new file at `path`.
+fn make(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE

@@ -498,6 +498,46 @@ fn post_blocking(base: &str, path: &str, body: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_killed_while_creating_the_store_leaves_a_directory_that_starts() {
+    let dir = temp_dir("persist");
+    std::fs::create_dir_all(&dir).unwrap();
+    // what a start killed halfway through creating its store leaves: the store's first page
+    // and the rollback journal of the transaction that was making its tables
+    let mut s = serve_on(&dir, &[]);
+    stop_cleanly(&mut s);
+    let whole = std::fs::read(dir.join("hookpit.db")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in [
+        ("hookpit.db-new", &whole[..16384]),
+        ("hookpit.db-new-journal", &[0u8; 512][..]),
+    ] {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let mut s = serve_on(&dir, &[]);
+    let ids = capture_n(&s.base(), "after", 2, "{}").await;
+    stop_cleanly(&mut s);
+    let s = serve_on(&dir, &[]);
+    let kept: Vec<u64> = requests_of(&s.base(), "after")
+        .await
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, ids);
+    drop(s);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        !names.iter().any(|n| n.starts_with("hookpit.db-new")),
+        "{names:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_cannot_write_answers_captures_with_an_error_never_2xx() {
     let dir = temp_dir("persist");
     let mut config = hookpit::Config::for_tests();
