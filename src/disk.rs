@@ -334,6 +334,36 @@ fn make(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Ids a store left open (its hookpit was killed) may have given out without writing them:
+/// at most the captures that fit in [`MAX_BEHIND`] unwritten bytes (a request weighs at least
+/// 384 bytes), with room to spare.
+const ID_RESERVE: u64 = 1 << 20;
+
+/// Marks the store open (the mark goes at a clean close). A store found still marked was
+/// left by a killed hookpit, which may have answered captures with ids it never wrote: the
+/// next id skips past all of them, and is written at once, so a second kill before anything
+/// is written gives none of them out either.
+fn mark_open(conn: &Connection, snap: &mut Snapshot) -> rusqlite::Result<()> {
+    let open: i64 = conn
+        .query_row("SELECT value FROM meta WHERE key = 'open'", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(0);
+    if open != 0 {
+        snap.next_id = snap.next_id.saturating_add(ID_RESERVE);
+    }
+    conn.execute(
+        "UPDATE meta SET value = max(value, ?1) WHERE key = 'next_id'",
+        [snap.next_id as i64],
+    )?;
+    conn.execute(
+        "INSERT INTO meta VALUES ('open', 1) ON CONFLICT (key) DO UPDATE SET value = 1",
+        [],
+    )?;
+    Ok(())
+}
+
 /// Settings of every connection to an open store.
 fn tune(conn: &Connection) -> rusqlite::Result<()> {
     // WAL: readers never block the writer; NORMAL: a commit is in the OS's hands at once (a
@@ -376,8 +406,9 @@ impl Disk {
             create(&path)?
         };
         tune(&conn).map_err(|e| refuse(&path, e.to_string()))?;
-        let snapshot = load(&conn)
+        let mut snapshot = load(&conn)
             .map_err(|e| refuse(&path, format!("damaged: {e}; it was left as it is")))?;
+        mark_open(&conn, &mut snapshot).map_err(|e| refuse(&path, e.to_string()))?;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
@@ -640,6 +671,10 @@ fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
                 break;
             }
         }
+    }
+    if failed.is_empty() {
+        // everything appended is written: no id was given out unwritten
+        let _ = conn.execute_batch("UPDATE meta SET value = 0 WHERE key = 'open';");
     }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
 }

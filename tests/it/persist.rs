@@ -204,6 +204,30 @@ async fn kill_9_keeps_every_request_answered_a_second_before() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_after_a_kill_9_are_above_every_id_answered_before_it_even_unwritten_ones() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    // killed at once: the last answers are not written yet, and their ids were given out
+    let mut answered = capture_n(&s.base(), "k", 50, "{}").await;
+    kill_9(&mut s);
+    let mut s = serve_on(&dir, &[]);
+    let next = capture_n(&s.base(), "k", 1, "{}").await[0];
+    assert!(next > *answered.last().unwrap(), "{next} given out again");
+    answered.push(next);
+    // killed again before that one was written: still none given out twice
+    kill_9(&mut s);
+    let mut s = serve_on(&dir, &[]);
+    let after = capture_n(&s.base(), "k", 1, "{}").await[0];
+    assert!(after > next, "{after} given out again");
+    stop_cleanly(&mut s);
+    // a clean stop leaves nothing unwritten: the ids go on one by one
+    let s = serve_on(&dir, &[]);
+    assert_eq!(capture_n(&s.base(), "k", 1, "{}").await[0], after + 1);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_requests_and_eviction_counts_hold_across_restarts() {
     let dir = temp_dir("persist");
     let mut s = serve_on(&dir, &["--max-requests", "5"]);
