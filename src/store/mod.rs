@@ -196,6 +196,7 @@ impl Bin {
     }
 
     fn new(name: &str) -> Bin {
+        let config = Arc::new(json!({}));
         Bin {
             name: Arc::from(name),
             requests: VecDeque::new(),
@@ -204,8 +205,9 @@ impl Bin {
             last_id: 0,
             created_at: SystemTime::now(),
             settings: BinSettings::default(),
-            config: Arc::new(json!({})),
-            listed_config: Arc::new(json!({})),
+            // one value: the listing shows it whole (not abridged, so no `config_omitted`)
+            listed_config: config.clone(),
+            config,
             touched: 0,
             weight: BIN_WEIGHT + name.len(),
         }

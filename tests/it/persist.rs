@@ -289,6 +289,29 @@ async fn lower_limits_on_restart_count_each_eviction_once_across_several_bins() 
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_restart_lists_the_bins_as_they_were_listed_before_it() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let base = s.base();
+    capture_n(&base, "plain", 2, "{}").await;
+    let config = json!({"response": {"status": 202}});
+    let a = http(
+        "PUT",
+        &format!("{base}/_/api/bins/set"),
+        &[],
+        config.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let before = json_of(&format!("{base}/_/api/bins")).await;
+    stop_cleanly(&mut s);
+    let s = serve_on(&dir, &[]);
+    assert_eq!(json_of(&format!("{}/_/api/bins", s.base())).await, before);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The bins a server lists, by name, with their request counts and configs.
 async fn bins_of(base: &str) -> Vec<(String, u64, Value)> {
     let v = json_of(&format!("{base}/_/api/bins")).await;
