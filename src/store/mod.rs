@@ -888,7 +888,7 @@ impl Store {
         bins: &mut Vec<BinRecord>,
         requests: &mut Vec<CapturedRequest>,
     ) -> (u64, u64) {
-        let plain = |b: &BinRecord| !b.config.as_object().is_some_and(|o| !o.is_empty());
+        let plain = |b: &BinRecord| b.config.as_object().is_none_or(|o| o.is_empty());
         let mut victims: Vec<Arc<str>> = {
             let st = self.lock();
             let mut new: Vec<&BinRecord> = bins
