@@ -9,7 +9,8 @@
 //! retried; meanwhile [`Journal::health`] says so and captures are refused, never answered 2xx
 //! unless kept. Past `max_disk` it asks the store to evict the oldest requests. Opening refuses
 //! a directory in use, one holding files it did not write, and a damaged or newer-format store,
-//! naming the path, and never writes to what it refused. A new store is made whole under
+//! naming the path, and never writes to what it refused (nor through a symbolic link in place
+//! of one of its files). A new store is made whole under
 //! another name and then renamed, so a start killed while making it leaves nothing it refuses.
 //!
 //! Uses `journal` (the seam), `model` and `error`; used by `server`. A user may open the database
@@ -173,6 +174,22 @@ fn check_foreign(dir: &Path) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Refuses a store file that is a symbolic link: the directory's lock guards only the
+/// directory, so two hookpits could write one store through links, and SQLite would make its
+/// own files (or the store itself, for a link to nothing) beside what the link names.
+fn check_links(dir: &Path) -> Result<()> {
+    for name in OURS {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(refuse(
+                &path,
+                "is a symbolic link; a store's files must be in the data directory itself (point --data-dir at the directory holding the store)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks, reading only its header (never through SQLite, which could add files beside it),
@@ -394,6 +411,7 @@ impl Disk {
         });
         std::fs::create_dir_all(dir).map_err(|e| refuse(dir, format!("cannot create: {e}")))?;
         check_foreign(dir)?;
+        check_links(dir)?;
         let path = dir.join(DB_FILE);
         // a file that is not ours is refused before anything (even the lock) is written
         if path.exists() {

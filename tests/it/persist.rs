@@ -471,6 +471,39 @@ fn a_directory_of_other_files_is_refused_and_left_as_it_was() {
 }
 
 #[test]
+fn a_store_file_that_is_a_symbolic_link_is_refused_and_what_it_names_left_as_it_was() {
+    // a link to another directory's store: two hookpits would write one store, each under its
+    // own directory's lock
+    let real = temp_dir("persist");
+    let mut s = serve_on(&real, &[]);
+    post_blocking(&s.base(), "/b", "{}");
+    stop_cleanly(&mut s);
+    let before = contents(&real);
+    let dir = temp_dir("persist");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(real.join("hookpit.db"), dir.join("hookpit.db")).unwrap();
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(&*dir.join("hookpit.db").to_string_lossy()),
+        "{err}"
+    );
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(contents(&real), before);
+    // a link to nothing: no file is made where it points
+    let nowhere = real.join("elsewhere.db");
+    std::fs::remove_file(dir.join("hookpit.db")).unwrap();
+    std::os::unix::fs::symlink(&nowhere, dir.join("hookpit.db")).unwrap();
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(!nowhere.exists());
+    for d in [real, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
 fn a_foreign_damaged_or_newer_store_is_refused_and_left_as_it_was() {
     // not SQLite at all
     let dir = temp_dir("persist");
