@@ -409,6 +409,9 @@ impl Disk {
                 rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
             }
         });
+        if dir.exists() && !dir.is_dir() {
+            return Err(refuse(dir, "not a directory; --data-dir names a directory"));
+        }
         std::fs::create_dir_all(dir).map_err(|e| refuse(dir, format!("cannot create: {e}")))?;
         check_foreign(dir)?;
         check_links(dir)?;

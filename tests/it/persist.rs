@@ -471,6 +471,25 @@ fn a_directory_of_other_files_is_refused_and_left_as_it_was() {
 }
 
 #[test]
+fn a_data_dir_that_is_a_file_is_refused_as_not_a_directory_and_left_as_it_was() {
+    let dir = temp_dir("persist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    let (code, err) = refused(&file);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {}: not a directory; --data-dir names a directory",
+            file.display()
+        )
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_store_file_that_is_a_symbolic_link_is_refused_and_what_it_names_left_as_it_was() {
     // a link to another directory's store: two hookpits would write one store, each under its
     // own directory's lock
