@@ -5,7 +5,8 @@
 //! read back), `rules` (bin configs), `config` (durations), `outbound` (replay, with this
 //! hookpit's `Via` entry) and `error`; never `sender_api`. Body decodes and imports run on
 //! blocking threads, a few at once ([`Decoding`]); an import's file is read under its own bound
-//! ([`ImportLimits`]) and recorded through `Store::record`, like a capture. Every handler
+//! ([`ImportLimits`]) and recorded through `Store::record`, like a capture, and refused like one
+//! while the durable store cannot keep it (`journal`'s health). Every handler
 //! answers either JSON or the error JSON `{"error":{"code","message"}}`; none of them panics on
 //! input. Routing here is by path segments; `server` has already done the Host/Origin/token
 //! checks, refused requests that came from this hookpit itself, and handed the sender's routes
@@ -26,6 +27,7 @@ use crate::http::{
     json_response, method_not_allowed, read_json, read_json_within, text_response, Params, Resp,
 };
 use crate::import::{ImportLimits, Imported};
+use crate::journal::Health;
 use crate::model::{valid_bin_name, CapturedRequest, RequestId};
 use crate::outbound::{Outbound, Outgoing};
 use crate::render;
@@ -94,6 +96,18 @@ impl Decoding {
 
 fn ok(v: serde_json::Value) -> Result<Resp> {
     Ok(json_response(StatusCode::OK, &v))
+}
+
+/// Refuses a write while the durable store cannot take it: 503 while it is behind, 507 while
+/// its writes fail.
+fn store_takes_writes(store: &Store) -> Result<()> {
+    match store.health() {
+        Health::Ok => Ok(()),
+        Health::Behind => Err(Error::Busy(
+            "the data directory is behind with its writes; retry shortly".into(),
+        )),
+        Health::Failing(why) => Err(Error::StoreUnavailable(why)),
+    }
 }
 
 fn bin_name(s: &str) -> Result<&str> {
@@ -387,6 +401,9 @@ impl Ctx {
     /// request in it is recorded into `bin` in the file's order, with new ids, keeping the
     /// response the file recorded. Nothing is recorded unless the whole file parses.
     async fn import(&self, bin: String, req: Request<Incoming>) -> Result<Resp> {
+        // imported requests are captures: none is answered 2xx while the durable store cannot
+        // keep it
+        self.store_takes_writes()?;
         let limits = ImportLimits::for_server(self.max_body, self.store.limits().max_memory);
         let declared = req
             .headers()
@@ -420,6 +437,8 @@ impl Ctx {
             let _turn = turn;
             let reqs = crate::import::parse(&bytes, &limits)?;
             drop(bytes);
+            // the store may have failed while the file was read and parsed
+            store_takes_writes(&store)?;
             let mut done = Imported {
                 imported: 0,
                 first_id: None,
@@ -437,6 +456,11 @@ impl Ctx {
         })
         .await??;
         ok(json!(done))
+    }
+
+    /// Refuses a write while the durable store cannot take it (503 behind, 507 failing).
+    fn store_takes_writes(&self) -> Result<()> {
+        store_takes_writes(&self.store)
     }
 
     async fn replay(&self, r: &CapturedRequest, body: serde_json::Value) -> Result<Resp> {

@@ -9,7 +9,9 @@
 //! retried; meanwhile [`Journal::health`] says so and captures are refused, never answered 2xx
 //! unless kept. Past `max_disk` it asks the store to evict the oldest requests. Opening refuses
 //! a directory in use, one holding files it did not write, and a damaged or newer-format store,
-//! naming the path, and never writes to what it refused.
+//! naming the path, and never writes to what it refused (nor through a symbolic link in place
+//! of one of its files). A new store is made whole under
+//! another name and then renamed, so a start killed while making it leaves nothing it refuses.
 //!
 //! Uses `journal` (the seam), `model` and `error`; used by `server`. A user may open the database
 //! with `sqlite3` and query it: one row per request, headers as JSON, bodies as blobs.
@@ -46,12 +48,17 @@ const BEHIND_MIN: usize = 16 * 1024 * 1024;
 const BEHIND_MAX: usize = 256 * 1024 * 1024;
 /// How long the writer waits before trying a failed write again.
 const RETRY_EVERY: Duration = Duration::from_millis(200);
+/// Where a new store is made before it takes [`DB_FILE`]'s name whole, so a start killed
+/// while creating it leaves no half-made store (only this, replaced by the next start).
+const NEW_FILE: &str = "hookpit.db-new";
 /// Files a hookpit store directory may hold.
-const OURS: [&str; 5] = [
+const OURS: [&str; 7] = [
     DB_FILE,
     "hookpit.db-wal",
     "hookpit.db-shm",
     "hookpit.db-journal",
+    NEW_FILE,
+    "hookpit.db-new-journal",
     LOCK_FILE,
 ];
 
@@ -177,6 +184,22 @@ fn check_foreign(dir: &Path) -> Result<()> {
     }
 }
 
+/// Refuses a store file that is a symbolic link: the directory's lock guards only the
+/// directory, so two hookpits could write one store through links, and SQLite would make its
+/// own files (or the store itself, for a link to nothing) beside what the link names.
+fn check_links(dir: &Path) -> Result<()> {
+    for name in OURS {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(refuse(
+                &path,
+                "is a symbolic link; a store's files must be in the data directory itself (point --data-dir at the directory holding the store)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks, reading only its header (never through SQLite, which could add files beside it),
 /// that an existing file is a hookpit store this build can open.
 fn identify(path: &Path) -> Result<()> {
@@ -256,8 +279,31 @@ fn migrate(_conn: &Connection, from: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Creates a new, empty store.
+/// Creates a new, empty store: made whole under [`NEW_FILE`] (replacing what a start killed
+/// while creating one left there), then renamed to `path` and opened.
 fn create(path: &Path) -> Result<Connection> {
+    let new = path.with_file_name(NEW_FILE);
+    for leftover in [new.clone(), path.with_file_name("hookpit.db-new-journal")] {
+        match std::fs::remove_file(&leftover) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(refuse(&leftover, format!("cannot remove: {e}")));
+            }
+            _ => {}
+        }
+    }
+    make(&new)?
+        .close()
+        .map_err(|(_, e)| refuse(&new, format!("cannot create: {e}")))?;
+    std::fs::rename(&new, path).map_err(|e| refuse(path, format!("cannot create: {e}")))?;
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| refuse(path, format!("cannot open: {e}")))
+}
+
+/// Makes a store's tables and marks in a new file at `path`.
+fn make(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -313,6 +359,36 @@ fn create(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Ids a store left open (its hookpit was killed) may have given out without writing them:
+/// at most the captures that fit in [`MAX_BEHIND`] unwritten bytes (a request weighs at least
+/// 384 bytes), with room to spare.
+const ID_RESERVE: u64 = 1 << 20;
+
+/// Marks the store open (the mark goes at a clean close). A store found still marked was
+/// left by a killed hookpit, which may have answered captures with ids it never wrote: the
+/// next id skips past all of them, and is written at once, so a second kill before anything
+/// is written gives none of them out either.
+fn mark_open(conn: &Connection, snap: &mut Snapshot) -> rusqlite::Result<()> {
+    let open: i64 = conn
+        .query_row("SELECT value FROM meta WHERE key = 'open'", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(0);
+    if open != 0 {
+        snap.next_id = snap.next_id.saturating_add(ID_RESERVE);
+    }
+    conn.execute(
+        "UPDATE meta SET value = max(value, ?1) WHERE key = 'next_id'",
+        [snap.next_id as i64],
+    )?;
+    conn.execute(
+        "INSERT INTO meta VALUES ('open', 1) ON CONFLICT (key) DO UPDATE SET value = 1",
+        [],
+    )?;
+    Ok(())
+}
+
 /// Settings of every connection to an open store.
 fn tune(conn: &Connection) -> rusqlite::Result<()> {
     // WAL: readers never block the writer; NORMAL: a commit is in the OS's hands at once (a
@@ -341,8 +417,12 @@ impl Disk {
                 rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
             }
         });
+        if dir.exists() && !dir.is_dir() {
+            return Err(refuse(dir, "not a directory; --data-dir names a directory"));
+        }
         std::fs::create_dir_all(dir).map_err(|e| refuse(dir, format!("cannot create: {e}")))?;
         check_foreign(dir)?;
+        check_links(dir)?;
         let path = dir.join(DB_FILE);
         // a file that is not ours is refused before anything (even the lock) is written
         if path.exists() {
@@ -355,8 +435,9 @@ impl Disk {
             create(&path)?
         };
         tune(&conn).map_err(|e| refuse(&path, e.to_string()))?;
-        let snapshot = load(&conn)
+        let mut snapshot = load(&conn)
             .map_err(|e| refuse(&path, format!("damaged: {e}; it was left as it is")))?;
+        mark_open(&conn, &mut snapshot).map_err(|e| refuse(&path, e.to_string()))?;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
@@ -629,6 +710,10 @@ fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
                 break;
             }
         }
+    }
+    if failed.is_empty() {
+        // everything appended is written: no id was given out unwritten
+        let _ = conn.execute_batch("UPDATE meta SET value = 0 WHERE key = 'open';");
     }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
 }

@@ -196,6 +196,7 @@ impl Bin {
     }
 
     fn new(name: &str) -> Bin {
+        let config = Arc::new(json!({}));
         Bin {
             name: Arc::from(name),
             requests: VecDeque::new(),
@@ -204,8 +205,9 @@ impl Bin {
             last_id: 0,
             created_at: SystemTime::now(),
             settings: BinSettings::default(),
-            config: Arc::new(json!({})),
-            listed_config: Arc::new(json!({})),
+            // one value: the listing shows it whole (not abridged, so no `config_omitted`)
+            listed_config: config.clone(),
+            config,
             touched: 0,
             weight: BIN_WEIGHT + name.len(),
         }
@@ -793,8 +795,10 @@ impl Store {
     pub fn restore(&self, snap: Snapshot) -> Vec<String> {
         let mut stale = Vec::new();
         let mut bins = snap.bins;
+        let mut requests = snap.requests;
         // the least recently active first, so the most recent end up most recently used
         bins.sort_by_key(|b| b.last_id);
+        let (gone_bins, gone_requests) = self.drop_bins_past_max(&mut bins, &mut requests);
         for rec in &bins {
             let configured = rec.config.as_object().is_some_and(|o| !o.is_empty());
             let setup = configured
@@ -830,10 +834,10 @@ impl Store {
         }
         let mut evicted = Evicted::default();
         let mut st = self.lock();
-        st.evicted_total = st.evicted_total.max(snap.evicted_total);
-        st.evicted_bins = st.evicted_bins.max(snap.evicted_bins);
+        st.evicted_total = st.evicted_total.max(snap.evicted_total) + gone_requests;
+        st.evicted_bins = st.evicted_bins.max(snap.evicted_bins) + gone_bins;
         let mut touched: Vec<Arc<str>> = Vec::new();
-        for req in snap.requests {
+        for req in requests {
             let id = req.id;
             let name = match st.bins.get_key_value(req.bin.as_str()) {
                 Some((k, _)) => k.clone(),
@@ -859,15 +863,69 @@ impl Store {
         touched.sort();
         touched.dedup();
         let max_default = self.inner.limits.max_requests;
+        // `enforce_limits` tells the backend of everything in what it is handed: each bin's
+        // round gets its own, or earlier rounds' evictions would be written (and counted) again
+        let mut gone = Vec::with_capacity(touched.len());
         for name in touched {
             let cap = st.bins.get(&name).map_or(max_default, |b| {
                 b.settings.max_requests.unwrap_or(max_default)
             });
             self.enforce_limits(&mut st, &name, cap.max(1), &mut evicted);
+            gone.push(std::mem::take(&mut evicted));
         }
         drop(st);
-        drop(evicted);
+        drop((evicted, gone));
         stale
+    }
+
+    /// Before a restore: the stored bins past this run's `max_bins` (with the bins already
+    /// here), the least recently active plain ones first as [`Store::make_room_for_bin`] picks,
+    /// leave `bins` and their requests leave `requests`, each evicted once with its requests
+    /// and the backend told. Evicting them while restoring instead would evict bins whose
+    /// requests are not in yet and make them again for those. Returns (bins, requests) gone.
+    fn drop_bins_past_max(
+        &self,
+        bins: &mut Vec<BinRecord>,
+        requests: &mut Vec<CapturedRequest>,
+    ) -> (u64, u64) {
+        let plain = |b: &BinRecord| b.config.as_object().is_none_or(|o| o.is_empty());
+        let mut victims: Vec<Arc<str>> = {
+            let st = self.lock();
+            let mut new: Vec<&BinRecord> = bins
+                .iter()
+                .filter(|b| !st.bins.contains_key(&*b.name))
+                .collect();
+            let max = self.inner.limits.max_bins.max(1);
+            let over = new.len().saturating_sub(max.saturating_sub(st.bins.len()));
+            // stable: among plain and among configured ones, the least recently active first
+            new.sort_by_key(|b| !plain(b));
+            new.iter().take(over).map(|b| b.name.clone()).collect()
+        };
+        if victims.is_empty() {
+            return (0, 0);
+        }
+        victims.sort();
+        bins.retain(|b| victims.binary_search(&b.name).is_err());
+        let mut ids: Vec<Vec<RequestId>> = vec![Vec::new(); victims.len()];
+        requests.retain(
+            |r| match victims.binary_search_by(|v| (**v).cmp(r.bin.as_str())) {
+                Ok(i) => {
+                    ids[i].push(r.id);
+                    false
+                }
+                Err(_) => true,
+            },
+        );
+        let gone = ids.iter().map(|v| v.len() as u64).sum();
+        let bins_gone = victims.len() as u64;
+        for (bin, ids) in victims.into_iter().zip(ids) {
+            self.journal(|| Op::RemoveBin {
+                bin,
+                why: Gone::Evicted,
+                ids,
+            });
+        }
+        (bins_gone, gone)
     }
 
     /// A request by id.

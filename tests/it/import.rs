@@ -538,3 +538,39 @@ async fn an_import_into_a_data_dir_is_there_after_a_restart() {
     drop(second);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_while_the_data_dir_cannot_write_is_refused_not_answered_2xx() {
+    let src = server().await;
+    post(&format!("{}/src", src.base_url()), "{\"n\":1}").await;
+    let file = export(&src, "src", "ndjson").await;
+    let dir = temp_dir("import");
+    let mut config = Config::for_tests();
+    config.data_dir = Some(dir.clone());
+    let s = start_with(config.clone()).await;
+    let base = s.base_url();
+    post(&format!("{base}/full"), "{}").await;
+    s.disk().expect("a disk").flush_now();
+    // the disk fills: captures are refused once the store knows it
+    s.disk().unwrap().simulate_full_disk(true);
+    let big = "y".repeat(100_000);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while post(&format!("{base}/full"), &big).await.status == 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "captures never refused"
+        );
+    }
+    let a = import(&s, "imp", file).await;
+    assert_eq!(a.status, 507, "{}", a.text());
+    assert_eq!(
+        a.json()["error"]["code"],
+        "store_unavailable",
+        "{}",
+        a.text()
+    );
+    assert!(s.requests("imp").is_empty());
+    s.disk().unwrap().simulate_full_disk(false);
+    let _ = s.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -211,6 +211,30 @@ async fn kill_9_keeps_every_request_answered_a_second_before() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_after_a_kill_9_are_above_every_id_answered_before_it_even_unwritten_ones() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    // killed at once: the last answers are not written yet, and their ids were given out
+    let mut answered = capture_n(&s.base(), "k", 50, "{}").await;
+    kill_9(&mut s);
+    let mut s = serve_on(&dir, &[]);
+    let next = capture_n(&s.base(), "k", 1, "{}").await[0];
+    assert!(next > *answered.last().unwrap(), "{next} given out again");
+    answered.push(next);
+    // killed again before that one was written: still none given out twice
+    kill_9(&mut s);
+    let mut s = serve_on(&dir, &[]);
+    let after = capture_n(&s.base(), "k", 1, "{}").await[0];
+    assert!(after > next, "{after} given out again");
+    stop_cleanly(&mut s);
+    // a clean stop leaves nothing unwritten: the ids go on one by one
+    let s = serve_on(&dir, &[]);
+    assert_eq!(capture_n(&s.base(), "k", 1, "{}").await[0], after + 1);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_requests_and_eviction_counts_hold_across_restarts() {
     let dir = temp_dir("persist");
     let mut s = serve_on(&dir, &["--max-requests", "5"]);
@@ -243,6 +267,112 @@ async fn max_requests_and_eviction_counts_hold_across_restarts() {
     );
     let health = json_of(&format!("{base}/_/api/health")).await;
     assert_eq!(health["stats"]["evicted"], 7, "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lower_limits_on_restart_count_each_eviction_once_across_several_bins() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    for bin in ["one", "two", "three"] {
+        capture_n(&s.base(), bin, 4, "{}").await;
+    }
+    stop_cleanly(&mut s);
+    // every bin keeps 1 of its 4: 3 evicted from each, 9 in all, on this start and the next
+    for round in 0..2 {
+        let mut s = serve_on(&dir, &["--max-requests", "1"]);
+        let base = s.base();
+        for bin in ["one", "two", "three"] {
+            let b = json_of(&format!("{base}/_/api/bins/{bin}")).await;
+            assert_eq!(
+                (b["count"].as_u64(), b["evicted"].as_u64()),
+                (Some(1), Some(3)),
+                "restart {round}: {b}"
+            );
+        }
+        let health = json_of(&format!("{base}/_/api/health")).await;
+        assert_eq!(health["stats"]["evicted"], 9, "restart {round}: {health}");
+        stop_cleanly(&mut s);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_restart_lists_the_bins_as_they_were_listed_before_it() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let base = s.base();
+    capture_n(&base, "plain", 2, "{}").await;
+    let config = json!({"response": {"status": 202}});
+    let a = http(
+        "PUT",
+        &format!("{base}/_/api/bins/set"),
+        &[],
+        config.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let before = json_of(&format!("{base}/_/api/bins")).await;
+    stop_cleanly(&mut s);
+    let s = serve_on(&dir, &[]);
+    assert_eq!(json_of(&format!("{}/_/api/bins", s.base())).await, before);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The bins a server lists, by name, with their request counts and configs.
+async fn bins_of(base: &str) -> Vec<(String, u64, Value)> {
+    let v = json_of(&format!("{base}/_/api/bins")).await;
+    let mut bins: Vec<_> = v["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let name = b["name"].as_str().unwrap().to_string();
+            (name, b["count"].as_u64().unwrap(), b["config"].clone())
+        })
+        .collect();
+    bins.sort_by(|a, b| a.0.cmp(&b.0));
+    bins
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_max_bins_on_restart_evicts_once_and_keeps_the_rest_with_their_config() {
+    let dir = temp_dir("persist");
+    let mut s = serve_on(&dir, &[]);
+    let base = s.base();
+    let config = json!({"response": {"status": 201}});
+    let a = http(
+        "PUT",
+        &format!("{base}/_/api/bins/kept"),
+        &[],
+        config.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(post(&format!("{base}/kept"), "{}").await.status, 201);
+    for bin in ["a", "b", "c", "d", "e"] {
+        capture_n(&base, bin, 1, "{}").await;
+    }
+    stop_cleanly(&mut s);
+    // three of six bins fit: the least recently used plain ones go, counted once
+    let expect = vec![
+        ("d".to_string(), 1, json!({})),
+        ("e".to_string(), 1, json!({})),
+        ("kept".to_string(), 1, config.clone()),
+    ];
+    for round in 0..2 {
+        let mut s = serve_on(&dir, &["--max-bins", "3"]);
+        let base = s.base();
+        assert_eq!(bins_of(&base).await, expect, "restart {round}");
+        let health = json_of(&format!("{base}/_/api/health")).await;
+        assert_eq!(
+            health["stats"]["evicted_bins"], 3,
+            "restart {round}: {health}"
+        );
+        assert_eq!(health["stats"]["evicted"], 3, "restart {round}: {health}");
+        stop_cleanly(&mut s);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,6 +498,58 @@ fn a_directory_of_other_files_is_refused_and_left_as_it_was() {
 }
 
 #[test]
+fn a_data_dir_that_is_a_file_is_refused_as_not_a_directory_and_left_as_it_was() {
+    let dir = temp_dir("persist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    let (code, err) = refused(&file);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {}: not a directory; --data-dir names a directory",
+            file.display()
+        )
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_store_file_that_is_a_symbolic_link_is_refused_and_what_it_names_left_as_it_was() {
+    // a link to another directory's store: two hookpits would write one store, each under its
+    // own directory's lock
+    let real = temp_dir("persist");
+    let mut s = serve_on(&real, &[]);
+    post_blocking(&s.base(), "/b", "{}");
+    stop_cleanly(&mut s);
+    let before = contents(&real);
+    let dir = temp_dir("persist");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(real.join("hookpit.db"), dir.join("hookpit.db")).unwrap();
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(&*dir.join("hookpit.db").to_string_lossy()),
+        "{err}"
+    );
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(contents(&real), before);
+    // a link to nothing: no file is made where it points
+    let nowhere = real.join("elsewhere.db");
+    std::fs::remove_file(dir.join("hookpit.db")).unwrap();
+    std::os::unix::fs::symlink(&nowhere, dir.join("hookpit.db")).unwrap();
+    let (code, err) = refused(&dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(!nowhere.exists());
+    for d in [real, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
 fn a_foreign_damaged_or_newer_store_is_refused_and_left_as_it_was() {
     // not SQLite at all
     let dir = temp_dir("persist");
@@ -439,6 +621,46 @@ fn post_blocking(base: &str, path: &str, body: &str) {
         .unwrap();
     let a = rt.block_on(post(&format!("{base}{path}"), body));
     assert_eq!(a.status, 200, "{}", a.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_killed_while_creating_the_store_leaves_a_directory_that_starts() {
+    let dir = temp_dir("persist");
+    std::fs::create_dir_all(&dir).unwrap();
+    // what a start killed halfway through creating its store leaves: the store's first page
+    // and the rollback journal of the transaction that was making its tables
+    let mut s = serve_on(&dir, &[]);
+    stop_cleanly(&mut s);
+    let whole = std::fs::read(dir.join("hookpit.db")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in [
+        ("hookpit.db-new", &whole[..16384]),
+        ("hookpit.db-new-journal", &[0u8; 512][..]),
+    ] {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let mut s = serve_on(&dir, &[]);
+    let ids = capture_n(&s.base(), "after", 2, "{}").await;
+    stop_cleanly(&mut s);
+    let s = serve_on(&dir, &[]);
+    let kept: Vec<u64> = requests_of(&s.base(), "after")
+        .await
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, ids);
+    drop(s);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        !names.iter().any(|n| n.starts_with("hookpit.db-new")),
+        "{names:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
