@@ -46,6 +46,9 @@ pub const BATCH: usize = 4096;
 /// the memory budget, within these bounds.
 const BEHIND_MIN: usize = 16 * 1024 * 1024;
 const BEHIND_MAX: usize = 256 * 1024 * 1024;
+/// How long an answered change may wait to be written before captures are refused (503) until
+/// the writer catches up: what a `kill -9` can lose is bounded by it.
+const MAX_LAG: Duration = Duration::from_millis(500);
 /// How long the writer waits before trying a failed write again.
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// Where a new store is made before it takes [`DB_FILE`]'s name whole, so a start killed
@@ -108,6 +111,10 @@ struct Queue {
     /// A test's fault switch, to apply before the next write: `true` stops the database
     /// growing (a full disk), `false` lifts that.
     page_limit: Option<bool>,
+    /// When the oldest fact waiting in `ops` was appended.
+    queued_since: Option<Instant>,
+    /// When the oldest fact of the batch the writer holds (writing, or retrying) was appended.
+    writing_since: Option<Instant>,
 }
 
 /// The durable store: a handle to the writer thread. Dropping it writes what is queued and
@@ -548,6 +555,9 @@ impl Journal for Disk {
         }
         q.unwritten += op_bytes(&op);
         q.appended += 1;
+        if q.ops.is_empty() {
+            q.queued_since = Some(Instant::now());
+        }
         q.ops.push(op);
         if q.ops.len() == 1 || q.ops.len() >= BATCH {
             self.shared.wake.notify_one();
@@ -566,7 +576,13 @@ impl Journal for Disk {
                 "the data directory {} cannot be written: {e}",
                 self.dir.display()
             ))
-        } else if q.unwritten > self.shared.max_behind {
+        } else if q.unwritten > self.shared.max_behind
+            || [q.writing_since, q.queued_since]
+                .into_iter()
+                .flatten()
+                .any(|t| t.elapsed() > MAX_LAG)
+        {
+            // what is answered now would wait too long to be written: a kill could lose it
             Health::Behind
         } else {
             Health::Ok
@@ -656,6 +672,10 @@ fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         let mut batch = std::mem::take(&mut failed);
+        if batch.is_empty() {
+            q.writing_since = q.queued_since;
+        }
+        q.queued_since = None;
         batch.append(&mut q.ops);
         let upto = q.appended;
         let closing = q.closing;
@@ -683,6 +703,7 @@ fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
                 q.written = upto;
                 q.unwritten = q.unwritten.saturating_sub(bytes);
                 q.failing = None;
+                q.writing_since = None;
                 drop(q);
                 shared.written.notify_all();
                 measure(&conn, &shared, upto);
