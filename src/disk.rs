@@ -49,6 +49,8 @@ const BEHIND_MAX: usize = 256 * 1024 * 1024;
 /// How long an answered change may wait to be written before captures are refused (503) until
 /// the writer catches up: what a `kill -9` can lose is bounded by it.
 const MAX_LAG: Duration = Duration::from_millis(500);
+/// Tries of a failing write once the store is closing (space may come back meanwhile).
+const CLOSE_TRIES: u32 = 10;
 /// How long the writer waits before trying a failed write again.
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// Where a new store is made before it takes [`DB_FILE`]'s name whole, so a start killed
@@ -113,6 +115,8 @@ struct Queue {
     page_limit: Option<bool>,
     /// When the oldest fact waiting in `ops` was appended.
     queued_since: Option<Instant>,
+    /// What the writer could not write before it stopped.
+    lost: Option<String>,
     /// When the oldest fact of the batch the writer holds (writing, or retrying) was appended.
     writing_since: Option<Instant>,
 }
@@ -516,7 +520,9 @@ impl Disk {
     }
 
     /// Writes what is queued and stops the writer (what `Drop` does; callable earlier).
-    pub fn close(&self) {
+    /// Returns what could not be written (a disk still full after a couple of seconds of
+    /// retries), as a sentence; `None` when everything answered is on disk.
+    pub fn close(&self) -> Option<String> {
         {
             let mut q = self.queue();
             q.closing = true;
@@ -528,12 +534,13 @@ impl Disk {
         }
         // the directory is free for the next hookpit once everything is written
         drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
+        self.queue().lost.take()
     }
 }
 
 impl Drop for Disk {
     fn drop(&mut self) {
-        self.close();
+        let _ = self.close();
     }
 }
 
@@ -653,6 +660,7 @@ fn measure(conn: &Connection, shared: &Shared, batch_upto: u64) {
 fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
     let mut failed: Vec<Op> = Vec::new();
     let mut last_vacuum = Instant::now();
+    let mut close_tries = 0;
     loop {
         let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         while (q.ops.is_empty() && failed.is_empty() && !q.flush_wanted || q.paused) && !q.closing {
@@ -718,8 +726,17 @@ fn write_loop(mut conn: Connection, shared: Arc<Shared>) {
                 shared.written.notify_all();
                 failed = batch;
                 if closing {
-                    // nothing more can be done for it: the store stops with what it has
-                    break;
+                    close_tries += 1;
+                    if close_tries >= CLOSE_TRIES {
+                        // nothing more can be done for it: `close` reports what is lost
+                        let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+                        let n = failed.len() + q.ops.len();
+                        q.lost = Some(format!(
+                            "{n} change{} answered before the stop could not be written ({e})",
+                            if n == 1 { "" } else { "s" }
+                        ));
+                        break;
+                    }
                 }
                 std::thread::sleep(RETRY_EVERY);
                 continue;

@@ -37,6 +37,9 @@ pub struct Summary {
     pub kept: usize,
     pub bins: usize,
     pub evicted: u64,
+    /// What the data directory could not keep at the stop (a disk still full), as a sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unwritten: Option<String>,
 }
 
 impl ServerHandle {
@@ -144,6 +147,7 @@ impl ServerHandle {
             kept: s.requests,
             bins: s.bins,
             evicted: s.evicted,
+            unwritten: None,
         }
     }
 
@@ -154,11 +158,20 @@ impl ServerHandle {
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
+        let mut unwritten = None;
         if let Some(d) = self.disk.take() {
             // everything answered is written before the process goes
-            let _ = tokio::task::spawn_blocking(move || d.close()).await;
+            unwritten = tokio::task::spawn_blocking(move || {
+                let dir = d.dir().display().to_string();
+                d.close().map(|why| format!("{dir}: {why}"))
+            })
+            .await
+            .unwrap_or_else(|e| Some(e.to_string()));
         }
-        self.summary()
+        Summary {
+            unwritten,
+            ..self.summary()
+        }
     }
 
     /// The durable store, when the server runs with a data directory.
@@ -240,7 +253,7 @@ impl Drop for ServerHandle {
         let _ = self.shutdown.send(true);
         if let Some(d) = self.disk.take() {
             // written, and the directory's lock released, before the handle is gone
-            d.close();
+            let _ = d.close();
         }
     }
 }

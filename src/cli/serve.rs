@@ -172,6 +172,10 @@ pub async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     out.flush()?;
     stop.await;
     let s = handle.shutdown().await;
+    if let Some(lost) = &s.unwritten {
+        // answered 2xx, yet not kept: the one thing a stop must never hide
+        anyhow::bail!("{lost}");
+    }
     outln!(
         "hookpit stopped: {} request{} captured, {} kept in {} bin{}, {} evicted",
         s.requests,

@@ -1048,3 +1048,37 @@ async fn a_stored_bin_config_that_no_longer_applies_is_kept_without_it_and_warne
     let bin = json_of(&format!("{}/_/api/bins/old", server.base_url())).await;
     assert_eq!(bin["config"], json!({}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_the_disk_is_still_full_says_what_could_not_be_written() {
+    let dir = temp_dir("persist");
+    let mut config = hookpit::Config::for_tests();
+    config.data_dir = Some(dir.clone());
+    let server = start_with(config).await;
+    let base = server.base_url();
+    server.disk().expect("a disk").simulate_full_disk(true);
+    let big = "f".repeat(100_000);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut answered = 0;
+    loop {
+        let a = post(&format!("{base}/full"), &big).await;
+        if a.status != 200 {
+            assert_eq!(a.status, 507, "{}", a.text());
+            break;
+        }
+        answered += 1;
+        assert!(std::time::Instant::now() < deadline, "never refused");
+    }
+    assert!(
+        answered > 0,
+        "some were answered before the disk was found full"
+    );
+    let summary = server.shutdown().await;
+    let lost = summary
+        .unwritten
+        .expect("the stop says what it could not keep");
+    assert!(
+        lost.contains(dir.to_str().unwrap()) && lost.contains("could not be written"),
+        "{lost}"
+    );
+}
