@@ -34,6 +34,8 @@ use crate::model::{split_target, Body, CapturedRequest, Header, ResponseSent, Ti
 pub const DB_FILE: &str = "hookpit.db";
 /// The lock held while a hookpit uses the directory.
 pub const LOCK_FILE: &str = "hookpit.lock";
+/// The smallest `--max-disk` accepted: an empty store takes about 100 KiB.
+pub const MIN_DISK: u64 = 1024 * 1024;
 /// The format this build writes; older ones are migrated when opened, newer ones refused.
 pub const FORMAT_VERSION: i64 = 1;
 /// `PRAGMA application_id` of a hookpit store ("hook").

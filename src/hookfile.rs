@@ -448,8 +448,11 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
         }
         if let Some(v) = s.max_disk {
             let n = v.size().map_err(|m| at("max_disk", m))?;
-            if n == 0 {
-                return Err(at("max_disk", "expected a size above 0".into()));
+            if n < crate::disk::MIN_DISK as usize {
+                return Err(at(
+                    "max_disk",
+                    format!("expected at least 1MiB (an empty store takes about 100 KiB), got {n} bytes"),
+                ));
             }
             out.server.max_disk = Some(n as u64);
         }

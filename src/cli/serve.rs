@@ -113,7 +113,14 @@ impl ServeArgs {
         }
         if let Some(s) = &self.max_disk {
             let n = args::size("--max-disk", s)?;
-            anyhow::ensure!(n > 0, "--max-disk: must be above 0");
+            anyhow::ensure!(
+                n >= crate::disk::MIN_DISK as usize,
+                "--max-disk: must be at least 1MiB (an empty store takes about 100 KiB), got {s}"
+            );
+            anyhow::ensure!(
+                c.data_dir.is_some(),
+                "--max-disk: needs --data-dir (without one nothing is written to disk)"
+            );
             c.max_disk = n as u64;
         }
         if let Some(t) = token.filter(|t| !t.is_empty()) {

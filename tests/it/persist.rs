@@ -1082,3 +1082,31 @@ async fn a_stop_while_the_disk_is_still_full_says_what_could_not_be_written() {
         "{lost}"
     );
 }
+
+#[test]
+fn max_disk_needs_a_data_dir_and_room_for_a_store() {
+    let dir = temp_dir("persist");
+    let run = |args: &[&str]| {
+        run_within(
+            std::process::Command::new(bin_path())
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .args(args)
+                .env_remove("HOOKPIT_CONFIG")
+                .env("NO_COLOR", "1"),
+        )
+    };
+    let (code, _, err) = run(&["--max-disk", "2MiB"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("error: --max-disk: needs --data-dir"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["--data-dir", dir.to_str().unwrap(), "--max-disk", "1KiB"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--max-disk: must be at least 1MiB"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
