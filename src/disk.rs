@@ -402,6 +402,50 @@ fn mark_open(conn: &Connection, snap: &mut Snapshot) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Refuses a write-ahead log the store was closed without. A store that is open has `open` set
+/// in its file (written through at start); a clean close clears it and leaves no log. So a log
+/// beside a store whose file says it was closed cleanly came from elsewhere (another store's,
+/// or a backup restored beside a killed run's log), and replaying it would silently replace
+/// this store's data. Reads the store file alone (SQLite's `immutable`), never the log.
+fn check_wal(path: &Path) -> Result<()> {
+    let wal = path.with_file_name(format!("{DB_FILE}-wal"));
+    if std::fs::metadata(&wal).map_or(true, |m| m.len() == 0) {
+        return Ok(());
+    }
+    let Some(text) = path.to_str() else {
+        return Ok(()); // not expressible as a URI: SQLite will replay the log as it would
+    };
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_');
+    let uri = format!(
+        "file:{}?immutable=1",
+        percent_encoding::utf8_percent_encode(text, KEEP)
+    );
+    let open = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| {
+        c.query_row("SELECT value FROM meta WHERE key = 'open'", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()
+    });
+    match open {
+        Ok(Some(0)) | Ok(None) => Err(refuse(
+            &wal,
+            "a write-ahead log this store was closed without (another store's?); it was left as it is: move it away to start",
+        )),
+        // open when it stopped (killed): the log is its own, and SQLite replays it
+        _ => Ok(()),
+    }
+}
+
 /// Settings of every connection to an open store.
 fn tune(conn: &Connection) -> rusqlite::Result<()> {
     // WAL: readers never block the writer; NORMAL: a commit is in the OS's hands at once (a
@@ -442,6 +486,9 @@ impl Disk {
             identify(&path)?;
         }
         let lock = lock_dir(dir)?;
+        if path.exists() {
+            check_wal(&path)?;
+        }
         let conn = if path.exists() {
             open_existing(&path)?
         } else {
@@ -451,6 +498,9 @@ impl Disk {
         let mut snapshot = load(&conn)
             .map_err(|e| refuse(&path, format!("damaged: {e}; it was left as it is")))?;
         mark_open(&conn, &mut snapshot).map_err(|e| refuse(&path, e.to_string()))?;
+        // the store file itself says it is open from now on (see `check_wal`)
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| refuse(&path, e.to_string()))?;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),

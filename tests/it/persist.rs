@@ -1110,3 +1110,31 @@ fn max_disk_needs_a_data_dir_and_room_for_a_store() {
         "nothing written"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_ahead_log_from_another_store_is_refused_not_replayed() {
+    let a = temp_dir("persist");
+    let mut s = serve_on(&a, &[]);
+    capture_n(&s.base(), "mine", 5, "{}").await;
+    stop_cleanly(&mut s);
+    // another store killed with unwritten-through pages in its log
+    let b = temp_dir("persist");
+    let mut s = serve_on(&b, &[]);
+    capture_n(&s.base(), "theirs", 20, "{}").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill_9(&mut s);
+    let wal = b.join("hookpit.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "B left a log");
+    std::fs::copy(&wal, a.join("hookpit.db-wal")).unwrap();
+    let before = contents(&a);
+    let (code, err) = refused(&a);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("hookpit.db-wal") && err.contains("closed without"),
+        "{err}"
+    );
+    assert_eq!(contents(&a), before, "left as it was");
+    // B's own log is B's: it starts with everything answered
+    let s = serve_on(&b, &[]);
+    assert_eq!(requests_of(&s.base(), "theirs").await.len(), 20);
+}
