@@ -41,7 +41,7 @@ pub const FORMAT_VERSION: i64 = 1;
 /// `PRAGMA application_id` of a hookpit store ("hook").
 const APPLICATION_ID: i64 = 0x686f_6f6b;
 /// How long the writer lets facts gather after the first one before it writes.
-pub const GROUP: Duration = Duration::from_millis(10);
+pub const GROUP: Duration = Duration::from_millis(50);
 /// Facts that make the writer write at once.
 pub const BATCH: usize = 4096;
 /// Unwritten bytes past which captures are refused until the writer catches up: a quarter of
