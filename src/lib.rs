@@ -12,10 +12,12 @@
 //!    captured request), `decode` (bounded Content-Encoding), `matcher` (filters), `sign`
 //!    (signatures), `catalog` (the event catalog), `render` (curl, HAR, NDJSON), `import` (an
 //!    NDJSON or HAR export read back), `webhook` (webhook definitions) and `rules` (a bin's
-//!    compiled behaviour).
+//!    compiled behaviour), `journal` (the store seam: the facts a backend behind the memory
+//!    store is told, and what it hands back at start).
 //! 2. **Declarations** — `config` (what a server runs with) and `hookfile` (TOML into it).
 //! 3. **State** — `store` (bins and requests; `store::wait` holds the waits, `store::index` the
-//!    id index).
+//!    id index) and `disk` (the durable store behind `--data-dir`: SQLite written by one thread
+//!    behind the memory store, through `journal`; it never calls `store`).
 //! 4. **Edges** — `wire` (the byte-exact tap), `capture` (a request into a snapshot),
 //!    `outbound` (the one HTTP client), `live` (the websocket feed), `assets` (the viewer's
 //!    files), `http` (the response, query and body helpers of the API), `access`
