@@ -1272,3 +1272,53 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
     }
     Ok(snap)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::import::tests::properties::request;
+
+    fn temp_dir() -> PathBuf {
+        let mut b = [0u8; 6];
+        let _ = getrandom::fill(&mut b);
+        let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        std::env::temp_dir().join(format!("hookpit-disk-unit-{name}"))
+    }
+
+    const OPTS: DiskOptions = DiskOptions {
+        max_disk: 1 << 30,
+        max_memory: 1 << 28,
+    };
+
+    proptest! {
+        // each case opens, writes, closes and reads back a real database
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_request_written_to_the_store_reads_back_the_same(
+            reqs in prop::collection::vec(request(), 1..6),
+        ) {
+            let dir = temp_dir();
+            let reqs: Vec<CapturedRequest> = reqs
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut r)| {
+                    r.id = i as u64 + 1;
+                    r
+                })
+                .collect();
+            let (disk, _) = Disk::open(&dir, OPTS).expect("a new store");
+            for r in &reqs {
+                disk.append(Op::Request(Arc::new(r.clone())));
+            }
+            prop_assert_eq!(disk.close(), None);
+            drop(disk);
+            let (disk, snap) = Disk::open(&dir, OPTS).expect("the store again");
+            let _ = disk.close();
+            let _ = std::fs::remove_dir_all(&dir);
+            prop_assert_eq!(snap.requests, reqs);
+        }
+    }
+}
