@@ -390,6 +390,10 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 }
 
 fn form_decode(s: &str) -> String {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        // nothing to decode (the common case): one allocation, not three
+        return s.to_owned();
+    }
     let s = s.replace('+', " ");
     percent_encoding::percent_decode_str(&s)
         .decode_utf8_lossy()
