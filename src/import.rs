@@ -180,7 +180,9 @@ fn json_error(place: &str, e: serde_path_to_error::Error<serde_json::Error>) -> 
     } else {
         format!("{place}, column {}", inner.column())
     };
-    if path == "." {
+    // `?` is a part of the path serde could not name (a syntax error inside a value)
+    let path = path.strip_suffix(".?").unwrap_or(&path);
+    if path == "." || path == "?" {
         format!("{at}: {msg}")
     } else {
         format!("{at}: {path}: {msg}")
@@ -593,6 +595,16 @@ pub(crate) mod tests {
         let e = parse(&two, &LIMITS).unwrap_err().to_string();
         assert!(e.contains("line 1, column "), "{e}");
         assert!(e.contains("more than one JSON value on the line"), "{e}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_named_by_its_position_without_an_unknown_path() {
+        let e = parse(b"{\"id\":1, x}\n", &LIMITS).unwrap_err().to_string();
+        assert_eq!(e, "import: line 1, column 10: key must be a string");
+        let e = parse(b"{\"id\":1,\"headers\":[[\"a\", x]]}\n", &LIMITS)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('?'), "{e}");
     }
 
     #[test]

@@ -61,7 +61,8 @@ pub struct ServeArgs {
     /// restarts (created if missing). Without it nothing is written anywhere.
     #[arg(long, env = "HOOKPIT_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
-    /// Disk the data directory may use (e.g. 1GiB); past it the oldest requests are evicted.
+    /// Disk the data directory may use (default 1GiB, at least 1MiB; needs --data-dir); past it
+    /// the oldest requests are evicted.
     #[arg(long, env = "HOOKPIT_MAX_DISK")]
     pub max_disk: Option<String>,
 }
