@@ -28,11 +28,15 @@ pub struct ServerHandle {
     task: Option<JoinHandle<()>>,
     /// What start-up brought back differently from how it was stored.
     warnings: Vec<String>,
+    /// The last id given out before this server started (restored from its data directory):
+    /// what it captures itself is counted from there.
+    started_after: RequestId,
 }
 
 /// What a server did, printed at shutdown.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
+    /// Requests this server captured (ids it gave out; not those a data directory brought back).
     pub requests: RequestId,
     pub kept: usize,
     pub bins: usize,
@@ -61,12 +65,19 @@ impl ServerHandle {
             shutdown,
             task: Some(task),
             warnings: Vec::new(),
+            started_after: 0,
         }
     }
 
     /// The same handle with start-up's warnings.
     pub(crate) fn with_warnings(mut self, warnings: Vec<String>) -> ServerHandle {
         self.warnings = warnings;
+        self
+    }
+
+    /// The same handle, counting captures after `last_id` (what a data directory brought back).
+    pub(crate) fn started_after(mut self, last_id: RequestId) -> ServerHandle {
+        self.started_after = last_id;
         self
     }
 
@@ -143,7 +154,7 @@ impl ServerHandle {
     pub fn summary(&self) -> Summary {
         let s = self.store.stats();
         Summary {
-            requests: s.last_id,
+            requests: s.last_id.saturating_sub(self.started_after),
             kept: s.requests,
             bins: s.bins,
             evicted: s.evicted,

@@ -198,8 +198,14 @@ impl Server {
             content_type: Arc::from("Content-Type"),
             shutdown: shutdown_rx.clone(),
         });
+        // what came back from the data directory is not counted as captured by this run
+        let started_after = store.stats().last_id;
         let task = tokio::spawn(accept_loop(listener, app, shutdown_rx));
-        Ok(ServerHandle::new(addr, store, sender, disk, shutdown_tx, task).with_warnings(warnings))
+        Ok(
+            ServerHandle::new(addr, store, sender, disk, shutdown_tx, task)
+                .with_warnings(warnings)
+                .started_after(started_after),
+        )
     }
 }
 

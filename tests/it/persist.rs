@@ -208,6 +208,14 @@ async fn kill_9_keeps_every_request_answered_a_second_before() {
         .map(|r| r["id"].as_u64().unwrap())
         .collect();
     assert_eq!(kept, ids);
+    // what came back is not counted as captured by this run
+    capture_n(&s.base(), "k", 1, "{}").await;
+    stop_cleanly(&mut s);
+    let rest: String = std::iter::from_fn(|| out.recv_timeout(LINE_WAIT).ok()).collect();
+    assert!(
+        rest.contains("hookpit stopped: 1 request captured, 301 kept"),
+        "{rest}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
