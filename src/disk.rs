@@ -186,7 +186,12 @@ fn check_foreign(dir: &Path) -> Result<()> {
     if names.iter().any(|n| n == DB_FILE) {
         return Ok(());
     }
-    match names.iter().find(|n| !OURS.contains(&n.as_str())) {
+    // a directory kept in a repository for its captures may hold git's placeholder files
+    const NEUTRAL: [&str; 2] = [".gitkeep", ".gitignore"];
+    match names
+        .iter()
+        .find(|n| !OURS.contains(&n.as_str()) && !NEUTRAL.contains(&n.as_str()))
+    {
         Some(other) => Err(refuse(
             dir,
             format!(

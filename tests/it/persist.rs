@@ -503,6 +503,16 @@ fn a_directory_of_other_files_is_refused_and_left_as_it_was() {
         "{err}"
     );
     assert_eq!(contents(&dir), before, "nothing written, nothing removed");
+    // git's placeholders are not in the way: a directory kept in a repository for its captures
+    let kept = temp_dir("persist");
+    std::fs::write(kept.join(".gitkeep"), "").unwrap();
+    std::fs::write(kept.join(".gitignore"), "hookpit.*\n").unwrap();
+    drop(serve_on(&kept, &[]));
+    assert!(kept.join("hookpit.db").exists());
+    assert_eq!(
+        std::fs::read(kept.join(".gitignore")).unwrap(),
+        b"hookpit.*\n"
+    );
 }
 
 #[test]
