@@ -124,6 +124,10 @@ impl ServeArgs {
             );
             c.max_disk = n as u64;
         }
+        anyhow::ensure!(
+            c.data_dir.is_some() || c.max_disk == Config::default().max_disk,
+            "max_disk: needs a data directory ([server] data_dir or --data-dir)"
+        );
         if let Some(t) = token.filter(|t| !t.is_empty()) {
             c.token = Some(t);
         }

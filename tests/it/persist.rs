@@ -1127,6 +1127,12 @@ fn max_disk_needs_a_data_dir_and_room_for_a_store() {
         0,
         "nothing written"
     );
+    // the same in a config file
+    let file = temp_dir("persist").join("hookpit.toml");
+    std::fs::write(&file, "[server]\nmax_disk = \"5MiB\"\n").unwrap();
+    let (code, _, err) = run(&["--config", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("max_disk: needs a data directory"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
