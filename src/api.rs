@@ -39,8 +39,10 @@ use crate::units::parse_duration;
 /// more wait for a turn.
 pub const MAX_DECODES: usize = 2;
 
-/// How long a decode waits for its turn before answering 503.
+/// How long a decode or an import waits for its turn before answering 503.
 const DECODE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long an import file may take to arrive.
+const IMPORT_READ: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -58,6 +60,21 @@ pub struct Ctx {
 pub struct Decoding {
     limit: usize,
     turns: Arc<tokio::sync::Semaphore>,
+    /// An import file being received: one at a time, so the server holds at most one file's
+    /// bytes (up to a quarter of `--max-memory`) however many clients send one.
+    import_reads: Arc<tokio::sync::Semaphore>,
+}
+
+/// Waits up to [`DECODE_WAIT`] for a turn of `turns`; past it, 503 saying `busy`.
+async fn turn(
+    turns: &Arc<tokio::sync::Semaphore>,
+    busy: impl FnOnce() -> String,
+) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    tokio::time::timeout(DECODE_WAIT, turns.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(|t| t.ok())
+        .ok_or_else(|| Error::Busy(busy()))
 }
 
 impl Decoding {
@@ -65,6 +82,7 @@ impl Decoding {
         Decoding {
             limit,
             turns: Arc::new(tokio::sync::Semaphore::new(MAX_DECODES)),
+            import_reads: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -74,15 +92,10 @@ impl Decoding {
         if codings.is_empty() {
             return Ok(r.body.bytes.clone());
         }
-        let turn = tokio::time::timeout(DECODE_WAIT, self.turns.clone().acquire_owned())
-            .await
-            .ok()
-            .and_then(|t| t.ok())
-            .ok_or_else(|| {
-                Error::Busy(format!(
-                    "{MAX_DECODES} bodies are being decoded; try again shortly"
-                ))
-            })?;
+        let turn = turn(&self.turns, || {
+            format!("{MAX_DECODES} bodies are being decoded; try again shortly")
+        })
+        .await?;
         let limit = self.limit;
         tokio::task::spawn_blocking(move || {
             // the turn is held until the work is done, even when the client has gone
@@ -413,24 +426,38 @@ impl Ctx {
         if declared.is_some_and(|n| n > limits.max_bytes as u64) {
             return Err(limits.too_large());
         }
-        let bytes = Limited::new(req.into_body(), limits.max_bytes)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<LengthLimitError>() {
-                    limits.too_large()
-                } else {
-                    Error::bad("body", format!("the import file could not be read: {e}"))
-                }
-            })?
-            .to_bytes();
-        let turn = tokio::time::timeout(DECODE_WAIT, self.decoding.turns.clone().acquire_owned())
-            .await
-            .ok()
-            .and_then(|t| t.ok())
-            .ok_or_else(|| {
-                Error::Busy("other imports and body decodes are running; try again shortly".into())
-            })?;
+        let reading = turn(&self.decoding.import_reads, || {
+            "another import file is being received; try again shortly".into()
+        })
+        .await?;
+        // a file that trickles in does not hold the one turn for ever
+        let bytes = tokio::time::timeout(
+            IMPORT_READ,
+            Limited::new(req.into_body(), limits.max_bytes).collect(),
+        )
+        .await
+        .map_err(|_| {
+            Error::bad(
+                "body",
+                format!(
+                    "the import file did not arrive within {}",
+                    crate::units::format_duration(IMPORT_READ)
+                ),
+            )
+        })?
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                limits.too_large()
+            } else {
+                Error::bad("body", format!("the import file could not be read: {e}"))
+            }
+        })?
+        .to_bytes();
+        drop(reading);
+        let turn = turn(&self.decoding.turns, || {
+            "other imports and body decodes are running; try again shortly".into()
+        })
+        .await?;
         let store = self.store.clone();
         let done = off_workers(move || {
             // the turn is held until the work is done, even when the client has gone
