@@ -684,8 +684,13 @@ impl Store {
         self.publish_evicted(out);
         if let Some(j) = &self.inner.journal {
             for r in &out.requests {
+                // the bin's own key when it still exists: no allocation per eviction
+                let bin = match st.bins.get_key_value(r.bin.as_str()) {
+                    Some((k, _)) => k.clone(),
+                    None => Arc::from(r.bin.as_str()),
+                };
                 j.append(Op::Remove {
-                    bin: Arc::from(r.bin.as_str()),
+                    bin,
                     id: r.id,
                     why: Gone::Evicted,
                 });
