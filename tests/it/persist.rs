@@ -80,6 +80,15 @@ async fn requests_of(base: &str, bin: &str) -> Vec<Value> {
     reqs
 }
 
+/// The ids of a bin's requests, oldest first.
+async fn ids_of(base: &str, bin: &str) -> Vec<u64> {
+    requests_of(base, bin)
+        .await
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect()
+}
+
 /// Sends `n` captures to `bin`, each answered 200; returns their ids.
 async fn capture_n(base: &str, bin: &str, n: usize, body: &str) -> Vec<u64> {
     let mut ids = Vec::new();
@@ -202,11 +211,7 @@ async fn kill_9_keeps_every_request_answered_a_second_before() {
         data.contains(dir.to_str().unwrap()) && data.contains("(300 requests kept)"),
         "{data}"
     );
-    let kept: Vec<u64> = requests_of(&s.base(), "k")
-        .await
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let kept: Vec<u64> = ids_of(&s.base(), "k").await;
     assert_eq!(kept, ids);
     // what came back is not counted as captured by this run
     capture_n(&s.base(), "k", 1, "{}").await;
@@ -251,11 +256,7 @@ async fn max_requests_and_eviction_counts_hold_across_restarts() {
     // a smaller ring on restart evicts down to it, and counts it
     let mut s = serve_on(&dir, &["--max-requests", "3"]);
     let base = s.base();
-    let kept: Vec<u64> = requests_of(&base, "ring")
-        .await
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let kept: Vec<u64> = ids_of(&base, "ring").await;
     assert_eq!(kept, ids[5..].to_vec());
     let bin = json_of(&format!("{base}/_/api/bins/ring")).await;
     assert_eq!(bin["evicted"], 5, "{bin}");
@@ -263,11 +264,7 @@ async fn max_requests_and_eviction_counts_hold_across_restarts() {
     stop_cleanly(&mut s);
     let s = serve_on(&dir, &["--max-requests", "3"]);
     let base = s.base();
-    let kept: Vec<u64> = requests_of(&base, "ring")
-        .await
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let kept: Vec<u64> = ids_of(&base, "ring").await;
     assert_eq!(kept, vec![ids[7], more[0], more[1]]);
     assert_eq!(
         json_of(&format!("{base}/_/api/bins/ring")).await["evicted"],
@@ -415,11 +412,7 @@ async fn deleted_requests_and_bins_stay_deleted_after_a_restart() {
     stop_cleanly(&mut s);
     let s = serve_on(&dir, &[]);
     let base = s.base();
-    let kept: Vec<u64> = requests_of(&base, "keep")
-        .await
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let kept: Vec<u64> = ids_of(&base, "keep").await;
     assert_eq!(kept, vec![a[0], a[2]]);
     assert_eq!(get(&format!("{base}/_/api/bins/gone")).await.status, 404);
     assert!(requests_of(&base, "cleared").await.is_empty());
@@ -662,11 +655,7 @@ async fn a_first_start_killed_while_creating_the_store_leaves_a_directory_that_s
     let ids = capture_n(&s.base(), "after", 2, "{}").await;
     stop_cleanly(&mut s);
     let s = serve_on(&dir, &[]);
-    let kept: Vec<u64> = requests_of(&s.base(), "after")
-        .await
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
+    let kept: Vec<u64> = ids_of(&s.base(), "after").await;
     assert_eq!(kept, ids);
     drop(s);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
