@@ -54,6 +54,7 @@ pub mod model;
 pub mod outbound;
 pub mod rand;
 pub mod render;
+pub mod replay;
 pub mod rules;
 pub mod sender_api;
 pub mod server;
