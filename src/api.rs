@@ -535,7 +535,7 @@ impl Ctx {
             body_size: out.body.len(),
             resigned: verify.is_some(),
         };
-        let o = self.outbound.send(out).await;
+        let o = self.outbound.send_as_given(out).await;
         ok(json!({
             "ok": o.status.is_some_and(|s| (200..300).contains(&s)),
             "url": edit.url,

@@ -396,6 +396,9 @@ mod tests {
             .unwrap()
     }
 
+    /// `(name, value)` pairs of a captured request.
+    type Headers = Vec<(&'static str, String)>;
+
     fn names(o: &Outgoing) -> Vec<String> {
         o.headers.iter().map(|h| h.name.to_string()).collect()
     }
@@ -475,7 +478,7 @@ mod tests {
     #[test]
     fn resigning_replaces_each_schemes_headers_in_place_over_the_bytes_sent() {
         let old = 1_700_000_000 - 3600;
-        let cases: [(&str, &str, Vec<(&str, String)>); 5] = [
+        let cases: [(&str, &str, Headers); 5] = [
             (
                 "standard-webhooks",
                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
