@@ -382,3 +382,41 @@ pub async fn clear(c: &Client, a: ClearArgs) -> Result<i32> {
     outln!("cleared {n} request{} from {}", plural(n), a.bin.bold());
     Ok(EXIT_OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(hs: &[Header]) -> Vec<(String, String)> {
+        hs.iter()
+            .map(|h| (h.name.to_string(), h.value_str().into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_header_flag_sets_in_place_appends_or_removes_like_curl() {
+        let mut hs = vec![
+            Header::new("X-A", &b"1"[..]),
+            Header::new("x-dup", &b"1"[..]),
+            Header::new("Accept", &b"*/*"[..]),
+            Header::new("X-Dup", &b"2"[..]),
+        ];
+        edit_header(&mut hs, "X-DUP: new").unwrap();
+        edit_header(&mut hs, "X-Added:  spaced ").unwrap();
+        edit_header(&mut hs, "accept:").unwrap();
+        edit_header(&mut hs, "X-Url: http://x:1/").unwrap();
+        let want = [
+            ("X-A", "1"),
+            ("x-dup", "new"),
+            ("X-Added", "spaced"),
+            ("X-Url", "http://x:1/"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(list(&hs), want);
+        assert!(edit_header(&mut hs, "no colon").is_err());
+        assert!(edit_header(&mut hs, ": v").is_err());
+    }
+}
