@@ -600,6 +600,24 @@ mod tests {
         assert!(targets_reserved("http://127.0.0.1/_/api", wide));
     }
 
+    #[tokio::test]
+    async fn the_listed_head_replaces_the_written_one_and_the_body_follows_as_written() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (near, mut far) = tokio::io::duplex(4096);
+        let mut io = HeadAsGiven::new(near, b"POST / HTTP/1.1\r\nX-Given: 1\r\n\r\n".to_vec());
+        // the head written in pieces, the body starting in the same write as its end
+        io.write_all(b"post / HTTP/1.1\r\nx-given: 1\r")
+            .await
+            .unwrap();
+        io.write_all(b"\n\r\nhel").await.unwrap();
+        io.write_all(b"lo").await.unwrap();
+        io.flush().await.unwrap();
+        drop(io);
+        let mut wire = Vec::new();
+        far.read_to_end(&mut wire).await.unwrap();
+        assert_eq!(wire, b"POST / HTTP/1.1\r\nX-Given: 1\r\n\r\nhello");
+    }
+
     #[test]
     fn the_hop_marker_is_appended_and_recognised() {
         let mut h = vec![Header::new("Via", &b"1.0 fred, 1.1 p.example"[..])];

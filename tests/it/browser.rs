@@ -7,7 +7,8 @@
 //! settings panel (sequence, restart, a refused value shown inline), and signature verdicts and
 //! mirrored forward results updating a row in place, layout at 1024 and 800 px, WCAG contrast in
 //! both themes, the webhook form and delivery exchange, the viewer's extras (filter in the address,
-//! keys, pause, theme, multipart previews, exports), declared charsets; one test saves the
+//! keys, pause, theme, multipart previews, exports), declared charsets, the Replay tab's
+//! edit-and-re-sign form; one test saves the
 //! pictures in `docs/` (`HOOKPIT_SCREENSHOT=1` to refresh them).
 //!
 //! Uses `support` (servers, HTTP) and `cdp`. The tests run one at a time (one Chromium each);
