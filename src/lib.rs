@@ -24,7 +24,8 @@
 //!    (Host/Origin/token checks).
 //! 5. **Services** — `deliver` (the sender: registry, log, attempts, queue, dispatch, retry
 //!    maths), `api` (bins and requests), `sender_api` (webhooks, events, deliveries; `api` and
-//!    `sender_api` never call each other), `forward` (a capture sent on to its bin's target).
+//!    `sender_api` never call each other), `forward` (a capture sent on to its bin's target),
+//!    `replay` (the request a replay sends: edited, re-signed; pure, sent by `api`).
 //! 6. **Wiring and clients** — `server` (accept loop and routing), `embed` (the
 //!    [`ServerHandle`] and [`BinRef`] of an in-process server), `client` (the API client) and
 //!    `cli` (one file per verb, output in `cli::output`).
@@ -54,6 +55,7 @@ pub mod model;
 pub mod outbound;
 pub mod rand;
 pub mod render;
+pub mod replay;
 pub mod rules;
 pub mod sender_api;
 pub mod server;

@@ -192,6 +192,7 @@ impl Server {
                 outbound,
                 decoding: api::Decoding::new(config.max_body),
                 max_body: config.max_body,
+                max_header_size: config.max_header_size,
             },
             sender: sender.clone(),
             config,

@@ -18,6 +18,7 @@ mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls
 mod import; // exports loaded back: NDJSON and HAR, byte-exact, new ids, waits and viewers, limits
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
 mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals; full disk; --max-disk
+mod replay; // replay edited and re-signed: every scheme, header order and case, refusals, the CLI
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
