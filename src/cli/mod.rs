@@ -84,7 +84,7 @@ pub enum Command {
     Export(requests::ExportArgs),
     /// Load an NDJSON or HAR export into a bin (new ids, the file's order).
     Import(requests::ImportArgs),
-    /// Send a captured request again to another URL.
+    /// Send a captured request again to another URL, edited and re-signed if asked.
     Replay(requests::ReplayArgs),
     /// Fire an event at every active webhook listening to it (or at one, with --webhook).
     Send(sender::SendArgs),
