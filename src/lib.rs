@@ -52,6 +52,7 @@ pub mod live;
 pub mod matcher;
 pub mod model;
 pub mod outbound;
+pub mod provider;
 pub mod rand;
 pub mod render;
 pub mod rules;
