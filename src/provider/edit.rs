@@ -14,7 +14,8 @@ pub fn parse_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-/// Puts `value` at the dot `path` in `root`, creating missing objects on the way. A path that
+/// Puts `value` at the dot `path` in `root`, creating missing objects on the way (a `null` on
+/// the way counts as missing). A path that
 /// runs through a value that is neither an object nor an array (or past an array's end) is
 /// an error naming the path and what is there.
 pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
@@ -31,6 +32,10 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String
     for (i, seg) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
         let walked = segments[..=i].join(".");
+        if here.is_null() {
+            // a null on the way is as good as missing
+            *here = Value::Object(Map::new());
+        }
         here = match here {
             Value::Object(map) => {
                 if last {
@@ -99,9 +104,10 @@ mod tests {
         set_path(&mut v, "data.object.amount", json!(5000)).unwrap();
         set_path(&mut v, "data.object.metadata.order.id", json!("A-1")).unwrap();
         set_path(&mut v, "top", json!(null)).unwrap();
+        set_path(&mut v, "top.was_null", json!(1)).unwrap();
         assert_eq!(
             v,
-            json!({"data": {"object": {"amount": 5000, "metadata": {"order": {"id": "A-1"}}}}, "top": null})
+            json!({"data": {"object": {"amount": 5000, "metadata": {"order": {"id": "A-1"}}}}, "top": {"was_null": 1}})
         );
     }
 

@@ -11,7 +11,7 @@
 //! `fresh` the random ids.
 //!
 //! Uses `sign` (the signatures, Standard Webhooks secrets), `catalog` (the Standard Webhooks
-//! events), `model` (time format) and `error`. Pure apart from the clock and the random source:
+//! events), `webhook` (the checks of a header's name and value) and `error`. Pure apart from the clock and the random source:
 //! sending is the caller's (`trigger_api`, `cli::trigger`).
 
 use std::fmt;
@@ -245,6 +245,8 @@ pub fn prepare(t: &Trigger) -> Result<Prepared> {
         Provider::StandardWebhooks => standard::headers(&secret, &body, now)?,
     };
     for (name, value) in &t.headers {
+        crate::webhook::check_header_name(name).map_err(|m| Error::bad("headers", m))?;
+        crate::webhook::check_header_value(name, value).map_err(|m| Error::bad("headers", m))?;
         match headers
             .iter_mut()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
