@@ -1051,6 +1051,9 @@ mod tests {
                     Some(t + Duration::from_secs(2) + ns * 7),
                 ),
                 attempt(Sig::Github("sha256=00".into()), None, Some("refused"), None),
+                attempt(Sig::Stripe("t=1,v1=00".into()), None, Some("refused"), None),
+                attempt(Sig::Shopify("AA==".into()), None, Some("refused"), None),
+                attempt(Sig::Slack("v0=00".into()), None, Some("refused"), None),
             ],
             note: Some("a note".into()),
         };
@@ -1075,6 +1078,12 @@ mod tests {
         assert_eq!(&body[..], &[0, 159, 146, 150]);
         assert!(Arc::ptr_eq(&back.attempts[0].base, &back.attempts[1].base));
         assert_eq!(back.attempts[1].base[1].value[..], [0xff, 0x01]);
+        assert_eq!(back.attempts[4].sig, Sig::Slack("v0=00".into()));
+        // a Slack attempt sends its timestamp beside the signature
+        let wire = wire_headers(&[], "msg_1", 1_700_000_000, &back.attempts[4].sig);
+        assert_eq!(wire[2].name.as_ref(), sign::SLACK_TIMESTAMP);
+        assert_eq!(&wire[2].value[..], b"1700000000");
+        assert_eq!(wire[3].name.as_ref(), sign::SLACK_SIGNATURE);
     }
 
     #[test]
