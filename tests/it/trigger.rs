@@ -292,13 +292,15 @@ async fn set_values_are_typed_json_and_create_missing_objects() {
     let a = trigger_api(
         &s,
         json!({"provider": "slack", "event": "message", "url": bin.url(),
-               "secret": secret_for(Provider::Slack), "set": {"event.text": "hi", "event.n": 3}}),
+               "secret": secret_for(Provider::Slack), "set": {"event.text": "hi", "event.n": 3},
+               "headers": [["X-Extra", "two"]]}),
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.text());
     let r = caught(&bin).await;
     assert_eq!(r.json().unwrap()["event"]["text"], "hi");
     assert_eq!(r.json().unwrap()["event"]["n"], 3);
+    assert_eq!(header(&r, "X-Extra"), "two");
     assert!(r.signature.as_ref().unwrap().valid);
 
     // a path through a non-object is an error naming the path, exit 2
@@ -366,7 +368,7 @@ async fn data_replaces_the_payload_and_is_sent_byte_for_byte() {
 async fn the_exit_code_is_0_for_a_2xx_1_otherwise_and_2_for_a_usage_error() {
     let s = support::start().await;
     let ok = s.fresh_bin();
-    let (code, out, _) = cli(&["slack", "message", "--to", ok.url()]).await;
+    let (code, out, _) = cli(&["slack", "message", "--to", ok.url(), "-H", "X-Extra: one"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("200"), "{out}");
     // no --secret: one is made and printed, and the request is signed with it
@@ -377,6 +379,7 @@ async fn the_exit_code_is_0_for_a_2xx_1_otherwise_and_2_for_a_usage_error() {
         .trim()
         .to_owned();
     let r = caught(&ok).await;
+    assert_eq!(header(&r, "X-Extra"), "one");
     let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
     let verdict = hookpit::sign::verify_request(
         hookpit::sign::Scheme::Slack,
