@@ -10,7 +10,8 @@
 //! log, and read back.
 //!
 //! Uses `registry` (a webhook's name for the views), `persist` (the record format), `model`
-//! (headers, times), `sign` (header names), `store` (the live feed), `journal` and `error`. A
+//! (headers, times), `sign` (header names, an attempt's vendor signature), `store` (the live
+//! feed), `journal` and `error`. A
 //! failed delivery is a value here, never an `Err`.
 
 use std::collections::HashMap;
