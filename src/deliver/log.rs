@@ -11,8 +11,7 @@
 //!
 //! Uses `registry` (a webhook's name for the views), `persist` (the record format), `model`
 //! (headers, times), `sign` (header names, an attempt's vendor signature), `store` (the live
-//! feed), `journal` and `error`. A
-//! failed delivery is a value here, never an `Err`.
+//! feed), `journal` and `error`. A failed delivery is a value here, never an `Err`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
