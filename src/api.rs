@@ -1,9 +1,11 @@
 //! The JSON REST API under `/_/api/` (SPEC §4, §12): bins, requests and their body/raw/curl
-//! renderings, deletion, waits, exports, replay, health.
+//! renderings, deletion, waits, exports, replay, health, and the provider events' route
+//! (`trigger`, answered by `trigger_api`).
 //!
 //! Uses `http` (request and response helpers), `store`, `model`, `render`, `import` (an export
 //! read back), `rules` (bin configs), `config` (durations), `replay` (a replay's request, edited
-//! and re-signed), `outbound` (which sends it, with this hookpit's `Via` entry) and `error`; never `sender_api`. Body decodes and imports run on
+//! and re-signed), `outbound` (which sends it, with this hookpit's `Via` entry), `trigger_api`
+//! and `error`; never `sender_api`. Body decodes and imports run on
 //! blocking threads, a few at once ([`Decoding`]); an import's file is read under its own bound
 //! ([`ImportLimits`]) and recorded through `Store::record`, like a capture, and refused like one
 //! while the durable store cannot keep it (`journal`'s health). Every handler
@@ -257,6 +259,11 @@ impl Ctx {
                 let body = read_json_within(req, limit).await?;
                 self.replay(&r, body).await
             }
+            (&Method::POST, ["trigger"]) => {
+                let body = read_json_within(req, crate::trigger_api::MAX_REQUEST_BYTES).await?;
+                let instance = self.store.instance();
+                ok(crate::trigger_api::handle(&self.outbound, instance, body).await?)
+            }
             (&Method::GET, ["requests", id]) => {
                 let r = find_request(&self.store, id, params)?;
                 if params.flag("body", true)? {
@@ -290,7 +297,9 @@ impl Ctx {
                     render::curl(&r, params.get("url")).into_bytes(),
                 ))
             }
-            (_, ["health" | "bins" | "requests", ..]) => Err(method_not_allowed(&method, path)),
+            (_, ["health" | "bins" | "requests" | "trigger", ..]) => {
+                Err(method_not_allowed(&method, path))
+            }
             _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
         }
     }

@@ -11,7 +11,8 @@
 //!    durations), `field` (a config problem's field path), `rand` (SplitMix64), `model` (a
 //!    captured request), `decode` (bounded Content-Encoding), `matcher` (filters), `sign`
 //!    (signatures), `catalog` (the event catalog), `render` (curl, HAR, NDJSON), `import` (an
-//!    NDJSON or HAR export read back), `webhook` (webhook definitions) and `rules` (a bin's
+//!    NDJSON or HAR export read back), `webhook` (webhook definitions), `provider` (provider
+//!    events, built and signed the providers' way) and `rules` (a bin's
 //!    compiled behaviour), `journal` (the store seam: the facts a backend behind the memory
 //!    store is told, and what it hands back at start).
 //! 2. **Declarations** — `config` (what a server runs with) and `hookfile` (TOML into it).
@@ -24,8 +25,9 @@
 //!    (Host/Origin/token checks).
 //! 5. **Services** — `deliver` (the sender: registry, log, attempts, queue, dispatch, retry
 //!    maths), `api` (bins and requests), `sender_api` (webhooks, events, deliveries; `api` and
-//!    `sender_api` never call each other), `forward` (a capture sent on to its bin's target),
-//!    `replay` (the request a replay sends: edited, re-signed; pure, sent by `api`).
+//!    `sender_api` never call each other), `trigger_api` (a provider event sent, for `api` and
+//!    the `trigger` command), `forward` (a capture sent on to its bin's target), `replay` (the
+//!    request a replay sends: edited, re-signed; pure, sent by `api`).
 //! 6. **Wiring and clients** — `server` (accept loop and routing), `embed` (the
 //!    [`ServerHandle`] and [`BinRef`] of an in-process server), `client` (the API client) and
 //!    `cli` (one file per verb, output in `cli::output`).
@@ -53,6 +55,7 @@ pub mod live;
 pub mod matcher;
 pub mod model;
 pub mod outbound;
+pub mod provider;
 pub mod rand;
 pub mod render;
 pub mod replay;
@@ -61,6 +64,7 @@ pub mod sender_api;
 pub mod server;
 pub mod sign;
 pub mod store;
+pub mod trigger_api;
 pub mod units;
 pub mod webhook;
 pub mod wire;

@@ -435,11 +435,12 @@ pub async fn webhooks(c: &Client, a: WebhooksArgs) -> Result<i32> {
             .map(|s| format!("last {s}"))
             .unwrap_or_default();
         outln!(
-            "{} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {}",
             format!("#{}", w.id).dimmed(),
             w.name.bold(),
             w.url.cyan(),
             w.events.join(",").dimmed(),
+            format!("signed {}", w.signature).dimmed(),
             active,
             format!("sent {}", w.sent_count).dimmed(),
             last.dimmed()
