@@ -1,7 +1,8 @@
 //! `POST /_/api/trigger`: makes a provider event (`provider`) and sends it, answering like a
 //! replay (`ok`, `url`, `status`, `headers`, `body`, `latency_ms`, `error`) plus what was sent
 //! (`sent: {headers, body}`) and the `secret` it was signed with. Also [`fire`], the one send
-//! shared with `hookpit trigger`, so the command's `--json` and the API answer alike.
+//! shared with `hookpit trigger`, so the command's `--json` and the API answer alike. Over
+//! `http` the provider's headers go out as it writes them (names in its case, its order).
 //!
 //! Request body: `{provider, event, url, secret?, set?: {path: value}, data?, headers?,
 //! timeout?, insecure_tls?}`. `data` replaces the payload: a string is the body's exact text
@@ -62,7 +63,7 @@ pub async fn fire(outbound: &Outbound, p: &Prepared, target: &Target) -> Value {
         crate::outbound::append_via(&mut headers, via);
     }
     let o = outbound
-        .send(Outgoing {
+        .send_as_given(Outgoing {
             method: "POST".to_owned(),
             url: target.url.clone(),
             headers: headers.clone(),

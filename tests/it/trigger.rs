@@ -206,6 +206,23 @@ async fn every_event_of_every_provider_triggered_over_the_api_verifies_at_a_bin_
             assert_eq!(answer["sent"]["body"]["text"], r.body.text().unwrap_or(""));
             assert!(answer["latency_ms"].is_number());
             let first = assert_provider_request(p, &event, &r);
+            // the provider's headers arrive as it writes them: names in its case, in its order
+            let sent: Vec<String> = answer["sent"]["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h[0].as_str().unwrap().to_owned())
+                .collect();
+            let got: Vec<String> = r
+                .headers
+                .iter()
+                .map(|h| h.name.to_string())
+                .filter(|n| sent.contains(n))
+                .collect();
+            assert_eq!(
+                got, sent,
+                "{p} {event}: header names or order changed on the wire"
+            );
             let (_, again) = api_send(&s, p, &event).await;
             let second = assert_provider_request(p, &event, &again);
             assert_ne!(first, second, "{p} {event}: two sends share an id");
