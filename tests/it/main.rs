@@ -17,6 +17,7 @@ mod hostile_store; // the store under floods of bins, huge filters and racing de
 mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls, idle keep-alive
 mod import; // exports loaded back: NDJSON and HAR, byte-exact, new ids, waits and viewers, limits
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
+mod official; // the providers' own verification libraries as an oracle for what hookpit signs
 mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals; full disk; --max-disk
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
