@@ -21,5 +21,6 @@ mod official; // the providers' own verification libraries as an oracle for what
 mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals; full disk; --max-disk
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
+mod signature; // the signature doctor: why a request does not verify, in the request JSON, show, tail and `hookpit verify`
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
 mod wait; // race-free waiting: already there, arrives later, arrives during set-up, timeouts
