@@ -22,7 +22,8 @@ def check(case):
             raise ValueError("SignatureVerifier.is_valid_request returned False")
         return "ok"
     if scheme == "standard-webhooks":
-        Webhook(case["secret"]).verify(body, headers)
+        # the signature alone: a body need not be JSON to be signed
+        Webhook(case["secret"]).verify(body, headers, json_parse=False)
         return "ok"
     return "skipped"
 
