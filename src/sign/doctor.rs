@@ -354,7 +354,7 @@ pub fn diagnose(
     if signed.sha1 {
         notes.push(format!(
             "only the legacy {GITHUB_SIGNATURE_SHA1} (sha1) header was sent, without \
-             {GITHUB_SIGNATURE_256}; GitHub sends both, so the sender is not GitHub's way"
+             {GITHUB_SIGNATURE_256} (GitHub sends both; sign with sha256 and send that one)"
         ));
     }
     let late = signed.timestamp.and_then(|(ts, name)| {
