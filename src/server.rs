@@ -362,7 +362,10 @@ impl App {
         let mut mirror = None;
         if let Some(rules) = &rules {
             let now = crate::sign::unix_now();
-            snap.request.signature = rules.check_signature(&snap.request, now).map(Box::new);
+            snap.request.signature = rules
+                .check_signature(&snap.request, now)
+                .await
+                .map(Box::new);
             if let Some(f) = &rules.forward {
                 let decided = self
                     .forwarder

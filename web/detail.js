@@ -1,5 +1,6 @@
 // The detail pane: the selected request (selection from a click, the keys or the address; the
-// next one after a delete), its overview (signature verdict, forward result), its tabs (body
+// next one after a delete), its overview (signature verdict with why it failed and the expected
+// and received signatures, forward result), its tabs (body
 // views, headers, query, the response hookpit sent, the forward target's answer, replay), copy as
 // curl, download and delete. Full requests are kept in a small cache (`view.pane`) so live
 // updates and reselection need no round trip; a request that went away is reported as gone.
@@ -158,6 +159,8 @@ export function renderDetail(view, req, keepScroll = false) {
           req.signature.reason ? h('span', { class: 'muted sig-reason' }, ' — ' + req.signature.reason) : null)
         )
       : null,
+    req.signature && req.signature.expected ? ov('Expected sig', h('code', { class: 'sig-expected', title: 'What the bin’s secret gives over the body as received' }, req.signature.expected)) : null,
+    req.signature && req.signature.received ? ov('Received sig', h('code', { class: 'sig-received', title: 'The signature the request carried' }, req.signature.received)) : null,
     req.forward
       ? ov(
           'Forwarded',

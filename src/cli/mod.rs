@@ -102,7 +102,7 @@ pub enum Command {
     /// Send a provider's event (stripe, github, shopify, slack, standard-webhooks), signed
     /// its way, to a URL; exit 0 for a 2xx, 1 otherwise.
     Trigger(trigger::TriggerArgs),
-    /// Check a Standard Webhooks signature; exit 0 valid, 1 invalid.
+    /// Check a signature (any scheme, or a captured request) and say why it fails; exit 0 valid, 1 invalid.
     Verify(sender::VerifyArgs),
     /// Configure a bin: responses, sequences, faults, signature checks, forwarding.
     #[command(subcommand)]
@@ -242,7 +242,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Sign(a)) => sender::sign_cmd(a),
         Some(Command::Bin(cmd)) => bin::bin(&client(), cmd).await,
         Some(Command::Forward(a)) => bin::forward(&client(), g.token.as_deref(), a).await,
-        Some(Command::Verify(a)) => sender::verify_cmd(a),
+        Some(Command::Verify(a)) => sender::verify_cmd(&client(), a).await,
         Some(Command::Trigger(a)) => trigger::trigger(a).await,
     }
 }

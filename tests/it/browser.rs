@@ -2668,3 +2668,53 @@ async fn the_docs_pictures_show_a_lived_in_viewer_in_light_and_dark_at_1024_pixe
     println!("webhooks page saved to {}", path.display());
     assert_page_clean(b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_signature_shows_the_doctors_reason_and_expected_and_received_in_the_overview() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let url = format!("{}/_/api/bins/doctor", s.server.base_url());
+    let config = json!({"verify": {"scheme": "github", "secret": "right"}});
+    let a = support::http(
+        "PUT",
+        &url,
+        &[("content-type", "application/json")],
+        Bytes::from(config.to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let body = r#"{"action":"opened","number":7}"#;
+    let sent = hookpit::sign::github_sign(b"wrong", body.as_bytes());
+    let expected = hookpit::sign::github_sign(b"right", body.as_bytes());
+    let id = post_json(
+        &s.server,
+        "/doctor/hooks",
+        &[("x-hub-signature-256", &sent)],
+        body,
+    )
+    .await;
+    for (w, h) in [(1024, 768), (800, 600)] {
+        b.viewport(w, h, false).await;
+        open_url(b, &format!("{}#/bin/doctor/{id}", s.server.viewer_url())).await;
+        let overview = b
+            .wait_for(
+                "(() => { const o = document.querySelector('#detail .overview'); \
+                 return o && o.querySelector('.sig-expected') && o.innerText; })()",
+                EVENTUALLY,
+            )
+            .await
+            .0;
+        let overview = overview.as_str().unwrap_or_default();
+        assert!(
+            overview.contains("✗ invalid") && overview.contains("wrong secret"),
+            "{overview}"
+        );
+        let text =
+            |sel: &str| format!("document.querySelector('#detail .overview {sel}').textContent");
+        assert_eq!(b.eval(&text(".sig-expected")).await, json!(expected));
+        assert_eq!(b.eval(&text(".sig-received")).await, json!(sent));
+        let problems = b.eval(LAYOUT_PROBLEMS).await;
+        assert_eq!(problems, json!([]), "layout problems at {w}x{h}");
+    }
+    assert_page_clean(b).await;
+}
