@@ -736,11 +736,15 @@ impl BinRules {
     /// request that fails it, the signature doctor's diagnosis (why, expected vs received).
     /// Called on the capture path outside the store's lock; a body over
     /// [`DIAGNOSE_INLINE_MAX`] is diagnosed on the blocking pool, where re-serialising and
-    /// re-hashing it (milliseconds for a MiB) does not hold up other connections.
+    /// re-hashing it (milliseconds for a MiB) does not hold up other connections, and only
+    /// while one of `turns` is free: past [`DIAGNOSES_AT_ONCE`] such diagnoses, a failed
+    /// check keeps the plain verdict and says it was not diagnosed, so a flood of large
+    /// badly signed bodies costs no more than their plain check.
     pub async fn check_signature(
         &self,
         r: &CapturedRequest,
         now_unix: i64,
+        turns: &Arc<tokio::sync::Semaphore>,
     ) -> Option<SignatureCheck> {
         let v = self.verify.as_ref()?;
         let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
@@ -768,11 +772,21 @@ impl BinRules {
         }
         let diagnosis = if r.body.bytes.len() <= DIAGNOSE_INLINE_MAX {
             diagnose(v, &r.headers, &r.body.bytes, now_unix, tolerance)
-        } else {
+        } else if let Ok(turn) = turns.clone().try_acquire_owned() {
             let (v, heads, body) = (v.clone(), r.headers.clone(), r.body.bytes.clone());
-            tokio::task::spawn_blocking(move || diagnose(&v, &heads, &body, now_unix, tolerance))
-                .await
-                .unwrap_or_else(|_| plain_diagnosis(verdict))
+            let fallback = verdict.clone();
+            tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                diagnose(&v, &heads, &body, now_unix, tolerance)
+            })
+            .await
+            .unwrap_or_else(|_| plain_diagnosis(fallback))
+        } else {
+            let mut d = plain_diagnosis(verdict);
+            d.reason = d.reason.map(|r| {
+                format!("{r} (not diagnosed further: other large bodies were being diagnosed)")
+            });
+            d
         };
         Some(SignatureCheck {
             scheme,
@@ -786,6 +800,9 @@ impl BinRules {
 
 /// Bodies up to this size are diagnosed on the capture's own task.
 pub const DIAGNOSE_INLINE_MAX: usize = 64 * 1024;
+
+/// Larger bodies diagnosed at once, server-wide.
+pub const DIAGNOSES_AT_ONCE: usize = 2;
 
 /// The signature doctor over one request, with the bin's verify settings.
 fn diagnose(
@@ -969,6 +986,32 @@ mod tests {
             signature: None,
             forward: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_large_failed_body_is_diagnosed_only_while_a_turn_is_free() {
+        let setup = BinSetup::from_json(
+            &serde_json::json!({"verify": {"scheme": "github", "secret": "s"}}),
+            usize::MAX,
+        )
+        .unwrap();
+        let body = format!("{{\"pad\": \"{}\"}}", "a".repeat(DIAGNOSE_INLINE_MAX));
+        let bad = Header::new(
+            "X-Hub-Signature-256",
+            format!("sha256={}", "0".repeat(64)).as_bytes(),
+        );
+        let r = request(body.as_bytes(), vec![bad]);
+        let busy = Arc::new(tokio::sync::Semaphore::new(0));
+        let plain = setup.rules.check_signature(&r, 0, &busy).await.unwrap();
+        assert!(!plain.valid);
+        let why = plain.reason.unwrap();
+        assert!(why.contains("not diagnosed further"), "{why}");
+        let free = Arc::new(tokio::sync::Semaphore::new(1));
+        let full = setup.rules.check_signature(&r, 0, &free).await.unwrap();
+        let why = full.reason.unwrap();
+        assert!(!why.contains("not diagnosed further"), "{why}");
+        assert!(full.expected.is_some(), "the doctor ran: {why}");
+        assert_eq!(free.available_permits(), 1, "the turn is given back");
     }
 
     #[test]

@@ -197,6 +197,7 @@ impl Server {
             sender: sender.clone(),
             config,
             content_type: Arc::from("Content-Type"),
+            diagnoses: Arc::new(tokio::sync::Semaphore::new(crate::rules::DIAGNOSES_AT_ONCE)),
             shutdown: shutdown_rx.clone(),
         });
         // what came back from the data directory is not counted as captured by this run
@@ -236,6 +237,8 @@ struct App {
     shutdown: watch::Receiver<bool>,
     /// The default answer's one header name, shared by every kept request that carries it.
     content_type: Arc<str>,
+    /// Turns for diagnosing large bodies whose signature failed (see `rules::check_signature`).
+    diagnoses: Arc<tokio::sync::Semaphore>,
 }
 
 async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
@@ -363,7 +366,7 @@ impl App {
         if let Some(rules) = &rules {
             let now = crate::sign::unix_now();
             snap.request.signature = rules
-                .check_signature(&snap.request, now)
+                .check_signature(&snap.request, now, &self.diagnoses)
                 .await
                 .map(Box::new);
             if let Some(f) = &rules.forward {
