@@ -34,6 +34,7 @@ struct Plan {
     trigger: Trigger,
     url: Arc<str>,
     base: Arc<[Header]>,
+    event: Arc<str>,
     msg: Arc<str>,
     body: Bytes,
     key: SignKey,
@@ -151,6 +152,7 @@ impl Sender {
             trigger: rec.trigger,
             url: h.url.clone(),
             base: h.base.clone(),
+            event: rec.event.clone(),
             msg: rec.message_id.clone(),
             body: rec.body.clone(),
             key: h.key.clone(),
@@ -185,7 +187,7 @@ impl Sender {
                 self.journal_delivery(&st, id, Some(&flight));
             }
         }
-        let headers = wire_headers(&plan.base, &plan.msg, ts, &sig);
+        let headers = wire_headers(&plan.base, &plan.event, &plan.msg, ts, &sig);
         let outcome = self
             .inner
             .http
@@ -335,6 +337,7 @@ impl Sender {
                 trigger: rec.trigger,
                 url: flight.url,
                 base: flight.base,
+                event: rec.event.clone(),
                 msg: rec.message_id.clone(),
                 body: rec.body.clone(),
                 key: SignKey::None,

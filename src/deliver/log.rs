@@ -10,7 +10,8 @@
 //! log, and read back.
 //!
 //! Uses `registry` (a webhook's name for the views), `persist` (the record format), `model`
-//! (headers, times), `sign` (header names, an attempt's vendor signature), `store` (the live
+//! (headers, times), `sign` (header names, an attempt's vendor signature), `provider` (the
+//! headers a vendor scheme's receivers expect beside its signature), `store` (the live
 //! feed), `journal` and `error`. A failed delivery is a value here, never an `Err`.
 
 use std::collections::HashMap;
@@ -535,16 +536,37 @@ impl Sender {
     }
 }
 
-/// The headers of one attempt, in the order they are sent: the webhook's base headers, then
-/// `webhook-id`, `webhook-timestamp` and the signature header.
-pub(super) fn wire_headers(base: &[Header], msg_id: &str, ts: i64, sig: &Sig) -> Vec<Header> {
-    let mut v = Vec::with_capacity(base.len() + 3);
+/// The headers of one attempt of a delivery of `event`, in the order they are sent: the
+/// webhook's base headers, then `webhook-id`, `webhook-timestamp`, the headers a vendor
+/// scheme's receivers expect beside its signature (`provider::delivery_headers`), and the
+/// signature header.
+pub(super) fn wire_headers(
+    base: &[Header],
+    event: &str,
+    msg_id: &str,
+    ts: i64,
+    sig: &Sig,
+) -> Vec<Header> {
+    let mut v = Vec::with_capacity(base.len() + 8);
     v.extend(base.iter().cloned());
     v.push(Header::new(sign::WEBHOOK_ID, msg_id.as_bytes()));
     v.push(Header::new(
         sign::WEBHOOK_TIMESTAMP,
         ts.to_string().into_bytes(),
     ));
+    let scheme = match sig {
+        Sig::Github(_) => Some(sign::Scheme::Github),
+        Sig::Shopify(_) => Some(sign::Scheme::Shopify),
+        _ => None,
+    };
+    if let Some(scheme) = scheme {
+        // a custom header of the webhook's by the same name is sent instead
+        for (name, value) in crate::provider::delivery_headers(scheme, event, msg_id, ts) {
+            if !base.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+                v.push(Header::new(name, value.into_bytes()));
+            }
+        }
+    }
     match sig {
         Sig::Standard(s) => v.push(Header::new(sign::WEBHOOK_SIGNATURE, s.as_bytes())),
         Sig::Github(s) => v.push(Header::new(sign::GITHUB_SIGNATURE_256, s.as_bytes())),
@@ -592,7 +614,7 @@ pub(super) fn text(b: &[u8]) -> String {
 }
 
 pub(super) fn attempt_view(rec: &Rec, i: usize, a: &AttemptRec, bodies: bool) -> AttemptView {
-    let headers = wire_headers(&a.base, &rec.message_id, a.timestamp, &a.sig)
+    let headers = wire_headers(&a.base, &rec.event, &rec.message_id, a.timestamp, &a.sig)
         .iter()
         .map(|h| (h.name.to_string(), h.value_str().into_owned()))
         .collect();
@@ -1080,7 +1102,13 @@ mod tests {
         assert_eq!(back.attempts[1].base[1].value[..], [0xff, 0x01]);
         assert_eq!(back.attempts[4].sig, Sig::Slack("v0=00".into()));
         // a Slack attempt sends its timestamp beside the signature
-        let wire = wire_headers(&[], "msg_1", 1_700_000_000, &back.attempts[4].sig);
+        let wire = wire_headers(
+            &[],
+            "payment_received",
+            "msg_1",
+            1_700_000_000,
+            &back.attempts[4].sig,
+        );
         assert_eq!(wire[2].name.as_ref(), sign::SLACK_TIMESTAMP);
         assert_eq!(&wire[2].value[..], b"1700000000");
         assert_eq!(wire[3].name.as_ref(), sign::SLACK_SIGNATURE);

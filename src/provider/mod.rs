@@ -11,8 +11,10 @@
 //! `fresh` the random ids.
 //!
 //! Uses `sign` (the signatures, Standard Webhooks secrets), `catalog` (the Standard Webhooks
-//! events), `webhook` (the checks of a header's name and value) and `error`. Pure apart from the clock and the random source:
-//! sending is the caller's (`trigger_api`, `cli::trigger`).
+//! events), `webhook` (the checks of a header's name and value) and `error`. Pure apart from
+//! the clock and the random source: sending is the caller's (`trigger_api`, `cli::trigger`).
+//! [`delivery_headers`] tells the sender (`deliver`) what a vendor scheme's receivers expect
+//! beside the signature.
 
 use std::fmt;
 
@@ -333,6 +335,34 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The headers besides the signature that a provider's own receivers expect on a webhook
+/// delivery signed its way, named as it names them: a sender webhook of that scheme sends them
+/// with its catalog `event` as the topic, `msg_id` as the delivery's id and `ts` as its time
+/// (Shopify's `webhooks.validate` refuses a request without its topic, shop, API version and
+/// webhook id; GitHub's receivers route on `X-GitHub-Event` and `X-GitHub-Delivery`).
+pub fn delivery_headers(
+    scheme: crate::sign::Scheme,
+    event: &str,
+    msg_id: &str,
+    ts: i64,
+) -> Vec<(&'static str, String)> {
+    use crate::sign::Scheme;
+    match scheme {
+        Scheme::Github => vec![
+            ("X-GitHub-Event", event.to_owned()),
+            ("X-GitHub-Delivery", msg_id.to_owned()),
+        ],
+        Scheme::Shopify => vec![
+            ("X-Shopify-Topic", event.to_owned()),
+            ("X-Shopify-Shop-Domain", shopify::SHOP_DOMAIN.to_owned()),
+            ("X-Shopify-API-Version", shopify::API_VERSION.to_owned()),
+            ("X-Shopify-Webhook-Id", msg_id.to_owned()),
+            ("X-Shopify-Triggered-At", fresh::rfc3339(ts)),
+        ],
+        Scheme::Stripe | Scheme::Slack | Scheme::StandardWebhooks => Vec::new(),
+    }
 }
 
 #[cfg(test)]
