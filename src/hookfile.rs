@@ -187,6 +187,8 @@ struct RawBin {
     rules: Option<Value>,
     #[serde(default)]
     max_requests: Option<Value>,
+    #[serde(default)]
+    limit: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -510,6 +512,7 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
             ("forward", b.forward),
             ("rules", b.rules),
             ("max_requests", b.max_requests),
+            ("limit", b.limit),
         ] {
             if let Some(mut v) = v {
                 toml_to_json_fixup(&mut v);

@@ -48,6 +48,7 @@ pub mod hookfile;
 pub mod http;
 pub mod import;
 pub mod journal;
+pub mod limit;
 pub mod live;
 pub mod matcher;
 pub mod model;

@@ -2,9 +2,9 @@
 //! and routes each request. Under `/_/`, once `access` has let it through: the viewer's files,
 //! the live feed, and the API, where a request that came from this hookpit itself is refused
 //! (508) and the rest goes to `sender_api` (`webhooks`, `events`, `deliveries`) or `api`.
-//! Everything else is a capture: snapshotted, checked against its bin's signature scheme,
-//! forwarded when its bin says so (`forward`), answered by its bin's rules or the default
-//! answer, and recorded. [`Server::start`] hands out an `embed::ServerHandle` that shuts it all
+//! Everything else is a capture: snapshotted, held to its bin's rate limit first (`limit`, through
+//! the bin's rules), checked against its bin's signature scheme, forwarded when its bin says so
+//! (`forward`), answered by its bin's rules or the default answer, and recorded. [`Server::start`] hands out an `embed::ServerHandle` that shuts it all
 //! down on drop.
 //!
 //! Uses `config`, `store`, `wire`, `capture`, `access`, `forward`, `live`, `api`, `sender_api`,
@@ -357,12 +357,20 @@ impl App {
         let html = prefers_html(&snap.request);
         let max_body = self.config.max_body;
         let rules = self.api.store.bin_rules(&snap.request.bin);
+        // the bin's rate limit comes first, as at a provider's edge: a request over it is
+        // answered by the limit alone (no forward, no rule, no sequence step) and still recorded
+        let limited = rules.as_ref().and_then(|r| {
+            let l = r.limit.as_ref()?;
+            l.admit(std::time::Instant::now())
+                .err()
+                .map(|wait| (l.limit, wait))
+        });
         let mut passthrough = None;
         let mut mirror = None;
         if let Some(rules) = &rules {
             let now = crate::sign::unix_now();
             snap.request.signature = rules.check_signature(&snap.request, now).map(Box::new);
-            if let Some(f) = &rules.forward {
+            if let Some(f) = rules.forward.as_ref().filter(|_| limited.is_none()) {
                 let decided = self
                     .forwarder
                     .before_record(f, &mut snap.request, incomplete)
@@ -374,7 +382,12 @@ impl App {
         // which rule matches is worked out here, outside the store's lock (filters over a large
         // body on a blocking thread); only the sequence and fault state is decided under it
         let matched = match &rules {
-            Some(rules) if rules.has_rules() && passthrough.is_none() && !incomplete => {
+            Some(rules)
+                if rules.has_rules()
+                    && passthrough.is_none()
+                    && !incomplete
+                    && limited.is_none() =>
+            {
                 let first = if crate::matcher::BodyJson::heavy(&snap.request) {
                     let (rules, req) = (rules.clone(), snap.request.clone());
                     tokio::task::spawn_blocking(move || rules.first_rule(&req))
@@ -393,7 +406,9 @@ impl App {
             .api
             .store
             .record(snap.request, |r, progress, bin_rules| {
-                r.response = if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
+                r.response = if let Some((limit, wait)) = &limited {
+                    limit.refusal(r, *wait)
+                } else if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
                     refused
                 } else if let Some(p) = passthrough {
                     p

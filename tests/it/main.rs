@@ -16,6 +16,7 @@ mod hostile_outbound; // decompression bombs, forward loops, caps on mirror forw
 mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls, idle keep-alive
 mod import; // exports loaded back: NDJSON and HAR, byte-exact, new ids, waits and viewers, limits
+mod limit; // a bin's rate limit: token bucket in real time, 429 + Retry-After, still recorded; API, file, CLI
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
 mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals; full disk; --max-disk
 mod safety; // Host allowlist, cross-origin refusals, token protection
