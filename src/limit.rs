@@ -60,7 +60,7 @@ impl LimitSpec {
     /// Checks the values; a problem names its field under `field` (e.g. `limit.rate`).
     pub fn check(&self, field: FieldPath) -> Result<Limit, FieldError> {
         let bad = |k: &str, m: String| Err(FieldError::new(field.clone().key(k), m));
-        if self.rate < 1 || self.rate > MAX_BURST {
+        if !(1..=MAX_BURST).contains(&self.rate) {
             return bad(
                 "rate",
                 format!("must be from 1 to {MAX_BURST}, got {}", self.rate),
@@ -81,7 +81,7 @@ impl LimitSpec {
             );
         }
         let burst = self.burst.unwrap_or(self.rate);
-        if burst < 1 || burst > MAX_BURST {
+        if !(1..=MAX_BURST).contains(&burst) {
             return bad(
                 "burst",
                 format!("must be from 1 to {MAX_BURST}, got {burst}"),
