@@ -190,7 +190,7 @@ fn check_foreign(dir: &Path) -> Result<()> {
     const NEUTRAL: [&str; 2] = [".gitkeep", ".gitignore"];
     match names
         .iter()
-        .find(|n| !OURS.contains(&n.as_str()) && !NEUTRAL.contains(&n.as_str()))
+        .find(|n| !OURS.contains(&n.as_str()) && !NEUTRAL.contains(&n.as_str()) && n.as_str() != crate::tls::DIR)
     {
         Some(other) => Err(refuse(
             dir,

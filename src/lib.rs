@@ -60,6 +60,7 @@ pub mod sender_api;
 pub mod server;
 pub mod sign;
 pub mod store;
+pub mod tls;
 pub mod units;
 pub mod webhook;
 pub mod wire;
