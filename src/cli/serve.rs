@@ -66,6 +66,13 @@ pub struct ServeArgs {
     /// the oldest requests are evicted.
     #[arg(long, env = "HOOKPIT_MAX_DISK")]
     pub max_disk: Option<String>,
+    #[command(flatten)]
+    pub tls: Box<TlsArgs>,
+}
+
+/// `serve`'s HTTPS options (boxed: most runs leave them out).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TlsArgs {
     /// Also serve bins, viewer, API and live feed over HTTPS on this address (port 0 picks a
     /// free port). Without --tls-cert/--tls-key a self-signed certificate for localhost,
     /// 127.0.0.1 and ::1 is made at start (kept in --data-dir when given).
@@ -140,13 +147,14 @@ impl ServeArgs {
             c.data_dir.is_some() || c.max_disk == Config::default().max_disk,
             "max_disk: needs a data directory ([server] data_dir or --data-dir)"
         );
-        if let Some(l) = self.tls_listen {
+        let tls = &self.tls;
+        if let Some(l) = tls.tls_listen {
             c.tls_listen = Some(l);
         }
-        if self.tls_cert.is_some() || self.tls_key.is_some() {
+        if tls.tls_cert.is_some() || tls.tls_key.is_some() {
             // flags name the pair together: one of them never mixes with the file's other
-            c.tls_cert = self.tls_cert.clone();
-            c.tls_key = self.tls_key.clone();
+            c.tls_cert = tls.tls_cert.clone();
+            c.tls_key = tls.tls_key.clone();
         }
         match (&c.tls_cert, &c.tls_key) {
             (Some(_), None) => {
