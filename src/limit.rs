@@ -363,7 +363,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
             /// Whatever the arrival times, the bucket admits at most
             /// `burst + rate × elapsed / per` requests over any run from its start.

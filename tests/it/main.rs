@@ -22,4 +22,5 @@ mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals;
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
+mod tls; // HTTPS: captures, API and wss over TLS; made, kept and given certificates; bad files; stalled handshakes
 mod wait; // race-free waiting: already there, arrives later, arrives during set-up, timeouts
