@@ -97,8 +97,21 @@ pub fn load(source: &CertSource) -> Result<Identity> {
             let dir = dir.join(DIR);
             let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
             if cert.exists() || key.exists() {
-                let id = read_files(&cert, &key, "certificate", "key")?;
-                acceptor_config(&id).map_err(|e| mismatch(&key, &cert, "key", "certificate", e))?;
+                // what went wrong, and the way out
+                let hint = |e: Error| match e {
+                    Error::BadParameter { what, message } => Error::bad(
+                        what,
+                        format!(
+                            "{message}; remove {} to make a new certificate",
+                            dir.display()
+                        ),
+                    ),
+                    other => other,
+                };
+                let id = read_files(&cert, &key, "kept certificate", "kept key").map_err(hint)?;
+                acceptor_config(&id)
+                    .map_err(|e| mismatch(&key, &cert, "kept key", "kept certificate", e))
+                    .map_err(hint)?;
                 return Ok(id);
             }
             let id = make()?;
@@ -268,6 +281,29 @@ mod tests {
         }
         let fresh = load(&CertSource::SelfSigned { keep_in: None }).unwrap();
         assert_ne!(fresh.fingerprint(), first.fingerprint());
+    }
+
+    #[test]
+    fn a_broken_kept_key_is_refused_naming_it_and_the_way_out() {
+        let dir = temp("broken");
+        let source = CertSource::SelfSigned {
+            keep_in: Some(dir.clone()),
+        };
+        load(&source).unwrap();
+        std::fs::write(dir.join("tls/key.pem"), "junk").unwrap();
+        let e = load(&source).unwrap_err().to_string();
+        let key = dir.join("tls/key.pem");
+        assert!(
+            e.starts_with(&format!("kept key {}: ", key.display())),
+            "{e}"
+        );
+        assert!(
+            e.ends_with(&format!(
+                "remove {} to make a new certificate",
+                dir.join("tls").display()
+            )),
+            "{e}"
+        );
     }
 
     #[test]

@@ -507,3 +507,38 @@ async fn a_data_dir_holding_only_a_kept_certificate_is_taken_as_a_store() {
         .expect("a directory with only a kept certificate is not foreign");
     assert_eq!(again.tls().unwrap().fingerprint, printed);
 }
+
+#[test]
+fn a_config_file_names_the_https_address_and_files_relative_to_itself_and_a_bad_one_names_its_line()
+{
+    let dir = std::path::Path::new("/srv/hooks");
+    let f = hookpit::hookfile::parse(
+        "[server]\ntls_listen = \"127.0.0.1:4666\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+        "hookpit.toml",
+        dir,
+    )
+    .unwrap();
+    assert_eq!(f.server.tls_listen, Some("127.0.0.1:4666".parse().unwrap()));
+    assert_eq!(f.server.tls_cert, Some(dir.join("c.pem")));
+    assert_eq!(f.server.tls_key, Some(dir.join("k.pem")));
+    let e = hookpit::hookfile::parse("[server]\n\ntls_listen = \"nope\"\n", "hookpit.toml", dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("hookpit.toml:3: server.tls_listen: expected an address"),
+        "{e}"
+    );
+}
+
+#[test]
+fn certificate_files_without_an_https_address_are_refused() {
+    let (code, _, err) = run_within(
+        std::process::Command::new(bin_path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .env_remove("HOOKPIT_CONFIG")
+            .env("NO_COLOR", "1"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--tls-listen"), "{err}");
+}
