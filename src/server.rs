@@ -4,8 +4,8 @@
 //! (508) and the rest goes to `sender_api` (`webhooks`, `events`, `deliveries`) or `api`.
 //! Everything else is a capture: snapshotted, held to its bin's rate limit first (`limit`, through
 //! the bin's rules), checked against its bin's signature scheme, forwarded when its bin says so
-//! (`forward`), answered by its bin's rules or the default answer, and recorded. [`Server::start`] hands out an `embed::ServerHandle` that shuts it all
-//! down on drop.
+//! (`forward`), answered by its bin's rules or the default answer, and recorded.
+//! [`Server::start`] hands out an `embed::ServerHandle` that shuts it all down on drop.
 //!
 //! With `--tls-listen` a second listener serves the same over HTTPS (`tls` makes or reads the
 //! certificate); its decrypted streams go through the same wire tap and service.
