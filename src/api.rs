@@ -1,9 +1,11 @@
 //! The JSON REST API under `/_/api/` (SPEC §4, §12): bins, requests and their body/raw/curl
-//! renderings, deletion, waits, exports, replay, health.
+//! renderings, deletion, waits, exports, replay, health, and the provider events' route
+//! (`trigger`, answered by `trigger_api`).
 //!
 //! Uses `http` (request and response helpers), `store`, `model`, `render`, `import` (an export
-//! read back), `rules` (bin configs), `config` (durations), `outbound` (replay, with this
-//! hookpit's `Via` entry) and `error`; never `sender_api`. Body decodes and imports run on
+//! read back), `rules` (bin configs), `config` (durations), `replay` (a replay's request, edited
+//! and re-signed), `outbound` (which sends it, with this hookpit's `Via` entry), `trigger_api`
+//! and `error`; never `sender_api`. Body decodes and imports run on
 //! blocking threads, a few at once ([`Decoding`]); an import's file is read under its own bound
 //! ([`ImportLimits`]) and recorded through `Store::record`, like a capture, and refused like one
 //! while the durable store cannot keep it (`journal`'s health). Every handler
@@ -24,16 +26,16 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::http::{
-    json_response, method_not_allowed, read_json, read_json_within, text_response, Params, Resp,
+    json_response, method_not_allowed, read_json_within, text_response, Params, Resp,
 };
 use crate::import::{ImportLimits, Imported};
 use crate::journal::Health;
 use crate::model::{valid_bin_name, CapturedRequest, RequestId};
-use crate::outbound::{Outbound, Outgoing};
+use crate::outbound::Outbound;
 use crate::render;
+use crate::replay;
 use crate::rules::BinSetup;
 use crate::store::{Store, WaitOutcome, WaitSpec, MAX_WAIT_COUNT};
-use crate::units::parse_duration;
 
 /// Body decodes (`?decode=1`) running at once, and imports being parsed and recorded at once;
 /// more wait for a turn.
@@ -52,6 +54,8 @@ pub struct Ctx {
     pub decoding: Decoding,
     /// The server's `--max-body`: a configured response body may not be larger.
     pub max_body: usize,
+    /// The server's `--max-header-size`: a replay's header list may not be larger.
+    pub max_header_size: usize,
 }
 
 /// Decoding captured bodies: at most `limit` bytes of output (`--max-body`), at most
@@ -248,8 +252,17 @@ impl Ctx {
             }
             (&Method::POST, ["requests", id, "replay"]) => {
                 let r = find_request(&self.store, id, params)?;
-                let body = read_json(req).await?;
+                // room for a new body of `--max-body` bytes, escaped, and its headers
+                let limit = (self.max_body.saturating_mul(2))
+                    .saturating_add(self.max_header_size.saturating_mul(2))
+                    .max(16 * 1024 * 1024);
+                let body = read_json_within(req, limit).await?;
                 self.replay(&r, body).await
+            }
+            (&Method::POST, ["trigger"]) => {
+                let body = read_json_within(req, crate::trigger_api::MAX_REQUEST_BYTES).await?;
+                let instance = self.store.instance();
+                ok(crate::trigger_api::handle(&self.outbound, instance, body).await?)
             }
             (&Method::GET, ["requests", id]) => {
                 let r = find_request(&self.store, id, params)?;
@@ -284,7 +297,9 @@ impl Ctx {
                     render::curl(&r, params.get("url")).into_bytes(),
                 ))
             }
-            (_, ["health" | "bins" | "requests", ..]) => Err(method_not_allowed(&method, path)),
+            (_, ["health" | "bins" | "requests" | "trigger", ..]) => {
+                Err(method_not_allowed(&method, path))
+            }
             _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
         }
     }
@@ -490,30 +505,55 @@ impl Ctx {
         store_takes_writes(&self.store)
     }
 
+    /// `POST /_/api/requests/{id}/replay`: the captured request, edited and re-signed as the
+    /// body asks ([`crate::replay`]), sent to `url`; the target's answer (or why there was
+    /// none) and what was sent.
     async fn replay(&self, r: &CapturedRequest, body: serde_json::Value) -> Result<Resp> {
-        let url = body
-            .get("url")
-            .and_then(|u| u.as_str())
-            .ok_or_else(|| Error::bad("url", "expected {\"url\": \"http://…\"}"))?;
-        let timeout = match body.get("timeout").and_then(|t| t.as_str()) {
-            Some(t) => parse_duration(t)?,
-            None => std::time::Duration::from_secs(30),
+        let bounds = replay::Bounds {
+            max_body: self.max_body,
+            max_head: self.max_header_size,
         };
-        let insecure = body
-            .get("insecure_tls")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let edit = replay::Edit::from_json(&body, bounds)?;
+        let verify = if edit.resign {
+            let rules = self.store.bin_rules(&r.bin);
+            if rules.is_none() && self.store.bin(&r.bin).is_none() {
+                return Err(Error::not_found("bin", &r.bin));
+            }
+            match rules.and_then(|rules| rules.verify.clone()) {
+                Some(v) => Some(v),
+                None => return Err(Error::bad(
+                    "resign",
+                    format!(
+                        "bin {0} has no `verify` to sign with; set one first, e.g. `hookpit bin set {0} --verify github --secret S` or PUT /_/api/bins/{0} {{\"verify\": {{\"scheme\": \"github\", \"secret\": \"S\"}}}}",
+                        r.bin
+                    ),
+                )),
+            }
+        } else {
+            None
+        };
+        let fresh = replay::Fresh {
+            now: crate::sign::unix_now(),
+            msg_id: crate::sign::new_msg_id()
+                .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?,
+        };
         let via = crate::outbound::via_entry(self.store.instance(), false);
-        let out = Outgoing::resend(r, url.to_owned(), timeout, insecure, 64 * 1024, &via);
-        let o = self.outbound.send(out).await;
+        let out = replay::outgoing(r, &edit, verify.as_ref().map(|v| (v, &fresh)), &via);
+        let sent = replay::Sent {
+            headers: out.headers.clone(),
+            body_size: out.body.len(),
+            resigned: verify.is_some(),
+        };
+        let o = self.outbound.send_as_given(out).await;
         ok(json!({
             "ok": o.status.is_some_and(|s| (200..300).contains(&s)),
-            "url": url,
+            "url": edit.url,
             "status": o.status,
             "headers": o.headers,
             "body": crate::model::Body::new(o.body, o.body_truncated),
             "latency_ms": crate::model::millis(o.latency),
             "error": o.error,
+            "sent": sent,
         }))
     }
 

@@ -554,6 +554,8 @@ pub(crate) mod tests {
             scheme: "standard-webhooks".into(),
             valid: false,
             reason: Some("no signature header".into()),
+            expected: None,
+            received: None,
         }));
         let reqs = vec![sample(1), b];
         let file = ndjson(&reqs);
@@ -875,7 +877,13 @@ pub(crate) mod tests {
                         dropped: response.4,
                     },
                     signature: signature.map(|(scheme, valid, reason)| {
-                        Box::new(SignatureCheck { scheme, valid, reason })
+                        Box::new(SignatureCheck {
+                            scheme,
+                            valid,
+                            reason,
+                            expected: None,
+                            received: None,
+                        })
                     }),
                     forward: forward.map(|(url, status, headers, body, ms, error)| {
                         Box::new(ForwardResult {

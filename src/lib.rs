@@ -11,10 +11,12 @@
 //!    durations), `field` (a config problem's field path), `rand` (SplitMix64), `model` (a
 //!    captured request), `decode` (bounded Content-Encoding), `matcher` (filters), `sign`
 //!    (signatures), `catalog` (the event catalog), `render` (curl, HAR, NDJSON), `import` (an
-//!    NDJSON or HAR export read back), `webhook` (webhook definitions) and `rules` (a bin's
-//!    compiled behaviour), `journal` (the store seam: the facts a backend behind the memory
+//!    NDJSON or HAR export read back), `webhook` (webhook definitions), `provider` (provider
+//!    events, built and signed the providers' way), `limit` (a bin's rate limit and its token
+//!    bucket) and `rules` (a bin's compiled behaviour), `journal` (the store seam: the facts a backend behind the memory
 //!    store is told, and what it hands back at start).
-//! 2. **Declarations** — `config` (what a server runs with) and `hookfile` (TOML into it).
+//! 2. **Declarations** — `config` (what a server runs with), `hookfile` (TOML into it) and `tls`
+//!    (the HTTPS certificate: made, kept or read from files; the acceptor's settings).
 //! 3. **State** — `store` (bins and requests; `store::wait` holds the waits, `store::index` the
 //!    id index) and `disk` (the durable store behind `--data-dir`: SQLite written by one thread
 //!    behind the memory store, through `journal`; it never calls `store`).
@@ -24,7 +26,9 @@
 //!    (Host/Origin/token checks).
 //! 5. **Services** — `deliver` (the sender: registry, log, attempts, queue, dispatch, retry
 //!    maths), `api` (bins and requests), `sender_api` (webhooks, events, deliveries; `api` and
-//!    `sender_api` never call each other), `forward` (a capture sent on to its bin's target).
+//!    `sender_api` never call each other), `trigger_api` (a provider event sent, for `api` and
+//!    the `trigger` command), `forward` (a capture sent on to its bin's target), `replay` (the
+//!    request a replay sends: edited, re-signed; pure, sent by `api`).
 //! 6. **Wiring and clients** — `server` (accept loop and routing), `embed` (the
 //!    [`ServerHandle`] and [`BinRef`] of an in-process server), `client` (the API client) and
 //!    `cli` (one file per verb, output in `cli::output`).
@@ -53,14 +57,17 @@ pub mod live;
 pub mod matcher;
 pub mod model;
 pub mod outbound;
+pub mod provider;
 pub mod rand;
 pub mod render;
+pub mod replay;
 pub mod rules;
 pub mod sender_api;
 pub mod server;
 pub mod sign;
 pub mod store;
 pub mod tls;
+pub mod trigger_api;
 pub mod units;
 pub mod webhook;
 pub mod wire;

@@ -1310,6 +1310,8 @@ mod tests {
             scheme: "github".into(),
             valid: true,
             reason: None,
+            expected: None,
+            received: None,
         }));
         assert!(m("sig:valid", &r));
         assert!(m("sig:VALID", &r));

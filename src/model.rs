@@ -194,13 +194,19 @@ pub struct ResponseSent {
     pub dropped: bool,
 }
 
-/// The outcome of checking an incoming request's signature.
+/// The outcome of checking an incoming request's signature. For an invalid one, `reason` says
+/// why in words a person can act on (the signature doctor's finding), `expected` is the
+/// signature the bin's secret gives over the body as received and `received` the one sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignatureCheck {
     pub scheme: String,
     pub valid: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received: Option<String>,
 }
 
 /// What a forward target answered (SPEC §6).

@@ -4,7 +4,8 @@
 //! limit. Also hookpit's hop marker: every request it forwards, replays or sends carries a `Via:
 //! 1.1 hookpit-<instance>` entry (the sender's with a `(sender)` comment), by which a server
 //! recognises a request that already passed through it; and a server's client refuses targets on
-//! that server's own reserved `/_/` prefix.
+//! that server's own reserved `/_/` prefix. A request can also be sent with its head exactly as
+//! listed (names' case, order, repeated names apart), for replays of edited requests.
 //!
 //! Uses `model`, `render` (which headers are end-to-end) and `error`. A refused connection, a
 //! timeout or a TLS failure is an [`Outcome`] with an `error` text, never an `Err`: callers report
@@ -238,6 +239,19 @@ impl Outbound {
 
     /// Sends one request; never fails, the outcome says what happened.
     pub async fn send(&self, out: Outgoing) -> Outcome {
+        self.send_with(out, false).await
+    }
+
+    /// Sends one request with its head as listed: over `http`, a fresh connection whose head
+    /// carries `out.headers` in their order, with their names' case and their exact bytes
+    /// (after the request line, a `Host` from the URL, and the `Content-Length` of the body).
+    /// Over `https` the shared client sends it, which writes names in lower case. Replay uses
+    /// it; never fails.
+    pub async fn send_as_given(&self, out: Outgoing) -> Outcome {
+        self.send_with(out, true).await
+    }
+
+    async fn send_with(&self, out: Outgoing, as_given: bool) -> Outcome {
         if self.own.is_some_and(|own| targets_reserved(&out.url, own)) {
             return Outcome {
                 error: Some(format!(
@@ -249,7 +263,14 @@ impl Outbound {
             };
         }
         let started = Instant::now();
-        let mut outcome = match tokio::time::timeout(out.timeout, self.exchange(&out)).await {
+        let exchange = async {
+            if as_given {
+                self.exchange_as_given(&out).await
+            } else {
+                self.exchange(&out).await
+            }
+        };
+        let mut outcome = match tokio::time::timeout(out.timeout, exchange).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => Outcome {
                 error: Some(e),
@@ -262,6 +283,57 @@ impl Outbound {
         };
         outcome.latency = started.elapsed();
         outcome
+    }
+
+    /// [`Outbound::send_as_given`]'s exchange: hyper writes and reads the message, and
+    /// [`HeadAsGiven`] puts the listed head on the wire in place of the one hyper writes.
+    async fn exchange_as_given(&self, out: &Outgoing) -> Result<Outcome, String> {
+        let uri: hyper::Uri = out
+            .url
+            .parse()
+            .map_err(|e| format!("invalid URL `{}`: {e}", out.url))?;
+        if uri.scheme_str() != Some("http") {
+            return self.exchange(out).await;
+        }
+        let method = hyper::Method::from_bytes(out.method.as_bytes())
+            .map_err(|_| format!("invalid method `{}`", out.method))?;
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("`{}` has no host", out.url))?;
+        let port = uri.port_u16().unwrap_or(80);
+        let tcp = tokio::net::TcpStream::connect(format!("{host}:{port}"))
+            .await
+            .map_err(|e| crate::error::innermost(&e))?;
+        let _ = tcp.set_nodelay(true);
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let host_header = match uri.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        let framed = !out.body.is_empty() || !BODILESS_METHODS.contains(&method.as_str());
+        let head = head_as_given(out, path, &host_header, framed);
+        let io = hyper_util::rt::TokioIo::new(HeadAsGiven::new(tcp, head));
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| crate::error::innermost(&e))?;
+        // the connection lives as long as the exchange may, not longer
+        let limit = out.timeout;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(limit, conn).await;
+        });
+        let mut b = Request::builder().method(method).uri(path);
+        if framed {
+            b = b.header(hyper::header::CONTENT_LENGTH, out.body.len());
+        }
+        let req = b
+            .body(Full::new(out.body.clone()))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| crate::error::innermost(&e))?;
+        read_response(resp, out.keep_body).await
     }
 
     async fn exchange(&self, out: &Outgoing) -> Result<Outcome, String> {
@@ -291,37 +363,159 @@ impl Outbound {
             .request(req)
             .await
             .map_err(|e| crate::error::innermost(&e))?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| Header::new(n.as_str(), v.as_bytes()))
-            .collect();
-        let mut body = resp.into_body();
-        let mut buf = BytesMut::new();
-        let mut truncated = false;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                format!("reading the response body: {}", crate::error::innermost(&e))
-            })?;
-            if let Ok(data) = frame.into_data() {
-                let room = out.keep_body.saturating_sub(buf.len());
-                if data.len() > room {
-                    buf.extend_from_slice(&data[..room]);
-                    truncated = true;
-                    break;
-                }
-                buf.extend_from_slice(&data);
+        read_response(resp, out.keep_body).await
+    }
+}
+
+/// Methods whose requests carry no `Content-Length` when their body is empty.
+const BODILESS_METHODS: &[&str] = &["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"];
+
+/// Status, headers and up to `keep_body` bytes of the body of an answer.
+async fn read_response(
+    resp: hyper::Response<hyper::body::Incoming>,
+    keep_body: usize,
+) -> Result<Outcome, String> {
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| Header::new(n.as_str(), v.as_bytes()))
+        .collect();
+    let mut body = resp.into_body();
+    let mut buf = BytesMut::new();
+    let mut truncated = false;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| format!("reading the response body: {}", crate::error::innermost(&e)))?;
+        if let Ok(data) = frame.into_data() {
+            let room = keep_body.saturating_sub(buf.len());
+            if data.len() > room {
+                buf.extend_from_slice(&data[..room]);
+                truncated = true;
+                break;
             }
+            buf.extend_from_slice(&data);
         }
-        Ok(Outcome {
-            status: Some(status),
-            headers,
-            body: buf.freeze(),
-            body_truncated: truncated,
-            latency: Duration::ZERO,
-            error: None,
-        })
+    }
+    Ok(Outcome {
+        status: Some(status),
+        headers,
+        body: buf.freeze(),
+        body_truncated: truncated,
+        latency: Duration::ZERO,
+        error: None,
+    })
+}
+
+/// The request head of [`Outbound::send_as_given`]: the request line, `Host`, the listed
+/// headers byte for byte, and `Content-Length` when `framed`.
+fn head_as_given(out: &Outgoing, path: &str, host: &str, framed: bool) -> Vec<u8> {
+    let mut head = format!("{} {path} HTTP/1.1\r\nHost: {host}\r\n", out.method).into_bytes();
+    for h in &out.headers {
+        head.extend_from_slice(h.name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(&h.value);
+        head.extend_from_slice(b"\r\n");
+    }
+    if framed {
+        head.extend_from_slice(format!("Content-Length: {}\r\n", out.body.len()).as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// A connection that writes `head` in place of the first request head written to it (up to
+/// its blank line), and everything after it as written: hyper frames and reads the exchange,
+/// the head goes out as listed. Reads pass straight through.
+struct HeadAsGiven<T> {
+    inner: T,
+    /// The head to write, until the written one has ended.
+    head: Option<Vec<u8>>,
+    /// The written head so far.
+    seen: Vec<u8>,
+    /// Bytes accepted but not yet on the wire, from `sent` on.
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+impl<T> HeadAsGiven<T> {
+    fn new(inner: T, head: Vec<u8>) -> Self {
+        HeadAsGiven {
+            inner,
+            head: Some(head),
+            seen: Vec::new(),
+            pending: Vec::new(),
+            sent: 0,
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> HeadAsGiven<T> {
+    /// Writes the pending bytes out.
+    fn drain(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let n = std::task::ready!(
+                std::pin::Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..])
+            )?;
+            if n == 0 {
+                return std::task::Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.pending.clear();
+        self.sent = 0;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for HeadAsGiven<T> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        std::task::ready!(this.drain(cx))?;
+        let Some(head) = this.head.as_ref() else {
+            return std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        };
+        this.seen.extend_from_slice(buf);
+        if let Some(end) = memchr::memmem::find(&this.seen, b"\r\n\r\n") {
+            let mut pending = head.clone();
+            pending.extend_from_slice(&this.seen[end + 4..]);
+            this.pending = pending;
+            this.head = None;
+            this.seen = Vec::new();
+        }
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.drain(cx))?;
+        std::pin::Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.drain(cx))?;
+        std::pin::Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for HeadAsGiven<T> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 
@@ -404,6 +598,24 @@ mod tests {
         }
         let wide: SocketAddr = "0.0.0.0:80".parse().unwrap();
         assert!(targets_reserved("http://127.0.0.1/_/api", wide));
+    }
+
+    #[tokio::test]
+    async fn the_listed_head_replaces_the_written_one_and_the_body_follows_as_written() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (near, mut far) = tokio::io::duplex(4096);
+        let mut io = HeadAsGiven::new(near, b"POST / HTTP/1.1\r\nX-Given: 1\r\n\r\n".to_vec());
+        // the head written in pieces, the body starting in the same write as its end
+        io.write_all(b"post / HTTP/1.1\r\nx-given: 1\r")
+            .await
+            .unwrap();
+        io.write_all(b"\n\r\nhel").await.unwrap();
+        io.write_all(b"lo").await.unwrap();
+        io.flush().await.unwrap();
+        drop(io);
+        let mut wire = Vec::new();
+        far.read_to_end(&mut wire).await.unwrap();
+        assert_eq!(wire, b"POST / HTTP/1.1\r\nX-Given: 1\r\n\r\nhello");
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! its field as a path of keys and positions.
 //!
 //! Uses `model`, `matcher`, `sign`, `units` (durations), `field`, `webhook` (the URL and header
-//! checks), `limit` (the rate limit and its bucket) and `rand`. Pure decisions, no I/O: the server applies delays, drops connections and
-//! forwards; the store keeps the sequence position and the fault generator's state under its lock,
-//! so concurrent requests never skip or repeat a step.
+//! checks), `limit` (the rate limit and its bucket) and `rand`. Pure decisions, no I/O (bar
+//! handing a large body's signature diagnosis to tokio's blocking pool): the server applies
+//! delays, drops connections and forwards; the store keeps the sequence position and the fault
+//! generator's state under its lock, so concurrent requests never skip or repeat a step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -747,8 +748,16 @@ impl BinRules {
         }
     }
 
-    /// Checks the request's signature when the bin verifies.
-    pub fn check_signature(&self, r: &CapturedRequest, now_unix: i64) -> Option<SignatureCheck> {
+    /// Checks the request's signature when the bin verifies: the plain check first and, for a
+    /// request that fails it, the signature doctor's diagnosis (why, expected vs received).
+    /// Called on the capture path outside the store's lock; a body over
+    /// [`DIAGNOSE_INLINE_MAX`] is diagnosed on the blocking pool, where re-serialising and
+    /// re-hashing it (milliseconds for a MiB) does not hold up other connections.
+    pub async fn check_signature(
+        &self,
+        r: &CapturedRequest,
+        now_unix: i64,
+    ) -> Option<SignatureCheck> {
         let v = self.verify.as_ref()?;
         let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
         let tolerance = v.tolerance.as_secs() as i64;
@@ -763,15 +772,61 @@ impl BinRules {
                 tolerance,
             ),
         };
+        let scheme = v.scheme.as_str().to_owned();
+        if verdict.is_valid() {
+            return Some(SignatureCheck {
+                scheme,
+                valid: true,
+                reason: None,
+                expected: None,
+                received: None,
+            });
+        }
+        let diagnosis = if r.body.bytes.len() <= DIAGNOSE_INLINE_MAX {
+            diagnose(v, &r.headers, &r.body.bytes, now_unix, tolerance)
+        } else {
+            let (v, heads, body) = (v.clone(), r.headers.clone(), r.body.bytes.clone());
+            tokio::task::spawn_blocking(move || diagnose(&v, &heads, &body, now_unix, tolerance))
+                .await
+                .unwrap_or_else(|_| plain_diagnosis(verdict))
+        };
         Some(SignatureCheck {
-            scheme: v.scheme.as_str().to_owned(),
-            valid: verdict.is_valid(),
-            reason: match &verdict {
-                Verdict::Valid => None,
-                Verdict::Missing => Some("no signature headers".into()),
-                Verdict::Invalid(why) => Some(why.clone()),
-            },
+            scheme,
+            valid: false,
+            reason: diagnosis.reason,
+            expected: diagnosis.expected,
+            received: diagnosis.received,
         })
+    }
+}
+
+/// Bodies up to this size are diagnosed on the capture's own task.
+pub const DIAGNOSE_INLINE_MAX: usize = 64 * 1024;
+
+/// The signature doctor over one request, with the bin's verify settings.
+fn diagnose(
+    v: &Verify,
+    headers: &[Header],
+    body: &[u8],
+    now_unix: i64,
+    tolerance: i64,
+) -> sign::Diagnosis {
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|h| (&*h.name, &*h.value)).collect();
+    sign::diagnose(v.scheme, &v.secret, &headers, body, now_unix, tolerance)
+}
+
+/// The plain verdict as a diagnosis (when the doctor could not run to its end).
+fn plain_diagnosis(verdict: Verdict) -> sign::Diagnosis {
+    let reason = match &verdict {
+        Verdict::Valid => None,
+        Verdict::Missing => Some("no signature headers".to_owned()),
+        Verdict::Invalid(why) => Some(why.clone()),
+    };
+    sign::Diagnosis {
+        verdict,
+        reason,
+        expected: None,
+        received: None,
     }
 }
 

@@ -230,6 +230,7 @@ impl Server {
                 outbound,
                 decoding: api::Decoding::new(config.max_body),
                 max_body: config.max_body,
+                max_header_size: config.max_header_size,
             },
             sender: sender.clone(),
             config,
@@ -471,7 +472,10 @@ impl App {
         let mut mirror = None;
         if let Some(rules) = &rules {
             let now = crate::sign::unix_now();
-            snap.request.signature = rules.check_signature(&snap.request, now).map(Box::new);
+            snap.request.signature = rules
+                .check_signature(&snap.request, now)
+                .await
+                .map(Box::new);
             if let Some(f) = rules.forward.as_ref().filter(|_| limited.is_none()) {
                 let decided = self
                     .forwarder

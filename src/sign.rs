@@ -7,6 +7,8 @@
 //! (`X-Hub-Signature-256`, legacy `X-Hub-Signature`), Stripe (`Stripe-Signature`), Shopify
 //! (`X-Shopify-Hmac-Sha256`) and Slack (`X-Slack-Signature`). [`verify_request`] is the single
 //! entry point for incoming verification; outcomes are a [`Verdict`] value, never an error.
+//! Its child [`doctor`] explains a failed check ([`diagnose`]): which usual mistake would have
+//! made it pass.
 //!
 //! Calls nobody inside the crate: it is pure functions over bytes (bar the random source and the
 //! clock), built on RustCrypto's
@@ -23,6 +25,10 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
+
+pub mod doctor;
+
+pub use doctor::{diagnose, Diagnosis};
 
 type HmacSha256 = Hmac<Sha256>;
 type HmacSha1 = Hmac<Sha1>;

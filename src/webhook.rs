@@ -35,7 +35,8 @@ pub const MAX_SCHEDULE_STEPS: usize = 50;
 /// Longest single step of a retry schedule.
 pub const MAX_STEP: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// How deliveries are signed.
+/// How deliveries are signed: Standard Webhooks (the default), one of the vendor schemes a bin
+/// can verify, or not at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SignatureScheme {
     /// `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` (the default).
@@ -43,27 +44,45 @@ pub enum SignatureScheme {
     StandardWebhooks,
     /// `X-Hub-Signature-256: sha256=<hex>` over the body, the secret used as raw bytes.
     Github,
+    /// `Stripe-Signature: t=<ts>,v1=<hex>` over `ts.body`, the secret used as raw bytes.
+    Stripe,
+    /// `X-Shopify-Hmac-Sha256: <base64>` over the body, the secret used as raw bytes.
+    Shopify,
+    /// `X-Slack-Request-Timestamp` and `X-Slack-Signature: v0=<hex>` over `v0:ts:body`, the
+    /// secret used as raw bytes.
+    Slack,
     /// No signature header (`webhook-id` and `webhook-timestamp` are still sent).
     None,
 }
 
 impl SignatureScheme {
+    /// Every scheme, in documentation order.
+    pub const ALL: [SignatureScheme; 6] = [
+        SignatureScheme::StandardWebhooks,
+        SignatureScheme::Github,
+        SignatureScheme::Stripe,
+        SignatureScheme::Shopify,
+        SignatureScheme::Slack,
+        SignatureScheme::None,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SignatureScheme::StandardWebhooks => "standard-webhooks",
             SignatureScheme::Github => "github",
+            SignatureScheme::Stripe => "stripe",
+            SignatureScheme::Shopify => "shopify",
+            SignatureScheme::Slack => "slack",
             SignatureScheme::None => "none",
         }
     }
 
     pub fn parse(s: &str) -> Option<SignatureScheme> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "standard-webhooks" | "standard_webhooks" | "standard" => {
-                Some(SignatureScheme::StandardWebhooks)
-            }
-            "github" => Some(SignatureScheme::Github),
-            "none" => Some(SignatureScheme::None),
-            _ => None,
+            "standard_webhooks" | "standard" => Some(SignatureScheme::StandardWebhooks),
+            other => SignatureScheme::ALL
+                .into_iter()
+                .find(|scheme| scheme.as_str() == other),
         }
     }
 }
@@ -121,7 +140,8 @@ pub struct WebhookDef {
     /// Event names or globs; `*` = every event.
     pub events: Vec<String>,
     pub active: bool,
-    /// `whsec_…` for Standard Webhooks (canonical form); any text for `github`.
+    /// `whsec_…` for Standard Webhooks (canonical form); any text for the vendor schemes, whose
+    /// HMAC key is the text's bytes (a `whsec_` text included, as their libraries do).
     pub secret: String,
     pub signature: SignatureScheme,
     pub headers: Vec<(String, String)>,
@@ -264,11 +284,16 @@ pub struct WebhookInput {
 }
 
 /// Headers hookpit sets itself; a webhook cannot override them.
-const RESERVED_HEADERS: [&str; 8] = [
+const RESERVED_HEADERS: [&str; 13] = [
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
     "x-hub-signature-256",
+    "x-hub-signature",
+    "stripe-signature",
+    "x-shopify-hmac-sha256",
+    "x-slack-signature",
+    "x-slack-request-timestamp",
     "content-length",
     "host",
     "transfer-encoding",
@@ -343,7 +368,9 @@ impl WebhookInput {
             Some(s) => SignatureScheme::parse(&s).ok_or_else(|| {
                 FieldError::new(
                     "signature",
-                    format!("expected standard-webhooks, github or none, got `{s}`"),
+                    format!(
+                        "expected standard-webhooks, github, stripe, shopify, slack or none, got `{s}`"
+                    ),
                 )
             })?,
             None => base.map(|b| b.signature).unwrap_or_default(),
@@ -531,6 +558,25 @@ pub fn check_header_value(name: &str, value: &str) -> std::result::Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_signature_scheme_parses_by_its_name_and_vendor_secrets_stay_text() {
+        for scheme in SignatureScheme::ALL {
+            assert_eq!(SignatureScheme::parse(scheme.as_str()), Some(scheme));
+        }
+        assert_eq!(SignatureScheme::parse("md5"), None);
+        let stripe = WebhookInput {
+            name: Some("s".into()),
+            url: Some("http://x/h".into()),
+            signature: Some("stripe".into()),
+            secret: Some("whsec_not base64 at all".into()),
+            ..Default::default()
+        }
+        .build(None, &|_| true)
+        .unwrap();
+        assert_eq!(stripe.signature, SignatureScheme::Stripe);
+        assert_eq!(stripe.secret, "whsec_not base64 at all");
+    }
 
     #[test]
     fn a_delivery_url_is_http_or_https_with_a_host_and_comes_back_trimmed() {

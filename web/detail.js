@@ -1,5 +1,6 @@
 // The detail pane: the selected request (selection from a click, the keys or the address; the
-// next one after a delete), its overview (signature verdict, forward result), its tabs (body
+// next one after a delete), its overview (signature verdict with why it failed and the expected
+// and received signatures, forward result), its tabs (body
 // views, headers, query, the response hookpit sent, the forward target's answer, replay), copy as
 // curl, download and delete. Full requests are kept in a small cache (`view.pane`) so live
 // updates and reselection need no round trip; a request that went away is reported as gone.
@@ -158,6 +159,8 @@ export function renderDetail(view, req, keepScroll = false) {
           req.signature.reason ? h('span', { class: 'muted sig-reason' }, ' — ' + req.signature.reason) : null)
         )
       : null,
+    req.signature && req.signature.expected ? ov('Expected sig', h('code', { class: 'sig-expected', title: 'What the bin’s secret gives over the body as received' }, req.signature.expected)) : null,
+    req.signature && req.signature.received ? ov('Received sig', h('code', { class: 'sig-received', title: 'The signature the request carried' }, req.signature.received)) : null,
     req.forward
       ? ov(
           'Forwarded',
@@ -333,12 +336,89 @@ function forwardPanel(f) {
   );
 }
 
+/** Headers hookpit writes itself when it sends (from the URL and the body): not offered for editing. */
+const FRAMING = ['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+
+/** A header value as the edit form shows it: text, or the base64 of bytes that are not text. */
+const headerValueText = (v) => (v && typeof v === 'object' ? v.base64 : String(v ?? ''));
+
+/** The replay edit of `req`: kept in the pane so a re-render (a live update) keeps what was typed. */
+function replayEdit(pane, req) {
+  if (!pane.replayEdit || pane.replayEdit.id !== req.id) {
+    const body = req.body || {};
+    const headers = (req.headers || []).filter(([n]) => !FRAMING.includes(String(n).toLowerCase()));
+    pane.replayEdit = {
+      id: req.id,
+      rows: headers.map(([name, value]) => ({ name, value: headerValueText(value), raw: value })),
+      headersEdited: false,
+      text: body.encoding === 'utf8' ? body.text || '' : null,
+      bodyEdited: false,
+      resign: false,
+    };
+  }
+  return pane.replayEdit;
+}
+
+/** The replay body the form asks for: headers and body only when they were edited. */
+function replayRequest(url, edit) {
+  const json = { url };
+  if (edit.resign) json.resign = true;
+  if (edit.headersEdited) {
+    json.headers = edit.rows
+      .filter((r) => r.name.trim() !== '')
+      .map((r) => [r.name.trim(), r.raw && typeof r.raw === 'object' && r.value === r.raw.base64 ? r.raw : r.value]);
+  }
+  if (edit.bodyEdited && edit.text != null) json.body = edit.text;
+  return json;
+}
+
 function replayPanel(view, req) {
   const { pane } = view;
+  const edit = replayEdit(pane, req);
   const saved = pane.replayDraft != null ? pane.replayDraft : localStorage.getItem('hookpit.replayUrl') || '';
   const input = h('input', { class: 'input mono', type: 'url', placeholder: 'http://127.0.0.1:3000/webhooks', value: saved, spellcheck: false, 'aria-label': 'Replay target URL', oninput: () => (pane.replayDraft = input.value) });
   const out = h('div', { class: 'replay-out' });
   const btn = h('button', { class: 'btn primary', type: 'submit' }, 'Send');
+
+  // Re-sign: only a bin that checks signatures has a scheme and secret to sign with
+  const resign = h('input', { type: 'checkbox', class: 'replay-resign', disabled: true, checked: edit.resign, onchange: () => (edit.resign = resign.checked) });
+  const resignHint = h('span', { class: 'hint replay-resign-hint' }, 'checking the bin’s signature settings…');
+  api(`/_/api/bins/${enc(req.bin)}`)
+    .then((b) => {
+      const v = b && b.config && b.config.verify;
+      if (v && v.scheme) {
+        resign.disabled = false;
+        fill(resignHint, `${v.scheme}, with bin ${req.bin}’s secret, a fresh timestamp${v.scheme === 'standard-webhooks' ? ' and message id' : ''}`);
+      } else {
+        resign.checked = edit.resign = false;
+        fill(resignHint, `Bin ${req.bin} checks no signatures: set “Signature check” in its settings to re-sign.`);
+      }
+    })
+    .catch((err) => fill(resignHint, `Cannot re-sign: ${err.message}`));
+
+  const rowsEl = h('div', { class: 'replay-headers' });
+  const drawRows = () =>
+    fill(
+      rowsEl,
+      edit.rows.map((r, i) =>
+        h(
+          'div',
+          { class: 'replay-hrow' },
+          h('input', { class: 'input mono replay-hname', value: r.name, placeholder: 'Name', spellcheck: false, 'aria-label': `Header ${i + 1} name`, oninput: (e) => ((r.name = e.target.value), (edit.headersEdited = true)) }),
+          h('input', { class: 'input mono replay-hvalue', value: r.value, placeholder: 'value', spellcheck: false, 'aria-label': `Header ${i + 1} value`, oninput: (e) => ((r.value = e.target.value), (edit.headersEdited = true)) }),
+          h('button', { class: 'btn small ghost replay-hremove', type: 'button', title: 'Remove this header', 'aria-label': `Remove header ${r.name}`, onclick: () => (edit.rows.splice(i, 1), (edit.headersEdited = true), drawRows()) }, '×')
+        )
+      )
+    );
+  drawRows();
+  const addRow = h('button', { class: 'btn small replay-hadd', type: 'button', onclick: () => (edit.rows.push({ name: '', value: '', raw: null }), (edit.headersEdited = true), drawRows(), rowsEl.lastChild.firstChild.focus()) }, 'Add header');
+
+  const body =
+    edit.text != null
+      ? h('textarea', { class: 'input area mono replay-body', rows: 8, spellcheck: false, value: edit.text, 'aria-label': 'Body to send', oninput: (e) => ((edit.text = e.target.value), (edit.bodyEdited = true)) })
+      : h('div', { class: 'hint' }, 'This body is not text: it is sent as captured.');
+  const bodyNote = (req.body || {}).truncated ? h('div', { class: 'hint' }, 'The captured body was cut at the size limit; what is shown is what is sent.') : null;
+
   const form = h(
     'form',
     {
@@ -351,7 +431,7 @@ function replayPanel(view, req) {
         btn.disabled = true;
         fill(out, h('div', { class: 'note' }, h('span', { class: 'spinner inline' }), ` Sending ${req.method} to ${url}…`));
         try {
-          const r = await api(`/_/api/requests/${enc(req.id)}/replay`, { method: 'POST', json: { url } });
+          const r = await api(`/_/api/requests/${enc(req.id)}/replay`, { method: 'POST', json: replayRequest(url, edit) });
           fill(out, replayResult(r));
         } catch (err) {
           fill(out, h('div', { class: 'note error' }, `Replay failed: ${err.message}`));
@@ -360,8 +440,16 @@ function replayPanel(view, req) {
         }
       },
     },
-    h('label', { class: 'field-label' }, `Resend this ${req.method} (same headers and body) to`),
-    h('div', { class: 'row-input' }, input, btn)
+    h('label', { class: 'field-label' }, `Send this ${req.method} (edited below, or as captured) to`),
+    h('div', { class: 'row-input' }, input, btn),
+    h('label', { class: 'switch check replay-resign-label' }, resign, 'Re-sign'),
+    resignHint,
+    h('div', { class: 'field-label' }, 'Headers ', h('span', { class: 'hint' }, 'Host and Content-Length are written from the URL and the body.')),
+    rowsEl,
+    h('div', null, addRow),
+    h('div', { class: 'field-label' }, 'Body'),
+    body,
+    bodyNote
   );
   return h('div', { class: 'replay-panel' }, form, out);
 }
@@ -370,10 +458,18 @@ function replayResult(r) {
   if (r.error) {
     return h('div', { class: 'replay-result' }, h('div', { class: 'resp-line' }, h('span', { class: 'tag bad' }, 'error'), ' ', r.error, r.latency_ms != null ? h('span', { class: 'muted' }, ` · ${Math.round(r.latency_ms)} ms`) : null));
   }
+  const sent = r.sent || {};
   return h(
     'div',
     { class: 'replay-result' },
-    h('div', { class: 'resp-line' }, statusPill(r.status), h('span', { class: 'muted' }, ` · ${r.latency_ms != null ? Math.round(r.latency_ms) + ' ms' : ''}`)),
+    h(
+      'div',
+      { class: 'resp-line' },
+      statusPill(r.status),
+      h('span', { class: 'muted' }, ` · ${r.latency_ms != null ? Math.round(r.latency_ms) + ' ms' : ''}`),
+      sent.resigned ? [' ', h('span', { class: 'tag ok replay-resigned' }, 're-signed')] : null,
+      sent.body_size != null ? h('span', { class: 'muted' }, ` · sent ${fmtSize(sent.body_size)}`) : null
+    ),
     section('Response headers', headersTable(r.headers || [])),
     section('Response body', valueView(r.body))
   );

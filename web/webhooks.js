@@ -233,6 +233,9 @@ function formCard(st, w) {
     [
       ['standard-webhooks', 'Standard Webhooks'],
       ['github', 'GitHub'],
+      ['stripe', 'Stripe'],
+      ['shopify', 'Shopify'],
+      ['slack', 'Slack'],
       ['none', 'None'],
     ].map(([v, t]) => h('option', { value: v, selected: (w ? w.signature : 'standard-webhooks') === v }, t))
   );
@@ -373,13 +376,13 @@ function formCard(st, w) {
           'Regenerate'
         )
       ),
-      'Paste your app’s own secret (whsec_… for Standard Webhooks), or regenerate one. Your app verifies the signature header with it.',
+      'Paste your app’s own secret (whsec_… for Standard Webhooks; any text for GitHub, Stripe, Shopify and Slack), or regenerate one. Your app verifies the signature header with it.',
       slot('secret', secret)
     ),
     h(
       'div',
       { class: 'form-cols' },
-      field('Signature', signature, 'webhook-signature, or X-Hub-Signature-256 for GitHub', slot('signature', signature)),
+      field('Signature', signature, 'webhook-signature, or the provider’s own header: X-Hub-Signature-256, Stripe-Signature, X-Shopify-Hmac-Sha256, X-Slack-Signature', slot('signature', signature)),
       field('Format', format, 'Envelope wraps it: {type, timestamp, data}', slot('format', format))
     ),
     field('Custom headers', headers, 'One “Name: value” per line, sent with every delivery.', slot('headers', headers)),

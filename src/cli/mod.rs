@@ -7,7 +7,7 @@
 //! The verbs live one concern a file: `serve` (flags → [`Config`](crate::Config), the server),
 //! `tail` (the live feed), `requests` (`ls`, `show`, `clear`, `export`, `import`, `replay`),
 //! `wait`, `bin` (a bin's behaviour, `forward`), `sender` (`send`, `test`, `events`,
-//! `deliveries`, `webhooks`, `sign`, `verify`); `output` owns standard output, colour, the line
+//! `deliveries`, `webhooks`, `sign`, `verify`), `trigger` (provider events, sent offline); `output` owns standard output, colour, the line
 //! formats and the one `error:` line; `args` turns flag values into typed values. This module
 //! uses them all and `client`; none of them uses this one. Nothing below `cli` sees clap types.
 
@@ -25,6 +25,7 @@ pub mod requests;
 pub mod sender;
 pub mod serve;
 pub mod tail;
+pub mod trigger;
 pub mod wait;
 
 pub use output::{
@@ -84,7 +85,7 @@ pub enum Command {
     Export(requests::ExportArgs),
     /// Load an NDJSON or HAR export into a bin (new ids, the file's order).
     Import(requests::ImportArgs),
-    /// Send a captured request again to another URL.
+    /// Send a captured request again to another URL, edited and re-signed if asked.
     Replay(requests::ReplayArgs),
     /// Fire an event at every active webhook listening to it (or at one, with --webhook).
     Send(sender::SendArgs),
@@ -98,7 +99,10 @@ pub enum Command {
     Webhooks(sender::WebhooksArgs),
     /// Print the Standard Webhooks headers for a body (to debug a receiver).
     Sign(sender::SignArgs),
-    /// Check a Standard Webhooks signature; exit 0 valid, 1 invalid.
+    /// Send a provider's event (stripe, github, shopify, slack, standard-webhooks), signed
+    /// its way, to a URL; exit 0 for a 2xx, 1 otherwise.
+    Trigger(trigger::TriggerArgs),
+    /// Check a signature (any scheme, or a captured request) and say why it fails; exit 0 valid, 1 invalid.
     Verify(sender::VerifyArgs),
     /// Configure a bin: responses, sequences, faults, signature checks, forwarding.
     #[command(subcommand)]
@@ -146,7 +150,9 @@ pub fn command() -> clap::Command {
     };
     tidy(<Cli as clap::CommandFactory>::command()).mut_subcommands(|sub| match sub.get_name() {
         "serve" => stand_in(sub, &["server"]),
-        "sign" | "verify" | "completions" | "man" => stand_in(sub, &["server", "token"]),
+        "sign" | "verify" | "trigger" | "completions" | "man" => {
+            stand_in(sub, &["server", "token"])
+        }
         _ => sub,
     })
 }
@@ -236,6 +242,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Sign(a)) => sender::sign_cmd(a),
         Some(Command::Bin(cmd)) => bin::bin(&client(), cmd).await,
         Some(Command::Forward(a)) => bin::forward(&client(), g.token.as_deref(), a).await,
-        Some(Command::Verify(a)) => sender::verify_cmd(a),
+        Some(Command::Verify(a)) => sender::verify_cmd(&client(), a).await,
+        Some(Command::Trigger(a)) => trigger::trigger(a).await,
     }
 }

@@ -176,7 +176,10 @@ pub fn request_line(r: &CapturedRequest) -> String {
         });
     }
     if let Some(sig) = &r.signature {
-        let tag = format!("sig:{}", if sig.valid { "valid" } else { "invalid" });
+        let mut tag = format!("sig:{}", if sig.valid { "valid" } else { "invalid" });
+        if let Some(reason) = sig.reason.as_deref().filter(|_| !sig.valid) {
+            tag.push_str(&format!(" ({})", short_reason(reason)));
+        }
         line.push(' ');
         line.push_str(&if sig.valid {
             tag.green().to_string()
@@ -196,9 +199,55 @@ fn human_size(n: usize, truncated: bool) -> String {
     }
 }
 
-/// Headers and a body preview, indented, for `-v` and `show`.
+/// The first clause of a signature doctor's reason, at most 60 characters, for one-line views.
+pub fn short_reason(reason: &str) -> String {
+    let end = ["; ", ": ", " — "]
+        .iter()
+        .filter_map(|sep| reason.find(sep))
+        .min()
+        .unwrap_or(reason.len());
+    let clause = &reason[..end];
+    if clause.chars().count() > 60 {
+        format!("{}…", clause.chars().take(59).collect::<String>())
+    } else {
+        clause.to_owned()
+    }
+}
+
+/// The signature verdict, the doctor's whole reason and the expected and received signatures,
+/// indented, for `-v` and `show`; empty when the bin does not verify.
+pub fn signature_details(r: &CapturedRequest) -> String {
+    let Some(sig) = &r.signature else {
+        return String::new();
+    };
+    let mut s = if sig.valid {
+        format!(
+            "    {} {} {}\n",
+            "signature".dimmed(),
+            sig.scheme,
+            "valid".green()
+        )
+    } else {
+        format!(
+            "    {} {} {} {}\n",
+            "signature".dimmed(),
+            sig.scheme,
+            "invalid:".red(),
+            sig.reason.as_deref().unwrap_or("")
+        )
+    };
+    for (label, value) in [("expected", &sig.expected), ("received", &sig.received)] {
+        if let Some(v) = value {
+            s.push_str(&format!("      {} {v}\n", format!("{label}:").dimmed()));
+        }
+    }
+    s
+}
+
+/// The signature verdict (see [`signature_details`]), headers and a body preview, indented, for
+/// `-v` and `show`.
 pub fn request_details(r: &CapturedRequest, body_limit: usize) -> String {
-    let mut s = String::new();
+    let mut s = signature_details(r);
     for h in &r.headers {
         s.push_str(&format!("    {}: {}\n", h.name.cyan(), h.value_str()));
     }
@@ -320,5 +369,20 @@ mod tests {
     fn a_clock_time_is_the_millisecond_part_of_a_time_or_the_whole_of_a_short_text() {
         assert_eq!(super::clock("2026-11-30T15:04:05.123456Z"), "15:04:05.123");
         assert_eq!(super::clock("15:04"), "15:04");
+    }
+
+    #[test]
+    fn a_signature_reason_is_cut_to_its_first_clause_for_one_line_views() {
+        assert_eq!(
+            super::short_reason("wrong secret: the signature in X does not match"),
+            "wrong secret"
+        );
+        assert_eq!(
+            super::short_reason("webhook-timestamp 1 is 3600 s old, tolerance 300 s; and more"),
+            "webhook-timestamp 1 is 3600 s old, tolerance 300 s"
+        );
+        let long = super::short_reason(&"x".repeat(100));
+        assert_eq!(long.chars().count(), 60);
+        assert!(long.ends_with('…'));
     }
 }

@@ -3,7 +3,8 @@
 //! back into a bin) and `replay` (send one again elsewhere). Each is one or two API calls and
 //! prints the answer.
 //!
-//! Uses `client`, `model`, and `cli`'s `args` and `output`.
+//! Uses `client`, `model`, and `cli`'s `args` and `output`. `replay` with `-H` fetches the
+//! request, edits its header list here and sends the whole list.
 
 use std::io::Write;
 
@@ -17,7 +18,7 @@ use super::output::{
     EXIT_OK,
 };
 use crate::client::{enc, Client};
-use crate::model::BinSummary;
+use crate::model::{BinSummary, Header};
 
 /// `ls`'s options.
 #[derive(Debug, Args)]
@@ -97,6 +98,22 @@ pub struct ReplayArgs {
     /// The URL to send it to.
     #[arg(long)]
     pub to: String,
+    /// Sign again with the source bin's `verify` scheme and secret, with a fresh timestamp
+    /// (and message id), over the exact body sent.
+    #[arg(long)]
+    pub resign: bool,
+    /// Send this body instead of the captured one (a file, or `-` for standard input).
+    #[arg(long, value_name = "FILE|-")]
+    pub data: Option<String>,
+    /// Set a header on top of the captured ones: `K: v` replaces the headers named K (any
+    /// case) in place, or adds one; `K:` removes them.
+    #[arg(
+        long = "header",
+        short = 'H',
+        value_name = "K: v",
+        allow_hyphen_values = true
+    )]
+    pub headers: Vec<String>,
     /// Accept any TLS certificate (local apps with self-signed certificates).
     #[arg(long)]
     pub insecure: bool,
@@ -264,13 +281,35 @@ pub async fn import(c: &Client, a: ImportArgs) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// `hookpit replay ID --to URL`: exit 0 when the target answered 2xx, 1 otherwise.
+/// `hookpit replay ID --to URL [--resign] [--data FILE|-] [-H 'K: v']...`: exit 0 when the
+/// target answered 2xx, 1 otherwise. With `-H` the request is fetched first and its whole
+/// header list, edited, is sent.
 pub async fn replay(c: &Client, a: ReplayArgs) -> Result<i32> {
-    let body = serde_json::json!({"url": a.to, "insecure_tls": a.insecure});
+    let mut body = serde_json::json!({"url": a.to, "insecure_tls": a.insecure});
+    if a.resign {
+        body["resign"] = true.into();
+    }
+    if let Some(file) = &a.data {
+        let bytes = read_input(Some(file))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!("--data {file}: not UTF-8 text; a replayed body is sent as text")
+        })?;
+        body["body"] = text.into();
+    }
+    let mut id = a.id.clone();
+    if !a.headers.is_empty() {
+        let r = c.request(&a.id, None).await?;
+        id = r.id.to_string();
+        let mut headers = r.headers.clone();
+        for h in &a.headers {
+            edit_header(&mut headers, h)?;
+        }
+        body["headers"] = serde_json::to_value(&headers)?;
+    }
     let v: serde_json::Value = c
         .call(
             hyper::Method::POST,
-            &format!("/_/api/requests/{}/replay", enc(&a.id)),
+            &format!("/_/api/requests/{}/replay", enc(&id)),
             Some(&body),
         )
         .await?;
@@ -281,11 +320,16 @@ pub async fn replay(c: &Client, a: ReplayArgs) -> Result<i32> {
         match v["status"].as_u64() {
             Some(status) => {
                 outln!(
-                    "{} {} {} in {:.1} ms",
+                    "{} {} {} in {:.1} ms{}",
                     if ok { "→".green() } else { "→".red() },
                     a.to,
                     status_text(Some(status), ok),
-                    v["latency_ms"].as_f64().unwrap_or(0.0)
+                    v["latency_ms"].as_f64().unwrap_or(0.0),
+                    if v["sent"]["resigned"] == true {
+                        " (re-signed)"
+                    } else {
+                        ""
+                    }
                 );
                 if let Some(t) = v["body"]["text"].as_str() {
                     outln!("{}", preview(t, 2048));
@@ -302,9 +346,77 @@ pub async fn replay(c: &Client, a: ReplayArgs) -> Result<i32> {
     Ok(if ok { EXIT_OK } else { EXIT_NO_MATCH })
 }
 
+/// Applies one `-H` to a header list, curl's way: `K: v` sets K (the first header of that
+/// name, any case, takes the value and keeps its place; others of that name go; without one it
+/// is added at the end), `K:` removes every header named K.
+fn edit_header(headers: &mut Vec<Header>, arg: &str) -> Result<()> {
+    let Some((name, value)) = arg.split_once(':') else {
+        anyhow::bail!("-H {arg:?}: expected `Name: value` (or `Name:` to remove it)");
+    };
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty() {
+        anyhow::bail!("-H {arg:?}: the header has no name");
+    }
+    let same = |h: &Header| h.name.eq_ignore_ascii_case(name);
+    if value.is_empty() {
+        headers.retain(|h| !same(h));
+        return Ok(());
+    }
+    match headers.iter().position(same) {
+        Some(first) => {
+            headers[first] = Header::new(&*headers[first].name, value.as_bytes());
+            let mut i = 0;
+            headers.retain(|h| {
+                i += 1;
+                i - 1 == first || !same(h)
+            });
+        }
+        None => headers.push(Header::new(name, value.as_bytes())),
+    }
+    Ok(())
+}
+
 /// `hookpit clear BIN`.
 pub async fn clear(c: &Client, a: ClearArgs) -> Result<i32> {
     let n = c.clear(&a.bin, a.filter.as_deref()).await?;
     outln!("cleared {n} request{} from {}", plural(n), a.bin.bold());
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(hs: &[Header]) -> Vec<(String, String)> {
+        hs.iter()
+            .map(|h| (h.name.to_string(), h.value_str().into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_header_flag_sets_in_place_appends_or_removes_like_curl() {
+        let mut hs = vec![
+            Header::new("X-A", &b"1"[..]),
+            Header::new("x-dup", &b"1"[..]),
+            Header::new("Accept", &b"*/*"[..]),
+            Header::new("X-Dup", &b"2"[..]),
+        ];
+        edit_header(&mut hs, "X-DUP: new").unwrap();
+        edit_header(&mut hs, "X-Added:  spaced ").unwrap();
+        edit_header(&mut hs, "accept:").unwrap();
+        edit_header(&mut hs, "X-Url: http://x:1/").unwrap();
+        let want = [
+            ("X-A", "1"),
+            ("x-dup", "new"),
+            ("X-Added", "spaced"),
+            ("X-Url", "http://x:1/"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(list(&hs), want);
+        assert!(edit_header(&mut hs, "no colon").is_err());
+        assert!(edit_header(&mut hs, ": v").is_err());
+    }
 }

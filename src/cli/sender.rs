@@ -1,6 +1,7 @@
 //! The sender's command-line verbs: `send`, `test`, `events`, `deliveries`, `webhooks` (client
-//! commands talking to a running server's `/_/api`), and `sign` / `verify` (local Standard
-//! Webhooks helpers for debugging a receiver). Exit codes as everywhere: 0 ok, 1 not ok (a failed
+//! commands talking to a running server's `/_/api`), `sign` (a local Standard Webhooks helper
+//! for debugging a receiver) and `verify` (the signature doctor for any scheme, over given
+//! headers and a body or over a request the server captured). Exit codes as everywhere: 0 ok, 1 not ok (a failed
 //! test or delivery, an invalid signature), 2 usage or runtime error.
 //!
 //! Uses `client`, `deliver` (the JSON views), `catalog`, `sign`, `units`, and `cli`'s `args`
@@ -118,19 +119,30 @@ pub struct SignArgs {
 /// `verify`'s options.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The `whsec_…` secret.
+    /// The secret: `whsec_…` for Standard Webhooks, the signing secret as text for the others.
     #[arg(long, env = "HOOKPIT_SECRET", hide_env_values = true)]
     pub secret: String,
-    /// The `webhook-id` header.
+    /// The scheme: standard-webhooks (default), github, stripe, shopify or slack; for
+    /// `--request`, the default is the scheme the request's bin checked.
     #[arg(long)]
-    pub id: String,
-    /// The `webhook-timestamp` header.
+    pub scheme: Option<String>,
+    /// A received header, `-H 'Stripe-Signature: t=…,v1=…'` (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "K: V")]
+    pub headers: Vec<String>,
+    /// Diagnose a request captured by the running server (its headers and exact body).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["id", "timestamp", "signature", "headers", "file"])]
+    pub request: Option<String>,
+    /// The `webhook-id` header (Standard Webhooks shorthand for `-H`).
     #[arg(long)]
-    pub timestamp: String,
+    pub id: Option<String>,
+    /// The `webhook-timestamp` header (Standard Webhooks shorthand for `-H`).
+    #[arg(long)]
+    pub timestamp: Option<String>,
     /// The `webhook-signature` header (one or more space-separated `v1,…` tokens).
     #[arg(long)]
-    pub signature: String,
-    /// Also refuse a timestamp further than this from now (e.g. 5m); not checked by default.
+    pub signature: Option<String>,
+    /// Also refuse a timestamp further than this from now (from when it was received, for
+    /// `--request`), e.g. 5m; not checked by default.
     #[arg(long)]
     pub tolerance: Option<String>,
     /// The body: a file, or `-` / nothing for stdin.
@@ -435,11 +447,12 @@ pub async fn webhooks(c: &Client, a: WebhooksArgs) -> Result<i32> {
             .map(|s| format!("last {s}"))
             .unwrap_or_default();
         outln!(
-            "{} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {}",
             format!("#{}", w.id).dimmed(),
             w.name.bold(),
             w.url.cyan(),
             w.events.join(",").dimmed(),
+            format!("signed {}", w.signature).dimmed(),
             active,
             format!("sent {}", w.sent_count).dimmed(),
             last.dimmed()
@@ -468,31 +481,88 @@ pub fn sign_cmd(a: SignArgs) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// `hookpit verify`: exit 0 when the signature is valid, 1 when not.
-pub fn verify_cmd(a: VerifyArgs) -> Result<i32> {
-    let secret = sign::Secret::parse(&a.secret).context("--secret")?;
+/// `hookpit verify`: checks a signature under any scheme — given as headers and a body, or a
+/// request the server `c` captured — and prints the signature doctor's diagnosis: exit 0 when
+/// valid, 1 when not (with why, and the expected and received signatures).
+pub async fn verify_cmd(c: &Client, a: VerifyArgs) -> Result<i32> {
     let tolerance = match &a.tolerance {
         Some(t) => args::duration("--tolerance", t)?.as_secs() as i64,
         None => i64::MAX,
     };
-    let body = read_input(a.file.as_deref())?;
-    let headers: [(&str, &[u8]); 3] = [
-        (sign::WEBHOOK_ID, a.id.as_bytes()),
-        (sign::WEBHOOK_TIMESTAMP, a.timestamp.as_bytes()),
-        (sign::WEBHOOK_SIGNATURE, a.signature.as_bytes()),
-    ];
-    let verdict = sign::verify(&secret, &headers, &body, sign::unix_now(), tolerance);
-    if verdict.is_valid() {
-        outln!("{}", "valid".green().bold());
-        Ok(EXIT_OK)
-    } else {
-        outln!(
-            "{} {}",
-            "invalid:".red().bold(),
-            verdict.reason().unwrap_or("missing")
-        );
-        Ok(EXIT_NO_MATCH)
+    let (scheme, headers, body, now) = match &a.request {
+        Some(id) => {
+            let r = c.request(id, None).await?;
+            anyhow::ensure!(
+                !r.body.truncated,
+                "request {id}'s body was cut at the server's --max-body, so its signature cannot be checked"
+            );
+            let scheme = a
+                .scheme
+                .clone()
+                .or_else(|| r.signature.as_ref().map(|s| s.scheme.clone()));
+            let headers: Vec<(String, Vec<u8>)> = r
+                .headers
+                .iter()
+                .map(|h| (h.name.to_string(), h.value.to_vec()))
+                .collect();
+            let at = r
+                .received_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            (scheme, headers, r.body.bytes.to_vec(), at)
+        }
+        None => {
+            let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+            for h in &a.headers {
+                let (k, v) = h
+                    .split_once(':')
+                    .with_context(|| format!("-H `{h}`: expected `Name: value`"))?;
+                headers.push((k.trim().to_owned(), v.trim().as_bytes().to_vec()));
+            }
+            let shorthand = [
+                (sign::WEBHOOK_ID, &a.id),
+                (sign::WEBHOOK_TIMESTAMP, &a.timestamp),
+                (sign::WEBHOOK_SIGNATURE, &a.signature),
+            ];
+            for (name, value) in shorthand {
+                if let Some(v) = value {
+                    headers.push((name.to_owned(), v.as_bytes().to_vec()));
+                }
+            }
+            let body = read_input(a.file.as_deref())?;
+            (a.scheme.clone(), headers, body, sign::unix_now())
+        }
+    };
+    let scheme: sign::Scheme = scheme
+        .as_deref()
+        .unwrap_or("standard-webhooks")
+        .parse()
+        .context("--scheme")?;
+    if scheme == sign::Scheme::StandardWebhooks {
+        sign::Secret::parse(&a.secret).context("--secret")?;
     }
+    let borrowed: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect();
+    let d = sign::diagnose(scheme, &a.secret, &borrowed, &body, now, tolerance);
+    if d.is_valid() {
+        outln!("{}", "valid".green().bold());
+        return Ok(EXIT_OK);
+    }
+    outln!(
+        "{} {}",
+        "invalid:".red().bold(),
+        d.reason.as_deref().unwrap_or("missing")
+    );
+    if let Some(e) = &d.expected {
+        outln!("  {} {e}", "expected:".dimmed());
+    }
+    if let Some(r) = &d.received {
+        outln!("  {} {r}", "received:".dimmed());
+    }
+    Ok(EXIT_NO_MATCH)
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ impl Sender {
         let ts = sign::unix_now();
         let sig = match &plan.key {
             SignKey::Standard(s) => Sig::Standard(sign::sign(s, &plan.msg, ts, &plan.body).into()),
-            SignKey::Raw(k) => Sig::Github(sign::github_sign(k, &plan.body).into()),
+            SignKey::Raw(scheme, k) => Sig::vendor(*scheme, k, ts, &plan.body),
             SignKey::None => Sig::None,
         };
         if self.journaled() {

@@ -10,8 +10,8 @@
 //! log, and read back.
 //!
 //! Uses `registry` (a webhook's name for the views), `persist` (the record format), `model`
-//! (headers, times), `sign` (header names), `store` (the live feed), `journal` and `error`. A
-//! failed delivery is a value here, never an `Err`.
+//! (headers, times), `sign` (header names, an attempt's vendor signature), `store` (the live
+//! feed), `journal` and `error`. A failed delivery is a value here, never an `Err`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -180,6 +180,25 @@ pub(super) enum Sig {
     None,
     Standard(Box<str>),
     Github(Box<str>),
+    /// `Stripe-Signature` (its `t=` is the attempt's timestamp).
+    Stripe(Box<str>),
+    Shopify(Box<str>),
+    /// `X-Slack-Signature` (sent with the attempt's timestamp as `X-Slack-Request-Timestamp`).
+    Slack(Box<str>),
+}
+
+impl Sig {
+    /// The signature of a vendor scheme over `body`, made with `key` at `ts`.
+    pub(super) fn vendor(scheme: sign::Scheme, key: &[u8], ts: i64, body: &[u8]) -> Sig {
+        match scheme {
+            sign::Scheme::Github => Sig::Github(sign::github_sign(key, body).into()),
+            sign::Scheme::Stripe => Sig::Stripe(sign::stripe_sign(key, ts, body).into()),
+            sign::Scheme::Shopify => Sig::Shopify(sign::shopify_sign(key, body).into()),
+            sign::Scheme::Slack => Sig::Slack(sign::slack_sign(key, ts, body).into()),
+            // a Standard Webhooks key is a parsed secret, never raw bytes
+            sign::Scheme::StandardWebhooks => Sig::None,
+        }
+    }
 }
 
 /// A response, compactly: headers packed as `name:value\n` lines.
@@ -529,6 +548,15 @@ pub(super) fn wire_headers(base: &[Header], msg_id: &str, ts: i64, sig: &Sig) ->
     match sig {
         Sig::Standard(s) => v.push(Header::new(sign::WEBHOOK_SIGNATURE, s.as_bytes())),
         Sig::Github(s) => v.push(Header::new(sign::GITHUB_SIGNATURE_256, s.as_bytes())),
+        Sig::Stripe(s) => v.push(Header::new(sign::STRIPE_SIGNATURE, s.as_bytes())),
+        Sig::Shopify(s) => v.push(Header::new(sign::SHOPIFY_HMAC, s.as_bytes())),
+        Sig::Slack(s) => {
+            v.push(Header::new(
+                sign::SLACK_TIMESTAMP,
+                ts.to_string().into_bytes(),
+            ));
+            v.push(Header::new(sign::SLACK_SIGNATURE, s.as_bytes()));
+        }
         Sig::None => {}
     }
     v
@@ -646,6 +674,15 @@ fn sig_record(s: &Sig) -> Option<SigRecord> {
         Sig::Github(v) => Some(SigRecord::Github {
             value: v.to_string(),
         }),
+        Sig::Stripe(v) => Some(SigRecord::Stripe {
+            value: v.to_string(),
+        }),
+        Sig::Shopify(v) => Some(SigRecord::Shopify {
+            value: v.to_string(),
+        }),
+        Sig::Slack(v) => Some(SigRecord::Slack {
+            value: v.to_string(),
+        }),
     }
 }
 
@@ -654,6 +691,9 @@ fn sig_of(s: Option<SigRecord>) -> Sig {
         None => Sig::None,
         Some(SigRecord::Standard { value }) => Sig::Standard(value.into()),
         Some(SigRecord::Github { value }) => Sig::Github(value.into()),
+        Some(SigRecord::Stripe { value }) => Sig::Stripe(value.into()),
+        Some(SigRecord::Shopify { value }) => Sig::Shopify(value.into()),
+        Some(SigRecord::Slack { value }) => Sig::Slack(value.into()),
     }
 }
 
@@ -1011,6 +1051,9 @@ mod tests {
                     Some(t + Duration::from_secs(2) + ns * 7),
                 ),
                 attempt(Sig::Github("sha256=00".into()), None, Some("refused"), None),
+                attempt(Sig::Stripe("t=1,v1=00".into()), None, Some("refused"), None),
+                attempt(Sig::Shopify("AA==".into()), None, Some("refused"), None),
+                attempt(Sig::Slack("v0=00".into()), None, Some("refused"), None),
             ],
             note: Some("a note".into()),
         };
@@ -1035,6 +1078,12 @@ mod tests {
         assert_eq!(&body[..], &[0, 159, 146, 150]);
         assert!(Arc::ptr_eq(&back.attempts[0].base, &back.attempts[1].base));
         assert_eq!(back.attempts[1].base[1].value[..], [0xff, 0x01]);
+        assert_eq!(back.attempts[4].sig, Sig::Slack("v0=00".into()));
+        // a Slack attempt sends its timestamp beside the signature
+        let wire = wire_headers(&[], "msg_1", 1_700_000_000, &back.attempts[4].sig);
+        assert_eq!(wire[2].name.as_ref(), sign::SLACK_TIMESTAMP);
+        assert_eq!(&wire[2].value[..], b"1700000000");
+        assert_eq!(wire[3].name.as_ref(), sign::SLACK_SIGNATURE);
     }
 
     #[test]

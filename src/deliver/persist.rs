@@ -229,6 +229,9 @@ pub(super) fn read<T: serde::de::DeserializeOwned>(what: &str, id: u64, v: Value
 pub(super) enum SigRecord {
     Standard { value: String },
     Github { value: String },
+    Stripe { value: String },
+    Shopify { value: String },
+    Slack { value: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,6 +306,25 @@ mod tests {
             assert_eq!(back.bytes().unwrap(), b, "{j}");
         }
         assert_eq!(to_json(&Blob::of(b"hi")), Value::from("hi"));
+    }
+
+    #[test]
+    fn a_webhook_of_every_signature_scheme_is_stored_under_its_name_and_comes_back() {
+        for scheme in SignatureScheme::ALL {
+            let def = crate::webhook::WebhookInput {
+                name: Some("w".into()),
+                url: Some("http://127.0.0.1:9/h".into()),
+                signature: Some(scheme.as_str().into()),
+                secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+                ..Default::default()
+            }
+            .build(None, &|_| true)
+            .unwrap();
+            let stored = serde_json::to_value(DefRecord::of(&def)).unwrap();
+            assert_eq!(stored["signature"], scheme.as_str());
+            let back: DefRecord = serde_json::from_value(stored).unwrap();
+            assert_eq!(back.def().unwrap(), def);
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::{Sender, State};
 use crate::error::{Error, Result};
 use crate::journal::Op;
 use crate::model::Header;
-use crate::sign::Secret;
+use crate::sign::{Scheme, Secret};
 use crate::units::format_duration;
 use crate::webhook::{SignatureScheme, WebhookDef, WebhookInput};
 
@@ -51,7 +51,8 @@ pub struct WebhookView {
 #[derive(Clone)]
 pub(super) enum SignKey {
     Standard(Secret),
-    Raw(Arc<[u8]>),
+    /// A vendor scheme (GitHub, Stripe, Shopify, Slack) keyed with the secret's bytes.
+    Raw(Scheme, Arc<[u8]>),
     None,
 }
 
@@ -83,7 +84,16 @@ impl Hook {
             SignatureScheme::StandardWebhooks => SignKey::Standard(
                 Secret::parse(&def.secret).map_err(|e| Error::bad("secret", e.to_string()))?,
             ),
-            SignatureScheme::Github => SignKey::Raw(Arc::from(def.secret.as_bytes())),
+            SignatureScheme::Github => {
+                SignKey::Raw(Scheme::Github, Arc::from(def.secret.as_bytes()))
+            }
+            SignatureScheme::Stripe => {
+                SignKey::Raw(Scheme::Stripe, Arc::from(def.secret.as_bytes()))
+            }
+            SignatureScheme::Shopify => {
+                SignKey::Raw(Scheme::Shopify, Arc::from(def.secret.as_bytes()))
+            }
+            SignatureScheme::Slack => SignKey::Raw(Scheme::Slack, Arc::from(def.secret.as_bytes())),
             SignatureScheme::None => SignKey::None,
         };
         let mut base = vec![

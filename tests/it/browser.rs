@@ -7,7 +7,8 @@
 //! settings panel (sequence, restart, a refused value shown inline), and signature verdicts and
 //! mirrored forward results updating a row in place, layout at 1024 and 800 px, WCAG contrast in
 //! both themes, the webhook form and delivery exchange, the viewer's extras (filter in the address,
-//! keys, pause, theme, multipart previews, exports), declared charsets; one test saves the
+//! keys, pause, theme, multipart previews, exports), declared charsets, the Replay tab's
+//! edit-and-re-sign form; one test saves the
 //! pictures in `docs/` (`HOOKPIT_SCREENSHOT=1` to refresh them).
 //!
 //! Uses `support` (servers, HTTP) and `cdp`. The tests run one at a time (one Chromium each);
@@ -491,6 +492,81 @@ Connection: close
     println!("screenshot saved to {}", path.display());
     let log = b.log();
     assert!(log.errors.is_empty(), "page errors: {:?}", log.errors);
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_tab_edits_the_body_resigns_and_the_other_bin_finds_it_valid() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let secret = "whsec_test_secret";
+    let verify = json!({"verify": {"scheme": "stripe", "secret": secret, "tolerance": "5m"}});
+    s.server.bin("st-in").configure(verify.clone()).unwrap();
+    s.server.bin("st-out").configure(verify).unwrap();
+    // captured an hour ago: too old for the bin's tolerance
+    let hour_ago = hookpit::sign::unix_now() - 3600;
+    let signature =
+        hookpit::sign::stripe_sign(secret.as_bytes(), hour_ago, STRIPE_EVENT.as_bytes());
+    let id = post_json(
+        &s.server,
+        "/st-in",
+        &[("Stripe-Signature", &signature)],
+        STRIPE_EVENT,
+    )
+    .await;
+    assert_eq!(
+        s.server.requests("st-in")[0]
+            .signature
+            .as_ref()
+            .map(|c| c.valid),
+        Some(false)
+    );
+
+    open_url(b, &format!("{}#/bin/st-in/{id}", s.server.viewer_url())).await;
+    b.wait_for(
+        "!!document.querySelector('#detail .detail-target')",
+        EVENTUALLY,
+    )
+    .await;
+    b.click("#detail .dtab[data-tab='replay']").await;
+    // the bin verifies, so Re-sign is offered
+    b.wait_for(
+        "document.querySelector('#detail .replay-resign')?.disabled === false",
+        EVENTUALLY,
+    )
+    .await;
+    let headers = b
+        .eval("[...document.querySelectorAll('#detail .replay-hname')].map((i) => i.value.toLowerCase())")
+        .await;
+    assert!(
+        headers
+            .as_array()
+            .unwrap()
+            .contains(&json!("stripe-signature")),
+        "the captured headers are prefilled: {headers}"
+    );
+    b.click("#detail .replay-form input[type='url']").await;
+    b.eval("document.querySelector('#detail .replay-form input[type=url]').select()")
+        .await;
+    b.type_text(&s.server.catch_url("st-out")).await;
+    b.click("#detail .replay-body").await;
+    b.eval("document.querySelector('#detail .replay-body').select()")
+        .await;
+    let edited = r#"{"id":"evt_edited","type":"invoice.paid"}"#;
+    b.type_text(edited).await;
+    b.click("#detail .replay-resign").await;
+    b.click("#detail .replay-form button[type='submit']").await;
+    b.wait_for(
+        "document.querySelector('#detail .replay-result .status-pill')?.textContent === '200' \
+         && !!document.querySelector('#detail .replay-result .replay-resigned')",
+        EVENTUALLY,
+    )
+    .await;
+    let out = s.server.requests("st-out");
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0].body.bytes[..], edited.as_bytes());
+    let check = out[0].signature.as_ref().expect("st-out checks signatures");
+    assert!(check.valid, "re-signed in the viewer: {check:?}");
     assert_page_clean(b).await;
 }
 
@@ -2656,5 +2732,55 @@ async fn the_docs_pictures_show_a_lived_in_viewer_in_light_and_dark_at_1024_pixe
     let path = docs_picture("webhooks.png");
     b.screenshot(&path).await;
     println!("webhooks page saved to {}", path.display());
+    assert_page_clean(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_signature_shows_the_doctors_reason_and_expected_and_received_in_the_overview() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let url = format!("{}/_/api/bins/doctor", s.server.base_url());
+    let config = json!({"verify": {"scheme": "github", "secret": "right"}});
+    let a = support::http(
+        "PUT",
+        &url,
+        &[("content-type", "application/json")],
+        Bytes::from(config.to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let body = r#"{"action":"opened","number":7}"#;
+    let sent = hookpit::sign::github_sign(b"wrong", body.as_bytes());
+    let expected = hookpit::sign::github_sign(b"right", body.as_bytes());
+    let id = post_json(
+        &s.server,
+        "/doctor/hooks",
+        &[("x-hub-signature-256", &sent)],
+        body,
+    )
+    .await;
+    for (w, h) in [(1024, 768), (800, 600)] {
+        b.viewport(w, h, false).await;
+        open_url(b, &format!("{}#/bin/doctor/{id}", s.server.viewer_url())).await;
+        let overview = b
+            .wait_for(
+                "(() => { const o = document.querySelector('#detail .overview'); \
+                 return o && o.querySelector('.sig-expected') && o.innerText; })()",
+                EVENTUALLY,
+            )
+            .await
+            .0;
+        let overview = overview.as_str().unwrap_or_default();
+        assert!(
+            overview.contains("✗ invalid") && overview.contains("wrong secret"),
+            "{overview}"
+        );
+        let text =
+            |sel: &str| format!("document.querySelector('#detail .overview {sel}').textContent");
+        assert_eq!(b.eval(&text(".sig-expected")).await, json!(expected));
+        assert_eq!(b.eval(&text(".sig-received")).await, json!(sent));
+        let problems = b.eval(LAYOUT_PROBLEMS).await;
+        assert_eq!(problems, json!([]), "layout problems at {w}x{h}");
+    }
     assert_page_clean(b).await;
 }

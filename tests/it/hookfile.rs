@@ -135,7 +135,7 @@ fn config_errors_name_the_file_line_and_key() {
         ),
         (
             "[[webhook]]\nname = \"a\"\nurl = \"http://x/\"\nsignature = \"md5\"\n",
-            "hookpit.toml:4: webhook.signature: expected standard-webhooks, github or none",
+            "hookpit.toml:4: webhook.signature: expected standard-webhooks, github, stripe, shopify, slack or none",
         ),
         (
             "[[webhook]]\nname = \"a\"\nurl = \"http://x/\"\nevents = [\"payment_recieved\"]\n",
