@@ -1,7 +1,7 @@
 //! The validated server configuration, and the bins a config file declares ([`BinDecl`]).
 //!
 //! Uses `webhook` (webhook definitions), `rules` (validated bin configs), `catalog` (custom
-//! events) and `field`. Plain data: `hookfile` reads a config file into it, and the CLI turns its
+//! events), `tls` (where the HTTPS certificate comes from) and `field`. Plain data: `hookfile` reads a config file into it, and the CLI turns its
 //! flags (and the config file) into a [`Config`] in one place (`cli.rs`); nothing below the CLI
 //! sees clap types.
 
@@ -62,6 +62,12 @@ pub struct Config {
     pub data_dir: Option<std::path::PathBuf>,
     /// Bytes the durable store may use; past it the oldest requests are evicted.
     pub max_disk: u64,
+    /// A second address serving the same over HTTPS (`--tls-listen`); none by default.
+    pub tls_listen: Option<SocketAddr>,
+    /// The HTTPS certificate (PEM) and its key (`--tls-cert`, `--tls-key`; both or neither).
+    /// Without them a self-signed certificate is made at start (and kept in `data_dir`).
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -85,6 +91,9 @@ impl Default for Config {
             events: Vec::new(),
             data_dir: None,
             max_disk: 1024 * 1024 * 1024,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
             bins: Vec::new(),
             demo_webhook: true,
             config_file: None,
@@ -105,6 +114,21 @@ impl Config {
     pub fn listen(mut self, addr: SocketAddr) -> Config {
         self.listen = addr;
         self
+    }
+
+    /// The same configuration, also serving HTTPS on `addr`.
+    pub fn tls_listen(mut self, addr: SocketAddr) -> Config {
+        self.tls_listen = Some(addr);
+        self
+    }
+
+    /// Where the HTTPS certificate comes from.
+    pub fn cert_source(&self) -> crate::tls::CertSource {
+        crate::tls::CertSource::of(
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+            self.data_dir.as_deref(),
+        )
     }
 }
 

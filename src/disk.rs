@@ -13,8 +13,9 @@
 //! of one of its files). A new store is made whole under
 //! another name and then renamed, so a start killed while making it leaves nothing it refuses.
 //!
-//! Uses `journal` (the seam), `model` and `error`; used by `server`. A user may open the database
-//! with `sqlite3` and query it: one row per request, headers as JSON, bodies as blobs.
+//! Uses `journal` (the seam), `model`, `tls` (the name of the certificate folder it accepts) and
+//! `error`; used by `server`. A user may open the database with `sqlite3` and query it: one row
+//! per request, headers as JSON, bodies as blobs.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -190,7 +191,7 @@ fn check_foreign(dir: &Path) -> Result<()> {
     const NEUTRAL: [&str; 2] = [".gitkeep", ".gitignore"];
     match names
         .iter()
-        .find(|n| !OURS.contains(&n.as_str()) && !NEUTRAL.contains(&n.as_str()))
+        .find(|n| !OURS.contains(&n.as_str()) && !NEUTRAL.contains(&n.as_str()) && n.as_str() != crate::tls::DIR)
     {
         Some(other) => Err(refuse(
             dir,

@@ -2,7 +2,7 @@
 //! the store, the sender, waiting, shutdown on drop), and [`BinRef`], one bin of it (its catch
 //! URL, its config, its requests, waiting on them).
 //!
-//! Uses `store` (which applies bin configs), `deliver` (the sender), `rules` (bin configs),
+//! Uses `store` (which applies bin configs), `tls` (what the HTTPS listener shows), `deliver` (the sender), `rules` (bin configs),
 //! `matcher` (wait filters), `model` and `error`. `server` builds the handle; nothing here calls
 //! `server`.
 
@@ -31,6 +31,8 @@ pub struct ServerHandle {
     /// The last id given out before this server started (restored from its data directory):
     /// what it captures itself is counted from there.
     started_after: RequestId,
+    /// The HTTPS listener, when there is one.
+    tls: Option<crate::tls::TlsInfo>,
 }
 
 /// What a server did, printed at shutdown.
@@ -66,7 +68,24 @@ impl ServerHandle {
             task: Some(task),
             warnings: Vec::new(),
             started_after: 0,
+            tls: None,
         }
+    }
+
+    /// The same handle with its HTTPS listener.
+    pub(crate) fn with_tls(mut self, tls: Option<crate::tls::TlsInfo>) -> ServerHandle {
+        self.tls = tls;
+        self
+    }
+
+    /// The HTTPS listener (`Config::tls_listen`): its bound address and certificate.
+    pub fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// `https://HOST:PORT`, when the server also serves HTTPS.
+    pub fn tls_base_url(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| format!("https://{}", t.addr))
     }
 
     /// The same handle with start-up's warnings.

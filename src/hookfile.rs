@@ -55,6 +55,9 @@ pub struct ServerSettings {
     pub trust_proxy: Option<bool>,
     pub data_dir: Option<PathBuf>,
     pub max_disk: Option<u64>,
+    pub tls_listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A parsed and validated config file.
@@ -87,6 +90,9 @@ impl HookFile {
         c.trust_proxy = s.trust_proxy.unwrap_or(c.trust_proxy);
         c.data_dir = s.data_dir.or(c.data_dir.take());
         c.max_disk = s.max_disk.unwrap_or(c.max_disk);
+        c.tls_listen = s.tls_listen.or(c.tls_listen);
+        c.tls_cert = s.tls_cert.or(c.tls_cert.take());
+        c.tls_key = s.tls_key.or(c.tls_key.take());
         c.demo_webhook = self.webhooks.is_empty();
         c.webhooks = self.webhooks;
         c.events = self.events;
@@ -167,6 +173,12 @@ struct RawServer {
     token: Option<String>,
     #[serde(default)]
     trust_proxy: Option<bool>,
+    #[serde(default)]
+    tls_listen: Option<String>,
+    #[serde(default)]
+    tls_cert: Option<String>,
+    #[serde(default)]
+    tls_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +199,8 @@ struct RawBin {
     rules: Option<Value>,
     #[serde(default)]
     max_requests: Option<Value>,
+    #[serde(default)]
+    limit: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -484,6 +498,26 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
             .collect();
         out.server.token = s.token.filter(|t| !t.is_empty());
         out.server.trust_proxy = s.trust_proxy;
+        if let Some(l) = s.tls_listen {
+            out.server.tls_listen = Some(l.trim().parse().map_err(|_| {
+                at(
+                    "tls_listen",
+                    format!("expected an address like 127.0.0.1:4666, got `{l}`"),
+                )
+            })?);
+        }
+        // relative to the config file's directory, like the file's other paths
+        for (key, v, slot) in [
+            ("tls_cert", s.tls_cert, &mut out.server.tls_cert),
+            ("tls_key", s.tls_key, &mut out.server.tls_key),
+        ] {
+            if let Some(p) = v {
+                if p.trim().is_empty() {
+                    return Err(at(key, "expected a PEM file, got an empty string".into()));
+                }
+                *slot = Some(dir.join(p));
+            }
+        }
     }
 
     for (i, b) in raw.bin.into_iter().enumerate() {
@@ -510,6 +544,7 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
             ("forward", b.forward),
             ("rules", b.rules),
             ("max_requests", b.max_requests),
+            ("limit", b.limit),
         ] {
             if let Some(mut v) = v {
                 toml_to_json_fixup(&mut v);

@@ -12,10 +12,11 @@
 //!    captured request), `decode` (bounded Content-Encoding), `matcher` (filters), `sign`
 //!    (signatures), `catalog` (the event catalog), `render` (curl, HAR, NDJSON), `import` (an
 //!    NDJSON or HAR export read back), `webhook` (webhook definitions), `provider` (provider
-//!    events, built and signed the providers' way) and `rules` (a bin's
-//!    compiled behaviour), `journal` (the store seam: the facts a backend behind the memory
+//!    events, built and signed the providers' way), `limit` (a bin's rate limit and its token
+//!    bucket) and `rules` (a bin's compiled behaviour), `journal` (the store seam: the facts a backend behind the memory
 //!    store is told, and what it hands back at start).
-//! 2. **Declarations** — `config` (what a server runs with) and `hookfile` (TOML into it).
+//! 2. **Declarations** — `config` (what a server runs with), `hookfile` (TOML into it) and `tls`
+//!    (the HTTPS certificate: made, kept or read from files; the acceptor's settings).
 //! 3. **State** — `store` (bins and requests; `store::wait` holds the waits, `store::index` the
 //!    id index) and `disk` (the durable store behind `--data-dir`: SQLite written by one thread
 //!    behind the memory store, through `journal`; it never calls `store`).
@@ -51,6 +52,7 @@ pub mod hookfile;
 pub mod http;
 pub mod import;
 pub mod journal;
+pub mod limit;
 pub mod live;
 pub mod matcher;
 pub mod model;
@@ -64,6 +66,7 @@ pub mod sender_api;
 pub mod server;
 pub mod sign;
 pub mod store;
+pub mod tls;
 pub mod trigger_api;
 pub mod units;
 pub mod webhook;

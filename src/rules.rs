@@ -2,16 +2,18 @@
 //! file's `[[bin]]` and `hookpit bin set`; its validation (a bad value names its field; framing
 //! headers, 1xx statuses, bodies on 204/205/304 and configs past their size bounds are refused);
 //! and the compiled form the capture path uses — response, per-request rules, an ordered sequence,
-//! a seeded fault rate, echo placeholders, incoming signature verification and forwarding targets.
+//! a seeded fault rate, echo placeholders, incoming signature verification, forwarding targets and
+//! the rate limit (whose bucket lives with the compiled rules: a new config, a full bucket).
 //!
 //! A config is validated once, where it comes in, into a [`BinSetup`] (the config, its compiled
 //! rules and its JSON form) that the store applies as it is; a problem is a [`FieldError`] naming
 //! its field as a path of keys and positions.
 //!
 //! Uses `model`, `matcher`, `sign`, `units` (durations), `field`, `webhook` (the URL and header
-//! checks) and `rand`. Pure decisions, no I/O (bar handing a large body's signature diagnosis to
-//! tokio's blocking pool): the server applies delays, drops connections and forwards; the store keeps the sequence position and the fault generator's state under its lock,
-//! so concurrent requests never skip or repeat a step.
+//! checks), `limit` (the rate limit and its bucket) and `rand`. Pure decisions, no I/O (bar
+//! handing a large body's signature diagnosis to tokio's blocking pool): the server applies
+//! delays, drops connections and forwards; the store keeps the sequence position and the fault
+//! generator's state under its lock, so concurrent requests never skip or repeat a step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::field::{FieldError, FieldPath};
+use crate::limit::{LimitSpec, Limiter};
 use crate::matcher::{BodyJson, Filter};
 use crate::model::{Body, CapturedRequest, Header, ResponseSent, SignatureCheck};
 use crate::sign::{self, Scheme, Verdict};
@@ -147,6 +150,9 @@ pub struct BinConfig {
     pub forward: Option<ForwardSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests: Option<usize>,
+    /// A rate limit, checked before anything else about a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitSpec>,
 }
 
 /// How forwarding answers the original sender.
@@ -206,6 +212,8 @@ pub struct BinRules {
     fault: Option<Fault>,
     pub verify: Option<Verify>,
     pub forward: Option<Forward>,
+    /// The rate limit and its bucket, taken before the rest of the rules are looked at.
+    pub limit: Option<Arc<Limiter>>,
     /// The fault generator's first state.
     pub seed: u64,
 }
@@ -554,6 +562,13 @@ impl BinConfig {
         if self.max_requests == Some(0) {
             return Err(bad("max_requests", "must be at least 1"));
         }
+        let limit = match &self.limit {
+            None => None,
+            Some(l) => Some(Arc::new(Limiter::new(
+                l.check(FieldPath::from("limit"))?,
+                std::time::Instant::now(),
+            ))),
+        };
         let seed = match self.fault.as_ref().and_then(|f| f.seed) {
             Some(s) => s,
             None => {
@@ -569,6 +584,7 @@ impl BinConfig {
             fault,
             verify,
             forward,
+            limit,
             seed,
         })
     }
@@ -1142,6 +1158,9 @@ mod tests {
                 Just("rate".to_owned()),
                 Just("url".to_owned()),
                 Just("max_requests".to_owned()),
+                Just("limit".to_owned()),
+                Just("per".to_owned()),
+                Just("burst".to_owned()),
                 "[a-z_]{0,8}",
             ];
             let leaf = prop_oneof![
@@ -1210,6 +1229,21 @@ mod tests {
         }
 
         /// Configs that are valid by construction.
+        fn limit() -> impl Strategy<Value = crate::limit::LimitSpec> {
+            (
+                1u64..1000,
+                prop::option::of((1u64..86_400).prop_map(|s| Dur(Duration::from_secs(s)))),
+                prop::option::of(1u64..1000),
+                prop::option::of(400u16..600),
+            )
+                .prop_map(|(rate, per, burst, status)| crate::limit::LimitSpec {
+                    rate,
+                    per,
+                    burst,
+                    status,
+                })
+        }
+
         fn valid() -> impl Strategy<Value = BinConfig> {
             let fault = (
                 0.0f64..=1.0,
@@ -1260,16 +1294,20 @@ mod tests {
                 prop::option::of(verify),
                 prop::option::of(forward),
                 prop::option::of(1usize..10_000),
+                prop::option::of(limit()),
             )
                 .prop_map(
-                    |(response, rules, sequence, fault, verify, forward, max_requests)| BinConfig {
-                        response,
-                        rules,
-                        sequence,
-                        fault,
-                        verify,
-                        forward,
-                        max_requests,
+                    |(response, rules, sequence, fault, verify, forward, max_requests, limit)| {
+                        BinConfig {
+                            response,
+                            rules,
+                            sequence,
+                            fault,
+                            verify,
+                            forward,
+                            max_requests,
+                            limit,
+                        }
                     },
                 )
         }

@@ -2,14 +2,18 @@
 //! and routes each request. Under `/_/`, once `access` has let it through: the viewer's files,
 //! the live feed, and the API, where a request that came from this hookpit itself is refused
 //! (508) and the rest goes to `sender_api` (`webhooks`, `events`, `deliveries`) or `api`.
-//! Everything else is a capture: snapshotted, checked against its bin's signature scheme,
-//! forwarded when its bin says so (`forward`), answered by its bin's rules or the default
-//! answer, and recorded. [`Server::start`] hands out an `embed::ServerHandle` that shuts it all
-//! down on drop.
+//! Everything else is a capture: snapshotted, held to its bin's rate limit first (`limit`, through
+//! the bin's rules), checked against its bin's signature scheme, forwarded when its bin says so
+//! (`forward`), answered by its bin's rules or the default answer, and recorded.
+//! [`Server::start`] hands out an `embed::ServerHandle` that shuts it all down on drop.
+//!
+//! With `--tls-listen` a second listener serves the same over HTTPS (`tls` makes or reads the
+//! certificate); its decrypted streams go through the same wire tap and service.
 //!
 //! Uses `config`, `store`, `wire`, `capture`, `access`, `forward`, `live`, `api`, `sender_api`,
-//! `http`, `assets`, `outbound`, `deliver`, `embed`, `rules`, `matcher`, `model` and `error`.
-//! It owns the listener, the connections and the shutdown signal; the store owns the data.
+//! `http`, `assets`, `outbound`, `deliver`, `embed`, `rules`, `limit`, `tls`, `matcher`, `model`
+//! and `error`. It owns the listeners, the connections and the shutdown signal; the store owns
+//! the data.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +27,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -99,6 +104,17 @@ impl Server {
                 reason,
             })?;
         let addr = listener.local_addr()?;
+        let tls_listener = match config.tls_listen {
+            None => None,
+            Some(at) => Some(TcpListener::bind(at).await.map_err(|reason| {
+                Error::bad(
+                    "--tls-listen",
+                    format!(
+                        "cannot listen on {at}: {reason} (pick another address, e.g. 127.0.0.1:0)"
+                    ),
+                )
+            })?),
+        };
         let limits = Limits {
             max_requests: config.max_requests.max(1),
             max_memory: config.max_memory,
@@ -168,6 +184,28 @@ impl Server {
                 store.apply_bin_config(&decl.name, decl.setup().clone());
             }
         }
+        // the certificate after the data directory is open (and locked): a made one is kept there
+        let tls = match tls_listener {
+            None => None,
+            Some(listener) => {
+                let source = config.cert_source();
+                let identity = tokio::task::spawn_blocking(move || crate::tls::load(&source))
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))??;
+                let acceptor =
+                    tokio_rustls::TlsAcceptor::from(crate::tls::acceptor_config(&identity)?);
+                let info = crate::tls::TlsInfo {
+                    addr: listener.local_addr()?,
+                    fingerprint: identity.fingerprint(),
+                    cert_pem: identity.cert_pem.clone(),
+                };
+                Some((TlsListener { listener, acceptor }, info))
+            }
+        };
+        let (tls, tls_info) = match tls {
+            Some((l, i)) => (Some(l), Some(i)),
+            None => (None, None),
+        };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let outbound = crate::outbound::Outbound::for_server(addr);
         let sender = crate::deliver::Sender::for_server(
@@ -202,10 +240,11 @@ impl Server {
         });
         // what came back from the data directory is not counted as captured by this run
         let started_after = store.stats().last_id;
-        let task = tokio::spawn(accept_loop(listener, app, shutdown_rx));
+        let task = tokio::spawn(accept_loop(listener, tls, app, shutdown_rx));
         Ok(
             ServerHandle::new(addr, store, sender, disk, shutdown_tx, task)
                 .with_warnings(warnings)
+                .with_tls(tls_info)
                 .started_after(started_after),
         )
     }
@@ -241,7 +280,66 @@ struct App {
     diagnoses: Arc<tokio::sync::Semaphore>,
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+/// The HTTPS listener and what completes its handshakes.
+struct TlsListener {
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+/// What serving one connection needs, shared by both listeners.
+struct Conns {
+    app: Arc<App>,
+    slow: Arc<SlowClients>,
+    max_buf: usize,
+}
+
+impl Conns {
+    /// Serves one connection (plain, or decrypted TLS) exactly as the plain listener does.
+    fn serve<S>(&self, io: S, peer: SocketAddr, watcher: Watcher)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let max_buf = self.max_buf;
+        let (io, heads) = TapIo::new(io, max_buf, Some(&self.slow));
+        let conn_app = self.app.clone();
+        let svc = service_fn(move |req| {
+            let app = conn_app.clone();
+            let heads = heads.clone();
+            async move { app.handle(req, peer, heads).await }
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            // slow heads and bodies and idle connections are closed by the wire tap's
+            // sweeper: no timer per request
+            .header_read_timeout(None)
+            .max_buf_size(max_buf)
+            // a client that sends its request and then shuts its write side (as
+            // `nc -N` and some HTTP/1.0 clients do) still has it recorded and answered
+            .half_close(true)
+            .keep_alive(true);
+        builder.http2().timer(TokioTimer::new());
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), svc)
+            .into_owned();
+        let conn = watcher.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+/// Accepts on the plain listener and, when there is one, the HTTPS listener, until shutdown;
+/// then gives the open connections [`DRAIN`] to finish. A TLS handshake runs in its own task,
+/// bounded by the header timeout (a client that connects and stalls, or speaks plain HTTP to
+/// the HTTPS port, is dropped), and abandoned at shutdown.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slow = SlowClients::new(Timeouts {
         head: app.config.header_timeout,
@@ -251,6 +349,14 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
     // the tap and hyper give up on an oversize head at the same size
     let max_buf = app.config.max_header_size.max(8192) + 64 * 1024;
     tokio::spawn(slow.clone().sweep(shutdown.clone()));
+    let handshake = app.config.header_timeout;
+    let conns = Arc::new(Conns { app, slow, max_buf });
+    let tls_accept = || async {
+        match &tls {
+            Some(t) => t.listener.accept().await,
+            None => std::future::pending().await,
+        }
+    };
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -263,36 +369,32 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, mut shutdown: watch::
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (io, heads) = TapIo::new(tcp, max_buf, Some(&slow));
-                let conn_app = app.clone();
-                let svc = service_fn(move |req| {
-                    let app = conn_app.clone();
-                    let heads = heads.clone();
-                    async move { app.handle(req, peer, heads).await }
-                });
-                let mut builder = auto::Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    // slow heads and bodies and idle connections are closed by the wire tap's
-                    // sweeper: no timer per request
-                    .header_read_timeout(None)
-                    .max_buf_size(max_buf)
-                    // a client that sends its request and then shuts its write side (as
-                    // `nc -N` and some HTTP/1.0 clients do) still has it recorded and answered
-                    .half_close(true)
-                    .keep_alive(true);
-                builder.http2().timer(TokioTimer::new());
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).into_owned();
-                let conn = graceful.watch(conn);
+                conns.serve(tcp, peer, graceful.watcher());
+            }
+            accepted = tls_accept() => {
+                let (Ok((tcp, peer)), Some(t)) = (accepted, &tls) else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, conns, watcher) = (t.acceptor.clone(), conns.clone(), graceful.watcher());
+                let mut stop = shutdown.clone();
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    let done = tokio::select! {
+                        done = tokio::time::timeout(handshake, acceptor.accept(tcp)) => done,
+                        _ = stop.changed() => return,
+                    };
+                    // a late, failed or plain-HTTP handshake: the socket is dropped (closed)
+                    if let Ok(Ok(stream)) = done {
+                        conns.serve(stream, peer, watcher);
+                    }
                 });
             }
             _ = shutdown.changed() => break,
         }
     }
     drop(listener);
+    drop(tls);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
 }
 
@@ -361,6 +463,14 @@ impl App {
         let html = prefers_html(&snap.request);
         let max_body = self.config.max_body;
         let rules = self.api.store.bin_rules(&snap.request.bin);
+        // the bin's rate limit comes first, as at a provider's edge: a request over it is
+        // answered by the limit alone (no forward, no rule, no sequence step) and still recorded
+        let limited = rules.as_ref().and_then(|r| {
+            let l = r.limit.as_ref()?;
+            l.admit(std::time::Instant::now())
+                .err()
+                .map(|wait| (l.limit, wait))
+        });
         let mut passthrough = None;
         let mut mirror = None;
         if let Some(rules) = &rules {
@@ -369,7 +479,7 @@ impl App {
                 .check_signature(&snap.request, now, &self.diagnoses)
                 .await
                 .map(Box::new);
-            if let Some(f) = &rules.forward {
+            if let Some(f) = rules.forward.as_ref().filter(|_| limited.is_none()) {
                 let decided = self
                     .forwarder
                     .before_record(f, &mut snap.request, incomplete)
@@ -381,7 +491,12 @@ impl App {
         // which rule matches is worked out here, outside the store's lock (filters over a large
         // body on a blocking thread); only the sequence and fault state is decided under it
         let matched = match &rules {
-            Some(rules) if rules.has_rules() && passthrough.is_none() && !incomplete => {
+            Some(rules)
+                if rules.has_rules()
+                    && passthrough.is_none()
+                    && !incomplete
+                    && limited.is_none() =>
+            {
                 let first = if crate::matcher::BodyJson::heavy(&snap.request) {
                     let (rules, req) = (rules.clone(), snap.request.clone());
                     tokio::task::spawn_blocking(move || rules.first_rule(&req))
@@ -400,7 +515,9 @@ impl App {
             .api
             .store
             .record(snap.request, |r, progress, bin_rules| {
-                r.response = if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
+                r.response = if let Some((limit, wait)) = &limited {
+                    limit.refusal(r, *wait)
+                } else if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
                     refused
                 } else if let Some(p) = passthrough {
                     p

@@ -1,6 +1,7 @@
 // hookpit viewer bin settings panel: a drawer (<dialog id="settings">) that loads one bin's
 // config (GET /_/api/bins/{bin}), edits it as a form (response, sequence with its live position
-// and restart, fault, signature verification, forward, capacity, advanced rules as JSON) or as
+// and restart, fault, rate limit, signature verification, forward, capacity, advanced rules as
+// JSON) or as
 // raw JSON, and saves the WHOLE config with PUT (PUT replaces; keys the form does not show are
 // carried over). A refusal's "field.path: message" is shown inline, next to that field.
 // Config values and server messages only ever reach the DOM as text. The panel's state is one
@@ -257,6 +258,10 @@ function formFields(st) {
     tolerance: input('verify.tolerance', { placeholder: '5m', value: str(v.tolerance), mono: true }),
     url: input('forward.url', { type: 'url', placeholder: 'http://127.0.0.1:3000/webhooks', value: str(fw.url), mono: true }),
     mode: select('forward.mode', MODES, fw.mode || 'mirror'),
+    lrate: input('limit.rate', { type: 'number', min: 1, placeholder: 'off', value: str((c.limit || {}).rate) }),
+    lper: input('limit.per', { placeholder: '1s', value: str((c.limit || {}).per), mono: true }),
+    lburst: input('limit.burst', { type: 'number', min: 1, placeholder: '= rate', value: str((c.limit || {}).burst) }),
+    lstatus: input('limit.status', { type: 'number', placeholder: '429', value: str((c.limit || {}).status) }),
     max: input('max_requests', { type: 'number', min: 1, placeholder: 'server default', value: str(c.max_requests) }),
     rules: textarea('rules', c.rules && c.rules.length ? JSON.stringify(c.rules, null, 2) : '', { rows: 4, placeholder: RULES_EXAMPLE }),
   };
@@ -298,6 +303,12 @@ function formFields(st) {
       h('label', { class: 'switch check' }, ctl.drop, 'Drop the connection instead of answering')
     ),
     group(
+      'limit',
+      'Rate limit',
+      'A token bucket: requests past it are answered with its status and Retry-After, and still recorded. Checked before everything else.',
+      h('div', { class: 'form-cols four' }, row('Rate', ctl.lrate), row('Per', ctl.lper), row('Burst', ctl.lburst), row('Status', ctl.lstatus))
+    ),
+    group(
       'verify',
       'Signature verification',
       'Checks each request’s signature; the verdict is stored on the request (sig:valid / sig:invalid).',
@@ -323,7 +334,7 @@ function jsonEditor(st) {
     h(
       'div',
       { class: 'hint json-hint' },
-      'The whole config; saving replaces it. Keys: response, rules, sequence, fault, verify, forward, max_requests.'
+      'The whole config; saving replaces it. Keys: response, rules, sequence, fault, verify, forward, max_requests, limit.'
     ),
     h('div', { class: 'form-row' }, area, h('div', { class: 'field-error', hidden: true }))
   ];
@@ -428,6 +439,15 @@ function collect(st) {
   const url = c.url.value.trim();
   if (url) cfg.forward = { ...(cfg.forward || {}), url, mode: c.mode.value };
   else delete cfg.forward;
+
+  const l = { ...(cfg.limit || {}) };
+  set(l, 'rate', numberOf(c.lrate, 'limit.rate', true));
+  set(l, 'per', c.lper.value.trim());
+  set(l, 'burst', numberOf(c.lburst, 'limit.burst', true));
+  set(l, 'status', numberOf(c.lstatus, 'limit.status', true));
+  if (isEmpty(l)) delete cfg.limit;
+  else if (l.rate === undefined) throw new LocalError('limit.rate', 'say how many requests per interval (or clear the other limit fields)');
+  else cfg.limit = l;
 
   set(cfg, 'max_requests', numberOf(c.max, 'max_requests', true));
 

@@ -1,8 +1,8 @@
 //! The CLI verbs for a bin's behaviour: `hookpit bin set|show|reset` (response, sequence, fault,
-//! verification, forwarding, capacity) and `hookpit forward BIN --to URL`, the one-liner that
+//! verification, forwarding, capacity, rate limit) and `hookpit forward BIN --to URL`, the one-liner that
 //! tunnels a bin's webhooks to a local app and follows them live.
 //!
-//! Uses `client`, `rules` (the config shape), `units` and `cli`'s `args`, `output` and `tail`.
+//! Uses `client`, `rules` (the config shape), `limit` (its rate limit part), `units` and `cli`'s `args`, `output` and `tail`.
 //! Settings are merged client-side: `bin set` reads the bin's config, changes what its flags
 //! name, and PUTs the whole config back, so the server validates one complete document.
 
@@ -15,6 +15,7 @@ use super::args;
 use super::output::{outln, EXIT_OK};
 use super::tail::{tail, TailArgs};
 use crate::client::{enc, Client};
+use crate::limit::LimitSpec;
 use crate::rules::{BinConfig, FaultSpec, ForwardSpec, ResponseSpec, VerifySpec};
 use crate::units::Dur;
 
@@ -91,6 +92,16 @@ pub struct BinSetArgs {
     /// Requests kept in this bin.
     #[arg(long)]
     pub max_requests: Option<usize>,
+    /// Rate limit as RATE/INTERVAL, e.g. 5/s, 100/m, 10/500ms (`none` removes it); requests
+    /// over it are answered 429 with Retry-After, and still recorded.
+    #[arg(long, value_name = "RATE/INTERVAL")]
+    pub limit: Option<String>,
+    /// Requests the rate limit admits at once after a quiet spell (default: the rate).
+    #[arg(long)]
+    pub burst: Option<u64>,
+    /// Status of a request over the rate limit (default 429).
+    #[arg(long)]
+    pub limit_status: Option<u16>,
     /// Print the resulting summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -220,7 +231,50 @@ pub fn apply_flags(mut cfg: BinConfig, a: &BinSetArgs) -> Result<BinConfig> {
     if a.max_requests.is_some() {
         cfg.max_requests = a.max_requests;
     }
+    if let Some(l) = &a.limit {
+        cfg.limit = if l.trim() == "none" {
+            None
+        } else {
+            let (rate, per) = rate_per(l)?;
+            Some(LimitSpec {
+                rate,
+                per: Some(per),
+                burst: None,
+                status: None,
+            })
+        };
+    }
+    if a.burst.is_some() || a.limit_status.is_some() {
+        let l = cfg.limit.as_mut().context(
+            "--burst and --limit-status change a rate limit: give one with --limit RATE/INTERVAL",
+        )?;
+        if a.burst.is_some() {
+            l.burst = a.burst;
+        }
+        if a.limit_status.is_some() {
+            l.status = a.limit_status;
+        }
+    }
     Ok(cfg)
+}
+
+/// `5/s`, `100/m`, `10/500ms`, `3/2s`: a rate and the interval it is counted over.
+fn rate_per(s: &str) -> Result<(u64, Dur)> {
+    let (rate, per) = s
+        .split_once('/')
+        .with_context(|| format!("--limit `{s}`: expected RATE/INTERVAL, e.g. 5/s or 100/m"))?;
+    let rate: u64 = rate
+        .trim()
+        .parse()
+        .with_context(|| format!("--limit `{s}`: `{rate}` is not a whole number of requests"))?;
+    let per = per.trim();
+    // a bare unit means one of it: `s` is `1s`
+    let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+        per.to_owned()
+    } else {
+        format!("1{per}")
+    };
+    Ok((rate, dur("--limit", &per)?))
 }
 
 fn print_summary(v: &serde_json::Value, json: bool) -> Result<()> {
@@ -326,4 +380,58 @@ pub async fn forward(c: &Client, token: Option<&str>, a: ForwardArgs) -> Result<
         .context("restoring the bin's configuration")?;
     eprintln!("stopped forwarding {}", a.bin);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_limit_flag_reads_as_a_rate_per_interval_with_a_bare_unit_meaning_one() {
+        assert_eq!(rate_per("5/s").unwrap(), (5, Dur(Duration::from_secs(1))));
+        assert_eq!(
+            rate_per("100/m").unwrap(),
+            (100, Dur(Duration::from_secs(60)))
+        );
+        assert_eq!(
+            rate_per("10/500ms").unwrap(),
+            (10, Dur(Duration::from_millis(500)))
+        );
+        assert_eq!(rate_per("3/2s").unwrap(), (3, Dur(Duration::from_secs(2))));
+        for bad in ["5", "x/s", "5/fortnight", "-1/s"] {
+            assert!(rate_per(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn burst_and_limit_status_change_the_limit_and_need_one() {
+        let a = BinSetArgs {
+            limit: Some("5/s".into()),
+            burst: Some(2),
+            limit_status: Some(503),
+            ..BinSetArgs::default()
+        };
+        let c = apply_flags(BinConfig::default(), &a).unwrap();
+        let l = c.limit.clone().unwrap();
+        assert_eq!((l.rate, l.burst, l.status), (5, Some(2), Some(503)));
+        let only_burst = BinSetArgs {
+            burst: Some(9),
+            ..BinSetArgs::default()
+        };
+        assert_eq!(
+            apply_flags(c.clone(), &only_burst)
+                .unwrap()
+                .limit
+                .unwrap()
+                .burst,
+            Some(9)
+        );
+        assert!(apply_flags(BinConfig::default(), &only_burst).is_err());
+        let off = BinSetArgs {
+            limit: Some("none".into()),
+            ..BinSetArgs::default()
+        };
+        assert!(apply_flags(c, &off).unwrap().limit.is_none());
+    }
 }

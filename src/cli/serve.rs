@@ -1,6 +1,7 @@
 //! `hookpit serve` (also what runs with no verb): its flags, the one conversion of flags and the
 //! config file into a validated [`Config`], starting the server, announcing its addresses
-//! (`--print-json` as one JSON line first), and the summary printed on Ctrl-C or SIGTERM.
+//! (`--print-json` as one JSON line first; the HTTPS one with its certificate's fingerprint),
+//! and the summary printed on Ctrl-C or SIGTERM.
 //!
 //! Uses `hookfile` (the config file), `config`, `server`, and `cli`'s `args` and `output`.
 
@@ -65,6 +66,24 @@ pub struct ServeArgs {
     /// the oldest requests are evicted.
     #[arg(long, env = "HOOKPIT_MAX_DISK")]
     pub max_disk: Option<String>,
+    #[command(flatten)]
+    pub tls: Box<TlsArgs>,
+}
+
+/// `serve`'s HTTPS options (boxed: most runs leave them out).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TlsArgs {
+    /// Also serve bins, viewer, API and live feed over HTTPS on this address (port 0 picks a
+    /// free port). Without --tls-cert/--tls-key a self-signed certificate for localhost,
+    /// 127.0.0.1 and ::1 is made at start (kept in --data-dir when given).
+    #[arg(long, env = "HOOKPIT_TLS_LISTEN", value_name = "ADDR")]
+    pub tls_listen: Option<SocketAddr>,
+    /// The HTTPS certificate (chain) as a PEM file; needs --tls-key.
+    #[arg(long, env = "HOOKPIT_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The HTTPS certificate's private key as a PEM file; needs --tls-cert.
+    #[arg(long, env = "HOOKPIT_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {
@@ -128,6 +147,28 @@ impl ServeArgs {
             c.data_dir.is_some() || c.max_disk == Config::default().max_disk,
             "max_disk: needs a data directory ([server] data_dir or --data-dir)"
         );
+        let tls = &self.tls;
+        if let Some(l) = tls.tls_listen {
+            c.tls_listen = Some(l);
+        }
+        if tls.tls_cert.is_some() || tls.tls_key.is_some() {
+            // flags name the pair together: one of them never mixes with the file's other
+            c.tls_cert = tls.tls_cert.clone();
+            c.tls_key = tls.tls_key.clone();
+        }
+        match (&c.tls_cert, &c.tls_key) {
+            (Some(_), None) => {
+                anyhow::bail!("--tls-cert: needs --tls-key (the certificate's private key)")
+            }
+            (None, Some(_)) => {
+                anyhow::bail!("--tls-key: needs --tls-cert (the certificate it belongs to)")
+            }
+            (Some(_), Some(_)) => anyhow::ensure!(
+                c.tls_listen.is_some(),
+                "--tls-cert: needs --tls-listen ADDR (the address to serve HTTPS on)"
+            ),
+            (None, None) => {}
+        }
         if let Some(t) = token.filter(|t| !t.is_empty()) {
             c.token = Some(t);
         }
@@ -165,6 +206,7 @@ pub async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
             "viewer": viewer,
             "catch": catch,
             "api": api,
+            "tls": handle.tls_base_url(),
         });
         writeln!(out, "{line}")?;
     }
@@ -172,6 +214,10 @@ pub async fn serve(args: ServeArgs, token: Option<String>) -> Result<i32> {
     writeln!(out, "  viewer  {}", viewer.cyan())?;
     writeln!(out, "  catch   {}", format!("{catch}/…").green())?;
     writeln!(out, "  api     {}", api)?;
+    if let (Some(url), Some(t)) = (handle.tls_base_url(), handle.tls()) {
+        writeln!(out, "  https   {}", format!("{url}/").green())?;
+        writeln!(out, "  cert    SHA-256 {}", t.fingerprint)?;
+    }
     if let Some(d) = handle.disk() {
         let kept = handle.store().stats().requests;
         writeln!(

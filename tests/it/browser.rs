@@ -1425,6 +1425,72 @@ async fn a_webhook_added_in_the_viewer_delivers_its_test_event_to_a_bin_live_and
     assert_page_clean(b).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_panel_sets_a_rate_limit_the_bin_then_enforces_and_refuses_a_bad_one_inline() {
+    let Some(s) = session().await else { return };
+    let b = &s.browser;
+    let api = format!("{}/_/api/bins/edge", s.server.base_url());
+    open(&s, "edge").await;
+    b.click("#bin-settings").await;
+    b.wait_for(
+        "document.querySelector('#settings[open] #set-limit-rate')",
+        EVENTUALLY,
+    )
+    .await;
+    b.click("#set-limit-rate").await;
+    b.type_text("2").await;
+    b.click("#set-limit-per").await;
+    b.type_text("1h").await;
+    b.click("#set-limit-status").await;
+    b.type_text("503").await;
+    b.click("#settings .settings-save").await;
+    b.wait_for(
+        "document.querySelector('#settings .settings-state')?.textContent === 'Saved ✓'",
+        EVENTUALLY,
+    )
+    .await;
+    assert_eq!(
+        support::get(&api).await.json()["config"],
+        json!({"limit": {"rate": 2, "per": "60m", "status": 503}}),
+        "the limit was saved"
+    );
+    let edge = s.server.catch_url("edge");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(support::post(&edge, "{}").await.status);
+    }
+    assert_eq!(got, [200, 200, 503], "the bin holds to the limit");
+
+    // a bad value: the server's message is shown next to the field
+    b.eval("document.querySelector('#set-limit-rate').value = ''")
+        .await;
+    b.click("#set-limit-rate").await;
+    b.type_text("0").await;
+    b.click("#settings .settings-save").await;
+    let (shown, _) = b
+        .wait_for(
+            "(() => { const e = document.querySelector('#settings .settings-error'); return !e.hidden && e.textContent; })()",
+            EVENTUALLY,
+        )
+        .await;
+    assert!(
+        shown
+            .as_str()
+            .is_some_and(|t| t.starts_with("limit.rate: ")),
+        "{shown}"
+    );
+    let beside = b
+        .eval("document.querySelector('#set-limit-rate').getAttribute('aria-invalid')")
+        .await;
+    assert_eq!(beside, "true");
+    assert_eq!(
+        support::get(&api).await.json()["config"]["limit"]["rate"],
+        2,
+        "a refused config changes nothing"
+    );
+    assert_page_clean(b).await;
+}
+
 /// The settings drawer's sequence position line.
 const SEQ_TEXT: &str = "document.querySelector('#settings .seq-text')?.textContent";
 

@@ -16,6 +16,7 @@ mod hostile_outbound; // decompression bombs, forward loops, caps on mirror forw
 mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls, idle keep-alive
 mod import; // exports loaded back: NDJSON and HAR, byte-exact, new ids, waits and viewers, limits
+mod limit; // a bin's rate limit: token bucket in real time, 429 + Retry-After, still recorded; API, file, CLI
 mod live; // the websocket feed: hello, live requests, after= resume, many and stalled viewers
 mod official; // the providers' own verification libraries as an oracle for what hookpit signs
 mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals; full disk; --max-disk
@@ -24,5 +25,6 @@ mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
 mod signature; // the signature doctor: why a request does not verify, in the request JSON, show, tail and `hookpit verify`
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
+mod tls; // HTTPS: captures, API and wss over TLS; made, kept and given certificates; bad files; stalled handshakes
 mod trigger; // provider events from the API and the CLI, verified by bins and official libraries; sender schemes
 mod wait; // race-free waiting: already there, arrives later, arrives during set-up, timeouts
