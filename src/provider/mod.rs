@@ -189,7 +189,7 @@ pub fn prepare(t: &Trigger) -> Result<Prepared> {
                 hint(
                     &t.event,
                     events.iter().map(String::as_str),
-                    &format!("see `hookpit trigger --list {p}`")
+                    &format!("{} (`hookpit trigger --list {p}`)", events.join(", "))
                 )
             ),
         ));
@@ -555,6 +555,12 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "event: unknown stripe event `invoice.payd`; did you mean invoice.paid?"
+        );
+        let e = prepare(&trigger(Provider::Slack, "nope")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "event: unknown slack event `nope`; expected url_verification, message, app_mention \
+             (`hookpit trigger --list slack`)"
         );
     }
 
