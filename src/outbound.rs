@@ -173,8 +173,9 @@ pub struct Outcome {
 pub struct Outbound {
     secure: Http,
     insecure: Http,
-    /// The address of the server this client belongs to: its `/_/` is never a target.
-    own: Option<SocketAddr>,
+    /// The addresses of the server this client belongs to (plain, then HTTPS): its `/_/` is
+    /// never a target.
+    own: Arc<[SocketAddr]>,
 }
 
 impl Default for Outbound {
@@ -221,7 +222,7 @@ impl Outbound {
             (Ok(s), Ok(i)) => Outbound {
                 secure: client(s),
                 insecure: client(i),
-                own: None,
+                own: Arc::from([]),
             },
             // the built-in provider supports the default versions; this cannot happen
             _ => unreachable!("rustls ring provider rejects its default protocol versions"),
@@ -231,8 +232,13 @@ impl Outbound {
     /// The client of the server listening on `addr`: it refuses targets on that server's own
     /// reserved `/_/` prefix.
     pub fn for_server(addr: SocketAddr) -> Outbound {
+        Outbound::for_listeners(&[addr])
+    }
+
+    /// The client of a server listening on each of `addrs` (its plain and HTTPS listeners).
+    pub fn for_listeners(addrs: &[SocketAddr]) -> Outbound {
         Outbound {
-            own: Some(addr),
+            own: Arc::from(addrs),
             ..Outbound::new()
         }
     }
@@ -252,7 +258,7 @@ impl Outbound {
     }
 
     async fn send_with(&self, out: Outgoing, as_given: bool) -> Outcome {
-        if self.own.is_some_and(|own| targets_reserved(&out.url, own)) {
+        if self.own.iter().any(|own| targets_reserved(&out.url, *own)) {
             return Outcome {
                 error: Some(format!(
                     "refused: {} is this hookpit's own reserved /_/ prefix (its viewer and API); \

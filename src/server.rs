@@ -207,7 +207,10 @@ impl Server {
             None => (None, None),
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let outbound = crate::outbound::Outbound::for_server(addr);
+        let own: Vec<SocketAddr> = std::iter::once(addr)
+            .chain(tls_info.as_ref().map(|t| t.addr))
+            .collect();
+        let outbound = crate::outbound::Outbound::for_listeners(&own);
         let sender = crate::deliver::Sender::for_server(
             &config,
             store.clone(),

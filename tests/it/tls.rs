@@ -542,3 +542,26 @@ fn certificate_files_without_an_https_address_are_refused() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--tls-listen"), "{err}");
 }
+
+#[tokio::test]
+async fn a_replay_or_forward_never_reaches_the_api_through_the_https_listener_either() {
+    let s = start_tls().await;
+    let caught = post(&format!("{}/b/x", s.base_url()), "{}").await;
+    assert_eq!(caught.status, 200);
+    let id = caught.json()["id"].as_u64().unwrap();
+    let own_api = format!("https://127.0.0.1:{}/_/api/health", tls_addr(&s).port());
+    let a = post(
+        &format!("{}/_/api/requests/{id}/replay", s.base_url()),
+        &serde_json::json!({"url": own_api, "insecure_tls": true}).to_string(),
+    )
+    .await;
+    let answer = a.json();
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("reserved /_/ prefix"),
+        "{answer}"
+    );
+}
