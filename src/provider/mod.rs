@@ -559,8 +559,8 @@ mod tests {
         let e = prepare(&trigger(Provider::Slack, "nope")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "event: unknown slack event `nope`; expected url_verification, message, app_mention \
-             (`hookpit trigger --list slack`)"
+            "event: unknown slack event `nope`; expected url_verification, message, app_mention, \
+             reaction_added, member_joined_channel, app_home_opened (`hookpit trigger --list slack`)"
         );
     }
 

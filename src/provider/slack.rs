@@ -1,6 +1,6 @@
 //! Slack Events API requests: `url_verification` (a fresh challenge) and `event_callback`
-//! with a `message` or an `app_mention` event (fresh `event_id`, `event_time` and message
-//! timestamps), from the fixtures under `fixtures/slack/`; Slack's headers with
+//! with a `message`, `app_mention`, `reaction_added`, `member_joined_channel` or
+//! `app_home_opened` event (fresh `event_id`, `event_time` and event timestamps), from the fixtures under `fixtures/slack/`; Slack's headers with
 //! `X-Slack-Request-Timestamp` and `X-Slack-Signature: v0=…` over `v0:timestamp:body`, the
 //! signing secret's text used as the key.
 //!
@@ -22,6 +22,18 @@ pub(super) const EVENTS: &[(&str, &str)] = &[
         "app_mention",
         include_str!("fixtures/slack/app_mention.json"),
     ),
+    (
+        "reaction_added",
+        include_str!("fixtures/slack/reaction_added.json"),
+    ),
+    (
+        "member_joined_channel",
+        include_str!("fixtures/slack/member_joined_channel.json"),
+    ),
+    (
+        "app_home_opened",
+        include_str!("fixtures/slack/app_home_opened.json"),
+    ),
 ];
 
 /// A fresh challenge, or a fresh event id and event times.
@@ -34,7 +46,10 @@ pub(super) fn freshen(v: &mut Value, now: i64) -> Result<()> {
     v["event_time"] = Value::from(now);
     let ts = format!("{now}.{:06}", fresh::number(6)?);
     if let Some(event) = v.get_mut("event").and_then(Value::as_object_mut) {
-        event.insert("ts".into(), Value::String(ts.clone()));
+        // a message's own `ts` (events about something else keep only `event_ts`)
+        if event.contains_key("ts") {
+            event.insert("ts".into(), Value::String(ts.clone()));
+        }
         event.insert("event_ts".into(), Value::String(ts));
     }
     Ok(())
