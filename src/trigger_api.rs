@@ -26,6 +26,19 @@ use crate::provider::{self, Prepared, Provider, Trigger};
 
 /// The largest request body the route reads (`data` at its limit, JSON-escaped, and the rest).
 pub const MAX_REQUEST_BYTES: usize = provider::MAX_DATA * 2 + 64 * 1024;
+/// The fields of a trigger request.
+const KNOWN: [&str; 9] = [
+    "provider",
+    "event",
+    "url",
+    "secret",
+    "set",
+    "data",
+    "headers",
+    "timeout",
+    "insecure_tls",
+];
+
 /// How long a send may take unless the request says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest timeout a request may ask for.
@@ -97,6 +110,13 @@ fn parse(body: &Value) -> Result<(Trigger, Target)> {
             "expected {\"provider\", \"event\", \"url\", …}",
         ));
     };
+    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        // a mistyped `secret` or `set` must not send an event signed or edited otherwise
+        return Err(Error::bad(
+            k.clone(),
+            format!("not a trigger field (known: {})", KNOWN.join(", ")),
+        ));
+    }
     let text = |field: &'static str| -> Result<Option<&str>> {
         match obj.get(field) {
             None | Some(Value::Null) => Ok(None),

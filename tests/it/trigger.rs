@@ -471,6 +471,13 @@ async fn the_api_refuses_bad_input_naming_the_field_and_never_targets_its_own_ap
         }
     };
     refused(json!({"event": "push", "url": url}), "provider").await;
+    // a mistyped field is refused, never sent with a made secret or without its edit
+    let m = refused(
+        json!({"provider": "github", "event": "push", "url": url, "secrett": "s"}),
+        "secrett",
+    )
+    .await;
+    assert!(m.contains("known: provider, event, url, secret"), "{m}");
     refused(json!({"provider": "github", "url": url}), "event").await;
     refused(json!({"provider": "github", "event": "push"}), "url").await;
     refused(
