@@ -540,7 +540,7 @@ impl Ctx {
         let via = crate::outbound::via_entry(self.store.instance(), false);
         let out = replay::outgoing(r, &edit, verify.as_ref().map(|v| (v, &fresh)), &via);
         let sent = replay::Sent {
-            headers: out.headers.clone(),
+            headers: crate::outbound::headers_as_sent(&out),
             body_size: out.body.len(),
             resigned: verify.is_some(),
         };

@@ -313,11 +313,8 @@ impl Outbound {
             .map_err(|e| crate::error::innermost(&e))?;
         let _ = tcp.set_nodelay(true);
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let host_header = match uri.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_owned(),
-        };
-        let framed = !out.body.is_empty() || !BODILESS_METHODS.contains(&method.as_str());
+        let host_header = host_header(&uri).unwrap_or_else(|| host.to_owned());
+        let framed = framed(out);
         let head = head_as_given(out, path, &host_header, framed);
         let io = hyper_util::rt::TokioIo::new(HeadAsGiven::new(tcp, head));
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
@@ -371,6 +368,45 @@ impl Outbound {
             .map_err(|e| crate::error::innermost(&e))?;
         read_response(resp, out.keep_body).await
     }
+}
+
+/// The header lines [`Outbound::send_as_given`] writes for `out` over `http`, in order: `Host`
+/// from the URL, the listed headers, and `Content-Length` unless a bodiless method sends no
+/// body — what a replay or a trigger reports it sent.
+pub fn headers_as_sent(out: &Outgoing) -> Vec<Header> {
+    let mut v = Vec::with_capacity(out.headers.len() + 2);
+    if let Some(host) = out
+        .url
+        .parse::<hyper::Uri>()
+        .ok()
+        .as_ref()
+        .and_then(host_header)
+    {
+        v.push(Header::new("Host", host.into_bytes()));
+    }
+    v.extend(out.headers.iter().cloned());
+    if framed(out) {
+        v.push(Header::new(
+            "Content-Length",
+            out.body.len().to_string().into_bytes(),
+        ));
+    }
+    v
+}
+
+/// `Host`'s value for a URL: its host, and its port when it names one.
+fn host_header(uri: &hyper::Uri) -> Option<String> {
+    let host = uri.host().filter(|h| !h.is_empty())?;
+    Some(match uri.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    })
+}
+
+/// Whether a request carries `Content-Length`: always, unless its method is bodiless and its
+/// body empty.
+fn framed(out: &Outgoing) -> bool {
+    !out.body.is_empty() || !BODILESS_METHODS.contains(&out.method.as_str())
 }
 
 /// Methods whose requests carry no `Content-Length` when their body is empty.

@@ -75,17 +75,17 @@ pub async fn fire(outbound: &Outbound, p: &Prepared, target: &Target) -> Value {
     if let Some(via) = &target.via {
         crate::outbound::append_via(&mut headers, via);
     }
-    let o = outbound
-        .send_as_given(Outgoing {
-            method: "POST".to_owned(),
-            url: target.url.clone(),
-            headers: headers.clone(),
-            body: p.body.clone(),
-            timeout: target.timeout,
-            insecure_tls: target.insecure_tls,
-            keep_body: KEEP_BODY,
-        })
-        .await;
+    let out = Outgoing {
+        method: "POST".to_owned(),
+        url: target.url.clone(),
+        headers,
+        body: p.body.clone(),
+        timeout: target.timeout,
+        insecure_tls: target.insecure_tls,
+        keep_body: KEEP_BODY,
+    };
+    let headers = crate::outbound::headers_as_sent(&out);
+    let o = outbound.send_as_given(out).await;
     json!({
         "ok": o.status.is_some_and(|s| (200..300).contains(&s)),
         "url": target.url,
