@@ -377,14 +377,22 @@ pub fn github_verify(secret: &[u8], headers: &[(&str, &[u8])], body: &[u8]) -> V
         );
     }
     if let Some(value) = header_str(headers, GITHUB_SIGNATURE_SHA1) {
-        return github_check(
+        // GitHub sends both; a receiver checks the sha256 one, so the legacy header alone
+        // does not pass, whether or not it matches
+        return match github_check(
             hmac_sha1(secret),
             value,
             "sha1=",
             "X-Hub-Signature is not `sha1=<hex>`",
             "X-Hub-Signature (sha1) does not match the secret",
             body,
-        );
+        ) {
+            Verdict::Valid => invalid(
+                "only the legacy X-Hub-Signature (sha1) was sent, without X-Hub-Signature-256; \
+                 it matches the secret, but receivers check sha256: send X-Hub-Signature-256",
+            ),
+            other => other,
+        };
     }
     Verdict::Missing
 }
@@ -1161,12 +1169,17 @@ mod tests {
     }
 
     #[test]
-    fn github_legacy_sha1_header_is_checked_when_alone() {
+    fn github_legacy_sha1_header_alone_never_passes_and_says_why() {
         let mut mac = HmacSha1::new_from_slice(GH_SECRET).expect("any key length");
         mac.update(GH_BODY);
         let legacy = format!("sha1={}", hex_encode(&mac.finalize().into_bytes()));
         let h = vec![("X-Hub-Signature", legacy.clone())];
-        assert_eq!(github_verify(GH_SECRET, &hdrs(&h), GH_BODY), Verdict::Valid);
+        let v = github_verify(GH_SECRET, &hdrs(&h), GH_BODY);
+        assert!(
+            v.reason()
+                .is_some_and(|r| r.contains("it matches the secret")),
+            "{v:?}"
+        );
         assert!(is_invalid(&github_verify(
             GH_SECRET,
             &hdrs(&h),

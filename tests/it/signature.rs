@@ -365,3 +365,38 @@ fn hookpit_verify_checks_any_scheme_from_headers_and_prints_the_diagnosis() {
     let (code, _, err) = verify_cli(&["--scheme", "md5", "--secret", "x"], body);
     assert_eq!(code, 2, "{err}");
 }
+
+#[tokio::test]
+async fn githubs_legacy_sha1_header_alone_does_not_pass_even_when_it_matches() {
+    use hmac::Mac;
+    let s = start().await;
+    configure(
+        &s,
+        "gh",
+        serde_json::json!({"scheme": "github", "secret": "s3cret"}),
+    )
+    .await;
+    let body = br#"{"zen":"x"}"#;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"s3cret").expect("any key");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let v = capture(
+        &s,
+        "gh",
+        &[("X-Hub-Signature", format!("sha1={hex}"))],
+        body,
+    )
+    .await;
+    let sig = &v["signature"];
+    assert_eq!(sig["valid"], false, "{sig}");
+    let reason = sig["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("only the legacy X-Hub-Signature (sha1)"),
+        "{reason}"
+    );
+}
