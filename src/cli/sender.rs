@@ -485,7 +485,7 @@ pub fn sign_cmd(a: SignArgs) -> Result<i32> {
 /// request the server `c` captured — and prints the signature doctor's diagnosis: exit 0 when
 /// valid, 1 when not (with why, and the expected and received signatures).
 pub async fn verify_cmd(c: &Client, a: VerifyArgs) -> Result<i32> {
-    let tolerance = match &a.tolerance {
+    let mut tolerance = match &a.tolerance {
         Some(t) => args::duration("--tolerance", t)?.as_secs() as i64,
         None => i64::MAX,
     };
@@ -496,10 +496,32 @@ pub async fn verify_cmd(c: &Client, a: VerifyArgs) -> Result<i32> {
                 !r.body.truncated,
                 "request {id}'s body was cut at the server's --max-body, so its signature cannot be checked"
             );
+            // the bin's own check, as far as it is still configured: its scheme and tolerance
+            let bin_verify = c
+                .bin(&r.bin)
+                .await
+                .ok()
+                .and_then(|b| b.pointer("/config/verify").cloned());
+            if a.tolerance.is_none() {
+                if let Some(v) = &bin_verify {
+                    tolerance = v
+                        .get("tolerance")
+                        .and_then(|t| t.as_str())
+                        .and_then(|t| crate::units::parse_duration(t).ok())
+                        .map_or(sign::DEFAULT_TOLERANCE_SECS, |d| d.as_secs() as i64);
+                }
+            }
             let scheme = a
                 .scheme
                 .clone()
-                .or_else(|| r.signature.as_ref().map(|s| s.scheme.clone()));
+                .or_else(|| r.signature.as_ref().map(|s| s.scheme.clone()))
+                .or_else(|| {
+                    bin_verify
+                        .as_ref()
+                        .and_then(|v| v.get("scheme"))
+                        .and_then(|s| s.as_str())
+                        .map(str::to_owned)
+                });
             let headers: Vec<(String, Vec<u8>)> = r
                 .headers
                 .iter()

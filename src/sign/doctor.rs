@@ -19,7 +19,7 @@ use super::{
     check_tolerance, clip, header_str, hex_decode, hex_encode, hmac_sha1, hmac_sha256,
     parse_timestamp, stripe_items, verify_request, Scheme, Secret, Verdict, GITHUB_SIGNATURE_256,
     GITHUB_SIGNATURE_SHA1, SECRET_PREFIX, SHOPIFY_HMAC, SLACK_SIGNATURE, SLACK_TIMESTAMP, STANDARD,
-    STANDARD_LENIENT, STRIPE_SIGNATURE,
+    STANDARD_LENIENT, STRIPE_SIGNATURE, WEBHOOK_SIGNATURE,
 };
 
 /// The largest body the doctor re-serialises (a captured body is already bounded by
@@ -530,7 +530,20 @@ fn missing(headers: &[(&str, &[u8])], names: &[&str]) -> String {
         format!("missing {wanted} header")
     };
     if similar.is_empty() {
-        absent
+        // another scheme's signature: the check is set to the wrong scheme
+        let other = OTHER_SCHEMES_HEADERS.iter().find(|(name, _)| {
+            !names.iter().any(|w| w.eq_ignore_ascii_case(name))
+                && headers
+                    .iter()
+                    .any(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        });
+        match other {
+            Some((name, scheme)) => format!(
+                "{absent}; the request carries {name}, a {scheme} signature — check it as \
+                 {scheme} (a bin's verify.scheme, or `hookpit verify --scheme {scheme}`)"
+            ),
+            None => absent,
+        }
     } else {
         let shown: Vec<String> = similar
             .iter()
@@ -544,6 +557,18 @@ fn missing(headers: &[(&str, &[u8])], names: &[&str]) -> String {
         )
     }
 }
+
+/// Each scheme's signature header, for naming the scheme a request was signed with when it is
+/// not the one checked.
+const OTHER_SCHEMES_HEADERS: [(&str, &str); 7] = [
+    (STRIPE_SIGNATURE, "stripe"),
+    (GITHUB_SIGNATURE_256, "github"),
+    (GITHUB_SIGNATURE_SHA1, "github"),
+    (SHOPIFY_HMAC, "shopify"),
+    (SLACK_SIGNATURE, "slack"),
+    (WEBHOOK_SIGNATURE, "standard-webhooks"),
+    ("svix-signature", "standard-webhooks"),
+];
 
 /// Whether header name `got` looks like a mistyped `want`: equal once case, `_`/`-` and the
 /// `svix-`/`webhook-` prefix are set aside, GitHub's two signature names, or within edit
@@ -1050,6 +1075,18 @@ mod tests {
         let h = vec![("content-type".to_owned(), "application/json".to_owned())];
         let r = run(Scheme::Stripe, &h, BODY, NOW).reason.unwrap();
         assert_eq!(r, "no signature headers: expected Stripe-Signature");
+    }
+
+    #[test]
+    fn another_schemes_signature_is_named_with_the_scheme_to_check_it_as() {
+        let h = signed(Scheme::Stripe, &configured_key(Scheme::Stripe), BODY, NOW);
+        let r = run(Scheme::StandardWebhooks, &h, BODY, NOW).reason.unwrap();
+        assert!(
+            r.starts_with("no signature headers: expected webhook-signature")
+                && r.contains("the request carries Stripe-Signature, a stripe signature")
+                && r.contains("--scheme stripe"),
+            "{r}"
+        );
     }
 
     #[test]

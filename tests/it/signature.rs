@@ -400,3 +400,73 @@ async fn githubs_legacy_sha1_header_alone_does_not_pass_even_when_it_matches() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn verify_by_request_id_checks_with_the_bins_tolerance_and_names_another_scheme() {
+    let s = start().await;
+    configure(
+        &s,
+        "late",
+        serde_json::json!({"scheme": "standard-webhooks", "secret": WHSEC, "tolerance": "5m"}),
+    )
+    .await;
+    let body = br#"{"type":"x"}"#;
+    let stale = capture(&s, "late", &sw_headers(&key(), now() - 3600, body), body).await;
+    assert_eq!(stale["signature"]["valid"], false);
+    let stripe = capture(
+        &s,
+        "plain",
+        &[(
+            sign::STRIPE_SIGNATURE,
+            sign::stripe_sign(b"whsec_x", now(), body),
+        )],
+        body,
+    )
+    .await;
+    let base = s.base_url();
+    let run = |args: Vec<String>| {
+        let b = base.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cli(&b, &args)
+        })
+    };
+    // the bin's own tolerance, unless --tolerance says otherwise
+    let id = stale["id"].to_string();
+    let (code, out, err) = run(vec![
+        "verify".into(),
+        "--request".into(),
+        id.clone(),
+        "--secret".into(),
+        WHSEC.into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("3600 s old, tolerance 300 s"), "{out}");
+    let (code, out, _) = run(vec![
+        "verify".into(),
+        "--request".into(),
+        id,
+        "--secret".into(),
+        WHSEC.into(),
+        "--tolerance".into(),
+        "2h".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!((code, out.trim()), (0, "valid"));
+    // a bin that checks nothing: the scheme the request was signed with is named
+    let id = stripe["id"].to_string();
+    let (code, out, _) = run(vec![
+        "verify".into(),
+        "--request".into(),
+        id,
+        "--secret".into(),
+        WHSEC.into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("--scheme stripe"), "{out}");
+}
