@@ -427,8 +427,9 @@ pub fn diagnose(
         String::new()
     };
     notes.push(format!(
-        "wrong secret: {tried} — not with the secret in any usual form, nor over the body \
-         re-serialised{secret_note}"
+        "wrong secret or changed body: {tried} — not with the secret in any usual form, nor \
+         over the body re-serialised{secret_note}; if the secret is right, the body was changed \
+         after it was signed"
     ));
     finish(verdict, notes, expected, signed)
 }
@@ -951,7 +952,9 @@ mod tests {
         let h = signed(Scheme::Github, WHSEC.as_bytes(), b"a=1", NOW);
         let r = run(Scheme::Github, &h, b"a=2", NOW).reason.unwrap();
         assert!(
-            r.starts_with("wrong secret: the signature in X-Hub-Signature-256 does not match"),
+            r.starts_with(
+                "wrong secret or changed body: the signature in X-Hub-Signature-256 does not match"
+            ),
             "{r}"
         );
     }
@@ -981,7 +984,7 @@ mod tests {
         let r = run(Scheme::Stripe, &h, BODY, NOW).reason.unwrap();
         assert!(
             r.starts_with(
-                "Stripe-Signature t= 1699996400 is 3600 s old, tolerance 300 s; wrong secret"
+                "Stripe-Signature t= 1699996400 is 3600 s old, tolerance 300 s; wrong secret or changed body"
             ),
             "{r}"
         );
@@ -992,7 +995,10 @@ mod tests {
         for scheme in Scheme::ALL {
             let h = signed(scheme, b"someone else's secret", BODY, NOW);
             let d = run(scheme, &h, BODY, NOW);
-            assert!(reason(&d).starts_with("wrong secret: "), "{scheme}: {d:?}");
+            assert!(
+                reason(&d).starts_with("wrong secret or changed body: "),
+                "{scheme}: {d:?}"
+            );
         }
     }
 
@@ -1122,7 +1128,7 @@ mod tests {
         let r = run(Scheme::StandardWebhooks, &h, BODY, NOW).reason.unwrap();
         assert!(
             r.starts_with(
-                "wrong secret: none of the 3 signatures in webhook-signature matches (tried 3)"
+                "wrong secret or changed body: none of the 3 signatures in webhook-signature matches (tried 3)"
             ),
             "{r}"
         );

@@ -217,9 +217,12 @@ async fn show_tail_and_verify_by_request_id_print_the_diagnosis() {
         .await
         .expect("show");
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("sig:invalid (wrong secret)"), "{out}");
     assert!(
-        out.contains("signature github invalid: wrong secret: the signature in X-Hub-Signature-256 does not match"),
+        out.contains("sig:invalid (wrong secret or changed body)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("signature github invalid: wrong secret or changed body: the signature in X-Hub-Signature-256 does not match"),
         "{out}"
     );
     assert!(out.contains(&format!("expected: {expected}")), "{out}");
@@ -232,7 +235,10 @@ async fn show_tail_and_verify_by_request_id_print_the_diagnosis() {
     .await
     .expect("verify");
     assert_eq!(code, 1, "{err}");
-    assert!(out.starts_with("invalid: wrong secret"), "{out}");
+    assert!(
+        out.starts_with("invalid: wrong secret or changed body"),
+        "{out}"
+    );
     assert!(out.contains(&format!("expected: {expected}")), "{out}");
     let (b, i) = (base.clone(), id.clone());
     let (code, out, err) = tokio::task::spawn_blocking(move || {
@@ -263,7 +269,11 @@ async fn show_tail_and_verify_by_request_id_print_the_diagnosis() {
     })
     .await
     .expect("tail");
-    assert!(line.0.contains("sig:invalid (wrong secret)"), "{line:?}");
+    assert!(
+        line.0
+            .contains("sig:invalid (wrong secret or changed body)"),
+        "{line:?}"
+    );
     assert!(line.1.contains(&expected), "{line:?}");
 }
 
