@@ -647,9 +647,16 @@ fn read_standard(headers: &[(&str, &[u8])]) -> Result<Signed, Unreadable> {
     };
     let signature = value("signature")?;
     let shown = Some(received(signature));
+    // named as the request names them: `webhook-*`, or Svix's `svix-*`
+    let svix = header_str(headers, "webhook-signature").is_none();
+    let (signature_name, timestamp_name) = if svix {
+        ("svix-signature", "svix-timestamp")
+    } else {
+        ("webhook-signature", "webhook-timestamp")
+    };
     let msg_id = value("id").map_err(|(r, _)| (r, shown.clone()))?;
     let ts_text = value("timestamp").map_err(|(r, _)| (r, shown.clone()))?;
-    let ts = timestamp(ts_text, "webhook-timestamp").map_err(|(r, _)| (r, shown.clone()))?;
+    let ts = timestamp(ts_text, timestamp_name).map_err(|(r, _)| (r, shown.clone()))?;
     let v1: Vec<&str> = signature
         .split_ascii_whitespace()
         .filter_map(|t| t.split_once(','))
@@ -665,7 +672,7 @@ fn read_standard(headers: &[(&str, &[u8])]) -> Result<Signed, Unreadable> {
     prefix.extend_from_slice(ts_text.trim().as_bytes());
     prefix.push(b'.');
     Ok(Signed {
-        header: "webhook-signature",
+        header: signature_name,
         received: received(signature),
         tokens: v1.iter().filter_map(|s| STANDARD.decode(s).ok()).collect(),
         offered: v1.len(),
@@ -1081,6 +1088,22 @@ mod tests {
         let h = vec![("content-type".to_owned(), "application/json".to_owned())];
         let r = run(Scheme::Stripe, &h, BODY, NOW).reason.unwrap();
         assert_eq!(r, "no signature headers: expected Stripe-Signature");
+    }
+
+    #[test]
+    fn svix_headers_are_named_as_the_request_names_them() {
+        let h: Vec<(String, String)> = signed(
+            Scheme::StandardWebhooks,
+            &configured_key(Scheme::StandardWebhooks),
+            BODY,
+            NOW - 3600,
+        )
+        .into_iter()
+        .map(|(n, v)| (n.replace("webhook-", "svix-"), v))
+        .collect();
+        let r = run(Scheme::StandardWebhooks, &h, BODY, NOW).reason.unwrap();
+        assert!(r.starts_with("svix-timestamp "), "{r}");
+        assert!(r.contains("3600 s old"), "{r}");
     }
 
     #[test]
