@@ -2248,7 +2248,22 @@ async fn the_webhook_form_edits_every_field_and_shows_the_apis_message_by_the_fi
 
     // every field, then save
     retype(b, "[aria-label='Secret']", "my-app-secret-123").await;
-    choose(b, "[aria-label='Signature']", "github").await;
+    // every scheme the API takes is offered
+    assert_eq!(
+        b.eval(
+            "[...document.querySelector(\"[aria-label='Signature']\").options].map((o) => o.value)"
+        )
+        .await,
+        json!([
+            "standard-webhooks",
+            "github",
+            "stripe",
+            "shopify",
+            "slack",
+            "none"
+        ])
+    );
+    choose(b, "[aria-label='Signature']", "shopify").await;
     choose(b, "[aria-label='Format']", "envelope").await;
     retype(b, "[aria-label='Headers']", "X-Tenant: acme\nX-Env: test").await;
     retype(b, "[aria-label='Timeout']", "7s").await;
@@ -2269,7 +2284,7 @@ async fn the_webhook_form_edits_every_field_and_shows_the_apis_message_by_the_fi
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(saved["secret"], "my-app-secret-123", "{saved}");
-    assert_eq!(saved["signature"], "github", "{saved}");
+    assert_eq!(saved["signature"], "shopify", "{saved}");
     assert_eq!(saved["format"], "envelope", "{saved}");
     assert_eq!(
         saved["headers"],
