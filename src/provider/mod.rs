@@ -92,7 +92,8 @@ impl Provider {
                 Error::bad(
                     "provider",
                     format!(
-                        "unknown provider `{name}`; {}",
+                        "unknown provider `{}`; {}",
+                        shown(name),
                         hint(
                             name,
                             names.iter().copied(),
@@ -185,7 +186,7 @@ pub fn prepare(t: &Trigger) -> Result<Prepared> {
             "event",
             format!(
                 "unknown {p} event `{}`; {}",
-                t.event,
+                shown(&t.event),
                 hint(
                     &t.event,
                     events.iter().map(String::as_str),
@@ -290,6 +291,14 @@ pub fn new_secret(p: Provider) -> Result<String> {
     }
 }
 
+/// A name as typed, for a message: at most 64 characters of it (then `…`).
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_owned(),
+    }
+}
+
 /// "did you mean …?" for a mistyped name, or `otherwise`.
 fn hint<'a>(typed: &str, names: impl Iterator<Item = &'a str>, otherwise: &str) -> String {
     match nearest(typed, names).as_slice() {
@@ -302,8 +311,12 @@ fn hint<'a>(typed: &str, names: impl Iterator<Item = &'a str>, otherwise: &str) 
 /// The names closest to a mistyped one: those at the smallest edit distance, if that is at most
 /// a third of its length (and at least 2); at most three, in name order.
 pub fn nearest<'a>(typed: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let limit = (typed.chars().count() / 3).max(2);
+    let len = typed.chars().count();
+    let limit = (len / 3).max(2);
     let mut scored: Vec<(usize, &str)> = names
+        // the distance is at least the difference in length: a name far longer or shorter
+        // than the one typed is never near, and is not compared (so the work stays linear)
+        .filter(|n| n.chars().count().abs_diff(len) <= limit)
         .map(|n| (edit_distance(typed, n), n))
         .filter(|(d, _)| *d <= limit)
         .collect();
