@@ -11,7 +11,8 @@
 //! `fresh` the random ids.
 //!
 //! Uses `sign` (the signatures, Standard Webhooks secrets), `catalog` (the Standard Webhooks
-//! events), `webhook` (the checks of a header's name and value) and `error`. Pure apart from
+//! events), `webhook` (the checks of a header's name and value), `render` (which headers frame
+//! a request rather than belong to it) and `error`. Pure apart from
 //! the clock and the random source: sending is the caller's (`trigger_api`, `cli::trigger`).
 //! [`delivery_headers`] tells the sender (`deliver`) what a vendor scheme's receivers expect
 //! beside the signature.
@@ -156,7 +157,8 @@ pub struct Trigger {
     /// `--data`: the payload's exact bytes, replacing the event's. Must be JSON; sent byte for
     /// byte unless `sets` edit it (then it is parsed, edited and serialised again).
     pub data: Option<Bytes>,
-    /// Extra headers, added after the provider's own (one of the same name replaces it).
+    /// Extra headers, added after the provider's own (one of the same name replaces it);
+    /// none that frames the request or its connection (`Content-Length`, `Host`, …).
     pub headers: Vec<(String, String)>,
 }
 
@@ -250,6 +252,17 @@ pub fn prepare(t: &Trigger) -> Result<Prepared> {
     for (name, value) in &t.headers {
         crate::webhook::check_header_name(name).map_err(|m| Error::bad("headers", m))?;
         crate::webhook::check_header_value(name, value).map_err(|m| Error::bad("headers", m))?;
+        if !crate::render::is_end_to_end(name) {
+            // the client writes the framing from the URL and the body; a second one would
+            // make a request the target reads differently from what was signed
+            return Err(Error::bad(
+                "headers",
+                format!(
+                    "`{}` frames the request or its connection and is written by the client",
+                    shown(name)
+                ),
+            ));
+        }
         match headers
             .iter_mut()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))

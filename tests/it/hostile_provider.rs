@@ -41,3 +41,46 @@ async fn a_megabyte_event_or_provider_name_is_refused_promptly_with_a_short_mess
         );
     }
 }
+
+#[tokio::test]
+async fn trigger_headers_that_frame_the_request_or_its_connection_are_refused_naming_them() {
+    let s = support::start().await;
+    let bin = s.fresh_bin();
+    for name in [
+        "Content-Length",
+        "transfer-encoding",
+        "Host",
+        "Connection",
+        "Upgrade",
+    ] {
+        let a = trigger_api(
+            &s,
+            json!({"provider": "github", "event": "ping", "url": bin.url(),
+                   "headers": [[name, "5"]]}),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{name}: {}", a.text());
+        let message = a.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        assert!(
+            message.starts_with("headers:") && message.contains(name),
+            "{name}: {message}"
+        );
+    }
+    // a header of the request itself still goes out
+    let a = trigger_api(
+        &s,
+        json!({"provider": "github", "event": "ping", "url": bin.url(),
+               "headers": [["X-Extra", "1"]]}),
+    )
+    .await;
+    assert_eq!(a.json()["status"], 200, "{}", a.text());
+    let r = bin
+        .wait_for("method:POST", Duration::from_secs(10))
+        .await
+        .expect("the request arrives");
+    assert_eq!(r.header("x-extra").as_deref(), Some("1"));
+    assert_eq!(bin.requests().len(), 1, "only the last trigger was sent");
+}
