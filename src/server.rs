@@ -457,6 +457,8 @@ impl App {
         let limits = CaptureLimits {
             max_body: self.config.max_body,
             trust_proxy: self.config.trust_proxy,
+            // without a head from the tap (HTTP/2) its clock does not follow this body
+            body_timeout: head.is_none().then_some(self.config.body_timeout),
         };
         let mut snap = capture::snapshot(req, head, peer, limits).await;
         // a body that did not arrive whole is recorded and refused, never forwarded

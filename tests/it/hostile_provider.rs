@@ -2,12 +2,73 @@
 //! the HTTPS listener and a bin's rate limit, each pushed past its bounds against a real
 //! hookpit. Every answer must be bounded, prompt and say what was wrong.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use hookpit::ServerHandle;
+use bytes::Bytes;
+use hookpit::{Config, ServerHandle};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
+use tokio::net::TcpStream;
 
 use crate::support::{self, post};
+
+/// A request body that never sends a byte and never ends.
+struct Stalled;
+
+impl hyper::body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        Poll::Pending
+    }
+}
+
+/// An HTTP/2 connection over TLS (ALPN `h2`) to `s`'s HTTPS listener, trusting its certificate;
+/// returns the sender and the connection's task, which ends when the server closes it.
+async fn h2_over_tls(
+    s: &ServerHandle,
+) -> (
+    hyper::client::conn::http2::SendRequest<Stalled>,
+    tokio::task::JoinHandle<()>,
+) {
+    let tls = s.tls().expect("an HTTPS listener");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes()) {
+        roots.add(c.expect("a PEM certificate")).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(tls.addr).await.expect("connect");
+    let name = ServerName::try_from("localhost".to_owned()).unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, task)
+}
 
 async fn trigger_api(s: &ServerHandle, body: Value) -> support::Answer {
     post(
@@ -83,4 +144,36 @@ async fn trigger_headers_that_frame_the_request_or_its_connection_are_refused_na
         .expect("the request arrives");
     assert_eq!(r.header("x-extra").as_deref(), Some("1"));
     assert_eq!(bin.requests().len(), 1, "only the last trigger was sent");
+}
+
+#[tokio::test]
+async fn an_h2_stream_whose_body_stalls_gets_408_and_an_idle_h2_connection_is_closed() {
+    let mut config = Config::for_tests().tls_listen("127.0.0.1:0".parse().unwrap());
+    config.body_timeout = Duration::from_millis(500);
+    config.idle_timeout = Duration::from_secs(1);
+    let s = support::start_with(config).await;
+    let (mut send, conn) = h2_over_tls(&s).await;
+    let port = s.tls().expect("an HTTPS listener").addr.port();
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri(format!("https://localhost:{port}/h2-stall"))
+        .body(Stalled)
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
+        .await
+        .expect("a stalled body is answered within the body timeout")
+        .expect("an answer");
+    assert_eq!(answer.status(), 408);
+    drop(answer);
+    let r = s
+        .bin("h2-stall")
+        .wait_for("method:POST", Duration::from_secs(10))
+        .await
+        .expect("the stalled request is recorded");
+    assert!(r.body.truncated);
+    // nothing more is asked: the connection is idle and closed after the idle timeout
+    tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .expect("an idle h2 connection is closed")
+        .unwrap();
 }
