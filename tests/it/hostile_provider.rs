@@ -177,3 +177,26 @@ async fn an_h2_stream_whose_body_stalls_gets_408_and_an_idle_h2_connection_is_cl
         .expect("an idle h2 connection is closed")
         .unwrap();
 }
+
+#[tokio::test]
+async fn trigger_data_from_an_endless_source_is_refused_past_the_limit() {
+    let s = support::start().await;
+    let bin = s.fresh_bin();
+    let url = bin.url().to_owned();
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        support::run_within(
+            std::process::Command::new(support::bin_path())
+                .args(["trigger", "stripe", "invoice.paid", "--to", &url])
+                .args(["--data", "/dev/zero"])
+                .env("NO_COLOR", "1"),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--data: /dev/zero holds more than 1048576 bytes"),
+        "{err}"
+    );
+    assert!(bin.requests().is_empty());
+}
