@@ -322,7 +322,12 @@ impl Conns {
             // `nc -N` and some HTTP/1.0 clients do) still has it recorded and answered
             .half_close(true)
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        // an HTTP/2 head may be as large as an HTTP/1 one (`--max-header-size`), not h2's 16 KiB
+        let max_head = u32::try_from(self.app.config.max_header_size).unwrap_or(u32::MAX);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(max_head);
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(io), svc)
             .into_owned();

@@ -33,12 +33,17 @@ impl hyper::body::Body for Stalled {
 
 /// An HTTP/2 connection over TLS (ALPN `h2`) to `s`'s HTTPS listener, trusting its certificate;
 /// returns the sender and the connection's task, which ends when the server closes it.
-async fn h2_over_tls(
+async fn h2_over_tls<B>(
     s: &ServerHandle,
 ) -> (
-    hyper::client::conn::http2::SendRequest<Stalled>,
+    hyper::client::conn::http2::SendRequest<B>,
     tokio::task::JoinHandle<()>,
-) {
+)
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let tls = s.tls().expect("an HTTPS listener");
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes()) {
@@ -199,4 +204,32 @@ async fn trigger_data_from_an_endless_source_is_refused_past_the_limit() {
         "{err}"
     );
     assert!(bin.requests().is_empty());
+}
+
+#[tokio::test]
+async fn over_h2_a_request_head_may_be_as_large_as_over_http1() {
+    let config = Config::for_tests().tls_listen("127.0.0.1:0".parse().unwrap());
+    let limit = config.max_header_size;
+    let s = support::start_with(config).await;
+    let (mut send, _conn) = h2_over_tls::<http_body_util::Full<Bytes>>(&s).await;
+    let port = s.tls().expect("an HTTPS listener").addr.port();
+    // well past HTTP/2's usual 16 KiB, within the server's own limit
+    let big = "v".repeat(limit / 2);
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri(format!("https://localhost:{port}/h2-big-head"))
+        .header("x-big", &big)
+        .body(http_body_util::Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
+        .await
+        .expect("an answer in time")
+        .expect("an answer");
+    assert_eq!(answer.status(), 200);
+    let r = s
+        .bin("h2-big-head")
+        .wait_for("method:POST", Duration::from_secs(10))
+        .await
+        .expect("recorded");
+    assert_eq!(r.header("x-big").as_deref(), Some(big.as_str()));
 }
