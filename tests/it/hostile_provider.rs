@@ -233,3 +233,27 @@ async fn over_h2_a_request_head_may_be_as_large_as_over_http1() {
         .expect("recorded");
     assert_eq!(r.header("x-big").as_deref(), Some(big.as_str()));
 }
+
+#[tokio::test]
+async fn plain_http_sent_to_the_https_port_is_told_to_use_https() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s =
+        support::start_with(Config::for_tests().tls_listen("127.0.0.1:0".parse().unwrap())).await;
+    let addr = s.tls().expect("an HTTPS listener").addr;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"POST /plain HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut got))
+        .await
+        .expect("answered and closed in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+    assert!(
+        text.contains(&format!("https://localhost:{}/", addr.port())),
+        "{text}"
+    );
+    assert!(s.store().latest(None).is_none(), "nothing was captured");
+}
