@@ -3,7 +3,8 @@
 //! the peer address and timings, and how the body ended (complete, over the limit, late, or
 //! broken framing).
 //!
-//! Uses `model` and `wire`. It decides nothing about the response and touches no shared state:
+//! Uses `model` and `wire`, and a timer for the body of a request the tap does not follow
+//! (HTTP/2). It decides nothing about the response and touches no shared state:
 //! the server hands the snapshot to the store.
 
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +23,10 @@ use crate::wire::RawHead;
 pub struct CaptureLimits {
     pub max_body: usize,
     pub trust_proxy: bool,
+    /// The body timeout, enforced here with a timer of the request's own. Given for a request
+    /// the wire tap does not follow (HTTP/2, or the tap off): over HTTP/1 the tap's clock
+    /// enforces it without a timer.
+    pub body_timeout: Option<std::time::Duration>,
 }
 
 /// A snapshot plus what the reading found.
@@ -147,8 +152,21 @@ pub async fn snapshot(
         .filter(|n| *n as usize <= limits.max_body);
     let mut buf = BytesMut::with_capacity(exact.unwrap_or(0) as usize);
     let mut end = BodyEnd::Complete;
+    let deadline = limits
+        .body_timeout
+        .map(|t| tokio::time::Instant::from_std(start) + t);
     loop {
-        match body.frame().await {
+        let frame = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => {
+                    end = BodyEnd::TimedOut;
+                    break;
+                }
+            },
+            None => body.frame().await,
+        };
+        match frame {
             None => break,
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {

@@ -74,6 +74,8 @@ impl LimitSpec {
                     "must be from 1ms to 24h, got {}",
                     if per.is_zero() {
                         "0".to_owned()
+                    } else if per < MIN_PER {
+                        "less than 1ms".to_owned()
                     } else {
                         format_duration(per)
                     }
@@ -323,6 +325,14 @@ mod tests {
             let e = spec(v.clone()).unwrap_err();
             assert_eq!(e.field, FieldPath::from("limit").key(field), "{v}");
         }
+    }
+
+    #[test]
+    fn an_interval_below_a_millisecond_is_never_shown_as_0ms() {
+        let e = spec(serde_json::json!({"rate": 5, "per": "0.5ms"})).unwrap_err();
+        assert!(e.message.ends_with("got less than 1ms"), "{}", e.message);
+        let e = spec(serde_json::json!({"rate": 5, "per": "0s"})).unwrap_err();
+        assert!(e.message.ends_with("got 0"), "{}", e.message);
     }
 
     #[test]

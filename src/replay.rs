@@ -25,6 +25,8 @@ use crate::sign::{self, Scheme};
 pub const MAX_HEADERS: usize = 100;
 /// How long a replay waits for the target's whole answer unless `timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest `timeout` a replay may ask for: a send (and its connection) never outlives it.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 /// How much of the target's answer is kept.
 pub const KEEP_BODY: usize = 64 * 1024;
 
@@ -74,7 +76,12 @@ impl Edit {
         let insecure_tls = flag(obj.get("insecure_tls"), "insecure_tls")?;
         let timeout = match obj.get("timeout") {
             None | Some(Value::Null) => DEFAULT_TIMEOUT,
-            Some(Value::String(t)) => crate::units::parse_duration(t)?,
+            Some(Value::String(t)) => crate::units::parse_duration(t)
+                .ok()
+                .filter(|d| !d.is_zero() && *d <= MAX_TIMEOUT)
+                .ok_or_else(|| {
+                    Error::bad("timeout", "expected a duration above 0 and at most 5m")
+                })?,
             Some(_) => return Err(Error::bad("timeout", "expected a duration like \"30s\"")),
         };
         let body = match obj.get("body") {
@@ -631,6 +638,12 @@ mod tests {
                 "headers",
             ),
             (json!({"url": "http://t/", "timeout": 5}), "timeout"),
+            (json!({"url": "http://t/", "timeout": "forever"}), "timeout"),
+            (json!({"url": "http://t/", "timeout": "0s"}), "timeout"),
+            (
+                json!({"url": "http://t/", "timeout": "1000000h"}),
+                "timeout",
+            ),
             (json!({"url": "http://t/", "bogus": 1}), "bogus"),
         ];
         for (body, field) in cases {

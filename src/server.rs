@@ -322,7 +322,12 @@ impl Conns {
             // `nc -N` and some HTTP/1.0 clients do) still has it recorded and answered
             .half_close(true)
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        // an HTTP/2 head may be as large as an HTTP/1 one (`--max-header-size`), not h2's 16 KiB
+        let max_head = u32::try_from(self.app.config.max_header_size).unwrap_or(u32::MAX);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(max_head);
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(io), svc)
             .into_owned();
@@ -335,8 +340,8 @@ impl Conns {
 
 /// Accepts on the plain listener and, when there is one, the HTTPS listener, until shutdown;
 /// then gives the open connections [`DRAIN`] to finish. A TLS handshake runs in its own task,
-/// bounded by the header timeout (a client that connects and stalls, or speaks plain HTTP to
-/// the HTTPS port, is dropped), and abandoned at shutdown.
+/// bounded by the header timeout (a client that connects and stalls is dropped; one that speaks
+/// plain HTTP to the HTTPS port is told to use HTTPS, then dropped), and abandoned at shutdown.
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsListener>,
@@ -384,11 +389,11 @@ async fn accept_loop(
                 let mut stop = shutdown.clone();
                 tokio::spawn(async move {
                     let done = tokio::select! {
-                        done = tokio::time::timeout(handshake, acceptor.accept(tcp)) => done,
+                        done = tokio::time::timeout(handshake, handshake_or_plain(&acceptor, tcp)) => done,
                         _ = stop.changed() => return,
                     };
-                    // a late, failed or plain-HTTP handshake: the socket is dropped (closed)
-                    if let Ok(Ok(stream)) = done {
+                    // a late or failed handshake, or plain HTTP: the socket is dropped (closed)
+                    if let Ok(Some(stream)) = done {
                         conns.serve(stream, peer, watcher);
                     }
                 });
@@ -399,6 +404,63 @@ async fn accept_loop(
     drop(listener);
     drop(tls);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
+
+/// Completes a TLS handshake. A client that speaks plain HTTP instead (its first byte does not
+/// start a TLS handshake record) is answered 400 in plain text naming the `https://` URL, then
+/// closed: the caller bounds all of it by the header timeout.
+async fn handshake_or_plain(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    /// A TLS record of type handshake starts every ClientHello.
+    const HANDSHAKE_RECORD: u8 = 0x16;
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first).await.ok()? == 1 && first[0] != HANDSHAKE_RECORD {
+        tell_to_use_https(tcp).await;
+        return None;
+    }
+    acceptor.accept(tcp).await.ok()
+}
+
+/// Answers a plain-HTTP request on the HTTPS port: reads its head (at most 16 KiB), writes a
+/// 400 naming the `https://` URL, and reads on until the client closes, so the answer is not
+/// lost to a reset.
+async fn tell_to_use_https(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const MAX_READ: usize = 16 * 1024;
+    let port = tcp.local_addr().map(|a| a.port()).unwrap_or(443);
+    let mut buf = vec![0u8; MAX_READ];
+    let mut read = 0;
+    loop {
+        let n = match tcp.read(&mut buf[read..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // only the new bytes (and the three before them) can complete the blank line
+        let from = read.saturating_sub(3);
+        read += n;
+        if read == MAX_READ || buf[from..read].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let body = format!(
+        "This port speaks HTTPS: send the request to https://localhost:{port}/ (the plain HTTP \
+         listener is a different port).\n"
+    );
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \
+         {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if tcp.write_all(answer.as_bytes()).await.is_err() || tcp.shutdown().await.is_err() {
+        return;
+    }
+    while let Ok(n) = tcp.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 impl App {
@@ -457,6 +519,8 @@ impl App {
         let limits = CaptureLimits {
             max_body: self.config.max_body,
             trust_proxy: self.config.trust_proxy,
+            // without a head from the tap (HTTP/2) its clock does not follow this body
+            body_timeout: head.is_none().then_some(self.config.body_timeout),
         };
         let mut snap = capture::snapshot(req, head, peer, limits).await;
         // a body that did not arrive whole is recorded and refused, never forwarded

@@ -735,18 +735,19 @@ fn parse_timestamp(text: &str) -> Option<i64> {
 }
 
 /// `None` when `timestamp` is within `tolerance` of `now`, else a description of the problem.
-/// A negative tolerance is treated as zero; arithmetic saturates, so no input overflows.
+/// A negative tolerance is treated as zero; the age is computed in 128 bits, so no input overflows.
 fn check_tolerance(timestamp: i64, now: i64, tolerance: i64) -> Option<String> {
-    let tolerance = tolerance.max(0);
-    let age = now.saturating_sub(timestamp);
+    let tolerance = i128::from(tolerance.max(0));
+    // exact for every pair of 64-bit times, so an extreme one is told its true age
+    let age = i128::from(now) - i128::from(timestamp);
     if age > tolerance {
         Some(format!(
             "{timestamp} is {age} s old (tolerance {tolerance} s)"
         ))
-    } else if age < tolerance.saturating_neg() {
+    } else if age < -tolerance {
         Some(format!(
             "{timestamp} is {} s in the future (tolerance {tolerance} s)",
-            age.saturating_neg()
+            -age
         ))
     } else {
         None

@@ -14,7 +14,8 @@
 //! the fast path arms no timer per request: a head not complete within the header timeout
 //! (counted from the accept, or from the first byte of a later head), a body not complete within
 //! the body timeout (counted from the end of its head; the service answers it 408), and a
-//! keep-alive connection with no request in progress for the idle timeout.
+//! keep-alive connection with no request in progress for the idle timeout. A connection the tap
+//! stopped following (HTTP/2) keeps the idle timeout; its bodies are timed by the service.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -518,7 +519,10 @@ impl Tracker {
             State::Head { .. } if self.seen == 0 => HEAD,
             State::Head { .. } => IDLE,
             State::Body { .. } | State::Chunked(_) | State::ChunkData { .. } => BODY,
-            State::Off => OFF,
+            // an upgraded connection is no longer HTTP; any other the tap stopped following
+            // (HTTP/2) is still held to the idle timeout while none of its requests is answered
+            State::Off if self.heads.0.upgraded.load(Ordering::Acquire) => OFF,
+            State::Off => IDLE,
         }
     }
 

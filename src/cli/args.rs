@@ -1,5 +1,6 @@
 //! Flag values into what the verbs need, each error naming its flag: durations and sizes (in the
-//! config file's grammar), a duration that must be more than 0, a file or standard input, and
+//! config file's grammar), a duration that must be more than 0, a file or standard input (whole,
+//! or up to a limit), and
 //! the query string of an API path.
 //!
 //! Uses `units` (the size and duration grammar) and `client` (percent-encoding). Used by the
@@ -44,6 +45,33 @@ pub fn read_input(path: Option<&str>) -> Result<Vec<u8>> {
     }
 }
 
+/// Reads a file, or stdin for `None` / `-`, refusing one of more than `max` bytes as soon as
+/// that many have been read (so an endless stream is not read to its end).
+pub fn read_input_within(path: Option<&str>, flag: &str, max: usize) -> Result<Vec<u8>> {
+    let (name, source): (String, Box<dyn Read>) = match path {
+        None | Some("-") => ("stdin".to_owned(), Box::new(std::io::stdin())),
+        Some(p) => (
+            p.to_owned(),
+            Box::new(std::fs::File::open(p).with_context(|| format!("cannot read {p}"))?),
+        ),
+    };
+    read_within(source, &name, flag, max)
+}
+
+/// At most `max` bytes of `source`; more is an error naming `flag` and the limit.
+fn read_within(source: impl Read, name: &str, flag: &str, max: usize) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    source
+        .take(max as u64 + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("cannot read {name}"))?;
+    anyhow::ensure!(
+        buf.len() <= max,
+        "{flag}: {name} holds more than {max} bytes, the most it may"
+    );
+    Ok(buf)
+}
+
 /// The query string of the parameters that have a value, in their order, each value
 /// percent-encoded: `?a=1&b=x%20y`, or nothing when none has one.
 pub fn query(params: &[(&str, Option<String>)]) -> String {
@@ -74,6 +102,17 @@ mod tests {
             ]),
             "?q=method%3APOST%20body%7E%22x%22&after=7"
         );
+    }
+
+    #[test]
+    fn an_endless_input_is_refused_once_past_the_limit() {
+        let e = read_within(std::io::repeat(b' '), "stdin", "--data", 1024).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--data: stdin holds more than 1024 bytes, the most it may"
+        );
+        let ok = read_within(&b"{}"[..], "stdin", "--data", 2).unwrap();
+        assert_eq!(ok, b"{}");
     }
 
     #[test]

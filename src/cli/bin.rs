@@ -268,11 +268,14 @@ fn rate_per(s: &str) -> Result<(u64, Dur)> {
         .parse()
         .with_context(|| format!("--limit `{s}`: `{rate}` is not a whole number of requests"))?;
     let per = per.trim();
-    // a bare unit means one of it: `s` is `1s`
-    let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
-        per.to_owned()
-    } else {
+    if per.is_empty() {
+        anyhow::bail!("--limit `{s}`: expected RATE/INTERVAL, e.g. 5/s or 100/m");
+    }
+    // a bare unit means one of it: `s` is `1s`; anything else is read (and quoted) as typed
+    let per = if per.chars().all(char::is_alphabetic) {
         format!("1{per}")
+    } else {
+        per.to_owned()
     };
     Ok((rate, dur("--limit", &per)?))
 }
@@ -401,6 +404,19 @@ mod tests {
         assert_eq!(rate_per("3/2s").unwrap(), (3, Dur(Duration::from_secs(2))));
         for bad in ["5", "x/s", "5/fortnight", "-1/s"] {
             assert!(rate_per(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_limit_without_an_interval_or_with_a_signed_one_is_refused_quoting_what_was_typed() {
+        for (bad, quoted) in [
+            ("5/", "5/"),
+            ("5/ ", "5/ "),
+            ("5/-1s", "-1s"),
+            ("5//s", "/s"),
+        ] {
+            let e = format!("{:#}", rate_per(bad).unwrap_err());
+            assert!(e.contains(&format!("`{quoted}`")), "{bad}: {e}");
         }
     }
 

@@ -110,7 +110,7 @@ pub struct SignArgs {
     #[arg(long)]
     pub id: Option<String>,
     /// The Unix timestamp (default: now).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub timestamp: Option<i64>,
     /// The body: a file, or `-` / nothing for stdin. Signed byte for byte.
     pub file: Option<String>,
@@ -136,7 +136,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub id: Option<String>,
     /// The `webhook-timestamp` header (Standard Webhooks shorthand for `-H`).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub timestamp: Option<String>,
     /// The `webhook-signature` header (one or more space-separated `v1,…` tokens).
     #[arg(long)]
@@ -589,6 +589,38 @@ pub async fn verify_cmd(c: &Client, a: VerifyArgs) -> Result<i32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_negative_timestamp_is_a_value_for_verify_and_sign() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "hookpit",
+            "verify",
+            "--secret",
+            "s",
+            "--timestamp",
+            "-1",
+            "body.json",
+        ])
+        .unwrap();
+        let Some(crate::cli::Command::Verify(a)) = cli.command else {
+            panic!("not verify");
+        };
+        assert_eq!(a.timestamp.as_deref(), Some("-1"));
+        let cli = crate::cli::Cli::try_parse_from([
+            "hookpit",
+            "sign",
+            "--secret",
+            "s",
+            "--timestamp",
+            "-5",
+        ])
+        .unwrap();
+        let Some(crate::cli::Command::Sign(a)) = cli.command else {
+            panic!("not sign");
+        };
+        assert_eq!(a.timestamp, Some(-5));
+    }
+
     #[test]
     fn a_mistyped_event_name_suggests_the_nearest_names() {
         let names = ["payment_received", "payment_failed", "site_created"];

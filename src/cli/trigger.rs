@@ -14,7 +14,7 @@ use bytes::Bytes;
 use clap::Args;
 use colored::Colorize;
 
-use super::args::read_input;
+use super::args::read_input_within;
 use super::output::{outln, preview, status_text, EXIT_NO_MATCH, EXIT_OK};
 use crate::provider::{self, Provider, Trigger};
 use crate::trigger_api::{fire, Target};
@@ -88,7 +88,11 @@ pub async fn trigger(a: TriggerArgs) -> Result<i32> {
         headers.push((name.trim().to_owned(), value.trim().to_owned()));
     }
     let data = match &a.data {
-        Some(d) => Some(Bytes::from(read_input(Some(d))?)),
+        Some(d) => Some(Bytes::from(read_input_within(
+            Some(d),
+            "--data",
+            provider::MAX_DATA,
+        )?)),
         None => None,
     };
     let prepared = provider::prepare(&Trigger {

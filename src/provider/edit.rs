@@ -20,6 +20,8 @@ pub fn parse_value(text: &str) -> Value {
 /// an error naming the path and what is there.
 pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let segments: Vec<&str> = path.split('.').collect();
+    // messages show at most this much of a path (and of what was walked)
+    let path = &clipped(path);
     if path.is_empty() || segments.iter().any(|s| s.is_empty()) {
         return Err(format!(
             "`{path}` is not a dot path like data.object.amount"
@@ -31,7 +33,7 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String
     let mut here = root;
     for (i, seg) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
-        let walked = segments[..=i].join(".");
+        let walked = || clipped(&segments[..=i].join("."));
         if here.is_null() {
             // a null on the way is as good as missing
             *here = Value::Object(Map::new());
@@ -49,7 +51,8 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String
                 let len = items.len();
                 let Some(slot) = seg.parse::<usize>().ok().and_then(|n| items.get_mut(n)) else {
                     return Err(format!(
-                        "`{path}`: `{walked}` is not an index of the {len}-item list there"
+                        "`{path}`: `{}` is not an index of the {len}-item list there",
+                        walked()
                     ));
                 };
                 if last {
@@ -59,7 +62,7 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String
                 slot
             }
             other => {
-                let parent = segments[..i].join(".");
+                let parent = clipped(&segments[..i].join("."));
                 return Err(format!(
                     "`{path}`: `{parent}` is {}, not an object",
                     kind(other)
@@ -68,6 +71,14 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String
         };
     }
     Ok(())
+}
+
+/// At most 100 characters of a path typed by someone else, for a message (then `…`).
+fn clipped(path: &str) -> String {
+    match path.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}…", &path[..cut]),
+        None => path.to_owned(),
+    }
 }
 
 /// "a number", "a string", … for error messages.
@@ -135,5 +146,21 @@ mod tests {
         assert!(set_path(&mut v, "", json!(1)).is_err());
         let deep = vec!["a"; MAX_PATH_DEPTH + 1].join(".");
         assert!(set_path(&mut v, &deep, json!(1)).is_err());
+    }
+
+    #[test]
+    fn an_error_about_a_huge_path_shows_only_its_start() {
+        let long = "k".repeat(1_000_000);
+        let mut v = json!({"n": 1});
+        v[&long] = json!(1);
+        for path in [
+            format!("{long}..x"),
+            vec![long.as_str(); MAX_PATH_DEPTH + 1].join("."),
+            format!("n.{long}"),
+            format!("{long}.{long}"),
+        ] {
+            let e = set_path(&mut v, &path, json!(1)).unwrap_err();
+            assert!(e.len() < 400, "{} bytes", e.len());
+        }
     }
 }

@@ -11,7 +11,8 @@
 //! `fresh` the random ids.
 //!
 //! Uses `sign` (the signatures, Standard Webhooks secrets), `catalog` (the Standard Webhooks
-//! events), `webhook` (the checks of a header's name and value) and `error`. Pure apart from
+//! events), `webhook` (the checks of a header's name and value), `render` (which headers frame
+//! a request rather than belong to it) and `error`. Pure apart from
 //! the clock and the random source: sending is the caller's (`trigger_api`, `cli::trigger`).
 //! [`delivery_headers`] tells the sender (`deliver`) what a vendor scheme's receivers expect
 //! beside the signature.
@@ -92,7 +93,8 @@ impl Provider {
                 Error::bad(
                     "provider",
                     format!(
-                        "unknown provider `{name}`; {}",
+                        "unknown provider `{}`; {}",
+                        shown(name),
                         hint(
                             name,
                             names.iter().copied(),
@@ -155,7 +157,8 @@ pub struct Trigger {
     /// `--data`: the payload's exact bytes, replacing the event's. Must be JSON; sent byte for
     /// byte unless `sets` edit it (then it is parsed, edited and serialised again).
     pub data: Option<Bytes>,
-    /// Extra headers, added after the provider's own (one of the same name replaces it).
+    /// Extra headers, added after the provider's own (one of the same name replaces it);
+    /// none that frames the request or its connection (`Content-Length`, `Host`, …).
     pub headers: Vec<(String, String)>,
 }
 
@@ -185,7 +188,7 @@ pub fn prepare(t: &Trigger) -> Result<Prepared> {
             "event",
             format!(
                 "unknown {p} event `{}`; {}",
-                t.event,
+                shown(&t.event),
                 hint(
                     &t.event,
                     events.iter().map(String::as_str),
@@ -249,6 +252,17 @@ pub fn prepare(t: &Trigger) -> Result<Prepared> {
     for (name, value) in &t.headers {
         crate::webhook::check_header_name(name).map_err(|m| Error::bad("headers", m))?;
         crate::webhook::check_header_value(name, value).map_err(|m| Error::bad("headers", m))?;
+        if !crate::render::is_end_to_end(name) {
+            // the client writes the framing from the URL and the body; a second one would
+            // make a request the target reads differently from what was signed
+            return Err(Error::bad(
+                "headers",
+                format!(
+                    "`{}` frames the request or its connection and is written by the client",
+                    shown(name)
+                ),
+            ));
+        }
         match headers
             .iter_mut()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -290,6 +304,14 @@ pub fn new_secret(p: Provider) -> Result<String> {
     }
 }
 
+/// A name as typed, for a message: at most 64 characters of it (then `…`).
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_owned(),
+    }
+}
+
 /// "did you mean …?" for a mistyped name, or `otherwise`.
 fn hint<'a>(typed: &str, names: impl Iterator<Item = &'a str>, otherwise: &str) -> String {
     match nearest(typed, names).as_slice() {
@@ -302,8 +324,12 @@ fn hint<'a>(typed: &str, names: impl Iterator<Item = &'a str>, otherwise: &str) 
 /// The names closest to a mistyped one: those at the smallest edit distance, if that is at most
 /// a third of its length (and at least 2); at most three, in name order.
 pub fn nearest<'a>(typed: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let limit = (typed.chars().count() / 3).max(2);
+    let len = typed.chars().count();
+    let limit = (len / 3).max(2);
     let mut scored: Vec<(usize, &str)> = names
+        // the distance is at least the difference in length: a name far longer or shorter
+        // than the one typed is never near, and is not compared (so the work stays linear)
+        .filter(|n| n.chars().count().abs_diff(len) <= limit)
         .map(|n| (edit_distance(typed, n), n))
         .filter(|(d, _)| *d <= limit)
         .collect();

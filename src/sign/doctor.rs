@@ -360,8 +360,10 @@ pub fn diagnose(
     let late = signed.timestamp.and_then(|(ts, name)| {
         check_tolerance(ts, now_unix, tolerance_secs).map(|problem| {
             // "1700000000 is 3600 s old (tolerance 300 s)" -> "… old, tolerance 300 s"
+            // `Stripe-Signature t=` runs straight into its value
+            let gap = if name.ends_with('=') { "" } else { " " };
             format!(
-                "{name} {}",
+                "{name}{gap}{}",
                 problem
                     .replace(" (tolerance", ", tolerance")
                     .replace(')', "")
@@ -986,12 +988,29 @@ mod tests {
     }
 
     #[test]
+    fn extreme_timestamps_are_named_as_sent_and_their_age_is_exact() {
+        let h = vec![("Stripe-Signature".to_owned(), "t=-1,v1=00".to_owned())];
+        let r = run(Scheme::Stripe, &h, BODY, NOW).reason.unwrap();
+        assert!(
+            r.starts_with(&format!("Stripe-Signature t=-1 is {} s old", NOW + 1)),
+            "{r}"
+        );
+        let h = vec![
+            ("X-Slack-Request-Timestamp".to_owned(), i64::MIN.to_string()),
+            ("X-Slack-Signature".to_owned(), "v0=00".to_owned()),
+        ];
+        let r = run(Scheme::Slack, &h, BODY, NOW).reason.unwrap();
+        let age = i128::from(NOW) - i128::from(i64::MIN);
+        assert!(r.contains(&format!("is {age} s old")), "{r}");
+    }
+
+    #[test]
     fn a_stale_timestamp_and_a_wrong_secret_are_both_said() {
         let h = signed(Scheme::Stripe, b"other", BODY, NOW - 3600);
         let r = run(Scheme::Stripe, &h, BODY, NOW).reason.unwrap();
         assert!(
             r.starts_with(
-                "Stripe-Signature t= 1699996400 is 3600 s old, tolerance 300 s; wrong secret or changed body"
+                "Stripe-Signature t=1699996400 is 3600 s old, tolerance 300 s; wrong secret or changed body"
             ),
             "{r}"
         );

@@ -13,6 +13,7 @@ mod export; // HAR 1.2 (schema-checked) and NDJSON exports, curl commands, repla
 mod hookfile; // hookpit.toml: declarations reach the server; errors name file, line and key
 mod hostile_config; // bin configs that would break HTTP or exhaust the server are refused, naming the field
 mod hostile_outbound; // decompression bombs, forward loops, caps on mirror forwards and pending deliveries
+mod hostile_provider; // the provider kit under hostile input: trigger, replay edits, doctor, HTTPS, rate limits
 mod hostile_store; // the store under floods of bins, huge filters and racing deletes
 mod hostile_wire; // hostile input on the wire: tiny chunks, bad framing, stalls, idle keep-alive
 mod import; // exports loaded back: NDJSON and HAR, byte-exact, new ids, waits and viewers, limits
