@@ -750,19 +750,23 @@ impl BinRules {
 
     /// Checks the request's signature when the bin verifies: the plain check first and, for a
     /// request that fails it, the signature doctor's diagnosis (why, expected vs received).
-    /// Called on the capture path outside the store's lock; a body over
-    /// [`DIAGNOSE_INLINE_MAX`] is diagnosed on the blocking pool, where re-serialising and
-    /// re-hashing it (milliseconds for a MiB) does not hold up other connections, and only
-    /// while one of `turns` is free: past [`DIAGNOSES_AT_ONCE`] such diagnoses, a failed
-    /// check keeps the plain verdict and says it was not diagnosed, so a flood of large
-    /// badly signed bodies costs no more than their plain check.
-    pub async fn check_signature(
+    /// Called on the capture path outside the store's lock. A body up to
+    /// [`DIAGNOSE_INLINE_MAX`] is diagnosed here; a larger one keeps the plain verdict, and
+    /// while one of `turns` is free (at most [`DIAGNOSES_AT_ONCE`] at once, server-wide) a
+    /// [`LateDiagnosis`] is handed back for the caller to run on the blocking pool once the
+    /// request is recorded and answered, so re-serialising and re-hashing a large body never
+    /// delays the sender's answer. Past that many, the check keeps its plain verdict and says it
+    /// was not diagnosed further, so a flood of large badly signed bodies costs no more than
+    /// their plain check.
+    pub fn check_signature(
         &self,
         r: &CapturedRequest,
         now_unix: i64,
         turns: &Arc<tokio::sync::Semaphore>,
-    ) -> Option<SignatureCheck> {
-        let v = self.verify.as_ref()?;
+    ) -> (Option<SignatureCheck>, Option<LateDiagnosis>) {
+        let Some(v) = self.verify.as_ref() else {
+            return (None, None);
+        };
         let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
         let tolerance = v.tolerance.as_secs() as i64;
         let verdict = match &v.whsec {
@@ -776,41 +780,71 @@ impl BinRules {
                 tolerance,
             ),
         };
-        let scheme = v.scheme.as_str().to_owned();
         if verdict.is_valid() {
-            return Some(SignatureCheck {
-                scheme,
-                valid: true,
-                reason: None,
-                expected: None,
-                received: None,
-            });
+            return (Some(check(v, sign_valid())), None);
         }
-        let diagnosis = if r.body.bytes.len() <= DIAGNOSE_INLINE_MAX {
-            diagnose(v, &r.headers, &r.body.bytes, now_unix, tolerance)
-        } else if let Ok(turn) = turns.clone().try_acquire_owned() {
-            let (v, heads, body) = (v.clone(), r.headers.clone(), r.body.bytes.clone());
-            let fallback = verdict.clone();
-            tokio::task::spawn_blocking(move || {
-                let _turn = turn;
-                diagnose(&v, &heads, &body, now_unix, tolerance)
-            })
-            .await
-            .unwrap_or_else(|_| plain_diagnosis(fallback))
-        } else {
-            let mut d = plain_diagnosis(verdict);
-            d.reason = d.reason.map(|r| {
-                format!("{r} (not diagnosed further: other large bodies were being diagnosed)")
-            });
-            d
-        };
-        Some(SignatureCheck {
-            scheme,
-            valid: false,
-            reason: diagnosis.reason,
-            expected: diagnosis.expected,
-            received: diagnosis.received,
-        })
+        if r.body.bytes.len() <= DIAGNOSE_INLINE_MAX {
+            let d = diagnose(v, &r.headers, &r.body.bytes, now_unix, tolerance);
+            return (Some(check(v, d)), None);
+        }
+        match turns.clone().try_acquire_owned() {
+            Ok(turn) => (
+                Some(check(v, plain_diagnosis(verdict))),
+                Some(LateDiagnosis {
+                    verify: v.clone(),
+                    now_unix,
+                    tolerance,
+                    _turn: turn,
+                }),
+            ),
+            Err(_) => {
+                let mut d = plain_diagnosis(verdict);
+                d.reason = d.reason.map(|r| {
+                    format!("{r} (not diagnosed further: other large bodies were being diagnosed)")
+                });
+                (Some(check(v, d)), None)
+            }
+        }
+    }
+}
+
+/// A large request's signature diagnosis, to run after it is recorded: holds one of the
+/// server's diagnosis turns until it is done.
+pub struct LateDiagnosis {
+    verify: Verify,
+    now_unix: i64,
+    tolerance: i64,
+    _turn: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl LateDiagnosis {
+    /// The doctor's verdict on `r` (slow: meant for the blocking pool).
+    pub fn run(self, r: &CapturedRequest) -> SignatureCheck {
+        let d = diagnose(
+            &self.verify,
+            &r.headers,
+            &r.body.bytes,
+            self.now_unix,
+            self.tolerance,
+        );
+        check(&self.verify, d)
+    }
+}
+
+/// A valid verdict as a diagnosis.
+fn sign_valid() -> sign::Diagnosis {
+    plain_diagnosis(Verdict::Valid)
+}
+
+/// The stored check of a verdict under `v`'s scheme.
+fn check(v: &Verify, d: sign::Diagnosis) -> SignatureCheck {
+    let valid = d.verdict.is_valid();
+    SignatureCheck {
+        scheme: v.scheme.as_str().to_owned(),
+        valid,
+        reason: if valid { None } else { d.reason },
+        expected: if valid { None } else { d.expected },
+        received: if valid { None } else { d.received },
     }
 }
 
@@ -1004,8 +1038,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_large_failed_body_is_diagnosed_only_while_a_turn_is_free() {
+    #[test]
+    fn a_large_failed_body_is_diagnosed_after_recording_and_only_while_a_turn_is_free() {
         let setup = BinSetup::from_json(
             &serde_json::json!({"verify": {"scheme": "github", "secret": "s"}}),
             usize::MAX,
@@ -1018,12 +1052,23 @@ mod tests {
         );
         let r = request(body.as_bytes(), vec![bad]);
         let busy = Arc::new(tokio::sync::Semaphore::new(0));
-        let plain = setup.rules.check_signature(&r, 0, &busy).await.unwrap();
-        assert!(!plain.valid);
+        let (plain, late) = setup.rules.check_signature(&r, 0, &busy);
+        let plain = plain.unwrap();
+        assert!(!plain.valid && late.is_none());
         let why = plain.reason.unwrap();
         assert!(why.contains("not diagnosed further"), "{why}");
         let free = Arc::new(tokio::sync::Semaphore::new(1));
-        let full = setup.rules.check_signature(&r, 0, &free).await.unwrap();
+        let (now, late) = setup.rules.check_signature(&r, 0, &free);
+        // answered with the plain verdict; the doctor's comes later, holding the turn
+        assert!(now.unwrap().expected.is_none());
+        let late = late.expect("a diagnosis to run after recording");
+        assert_eq!(
+            free.available_permits(),
+            0,
+            "the turn is held while it waits"
+        );
+        let full = late.run(&r);
+        assert!(!full.valid);
         let why = full.reason.unwrap();
         assert!(!why.contains("not diagnosed further"), "{why}");
         assert!(full.expected.is_some(), "the doctor ran: {why}");

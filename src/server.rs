@@ -540,12 +540,12 @@ impl App {
         });
         let mut passthrough = None;
         let mut mirror = None;
+        let mut late_diagnosis = None;
         if let Some(rules) = &rules {
             let now = crate::sign::unix_now();
-            snap.request.signature = rules
-                .check_signature(&snap.request, now, &self.diagnoses)
-                .await
-                .map(Box::new);
+            let (check, late) = rules.check_signature(&snap.request, now, &self.diagnoses);
+            snap.request.signature = check.map(Box::new);
+            late_diagnosis = late;
             if let Some(f) = rules.forward.as_ref().filter(|_| limited.is_none()) {
                 let decided = self
                     .forwarder
@@ -606,6 +606,14 @@ impl App {
             });
         if let Some(m) = mirror {
             self.forwarder.mirror(m, rec.clone());
+        }
+        if let Some(late) = late_diagnosis {
+            // a large body's diagnosis, after the answer: the request is updated when it is done
+            let (store, rec) = (self.api.store.clone(), rec.clone());
+            tokio::task::spawn_blocking(move || {
+                let check = late.run(&rec);
+                store.update(rec.id, |r| r.signature = Some(Box::new(check)));
+            });
         }
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
