@@ -56,7 +56,13 @@ pub struct Ctx {
     pub max_body: usize,
     /// The server's `--max-header-size`: a replay's header list may not be larger.
     pub max_header_size: usize,
+    /// Replays and triggers in flight: at most [`MAX_SENDS`] at once, so clients that go
+    /// away while a slow target keeps them waiting cannot pile up sockets and tasks.
+    pub sends: Arc<tokio::sync::Semaphore>,
 }
+
+/// Replays and triggers sent at once; more are answered 503.
+pub const MAX_SENDS: usize = 64;
 
 /// Decoding captured bodies: at most `limit` bytes of output (`--max-body`), at most
 /// [`MAX_DECODES`] at once, each on a blocking thread so the runtime's workers keep capturing.
@@ -260,6 +266,7 @@ impl Ctx {
                 self.replay(&r, body).await
             }
             (&Method::POST, ["trigger"]) => {
+                let _turn = self.send_turn()?;
                 let body = read_json_within(req, crate::trigger_api::MAX_REQUEST_BYTES).await?;
                 let instance = self.store.instance();
                 ok(crate::trigger_api::handle(&self.outbound, instance, body).await?)
@@ -508,7 +515,17 @@ impl Ctx {
     /// `POST /_/api/requests/{id}/replay`: the captured request, edited and re-signed as the
     /// body asks ([`crate::replay`]), sent to `url`; the target's answer (or why there was
     /// none) and what was sent.
+    /// A turn to send a replay or trigger now, or 503 while [`MAX_SENDS`] are in flight.
+    fn send_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.sends.clone().try_acquire_owned().map_err(|_| {
+            Error::Busy(format!(
+                "{MAX_SENDS} replays and triggers are already waiting for their targets; try again shortly"
+            ))
+        })
+    }
+
     async fn replay(&self, r: &CapturedRequest, body: serde_json::Value) -> Result<Resp> {
+        let _turn = self.send_turn()?;
         let bounds = replay::Bounds {
             max_body: self.max_body,
             max_head: self.max_header_size,

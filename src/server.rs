@@ -234,6 +234,7 @@ impl Server {
                 decoding: api::Decoding::new(config.max_body),
                 max_body: config.max_body,
                 max_header_size: config.max_header_size,
+                sends: Arc::new(tokio::sync::Semaphore::new(api::MAX_SENDS)),
             },
             sender: sender.clone(),
             config,

@@ -257,3 +257,63 @@ async fn plain_http_sent_to_the_https_port_is_told_to_use_https() {
     );
     assert!(s.store().latest(None).is_none(), "nothing was captured");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_and_triggers_waiting_on_a_silent_target_are_capped_and_the_rest_told_busy() {
+    let s = support::start().await;
+    let caught = post(&format!("{}/b/x", s.base_url()), "{}").await;
+    let id = caught.json()["id"].as_u64().unwrap();
+    // a target that accepts connections and never answers
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hook", silent.local_addr().unwrap());
+    let (held_tx, mut held_rx) = tokio::sync::mpsc::unbounded_channel();
+    let acceptor = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+            let _ = held_tx.send(held.len());
+        }
+    });
+    let replay_url = format!("{}/_/api/requests/{id}/replay", s.base_url());
+    let body = json!({"url": target, "timeout": "1m"}).to_string();
+    let mut waiting = Vec::new();
+    for _ in 0..hookpit::api::MAX_SENDS {
+        let (u, b) = (replay_url.clone(), body.clone());
+        waiting.push(tokio::spawn(async move { post(&u, &b).await }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut connected = 0;
+    while connected < hookpit::api::MAX_SENDS {
+        connected = tokio::time::timeout_at(deadline.into(), held_rx.recv())
+            .await
+            .expect("every replay reaches the target")
+            .unwrap();
+    }
+    // one more of either kind is refused at once, saying why
+    let more = post(&replay_url, &body).await;
+    assert_eq!(more.status, 503, "{}", more.text());
+    assert_eq!(more.json()["error"]["code"], "busy");
+    let trigger = post(
+        &format!("{}/_/api/trigger", s.base_url()),
+        &json!({"provider": "github", "event": "ping", "url": target}).to_string(),
+    )
+    .await;
+    assert_eq!(trigger.status, 503, "{}", trigger.text());
+    // the target goes away: the waiting replays end and turns are free again
+    acceptor.abort();
+    let _ = acceptor.await;
+    for w in waiting {
+        let a = tokio::time::timeout(Duration::from_secs(20), w)
+            .await
+            .expect("a replay ends once its target closes")
+            .unwrap();
+        assert_eq!(a.status, 200, "{}", a.text());
+        assert_eq!(a.json()["ok"], false);
+    }
+    let again = post(
+        &replay_url,
+        &json!({"url": s.catch_url("back")}).to_string(),
+    )
+    .await;
+    assert_eq!(again.json()["ok"], true, "{}", again.text());
+}
