@@ -8,7 +8,8 @@
 //! Modules form layers; a module uses only those in its own or a lower layer:
 //!
 //! 1. **Plain data and pure functions** — `error` (the one error enum), `units` (sizes and
-//!    durations), `field` (a config problem's field path), `rand` (SplitMix64), `model` (a
+//!    durations), `field` (a config problem's field path), `names` ("did you mean …?"),
+//!    `rand` (SplitMix64), `model` (a
 //!    captured request), `decode` (bounded Content-Encoding), `matcher` (filters), `sign`
 //!    (signatures), `catalog` (the event catalog), `render` (curl, HAR, NDJSON), `import` (an
 //!    NDJSON or HAR export read back), `webhook` (webhook definitions), `provider` (provider
@@ -56,6 +57,7 @@ pub mod limit;
 pub mod live;
 pub mod matcher;
 pub mod model;
+pub mod names;
 pub mod outbound;
 pub mod provider;
 pub mod rand;

@@ -163,7 +163,7 @@ pub async fn send(c: &Client, a: SendArgs) -> Result<i32> {
     let ans = c.send(Method::POST, &path, body).await?;
     if ans.status == 404 && a.webhook.is_none() {
         let list: EventList = c.get("/_/api/events").await?;
-        let near = nearest(&a.event, list.events.iter().map(|e| e.name.as_str()));
+        let near = crate::names::nearest(&a.event, list.events.iter().map(|e| e.name.as_str()));
         let hint = match near.as_slice() {
             [] => "see `hookpit events` for the catalog".to_owned(),
             [one] => format!("did you mean {one}?"),
@@ -305,44 +305,6 @@ pub async fn test(c: &Client, a: TestArgs) -> Result<i32> {
         }
     }
     Ok(if out.ok { EXIT_OK } else { EXIT_NO_MATCH })
-}
-
-/// The names closest to a mistyped one: those at the smallest edit distance, if that is at most
-/// a third of its length (and at least 2); at most three, in name order.
-fn nearest<'a>(typed: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let limit = (typed.chars().count() / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = names
-        .map(|n| (edit_distance(typed, n), n))
-        .filter(|(d, _)| *d <= limit)
-        .collect();
-    scored.sort();
-    let best = scored.first().map_or(0, |s| s.0);
-    scored
-        .into_iter()
-        .take_while(|s| s.0 == best)
-        .take(3)
-        .map(|(_, n)| n)
-        .collect()
-}
-
-/// Levenshtein distance over characters (names are short: quadratic is fine).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// Prints the JSON the API answers at `path`, as one line (the verbs' `--json`).
@@ -619,16 +581,5 @@ mod tests {
             panic!("not sign");
         };
         assert_eq!(a.timestamp, Some(-5));
-    }
-
-    #[test]
-    fn a_mistyped_event_name_suggests_the_nearest_names() {
-        let names = ["payment_received", "payment_failed", "site_created"];
-        assert_eq!(
-            super::nearest("payment_recieved", names.into_iter()),
-            vec!["payment_received"]
-        );
-        assert!(super::nearest("zzz", names.into_iter()).is_empty());
-        assert_eq!(super::edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -314,53 +314,11 @@ fn shown(name: &str) -> String {
 
 /// "did you mean …?" for a mistyped name, or `otherwise`.
 fn hint<'a>(typed: &str, names: impl Iterator<Item = &'a str>, otherwise: &str) -> String {
-    match nearest(typed, names).as_slice() {
+    match crate::names::nearest(typed, names).as_slice() {
         [] => format!("expected {otherwise}"),
         [one] => format!("did you mean {one}?"),
         many => format!("did you mean one of {}?", many.join(", ")),
     }
-}
-
-/// The names closest to a mistyped one: those at the smallest edit distance, if that is at most
-/// a third of its length (and at least 2); at most three, in name order.
-pub fn nearest<'a>(typed: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let len = typed.chars().count();
-    let limit = (len / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = names
-        // the distance is at least the difference in length: a name far longer or shorter
-        // than the one typed is never near, and is not compared (so the work stays linear)
-        .filter(|n| n.chars().count().abs_diff(len) <= limit)
-        .map(|n| (edit_distance(typed, n), n))
-        .filter(|(d, _)| *d <= limit)
-        .collect();
-    scored.sort();
-    let best = scored.first().map_or(0, |s| s.0);
-    scored
-        .into_iter()
-        .take_while(|s| s.0 == best)
-        .take(3)
-        .map(|(_, n)| n)
-        .collect()
-}
-
-/// Levenshtein distance over characters (names are short: quadratic is fine).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// The headers besides the signature that a provider's own receivers expect on a webhook
