@@ -779,13 +779,41 @@ fn default_response(r: &CapturedRequest, html: bool, content_type: &Arc<str>) ->
         );
         ("text/html; charset=utf-8", page.into_bytes())
     } else {
-        // `{"ok":true,"bin":…,"id":…}` written straight into one buffer (trimmed to its length
-        // below): this runs for every capture without rules
-        use std::io::Write as _;
-        let mut body = Vec::with_capacity(40 + r.bin.len());
-        body.extend_from_slice(b"{\"ok\":true,\"bin\":");
-        let _ = serde_json::to_writer(&mut body, &r.bin);
-        let _ = write!(body, ",\"id\":{}}}", r.id);
+        // `{"ok":true,"bin":…,"id":…}` written straight into one buffer of its exact length:
+        // this runs for every capture without rules, under the store's lock
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut id = r.id;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (id % 10) as u8;
+            id /= 10;
+            if id == 0 {
+                break;
+            }
+        }
+        let id = &digits[at..];
+        // a bin's name needs no JSON escaping (`valid_bin_name`); anything else is escaped
+        let plain = r
+            .bin
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let bin = if plain {
+            std::borrow::Cow::Borrowed(r.bin.as_str())
+        } else {
+            std::borrow::Cow::Owned(serde_json::to_string(&r.bin).unwrap_or_default())
+        };
+        let quote: &[u8] = if plain { b"\"" } else { b"" };
+        const HEAD: &[u8] = b"{\"ok\":true,\"bin\":";
+        let mut body =
+            Vec::with_capacity(HEAD.len() + bin.len() + 2 * quote.len() + 6 + id.len() + 1);
+        body.extend_from_slice(HEAD);
+        body.extend_from_slice(quote);
+        body.extend_from_slice(bin.as_bytes());
+        body.extend_from_slice(quote);
+        body.extend_from_slice(b",\"id\":");
+        body.extend_from_slice(id);
+        body.push(b'}');
         ("application/json", body)
     };
     ResponseSent {
@@ -848,6 +876,20 @@ pub fn to_hyper(sent: &ResponseSent) -> Resp {
     let mut r = Response::new(Full::new(sent.body.bytes.clone()));
     *r.status_mut() = StatusCode::from_u16(sent.status).unwrap_or(StatusCode::OK);
     for h in &sent.headers {
+        // the default answer's header, without parsing its name or copying its value
+        if h.name.eq_ignore_ascii_case("content-type") {
+            let known = match &*h.value {
+                b"application/json" => Some(HeaderValue::from_static("application/json")),
+                b"text/html; charset=utf-8" => {
+                    Some(HeaderValue::from_static("text/html; charset=utf-8"))
+                }
+                _ => None,
+            };
+            if let Some(v) = known {
+                r.headers_mut().append(hyper::header::CONTENT_TYPE, v);
+                continue;
+            }
+        }
         if let (Ok(n), Ok(v)) = (
             hyper::header::HeaderName::from_bytes(h.name.as_bytes()),
             HeaderValue::from_bytes(&h.value),
@@ -856,4 +898,48 @@ pub fn to_hyper(sent: &ResponseSent) -> Resp {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(id: RequestId, bin: &str) -> CapturedRequest {
+        CapturedRequest {
+            id,
+            bin: bin.into(),
+            received_at: std::time::SystemTime::now(),
+            timings: Default::default(),
+            method: "POST".into(),
+            target: "/x".into(),
+            path: "/x".into(),
+            query: Vec::new(),
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            headers: Vec::new(),
+            body: Default::default(),
+            response: Default::default(),
+            signature: None,
+            forward: None,
+        }
+    }
+
+    #[test]
+    fn the_default_answer_is_the_json_of_its_bin_and_id_and_exactly_that_long() {
+        let ct: Arc<str> = Arc::from("Content-Type");
+        for (id, bin) in [
+            (0, "default"),
+            (7, "a.b-c_1"),
+            (1_234_567_890, "stripe"),
+            (u64::MAX, "x"),
+            (42, "quo\"te\\back"),
+        ] {
+            let sent = default_response(&captured(id, bin), false, &ct);
+            let want = serde_json::to_vec(&serde_json::json!({"ok": true, "bin": bin, "id": id}))
+                .unwrap();
+            assert_eq!(&sent.body.bytes[..], &want[..], "{bin} {id}");
+            let hyper = to_hyper(&sent);
+            assert_eq!(hyper.headers()["content-type"], "application/json");
+        }
+    }
 }
