@@ -373,9 +373,14 @@ pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
-    let path = percent_encoding::percent_decode_str(path_raw)
-        .decode_utf8_lossy()
-        .into_owned();
+    let path = if path_raw.contains('%') {
+        percent_encoding::percent_decode_str(path_raw)
+            .decode_utf8_lossy()
+            .into_owned()
+    } else {
+        // nothing to decode (the common case): a copy
+        path_raw.to_owned()
+    };
     let query = query_raw.map(parse_query).unwrap_or_default();
     (path, query)
 }

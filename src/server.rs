@@ -878,11 +878,11 @@ pub fn to_hyper(sent: &ResponseSent) -> Resp {
     for h in &sent.headers {
         // the default answer's header, without parsing its name or copying its value
         if h.name.eq_ignore_ascii_case("content-type") {
+            const JSON: HeaderValue = HeaderValue::from_static("application/json");
+            const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
             let known = match &*h.value {
-                b"application/json" => Some(HeaderValue::from_static("application/json")),
-                b"text/html; charset=utf-8" => {
-                    Some(HeaderValue::from_static("text/html; charset=utf-8"))
-                }
+                b"application/json" => Some(JSON),
+                b"text/html; charset=utf-8" => Some(HTML),
                 _ => None,
             };
             if let Some(v) = known {
