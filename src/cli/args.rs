@@ -31,18 +31,13 @@ pub fn size(flag: &str, s: &str) -> Result<usize> {
     parse_size(s).with_context(|| flag.to_owned())
 }
 
-/// Reads a file, or stdin for `None` / `-`.
+/// The most any command reads from a file or stdin (a body, a config, an export): an endless
+/// stream (`/dev/zero`, a pipe that never ends) is refused there instead of filling memory.
+pub const MAX_INPUT: usize = 1 << 30;
+
+/// Reads a file, or stdin for `None` / `-`, at most [`MAX_INPUT`] bytes.
 pub fn read_input(path: Option<&str>) -> Result<Vec<u8>> {
-    match path {
-        None | Some("-") => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("cannot read stdin")?;
-            Ok(buf)
-        }
-        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {p}")),
-    }
+    read_input_within(path, "input", MAX_INPUT)
 }
 
 /// Reads a file, or stdin for `None` / `-`, refusing one of more than `max` bytes as soon as
