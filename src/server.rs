@@ -935,8 +935,8 @@ mod tests {
             (42, "quo\"te\\back"),
         ] {
             let sent = default_response(&captured(id, bin), false, &ct);
-            let want = serde_json::to_vec(&serde_json::json!({"ok": true, "bin": bin, "id": id}))
-                .unwrap();
+            let want =
+                serde_json::to_vec(&serde_json::json!({"ok": true, "bin": bin, "id": id})).unwrap();
             assert_eq!(&sent.body.bytes[..], &want[..], "{bin} {id}");
             let hyper = to_hyper(&sent);
             assert_eq!(hyper.headers()["content-type"], "application/json");
