@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -300,7 +299,7 @@ pub fn resign(headers: &mut Vec<Header>, body: &[u8], verify: &Verify, fresh: &F
                 set(
                     headers,
                     sign::GITHUB_SIGNATURE_SHA1,
-                    &github_sha1(raw, body),
+                    &sign::github_sign_sha1(raw, body),
                 );
             }
         }
@@ -319,22 +318,6 @@ pub fn resign(headers: &mut Vec<Header>, body: &[u8], verify: &Verify, fresh: &F
             );
         }
     }
-}
-
-/// GitHub's legacy `X-Hub-Signature` value: `sha1=` + lowercase hex of HMAC-SHA1(secret, body).
-fn github_sha1(secret: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length: `new_from_slice` cannot fail
-    let Ok(mut mac) = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret) else {
-        return String::new();
-    };
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha1={hex}")
 }
 
 fn has(headers: &[Header], name: &str) -> bool {

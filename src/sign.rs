@@ -363,6 +363,13 @@ pub fn github_sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex_encode(&mac.finalize().into_bytes()))
 }
 
+/// GitHub's legacy `X-Hub-Signature` value: `sha1=` + lowercase hex of HMAC-SHA1(secret, body).
+pub fn github_sign_sha1(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = hmac_sha1(secret);
+    mac.update(body);
+    format!("sha1={}", hex_encode(&mac.finalize().into_bytes()))
+}
+
 /// Verifies a GitHub delivery: `X-Hub-Signature-256: sha256=<hex>`, or, only when that header
 /// is absent, the legacy `X-Hub-Signature: sha1=<hex>`. GitHub signs no timestamp.
 pub fn github_verify(secret: &[u8], headers: &[(&str, &[u8])], body: &[u8]) -> Verdict {
@@ -1166,6 +1173,14 @@ mod tests {
         assert_eq!(
             github_verify(GH_SECRET, &hdrs(&h), GH_BODY),
             Verdict::Missing
+        );
+    }
+
+    #[test]
+    fn the_legacy_sha1_signature_is_githubs_example() {
+        assert_eq!(
+            github_sign_sha1(b"It's a Secret to Everybody", b"Hello, World!"),
+            "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59"
         );
     }
 

@@ -9,7 +9,6 @@
 //! Uses `sign` (the SHA-256 signature), `hmac`/`sha1` for the legacy header, and the sibling
 //! `fresh`.
 
-use hmac::{Hmac, Mac};
 use serde_json::Value;
 
 use super::fresh;
@@ -116,28 +115,13 @@ pub(super) fn headers(event: &str, secret: &str, body: &[u8]) -> Result<Vec<(Str
         ),
         (
             crate::sign::GITHUB_SIGNATURE_SHA1.into(),
-            sha1_signature(secret.as_bytes(), body),
+            crate::sign::github_sign_sha1(secret.as_bytes(), body),
         ),
         (
             crate::sign::GITHUB_SIGNATURE_256.into(),
             crate::sign::github_sign(secret.as_bytes(), body),
         ),
     ])
-}
-
-/// The legacy `X-Hub-Signature` value: `sha1=` + hex of HMAC-SHA1(secret, body).
-fn sha1_signature(secret: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of every length: this cannot fail
-    let mut mac =
-        <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha1={hex}")
 }
 
 #[cfg(test)]
@@ -157,7 +141,7 @@ mod tests {
     #[test]
     fn the_legacy_sha1_header_is_the_right_hmac_of_the_body() {
         let body = br#"{"zen":"x"}"#;
-        let sig = sha1_signature(b"secret", body);
+        let sig = crate::sign::github_sign_sha1(b"secret", body);
         let headers = [(crate::sign::GITHUB_SIGNATURE_SHA1, sig.as_bytes())];
         // alone it is refused for want of the sha256 header, but as the right sha1
         let v = crate::sign::github_verify(b"secret", &headers, body);
