@@ -725,11 +725,7 @@ impl Rec {
             .attempts
             .iter()
             .map(|a| AttemptRecord {
-                at: a.at,
-                url: a.url.to_string(),
-                headers: a.base.to_vec(),
-                timestamp: a.timestamp,
-                sig: sig_record(&a.sig),
+                sent: flight_record(a.at, &a.url, &a.base, a.timestamp, &a.sig),
                 response: a.response.as_ref().map(|r| ResponseRecord {
                     status: r.status,
                     truncated: r.truncated,
@@ -752,14 +748,36 @@ impl Rec {
             body: Blob::of(&self.body),
             note: self.note.as_deref().map(str::to_owned),
             attempts,
-            in_flight: flight.map(|f| FlightRecord {
-                at: f.at,
-                url: f.url.to_string(),
-                headers: f.base.to_vec(),
-                timestamp: f.timestamp,
-                sig: sig_record(&f.sig),
-            }),
+            in_flight: flight.map(|f| flight_record(f.at, &f.url, &f.base, f.timestamp, &f.sig)),
         }))
+    }
+}
+
+/// The stored form of an attempt as sent (of a finished attempt or one in flight).
+fn flight_record(
+    at: SystemTime,
+    url: &str,
+    base: &[Header],
+    timestamp: i64,
+    sig: &Sig,
+) -> FlightRecord {
+    FlightRecord {
+        at,
+        url: url.to_owned(),
+        headers: base.to_vec(),
+        timestamp,
+        sig: sig_record(sig),
+    }
+}
+
+/// An attempt as sent, read back (`last`: the headers of the attempt before, shared when equal).
+fn flight_of(f: FlightRecord, last: &mut Option<Arc<[Header]>>) -> Flight {
+    Flight {
+        at: f.at,
+        url: Arc::from(f.url),
+        base: shared(f.headers, last),
+        timestamp: f.timestamp,
+        sig: sig_of(f.sig),
     }
 }
 
@@ -796,25 +814,20 @@ pub(super) fn read_delivery(id: u64, v: serde_json::Value) -> Result<StoredDeliv
             })),
             None => None,
         };
+        let sent = flight_of(a.sent, &mut last);
         attempts.push(AttemptRec {
-            at: a.at,
-            url: Arc::from(a.url),
-            base: shared(a.headers, &mut last),
-            timestamp: a.timestamp,
-            sig: sig_of(a.sig),
+            at: sent.at,
+            url: sent.url,
+            base: sent.base,
+            timestamp: sent.timestamp,
+            sig: sent.sig,
             response,
             latency_us: a.latency_us,
             error: a.error.map(Box::from),
             next_attempt_at: a.next_attempt_at,
         });
     }
-    let flight = d.in_flight.map(|f| Flight {
-        at: f.at,
-        url: Arc::from(f.url),
-        base: shared(f.headers, &mut last),
-        timestamp: f.timestamp,
-        sig: sig_of(f.sig),
-    });
+    let flight = d.in_flight.map(|f| flight_of(f, &mut last));
     let rec = Rec {
         webhook_id: d.webhook_id,
         event: Arc::from(d.event),

@@ -245,13 +245,9 @@ pub(super) struct ResponseRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct AttemptRecord {
-    #[serde(with = "nanos")]
-    pub(super) at: SystemTime,
-    pub(super) url: String,
-    /// The webhook's headers as sent (the message id, timestamp and signature apart).
-    pub(super) headers: Vec<Header>,
-    pub(super) timestamp: i64,
-    pub(super) sig: Option<SigRecord>,
+    /// What was sent (its fields stand beside the others in the stored JSON).
+    #[serde(flatten)]
+    pub(super) sent: FlightRecord,
     pub(super) response: Option<ResponseRecord>,
     pub(super) latency_us: u64,
     pub(super) error: Option<String>,
@@ -259,12 +255,13 @@ pub(super) struct AttemptRecord {
     pub(super) next_attempt_at: Option<SystemTime>,
 }
 
-/// An attempt signed and sent whose outcome is not known yet.
+/// An attempt as signed and sent: alone, one whose outcome is not known yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct FlightRecord {
     #[serde(with = "nanos")]
     pub(super) at: SystemTime,
     pub(super) url: String,
+    /// The webhook's headers as sent (the message id, timestamp and signature apart).
     pub(super) headers: Vec<Header>,
     pub(super) timestamp: i64,
     pub(super) sig: Option<SigRecord>,
@@ -297,6 +294,21 @@ pub(super) enum DeliveryRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_attempt_keeps_what_was_sent_beside_its_outcome() {
+        // the layout stores written before `sent` was its own struct hold, and read back
+        let stored = serde_json::json!({
+            "at": "2023-11-14T22:13:20.000000000Z", "url": "http://x/", "headers": [["A", "1"]],
+            "timestamp": 1_700_000_000, "sig": null, "response": null, "latency_us": 5,
+            "error": "refused", "next_attempt_at": null
+        });
+        let a: AttemptRecord = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(a.sent.url, "http://x/");
+        assert_eq!(a.sent.timestamp, 1_700_000_000);
+        assert_eq!(a.error.as_deref(), Some("refused"));
+        assert_eq!(serde_json::to_value(&a).unwrap(), stored);
+    }
 
     #[test]
     fn blobs_keep_text_readable_and_any_bytes_exact() {
