@@ -11,16 +11,6 @@ use sha2::Sha256;
 
 use crate::support::*;
 
-async fn configure(s: &hookpit::ServerHandle, bin: &str, config: serde_json::Value) -> Answer {
-    http(
-        "PUT",
-        &format!("{}/_/api/bins/{bin}", s.base_url()),
-        &[("content-type", "application/json")],
-        config.to_string(),
-    )
-    .await
-}
-
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -6,24 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hookpit::Config;
 use serde_json::{json, Value};
 
 use crate::support::*;
 
-async fn put(s: &hookpit::ServerHandle, bin: &str, body: impl Into<Bytes>) -> Answer {
-    http(
-        "PUT",
-        &format!("{}/_/api/bins/{bin}", s.base_url()),
-        &[("content-type", "application/json")],
-        body,
-    )
-    .await
-}
-
 async fn configure(s: &hookpit::ServerHandle, bin: &str, config: &Value) -> Answer {
-    put(s, bin, config.to_string()).await
+    put_bin(s, bin, config.to_string()).await
 }
 
 /// Asserts a 400 whose message starts with `field:`.
@@ -273,7 +262,7 @@ async fn a_bin_config_put_over_one_mebibyte_is_413() {
     let mut body = String::from(r#"{"response":{"body":""#);
     body.push_str(&"x".repeat(1024 * 1024 + 1));
     body.push_str(r#""}}"#);
-    let a = put(&s, "huge", body).await;
+    let a = put_bin(&s, "huge", body).await;
     assert_eq!(a.status, 413);
     assert_eq!(a.json()["error"]["code"], "payload_too_large");
     assert!(s.store().bin("huge").is_none());

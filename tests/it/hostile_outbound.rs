@@ -12,13 +12,7 @@ use crate::support::*;
 const MIB: usize = 1024 * 1024;
 
 async fn configure(s: &hookpit::ServerHandle, bin: &str, config: serde_json::Value) -> Answer {
-    let a = http(
-        "PUT",
-        &format!("{}/_/api/bins/{bin}", s.base_url()),
-        &[("content-type", "application/json")],
-        config.to_string(),
-    )
-    .await;
+    let a = put_bin(s, bin, config.to_string()).await;
     assert_eq!(a.status, 200, "configure {bin}: {}", a.text());
     a
 }

@@ -11,16 +11,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
-async fn configure(s: &hookpit::ServerHandle, bin: &str, config: serde_json::Value) -> Answer {
-    http(
-        "PUT",
-        &format!("{}/_/api/bins/{bin}", s.base_url()),
-        &[("content-type", "application/json")],
-        config.to_string(),
-    )
-    .await
-}
-
 /// The bin's recorded requests, oldest first.
 async fn recorded(base: &str, bin: &str) -> Vec<serde_json::Value> {
     let v = get(&format!("{base}/_/api/bins/{bin}/requests?limit=1000"))

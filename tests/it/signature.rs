@@ -18,13 +18,7 @@ fn now() -> i64 {
 }
 
 async fn configure(s: &hookpit::ServerHandle, bin: &str, verify: serde_json::Value) {
-    let a = http(
-        "PUT",
-        &format!("{}/_/api/bins/{bin}", s.base_url()),
-        &[("content-type", "application/json")],
-        serde_json::json!({ "verify": verify }).to_string(),
-    )
-    .await;
+    let a = put_bin(s, bin, serde_json::json!({ "verify": verify }).to_string()).await;
     assert_eq!(a.status, 200, "{}", a.text());
 }
 

@@ -114,6 +114,22 @@ pub async fn delete(url: &str) -> Answer {
     http("DELETE", url, &[], Bytes::new()).await
 }
 
+/// `PUT /_/api/bins/{bin}` with `body` as sent (JSON or not).
+pub async fn put_bin(s: &ServerHandle, bin: &str, body: impl Into<Bytes>) -> Answer {
+    http(
+        "PUT",
+        &format!("{}/_/api/bins/{bin}", s.base_url()),
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await
+}
+
+/// Sets `bin`'s whole config; the answer says whether it was taken.
+pub async fn configure(s: &ServerHandle, bin: &str, config: serde_json::Value) -> Answer {
+    put_bin(s, bin, config.to_string()).await
+}
+
 /// Writes raw bytes on a fresh connection and reads until the server closes it or `wait`
 /// passes without more data.
 pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Vec<u8> {
