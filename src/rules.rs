@@ -751,18 +751,17 @@ impl BinRules {
     /// Checks the request's signature when the bin verifies: the plain check first and, for a
     /// request that fails it, the signature doctor's diagnosis (why, expected vs received).
     /// Called on the capture path outside the store's lock. A body up to
-    /// [`DIAGNOSE_INLINE_MAX`] is diagnosed here; a larger one keeps the plain verdict, and
-    /// while one of `turns` is free (at most [`DIAGNOSES_AT_ONCE`] at once, server-wide) a
-    /// [`LateDiagnosis`] is handed back for the caller to run on the blocking pool once the
-    /// request is recorded and answered, so re-serialising and re-hashing a large body never
-    /// delays the sender's answer. Past that many, the check keeps its plain verdict and says it
-    /// was not diagnosed further, so a flood of large badly signed bodies costs no more than
-    /// their plain check.
+    /// [`DIAGNOSE_INLINE_MAX`] is diagnosed here; a larger one keeps the plain verdict and,
+    /// while `diagnoses` has room in its queue, a [`LateDiagnosis`] is handed back for the
+    /// caller to run once the request is recorded and answered (see [`Diagnoses::run`]), so
+    /// re-serialising and re-hashing a large body never delays the sender's answer. With the
+    /// queue full, the check keeps its plain verdict and says it was not diagnosed further, so a
+    /// flood of large badly signed bodies costs no more than their plain check.
     pub fn check_signature(
         &self,
         r: &CapturedRequest,
         now_unix: i64,
-        turns: &Arc<tokio::sync::Semaphore>,
+        diagnoses: &Diagnoses,
     ) -> (Option<SignatureCheck>, Option<LateDiagnosis>) {
         let Some(v) = self.verify.as_ref() else {
             return (None, None);
@@ -787,20 +786,22 @@ impl BinRules {
             let d = diagnose(v, &r.headers, &r.body.bytes, now_unix, tolerance);
             return (Some(check(v, d)), None);
         }
-        match turns.clone().try_acquire_owned() {
-            Ok(turn) => (
+        match diagnoses.queue.clone().try_acquire_owned() {
+            Ok(slot) => (
                 Some(check(v, plain_diagnosis(verdict))),
                 Some(LateDiagnosis {
                     verify: v.clone(),
                     now_unix,
                     tolerance,
-                    _turn: turn,
+                    _slot: slot,
                 }),
             ),
             Err(_) => {
                 let mut d = plain_diagnosis(verdict);
                 d.reason = d.reason.map(|r| {
-                    format!("{r} (not diagnosed further: other large bodies were being diagnosed)")
+                    format!(
+                        "{r} (not diagnosed further: many large bodies were waiting for diagnosis)"
+                    )
                 });
                 (Some(check(v, d)), None)
             }
@@ -808,13 +809,55 @@ impl BinRules {
     }
 }
 
-/// A large request's signature diagnosis, to run after it is recorded: holds one of the
-/// server's diagnosis turns until it is done.
+/// The server's large-body diagnoses: at most [`DIAGNOSES_QUEUED`] waiting or running, of
+/// which [`DIAGNOSES_AT_ONCE`] run at a time on the blocking pool.
+#[derive(Clone)]
+pub struct Diagnoses {
+    queue: Arc<tokio::sync::Semaphore>,
+    running: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Diagnoses {
+    fn default() -> Self {
+        Diagnoses::new(DIAGNOSES_QUEUED, DIAGNOSES_AT_ONCE)
+    }
+}
+
+impl Diagnoses {
+    /// Room for `queued` diagnoses, `at_once` of them running.
+    pub fn new(queued: usize, at_once: usize) -> Diagnoses {
+        Diagnoses {
+            queue: Arc::new(tokio::sync::Semaphore::new(queued)),
+            running: Arc::new(tokio::sync::Semaphore::new(at_once)),
+        }
+    }
+
+    /// Runs `late` on `r` when a turn is free, on the blocking pool, and hands its verdict to
+    /// `done` (the store's update of the recorded request).
+    pub async fn run(
+        &self,
+        late: LateDiagnosis,
+        r: Arc<CapturedRequest>,
+        done: impl FnOnce(SignatureCheck) + Send + 'static,
+    ) {
+        let Ok(turn) = self.running.clone().acquire_owned().await else {
+            return;
+        };
+        let _ = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            done(late.run(&r));
+        })
+        .await;
+    }
+}
+
+/// A large request's signature diagnosis, to run after it is recorded: holds its place in the
+/// server's queue of diagnoses until it is done.
 pub struct LateDiagnosis {
     verify: Verify,
     now_unix: i64,
     tolerance: i64,
-    _turn: tokio::sync::OwnedSemaphorePermit,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl LateDiagnosis {
@@ -848,11 +891,17 @@ fn check(v: &Verify, d: sign::Diagnosis) -> SignatureCheck {
     }
 }
 
-/// Bodies up to this size are diagnosed on the capture's own task.
-pub const DIAGNOSE_INLINE_MAX: usize = 64 * 1024;
+/// Bodies up to this size are diagnosed on the capture's own task: the doctor's tries (up to
+/// about 20 MACs and 6 re-serialisations) stay well under a millisecond on a worker thread;
+/// larger ones are diagnosed on the blocking pool after the answer.
+pub const DIAGNOSE_INLINE_MAX: usize = 8 * 1024;
 
 /// Larger bodies diagnosed at once, server-wide.
 pub const DIAGNOSES_AT_ONCE: usize = 2;
+
+/// Larger bodies waiting for their diagnosis or running, server-wide; past it a failed check
+/// keeps its plain verdict.
+pub const DIAGNOSES_QUEUED: usize = 64;
 
 /// The signature doctor over one request, with the bin's verify settings.
 fn diagnose(
@@ -1038,8 +1087,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_large_failed_body_is_diagnosed_after_recording_and_only_while_a_turn_is_free() {
+    #[tokio::test]
+    async fn a_large_failed_body_is_diagnosed_after_recording_and_only_while_the_queue_has_room() {
         let setup = BinSetup::from_json(
             &serde_json::json!({"verify": {"scheme": "github", "secret": "s"}}),
             usize::MAX,
@@ -1051,28 +1100,36 @@ mod tests {
             format!("sha256={}", "0".repeat(64)).as_bytes(),
         );
         let r = request(body.as_bytes(), vec![bad]);
-        let busy = Arc::new(tokio::sync::Semaphore::new(0));
-        let (plain, late) = setup.rules.check_signature(&r, 0, &busy);
+        let full = Diagnoses::new(0, 1);
+        let (plain, late) = setup.rules.check_signature(&r, 0, &full);
         let plain = plain.unwrap();
         assert!(!plain.valid && late.is_none());
         let why = plain.reason.unwrap();
         assert!(why.contains("not diagnosed further"), "{why}");
-        let free = Arc::new(tokio::sync::Semaphore::new(1));
-        let (now, late) = setup.rules.check_signature(&r, 0, &free);
-        // answered with the plain verdict; the doctor's comes later, holding the turn
+        let room = Diagnoses::new(1, 1);
+        let (now, late) = setup.rules.check_signature(&r, 0, &room);
+        // answered with the plain verdict; the doctor's comes later, holding its place
         assert!(now.unwrap().expected.is_none());
         let late = late.expect("a diagnosis to run after recording");
         assert_eq!(
-            free.available_permits(),
+            room.queue.available_permits(),
             0,
-            "the turn is held while it waits"
+            "its place is held while it waits"
         );
-        let full = late.run(&r);
+        let (tx, rx) = std::sync::mpsc::channel();
+        room.run(late, Arc::new(r), move |c| tx.send(c).unwrap())
+            .await;
+        let full = rx.recv().unwrap();
         assert!(!full.valid);
         let why = full.reason.unwrap();
         assert!(!why.contains("not diagnosed further"), "{why}");
         assert!(full.expected.is_some(), "the doctor ran: {why}");
-        assert_eq!(free.available_permits(), 1, "the turn is given back");
+        assert_eq!(room.queue.available_permits(), 1, "its place is given back");
+        assert_eq!(
+            room.running.available_permits(),
+            1,
+            "its turn is given back"
+        );
     }
 
     #[test]

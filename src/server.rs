@@ -239,7 +239,7 @@ impl Server {
             sender: sender.clone(),
             config,
             content_type: Arc::from("Content-Type"),
-            diagnoses: Arc::new(tokio::sync::Semaphore::new(crate::rules::DIAGNOSES_AT_ONCE)),
+            diagnoses: crate::rules::Diagnoses::default(),
             shutdown: shutdown_rx.clone(),
         });
         // what came back from the data directory is not counted as captured by this run
@@ -281,7 +281,7 @@ struct App {
     /// The default answer's one header name, shared by every kept request that carries it.
     content_type: Arc<str>,
     /// Turns for diagnosing large bodies whose signature failed (see `rules::check_signature`).
-    diagnoses: Arc<tokio::sync::Semaphore>,
+    diagnoses: crate::rules::Diagnoses,
 }
 
 /// The HTTPS listener and what completes its handshakes.
@@ -610,10 +610,15 @@ impl App {
         }
         if let Some(late) = late_diagnosis {
             // a large body's diagnosis, after the answer: the request is updated when it is done
-            let (store, rec) = (self.api.store.clone(), rec.clone());
-            tokio::task::spawn_blocking(move || {
-                let check = late.run(&rec);
-                store.update(rec.id, |r| r.signature = Some(Box::new(check)));
+            let store = self.api.store.clone();
+            let (diagnoses, rec) = (self.diagnoses.clone(), rec.clone());
+            let id = rec.id;
+            tokio::spawn(async move {
+                diagnoses
+                    .run(late, rec, move |check| {
+                        store.update(id, |r| r.signature = Some(Box::new(check)));
+                    })
+                    .await;
             });
         }
         if !delay.is_zero() {
