@@ -258,6 +258,9 @@ impl Ctx {
             }
             (&Method::POST, ["requests", id, "replay"]) => {
                 let r = find_request(&self.store, id, params)?;
+                // the turn is taken before the edits are read: at most [`MAX_SENDS`] replay
+                // bodies are held at once
+                let _turn = self.send_turn()?;
                 // room for a new body of `--max-body` bytes, escaped, and its headers
                 let limit = (self.max_body.saturating_mul(2))
                     .saturating_add(self.max_header_size.saturating_mul(2))
@@ -524,8 +527,8 @@ impl Ctx {
         })
     }
 
+    /// Sends the replay of `r` that `body` asks for; the caller holds a send turn.
     async fn replay(&self, r: &CapturedRequest, body: serde_json::Value) -> Result<Resp> {
-        let _turn = self.send_turn()?;
         let bounds = replay::Bounds {
             max_body: self.max_body,
             max_head: self.max_header_size,
