@@ -59,6 +59,8 @@ pub struct Ctx {
     /// Replays and triggers in flight: at most [`MAX_SENDS`] at once, so clients that go
     /// away while a slow target keeps them waiting cannot pile up sockets and tasks.
     pub sends: Arc<tokio::sync::Semaphore>,
+    /// The shared store, in shared mode: imports are kept there first.
+    pub shared: Option<Arc<crate::shared::Shared>>,
 }
 
 /// Replays and triggers sent at once; more are answered 503.
@@ -130,6 +132,7 @@ fn store_takes_writes(store: &Store) -> Result<()> {
             "the data directory is behind with its writes; retry shortly".into(),
         )),
         Health::Failing(why) => Err(Error::StoreUnavailable(why)),
+        Health::Offline(why) => Err(Error::StoreOffline(why)),
     }
 }
 
@@ -272,7 +275,7 @@ impl Ctx {
                 let _turn = self.send_turn()?;
                 let body = read_json_within(req, crate::trigger_api::MAX_REQUEST_BYTES).await?;
                 let instance = self.store.instance();
-                ok(crate::trigger_api::handle(&self.outbound, instance, body).await?)
+                ok(crate::trigger_api::handle(&self.outbound, &instance, body).await?)
             }
             (&Method::GET, ["requests", id]) => {
                 let r = find_request(&self.store, id, params)?;
@@ -483,6 +486,31 @@ impl Ctx {
             "other imports and body decodes are running; try again shortly".into()
         })
         .await?;
+        let mut done = Imported {
+            imported: 0,
+            first_id: None,
+            last_id: None,
+        };
+        if let Some(shared) = &self.shared {
+            // shared mode: each request is kept by Redis, which gives its id
+            let reqs = off_workers(move || {
+                let _turn = turn;
+                crate::import::parse(&bytes, &limits)
+            })
+            .await??;
+            for mut r in reqs {
+                store_takes_writes(&self.store)?;
+                r.bin.clone_from(&bin);
+                let kept = shared
+                    .capture(r, None, false, |_, _, _| {})
+                    .await
+                    .map_err(|crate::shared::Refused::Offline(why)| Error::StoreOffline(why))?;
+                done.imported += 1;
+                done.first_id.get_or_insert(kept.id);
+                done.last_id = Some(kept.id);
+            }
+            return ok(json!(done));
+        }
         let store = self.store.clone();
         let done = off_workers(move || {
             // the turn is held until the work is done, even when the client has gone
@@ -491,11 +519,6 @@ impl Ctx {
             drop(bytes);
             // the store may have failed while the file was read and parsed
             store_takes_writes(&store)?;
-            let mut done = Imported {
-                imported: 0,
-                first_id: None,
-                last_id: None,
-            };
             for mut r in reqs {
                 r.bin.clone_from(&bin);
                 // the no-op `respond` keeps the response the file recorded
@@ -557,7 +580,7 @@ impl Ctx {
             msg_id: crate::sign::new_msg_id()
                 .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?,
         };
-        let via = crate::outbound::via_entry(self.store.instance(), false);
+        let via = crate::outbound::via_entry(&self.store.instance(), false);
         let out = replay::outgoing(r, &edit, verify.as_ref().map(|v| (v, &fresh)), &via);
         let sent = replay::Sent {
             headers: crate::outbound::headers_as_sent(&out),

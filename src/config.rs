@@ -62,6 +62,9 @@ pub struct Config {
     pub data_dir: Option<std::path::PathBuf>,
     /// Bytes the durable store may use; past it the oldest requests are evicted.
     pub max_disk: u64,
+    /// Shared mode (`--redis`): every instance on this Redis shares bins, requests, ids, the
+    /// live feed, waits and bin behaviour.
+    pub redis: Option<String>,
     /// A second address serving the same over HTTPS (`--tls-listen`); none by default.
     pub tls_listen: Option<SocketAddr>,
     /// The HTTPS certificate (PEM) and its key (`--tls-cert`, `--tls-key`; both or neither).
@@ -91,6 +94,7 @@ impl Default for Config {
             events: Vec::new(),
             data_dir: None,
             max_disk: 1024 * 1024 * 1024,
+            redis: None,
             tls_listen: None,
             tls_cert: None,
             tls_key: None,

@@ -32,6 +32,12 @@ pub enum Error {
     /// The durable store cannot take a write now (no space left, or behind).
     #[error("{0}")]
     StoreUnavailable(String),
+    /// The shared store (`--redis`) cannot be used; `url` is shown without its password.
+    #[error("{url}: {message}")]
+    Shared { url: String, message: String },
+    /// The shared store cannot be reached now: come back later.
+    #[error("{0}")]
+    StoreOffline(String),
     #[error("{what}: {message}")]
     BadParameter { what: String, message: String },
     #[error("{0}")]
@@ -99,14 +105,14 @@ impl Error {
             Error::PayloadTooLarge { .. } | Error::DecodedTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Busy(_) | Error::StoreOffline(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::LoopDetected(_) => StatusCode::LOOP_DETECTED,
             Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Error::Api { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Error::StoreUnavailable(_) => StatusCode::INSUFFICIENT_STORAGE,
-            Error::Bind { .. } | Error::Io(_) | Error::DataDir { .. } => {
+            Error::Bind { .. } | Error::Io(_) | Error::DataDir { .. } | Error::Shared { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -119,6 +125,8 @@ impl Error {
             Error::Config { .. } => "bad_config",
             Error::DataDir { .. } => "data_dir",
             Error::StoreUnavailable(_) => "store_unavailable",
+            Error::Shared { .. } => "shared_store",
+            Error::StoreOffline(_) => "store_offline",
             Error::BadParameter { .. } => "bad_parameter",
             Error::BadFilter(_) => "bad_filter",
             Error::NotFound { .. } => "not_found",

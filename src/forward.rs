@@ -72,7 +72,7 @@ impl Forwarder {
         incomplete: bool,
     ) -> Decided {
         let mut decided = Decided::default();
-        let looped = crate::outbound::passed_through(&request.headers, self.store.instance());
+        let looped = crate::outbound::passed_through(&request.headers, &self.store.instance());
         if looped {
             // recorded, never forwarded again: a forward to this server itself ends here
             let (result, response) = not_forwarded(
@@ -153,7 +153,7 @@ async fn forward_to(
     keep_body: usize,
 ) -> (ForwardResult, ResponseSent) {
     let url = forward_url(f, r);
-    let via = crate::outbound::via_entry(store.instance(), false);
+    let via = crate::outbound::via_entry(&store.instance(), false);
     let o = outbound
         .send(crate::outbound::Outgoing::resend(
             r,

@@ -55,6 +55,7 @@ pub struct ServerSettings {
     pub trust_proxy: Option<bool>,
     pub data_dir: Option<PathBuf>,
     pub max_disk: Option<u64>,
+    pub redis: Option<String>,
     pub tls_listen: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -90,6 +91,7 @@ impl HookFile {
         c.trust_proxy = s.trust_proxy.unwrap_or(c.trust_proxy);
         c.data_dir = s.data_dir.or(c.data_dir.take());
         c.max_disk = s.max_disk.unwrap_or(c.max_disk);
+        c.redis = s.redis.or(c.redis.take());
         c.tls_listen = s.tls_listen.or(c.tls_listen);
         c.tls_cert = s.tls_cert.or(c.tls_cert.take());
         c.tls_key = s.tls_key.or(c.tls_key.take());
@@ -159,6 +161,8 @@ struct RawServer {
     max_bins: Option<i64>,
     #[serde(default)]
     data_dir: Option<String>,
+    #[serde(default)]
+    redis: Option<String>,
     #[serde(default)]
     max_disk: Option<NumOrText>,
     #[serde(default)]
@@ -459,6 +463,18 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<HookFile> {
             }
             // relative to the config file's directory, like the file's other paths
             out.server.data_dir = Some(dir.join(d));
+        }
+        if let Some(u) = s.redis {
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                return Err(at(
+                    "redis",
+                    format!(
+                        "expected a redis:// or rediss:// URL, got {}",
+                        crate::shared::shown_url(&u)
+                    ),
+                ));
+            }
+            out.server.redis = Some(u);
         }
         if let Some(v) = s.max_disk {
             let n = v.size().map_err(|m| at("max_disk", m))?;

@@ -6,7 +6,7 @@
 //! them in the order they happened (a request before its eviction, ids ascending); `append`
 //! must therefore be cheap and never wait for I/O. Whether the backend keeps up is read with
 //! [`Journal::health`], which the capture path checks before it answers anything 2xx.
-//! Uses only `model`; used by `store`, `deliver`, `server` and `disk`.
+//! Uses only `model`; used by `store`, `deliver`, `server`, `disk` and `shared`.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -85,6 +85,9 @@ pub enum Health {
     /// Its last write failed (e.g. no space left); new captures are refused (507) until a
     /// write succeeds again. Nothing already answered is dropped: the failed batch is retried.
     Failing(String),
+    /// The shared store cannot be reached: captures and writes are refused (503) until it is
+    /// back.
+    Offline(String),
 }
 
 /// A backend written behind the memory store.

@@ -66,6 +66,7 @@ pub mod replay;
 pub mod rules;
 pub mod sender_api;
 pub mod server;
+pub mod shared;
 pub mod sign;
 pub mod store;
 pub mod tls;

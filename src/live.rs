@@ -163,6 +163,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Viewer<S> {
         match &ev.change {
             Change::Bin(_)
             | Change::Delivery(_)
+            | Change::Notice(_)
             | Change::Cleared {
                 removed: Some(_), ..
             } => return true,

@@ -9,6 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// SplitMix64's increment (the golden ratio in 64 bits).
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
+/// The generator's state after `draws` draws from `seed` (SplitMix64 only adds its increment),
+/// so a draw counter kept elsewhere (the shared store) gives the same sequence.
+pub fn after_draws(seed: u64, draws: u64) -> u64 {
+    seed.wrapping_add(draws.wrapping_mul(GAMMA))
+}
+
 /// Advances `state` and returns a uniform number in [0, 1).
 pub fn next_f64(state: &mut u64) -> f64 {
     *state = state.wrapping_add(GAMMA);
@@ -35,6 +41,16 @@ fn unit(mut z: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_after_n_draws_continues_the_same_sequence() {
+        let mut plain = 7;
+        for _ in 0..5 {
+            next_f64(&mut plain);
+        }
+        let mut jumped = after_draws(7, 5);
+        assert_eq!(next_f64(&mut plain), next_f64(&mut jumped));
+    }
 
     #[test]
     fn the_shared_generator_draws_the_same_sequence_as_the_plain_one() {

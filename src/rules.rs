@@ -661,6 +661,16 @@ impl BinRules {
         !self.sequence.is_empty()
     }
 
+    /// How many steps the sequence has.
+    pub fn sequence_len(&self) -> usize {
+        self.sequence.len()
+    }
+
+    /// Has a fault rate (each request draws from the generator once its sequence is done).
+    pub fn has_fault(&self) -> bool {
+        self.fault.is_some()
+    }
+
     /// Decides the response to `r`: the next sequence step while any remain, else a fault when
     /// the generator says so, else the first matching rule, else the bin's response, else
     /// `default`. Advances `progress`.

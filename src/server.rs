@@ -122,7 +122,31 @@ impl Server {
             preview_limit: config.preview_limit,
             feed_capacity: config.feed_capacity,
         };
+        let shared = match &config.redis {
+            Some(url) => Some(
+                crate::shared::Shared::connect(crate::shared::SharedOptions {
+                    url: url.clone(),
+                    max_requests: limits.max_requests,
+                    max_bins: limits.max_bins,
+                    max_body: config.max_body,
+                })
+                .await?,
+            ),
+            None => None,
+        };
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (store, disk, snapshot) = match &config.data_dir {
+            None if shared.is_some() => {
+                let journal = shared
+                    .clone()
+                    .map(|s| -> Arc<dyn crate::journal::Journal> { s });
+                let store = Store::with_journal(limits, journal);
+                if let Some(s) = &shared {
+                    // what Redis holds is read in before the config file's bins are applied
+                    s.attach(&store, shutdown_rx.clone()).await?;
+                }
+                (store, None, None)
+            }
             Some(dir) => {
                 let (dir, max_disk, max_memory) = (dir.clone(), config.max_disk, config.max_memory);
                 let (disk, snapshot) = tokio::task::spawn_blocking(move || {
@@ -206,7 +230,6 @@ impl Server {
             Some((l, i)) => (Some(l), Some(i)),
             None => (None, None),
         };
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let own: Vec<SocketAddr> = std::iter::once(addr)
             .chain(tls_info.as_ref().map(|t| t.addr))
             .collect();
@@ -235,12 +258,14 @@ impl Server {
                 max_body: config.max_body,
                 max_header_size: config.max_header_size,
                 sends: Arc::new(tokio::sync::Semaphore::new(api::MAX_SENDS)),
+                shared: shared.clone(),
             },
             sender: sender.clone(),
             config,
             content_type: Arc::from("Content-Type"),
             diagnoses: crate::rules::Diagnoses::default(),
             shutdown: shutdown_rx.clone(),
+            shared,
         });
         // what came back from the data directory is not counted as captured by this run
         let started_after = store.stats().last_id;
@@ -282,6 +307,8 @@ struct App {
     content_type: Arc<str>,
     /// Turns for diagnosing large bodies whose signature failed (see `rules::check_signature`).
     diagnoses: crate::rules::Diagnoses,
+    /// The shared store, in shared mode (`--redis`): captures are kept there first.
+    shared: Option<Arc<crate::shared::Shared>>,
 }
 
 /// The HTTPS listener and what completes its handshakes.
@@ -516,6 +543,12 @@ impl App {
                     .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
                 return Ok(r);
             }
+            Health::Offline(why) => {
+                let mut r = error_response(&Error::StoreOffline(why));
+                r.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Ok(r);
+            }
         }
         let limits = CaptureLimits {
             max_body: self.config.max_body,
@@ -579,10 +612,10 @@ impl App {
         };
         let mut delay = Duration::ZERO;
         let mut drop_conn = false;
-        let rec = self
-            .api
-            .store
-            .record(snap.request, |r, progress, bin_rules| {
+        let passthrough_none = passthrough.is_none();
+        let decide = |r: &mut CapturedRequest,
+                      progress: &mut crate::rules::Progress,
+                      bin_rules: Option<Arc<crate::rules::BinRules>>| {
                 r.response = if let Some((limit, wait)) = &limited {
                     limit.refusal(r, *wait)
                 } else if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
@@ -604,7 +637,23 @@ impl App {
                 } else {
                     default_response(r, html, &self.content_type)
                 };
-            });
+        };
+        let rec = match &self.shared {
+            None => self.api.store.record(snap.request, decide),
+            Some(shared) => {
+                // only a request the rules answer may take a sequence step or fault draw
+                let steps = limited.is_none() && !incomplete && passthrough_none;
+                match shared.capture(snap.request, rules.clone(), steps, decide).await {
+                    Ok(rec) => rec,
+                    Err(crate::shared::Refused::Offline(why)) => {
+                        let mut r = error_response(&Error::StoreOffline(why));
+                        r.headers_mut()
+                            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                        return Ok(r);
+                    }
+                }
+            }
+        };
         if let Some(m) = mirror {
             self.forwarder.mirror(m, rec.clone());
         }
@@ -640,7 +689,7 @@ impl App {
             .iter()
             .map(|v| Header::new("Via", v.as_bytes()))
             .collect();
-        if crate::outbound::came_from(&headers, self.api.store.instance()) {
+        if crate::outbound::came_from(&headers, &self.api.store.instance()) {
             // a forward, replay or delivery of this hookpit reached its own API by another name
             return Err(Error::LoopDetected(
                 "forward loop: this request came from this hookpit itself; it does not call its own API"
@@ -676,7 +725,7 @@ impl App {
                 return error_response(&Error::bad("upgrade", "/_/ws is a websocket endpoint"));
             }
             let params = Params::of(&req);
-            let sub = match subscription(&params, self.api.store.instance()) {
+            let sub = match subscription(&params, &self.api.store.instance()) {
                 Ok(s) => s,
                 Err(e) => return error_response(&e),
             };

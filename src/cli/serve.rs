@@ -66,6 +66,11 @@ pub struct ServeArgs {
     /// the oldest requests are evicted.
     #[arg(long, env = "HOOKPIT_MAX_DISK")]
     pub max_disk: Option<String>,
+    /// Shared mode: every instance started with this Redis (6.2+) shares bins, requests, ids,
+    /// the live feed, waits and bin behaviour (redis://[:PASSWORD@]HOST:PORT[/DB], rediss://
+    /// for TLS). Cannot be used with --data-dir.
+    #[arg(long, env = "HOOKPIT_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
     #[command(flatten)]
     pub tls: Box<TlsArgs>,
 }
@@ -143,6 +148,18 @@ impl ServeArgs {
             );
             c.max_disk = n as u64;
         }
+        if let Some(u) = &self.redis {
+            anyhow::ensure!(
+                u.starts_with("redis://") || u.starts_with("rediss://"),
+                "--redis: expected a redis:// or rediss:// URL, got {}",
+                crate::shared::shown_url(u)
+            );
+            c.redis = Some(u.clone());
+        }
+        anyhow::ensure!(
+            !(c.redis.is_some() && c.data_dir.is_some()),
+            "--redis and --data-dir cannot be used together: in shared mode Redis keeps everything"
+        );
         anyhow::ensure!(
             c.data_dir.is_some() || c.max_disk == Config::default().max_disk,
             "max_disk: needs a data directory ([server] data_dir or --data-dir)"

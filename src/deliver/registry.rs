@@ -163,7 +163,7 @@ impl Hook {
 impl Sender {
     /// The `Via` entry deliveries carry: this server's hop marker, as the sender's.
     pub(super) fn via(&self) -> String {
-        crate::outbound::via_entry(self.inner.store.instance(), true)
+        crate::outbound::via_entry(&self.inner.store.instance(), true)
     }
 
     /// Every webhook, by id.

@@ -94,6 +94,9 @@ pub enum Change {
     Bin(Box<BinSummary>),
     /// A sender delivery changed; the JSON is the delivery's.
     Delivery(serde_json::Value),
+    /// A message for every viewer as it is (`resync` after the shared store restarted empty,
+    /// `store` when it goes offline or returns).
+    Notice(serde_json::Value),
 }
 
 /// One feed event; its websocket JSON is built on first use and shared.
@@ -121,7 +124,7 @@ impl FeedEvent {
             Change::Request(r) | Change::Updated(r) => Some(&r.bin),
             Change::Deleted { bin, .. } | Change::Cleared { bin, .. } => Some(bin),
             Change::Bin(s) => Some(&s.name),
-            Change::Delivery(_) => None,
+            Change::Delivery(_) | Change::Notice(_) => None,
         }
     }
 
@@ -148,6 +151,7 @@ impl FeedEvent {
                     } => json!({"type": "cleared", "bin": &**bin, "removed": why.as_str()}),
                     Change::Bin(s) => json!({"type": "bin", "bin": s}),
                     Change::Delivery(d) => json!({"type": "delivery", "delivery": d}),
+                    Change::Notice(v) => v.clone(),
                 };
                 Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
             })
@@ -407,16 +411,19 @@ struct Inner {
     /// [`Store::feed_budget`].
     feed_bytes: Arc<AtomicUsize>,
     limits: Limits,
-    instance: String,
-    /// The backend written behind this store (the disk), if any: told every change, under the
-    /// state lock, in the order it happened.
-    journal: Option<Arc<dyn Journal>>,
+    /// A random id for this server's lifetime, or the shared store's run id: clients that
+    /// resume with another one resync.
+    instance: std::sync::RwLock<Arc<str>>,
 }
 
 /// The shared store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// The backend written behind this store (the disk, or the shared store's writer), if any:
+    /// told every change, under the state lock, in the order it happened. A [`Store::quiet`]
+    /// handle has none.
+    journal: Option<Arc<dyn Journal>>,
 }
 
 /// Memory and eviction figures.
@@ -469,23 +476,24 @@ impl Store {
                 subscribers: AtomicUsize::new(0),
                 rules: dashmap::DashMap::new(),
                 limits,
-                instance: rnd.iter().map(|b| format!("{b:02x}")).collect(),
-                journal,
+                instance: std::sync::RwLock::new(
+                    rnd.iter().map(|b| format!("{b:02x}")).collect::<String>().into(),
+                ),
             }),
+            journal,
         }
     }
 
     /// Tells the backend (if any) of a change. Called under the state lock.
     fn journal(&self, op: impl FnOnce() -> Op) {
-        if let Some(j) = &self.inner.journal {
+        if let Some(j) = &self.journal {
             j.append(op());
         }
     }
 
     /// Whether the backend behind this store takes writes now (always, without one).
     pub fn health(&self) -> Health {
-        self.inner
-            .journal
+        self.journal
             .as_ref()
             .map_or(Health::Ok, |j| j.health())
     }
@@ -493,14 +501,14 @@ impl Store {
     /// The store as `/_/api/health` shows it: its kind (`memory`, or the backend's), whether it
     /// takes writes, and why not.
     pub fn describe(&self) -> serde_json::Value {
-        let mut v = match &self.inner.journal {
+        let mut v = match &self.journal {
             Some(j) => j.describe(),
             None => json!({"kind": "memory"}),
         };
         let (ok, error) = match self.health() {
             Health::Ok => (true, None),
             Health::Behind => (false, Some("behind with its writes".to_string())),
-            Health::Failing(why) => (false, Some(why)),
+            Health::Failing(why) | Health::Offline(why) => (false, Some(why)),
         };
         v["ok"] = json!(ok);
         if let Some(e) = error {
@@ -511,12 +519,12 @@ impl Store {
 
     /// The backend behind this store, for the sender to tell of its own changes.
     pub fn journal_handle(&self) -> Option<Arc<dyn Journal>> {
-        self.inner.journal.clone()
+        self.journal.clone()
     }
 
     /// Writes everything the backend was told so far (returns at once without one).
     pub fn flush(&self) {
-        if let Some(j) = &self.inner.journal {
+        if let Some(j) = &self.journal {
             j.flush();
         }
     }
@@ -584,8 +592,27 @@ impl Store {
     }
 
     /// A random id for this server's lifetime, so clients notice a restart.
-    pub fn instance(&self) -> &str {
-        &self.inner.instance
+    pub fn instance(&self) -> Arc<str> {
+        self.inner
+            .instance
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes another instance id (the shared store's run id): clients resuming with the old
+    /// one resync.
+    pub fn set_instance(&self, id: &str) {
+        *self.inner.instance.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(id);
+    }
+
+    /// A handle on the same store that tells no backend of its changes: for applying what a
+    /// backend itself reported (the shared store's feed), which must not be written back.
+    pub fn quiet(&self) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            journal: None,
+        }
     }
 
     /// The limits this store enforces.
@@ -649,7 +676,7 @@ impl Store {
     /// requests, about as many bytes as it is over (a request's weight is close to its size on
     /// disk).
     fn fit_disk(&self, st: &mut State, out: &mut Evicted) {
-        let Some(j) = &self.inner.journal else {
+        let Some(j) = &self.journal else {
             return;
         };
         let over = j.over_budget();
@@ -682,7 +709,7 @@ impl Store {
         self.fit_memory(st, name, out);
         self.fit_disk(st, out);
         self.publish_evicted(out);
-        if let Some(j) = &self.inner.journal {
+        if let Some(j) = &self.journal {
             for r in &out.requests {
                 // the bin's own key when it still exists: no allocation per eviction
                 let bin = match st.bins.get_key_value(r.bin.as_str()) {
@@ -729,66 +756,120 @@ impl Store {
         let id = st.next_id;
         st.next_id += 1;
         req.id = id;
-        let created = !st.bins.contains_key(req.bin.as_str());
-        let name = if created {
-            self.make_room_for_bin(&mut st, &mut evicted);
-            st.insert_bin(&req.bin)
-        } else {
-            let name = st
-                .bins
-                .get_key_value(req.bin.as_str())
-                .map(|(k, _)| k.clone())
-                .unwrap_or_else(|| Arc::from(req.bin.as_str()));
-            st.touch(&name);
-            name
+        let (name, created) = self.bin_for(&mut st, &req.bin, &mut evicted);
+        let Some(bin) = st.bins.get_mut(&name) else {
+            // unreachable: the bin was inserted above under this lock
+            respond(&mut req, &mut Progress::default(), None);
+            return Arc::new(req);
         };
+        let before = bin.settings.progress;
+        let rules = self.inner.rules.get(&*name).map(|r| r.value().clone());
+        respond(&mut req, &mut bin.settings.progress, rules);
+        // a sequence step moved: viewers showing the position hear of it
+        let stepped = bin.settings.progress.sequence_position != before.sequence_position;
+        let progressed = bin.settings.progress != before;
+        let arc = self.keep(&mut st, &name, req, created, stepped, progressed, &mut evicted);
+        drop(st);
+        drop(evicted);
+        arc
+    }
+
+    /// Keeps a request whose id and response a shared store gave it (its feed, in id order),
+    /// as [`record`] keeps one: retention, waits and the live feed. `sequence_position` is the
+    /// bin's position after the request's step, when it took one. Nothing happens for a request
+    /// at or below its bin's last id (already kept, or deleted since).
+    ///
+    /// [`record`]: Store::record
+    pub fn ingest(
+        &self,
+        req: CapturedRequest,
+        sequence_position: Option<usize>,
+    ) -> Option<Arc<CapturedRequest>> {
+        let mut evicted = Evicted::default();
+        let mut st = self.lock();
+        if st
+            .bins
+            .get(req.bin.as_str())
+            .is_some_and(|b| b.last_id >= req.id)
+        {
+            return None;
+        }
+        st.next_id = st.next_id.max(req.id + 1);
+        let (name, created) = self.bin_for(&mut st, &req.bin, &mut evicted);
+        let bin = st.bins.get_mut(&name)?;
+        let before = bin.settings.progress;
+        if let Some(p) = sequence_position {
+            bin.settings.progress.sequence_position = p;
+        }
+        let stepped = bin.settings.progress != before;
+        let arc = self.keep(&mut st, &name, req, created, stepped, stepped, &mut evicted);
+        drop(st);
+        drop(evicted);
+        Some(arc)
+    }
+
+    /// The bin a request goes to, made (room first) when new; marked as just used.
+    fn bin_for(&self, st: &mut State, bin: &str, evicted: &mut Evicted) -> (Arc<str>, bool) {
+        match st.bins.get_key_value(bin) {
+            Some((k, _)) => {
+                let name = k.clone();
+                st.touch(&name);
+                (name, false)
+            }
+            None => {
+                self.make_room_for_bin(st, evicted);
+                (st.insert_bin(bin), true)
+            }
+        }
+    }
+
+    /// Keeps a request with its id and response in its bin (which exists), tells the backend,
+    /// hands it to the bin's waits, applies retention and publishes it (after the bin's summary
+    /// when the bin is new or its sequence moved: `announce`). `progressed`: the bin's lasting
+    /// state changed (the backend hears of it).
+    #[allow(clippy::too_many_arguments)]
+    fn keep(
+        &self,
+        st: &mut State,
+        name: &Arc<str>,
+        req: CapturedRequest,
+        created: bool,
+        announce: bool,
+        progressed: bool,
+        evicted: &mut Evicted,
+    ) -> Arc<CapturedRequest> {
+        let id = req.id;
         let max_default = self.inner.limits.max_requests;
-        let journal = self.inner.journal.as_deref();
-        let (arc, stepped, cap) = match st.bins.get_mut(&name) {
+        let arc = Arc::new(req);
+        let cap = match st.bins.get_mut(name) {
             Some(bin) => {
-                let before = bin.settings.progress;
-                let rules = self.inner.rules.get(&*name).map(|r| r.value().clone());
-                respond(&mut req, &mut bin.settings.progress, rules);
-                // a sequence step moved: viewers showing the position hear of it
-                let stepped = bin.settings.progress.sequence_position != before.sequence_position;
-                let cap = bin.settings.max_requests.unwrap_or(max_default);
-                let arc = Arc::new(req);
                 bin.requests.push_back(arc.clone());
                 bin.last_id = id;
-                if let Some(j) = journal {
-                    if created || bin.settings.progress != before {
+                if let Some(j) = &self.journal {
+                    if created || progressed {
                         j.append(Op::Bin(Box::new(bin.record())));
                     }
                     j.append(Op::Request(arc.clone()));
                 }
-                (arc, stepped, cap)
+                bin.settings.max_requests.unwrap_or(max_default)
             }
-            None => {
-                // unreachable: the bin was inserted above under this lock
-                respond(&mut req, &mut Progress::default(), None);
-                let arc = Arc::new(req);
-                drop(st);
-                return arc;
-            }
+            None => return arc,
         };
         st.memory += arc.weight();
         st.index.insert(id, name.clone());
-        if let Some(w) = st.waiters.get_mut(&name) {
+        if let Some(w) = st.waiters.get_mut(name) {
             // the bin's matcher matches the request after the lock is released
             let dropped = w.hand_over(arc.clone());
             st.wait_backlog_dropped += u64::from(dropped);
         }
-        let cap = cap.max(1);
-        self.enforce_limits(&mut st, &name, cap, &mut evicted);
-        if created || stepped {
-            let summary = st.bins.get(&name).map(|b| b.summary(&self.inner.rules));
+        self.enforce_limits(st, name, cap.max(1), evicted);
+        if created || announce {
+            let summary = st.bins.get(name).map(|b| b.summary(&self.inner.rules));
             if let Some(s) = summary {
                 self.publish(Change::Bin(Box::new(s)));
             }
         }
         self.publish(Change::Request(arc.clone()));
-        drop(st);
-        drop(evicted);
         arc
     }
 
@@ -1128,21 +1209,44 @@ impl Store {
         Some(gone.len())
     }
 
+    /// Evicts a bin with its requests, counted as evicted (the shared store evicted it past
+    /// its bin limit); false when it does not exist.
+    pub fn evict_bin(&self, bin: &str) -> bool {
+        self.remove_bin(bin, Removed::Evicted)
+    }
+
+    /// The most requests a bin keeps (its config's `max_requests`, else the default).
+    pub fn bin_capacity(&self, bin: &str) -> usize {
+        let st = self.lock();
+        st.bins
+            .get(bin)
+            .and_then(|b| b.settings.max_requests)
+            .unwrap_or(self.inner.limits.max_requests)
+            .max(1)
+    }
+
     /// Deletes a bin, its settings and its requests in one step; false when it does not exist.
     pub fn delete_bin(&self, bin: &str) -> bool {
+        self.remove_bin(bin, Removed::Deleted)
+    }
+
+    fn remove_bin(&self, bin: &str, why: Removed) -> bool {
         let mut st = self.lock();
-        let Some(gone) = st.remove_bin(bin, Removed::Deleted) else {
+        let Some(gone) = st.remove_bin(bin, why) else {
             return false;
         };
         self.inner.rules.remove(bin);
         self.journal(|| Op::RemoveBin {
             bin: gone.0.clone(),
-            why: Gone::Deleted,
+            why: match why {
+                Removed::Deleted => Gone::Deleted,
+                Removed::Evicted => Gone::Evicted,
+            },
             ids: gone.1.requests.iter().map(|r| r.id).collect(),
         });
         self.publish(Change::Cleared {
             bin: gone.0.clone(),
-            removed: Some(Removed::Deleted),
+            removed: Some(why),
         });
         drop(st);
         drop(gone);
@@ -1206,7 +1310,7 @@ impl Store {
                     Arc::new(keys.map(serde_json::Value::Object).unwrap_or(json!({})))
                 };
                 let cap = b.settings.max_requests.unwrap_or(max_default).max(1);
-                if let Some(j) = &self.inner.journal {
+                if let Some(j) = &self.journal {
                     j.append(Op::Bin(Box::new(b.record())));
                 }
                 (cap, (before, b.weight), b.full_summary(&self.inner.rules))
@@ -1306,6 +1410,26 @@ impl Store {
         self.publish(Change::Delivery(delivery));
     }
 
+    /// Tells every viewer something as it is (see [`Change::Notice`]).
+    pub fn notice(&self, message: serde_json::Value) {
+        self.publish(Change::Notice(message));
+    }
+
+    /// Forgets every bin and request (the shared store they came from restarted empty) and
+    /// tells viewers to resync; ids go on from where they were. Tells no backend.
+    pub fn reset(&self, reason: &str) {
+        let mut st = self.lock();
+        let names: Vec<Arc<str>> = st.bins.keys().cloned().collect();
+        let mut gone = Vec::with_capacity(names.len());
+        for name in names {
+            gone.extend(st.remove_bin(&name, Removed::Deleted));
+            self.inner.rules.remove(&name);
+        }
+        self.publish(Change::Notice(json!({"type": "resync", "reason": reason})));
+        drop(st);
+        drop(gone);
+    }
+
     /// The websocket `hello` message: the `HELLO_BINS` most recently active bins (by name) and
     /// `bins_total`; a viewer fetches the rest from `GET /_/api/bins`. Snapshotted under the
     /// lock, serialised after.
@@ -1326,7 +1450,7 @@ impl Store {
         json!({
             "type": "hello",
             "version": env!("CARGO_PKG_VERSION"),
-            "instance": self.inner.instance,
+            "instance": &*self.instance(),
             "last_id": last_id,
             "evicted": evicted,
             "bins": bins,

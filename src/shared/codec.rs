@@ -1,0 +1,278 @@
+//! How a captured request is kept in Redis: four fields of a stream entry, the request's head
+//! as compact JSON (`h`), its body bytes as they arrived (`b`), the response's head as JSON
+//! (`rs`) and its body bytes (`rb`). The id is the entry's own (`<id>-0`) and the bin is the
+//! stream's, so neither is repeated. Bodies are stored raw, never re-encoded, so a request
+//! reads back byte-exact, headers in order and case.
+//!
+//! Pure: no I/O. Uses `model`; used by `shared`.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    split_target, Body, CapturedRequest, ForwardResult, Header, RequestId, ResponseSent,
+    SignatureCheck, Timings,
+};
+
+/// A request's head as stored (`h`).
+#[derive(Serialize, Deserialize)]
+struct Head<'a> {
+    /// Received at, µs since the Unix epoch.
+    t: i64,
+    #[serde(default)]
+    ht: u64,
+    #[serde(default)]
+    bt: u64,
+    #[serde(borrow)]
+    m: Cow<'a, str>,
+    #[serde(borrow)]
+    u: Cow<'a, str>,
+    #[serde(borrow)]
+    v: Cow<'a, str>,
+    #[serde(borrow)]
+    a: Cow<'a, str>,
+    h: Vec<Header>,
+    /// The body was cut at the size limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    x: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sig: Option<Box<SignatureCheck>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fwd: Option<Box<ForwardResult>>,
+}
+
+/// The response's head as stored (`rs`).
+#[derive(Serialize, Deserialize)]
+struct Answer {
+    s: u16,
+    #[serde(default)]
+    h: Vec<Header>,
+    #[serde(default)]
+    d: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    x: bool,
+    /// The body was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    tr: bool,
+}
+
+/// A request as the four fields of its entry.
+pub struct Encoded {
+    pub head: Vec<u8>,
+    pub body: Bytes,
+    pub response: Vec<u8>,
+    pub response_body: Bytes,
+}
+
+fn micros(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_micros() as i64,
+        Err(e) => -(e.duration().as_micros() as i64),
+    }
+}
+
+fn from_micros(us: i64) -> SystemTime {
+    if us >= 0 {
+        UNIX_EPOCH + Duration::from_micros(us as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_micros(us.unsigned_abs())
+    }
+}
+
+/// The request's head fields (`h`).
+pub fn head(r: &CapturedRequest) -> Vec<u8> {
+    let h = Head {
+        t: micros(r.received_at),
+        ht: r.timings.headers_us,
+        bt: r.timings.body_us,
+        m: Cow::Borrowed(&r.method),
+        u: Cow::Borrowed(&r.target),
+        v: Cow::Borrowed(&r.version),
+        a: Cow::Owned(r.remote_addr.to_string()),
+        h: r.headers.clone(),
+        x: r.body.truncated,
+        sig: r.signature.clone(),
+        fwd: r.forward.clone(),
+    };
+    serde_json::to_vec(&h).unwrap_or_default()
+}
+
+/// The response's head fields (`rs`).
+pub fn answer(r: &ResponseSent) -> Vec<u8> {
+    let a = Answer {
+        s: r.status,
+        h: r.headers.clone(),
+        d: r.delay_ms,
+        x: r.dropped,
+        tr: r.body.truncated,
+    };
+    serde_json::to_vec(&a).unwrap_or_default()
+}
+
+/// Encodes a request for its entry.
+pub fn encode(r: &CapturedRequest) -> Encoded {
+    Encoded {
+        head: head(r),
+        body: r.body.bytes.clone(),
+        response: answer(&r.response),
+        response_body: r.response.body.bytes.clone(),
+    }
+}
+
+/// Reads a request back from its entry's fields; `None` when they are not hookpit's.
+pub fn decode(
+    id: RequestId,
+    bin: &str,
+    head: &[u8],
+    body: Vec<u8>,
+    response: &[u8],
+    response_body: Vec<u8>,
+) -> Option<CapturedRequest> {
+    let h: Head<'_> = serde_json::from_slice(head).ok()?;
+    let a: Answer = serde_json::from_slice(response).ok()?;
+    let (path, query) = split_target(&h.u);
+    Some(CapturedRequest {
+        id,
+        bin: bin.to_owned(),
+        received_at: from_micros(h.t),
+        timings: Timings {
+            headers_us: h.ht,
+            body_us: h.bt,
+        },
+        method: h.m.into_owned(),
+        target: h.u.clone().into_owned(),
+        path,
+        query,
+        version: match &*h.v {
+            "HTTP/1.1" => "HTTP/1.1".into(),
+            "HTTP/1.0" => "HTTP/1.0".into(),
+            "HTTP/2.0" => "HTTP/2.0".into(),
+            other => Cow::Owned(other.to_owned()),
+        },
+        remote_addr: h.a.parse().ok()?,
+        headers: h.h,
+        body: Body::new(Bytes::from(body), h.x),
+        response: ResponseSent {
+            status: a.s,
+            headers: a.h,
+            body: Body::new(Bytes::from(response_body), a.tr),
+            delay_ms: a.d,
+            dropped: a.x,
+        },
+        signature: h.sig,
+        forward: h.fwd,
+    })
+}
+
+/// Replaces every `from` in `bytes` with `to` (the id placeholder a response was rendered with
+/// before its id was known); `None` when there is none.
+pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let mut hits = memchr::memmem::find_iter(bytes, from).peekable();
+    hits.peek()?;
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    for i in hits {
+        out.extend_from_slice(&bytes[at..i]);
+        out.extend_from_slice(to);
+        at = i + from.len();
+    }
+    out.extend_from_slice(&bytes[at..]);
+    Some(out)
+}
+
+/// Puts the real id in a response rendered with `placeholder` in its place (bodies and
+/// header values).
+pub fn settle_id(r: &mut ResponseSent, placeholder: RequestId, id: RequestId) {
+    let (from, to) = (placeholder.to_string(), id.to_string());
+    if let Some(b) = replace(&r.body.bytes, from.as_bytes(), to.as_bytes()) {
+        r.body.bytes = Bytes::from(b);
+    }
+    for h in &mut r.headers {
+        if let Some(v) = replace(&h.value, from.as_bytes(), to.as_bytes()) {
+            h.value = v.into_boxed_slice();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(body: Vec<u8>, headers: Vec<(String, Vec<u8>)>) -> CapturedRequest {
+        let target = "/hook/a%20b?x=1&y=%E2%9C%93".to_string();
+        let (path, query) = split_target(&target);
+        CapturedRequest {
+            id: 0,
+            bin: "hook".into(),
+            received_at: UNIX_EPOCH + Duration::from_micros(1_764_000_000_123_456),
+            timings: Timings {
+                headers_us: 12,
+                body_us: 34,
+            },
+            method: "POST".into(),
+            target,
+            path,
+            query,
+            version: "HTTP/1.1".into(),
+            remote_addr: "[::1]:4242".parse().unwrap(),
+            headers: headers
+                .into_iter()
+                .map(|(n, v)| Header::new(n, v))
+                .collect(),
+            body: Body::new(Bytes::from(body), false),
+            response: ResponseSent {
+                status: 201,
+                headers: vec![Header::new("X-Id", &b"17"[..])],
+                body: Body::new(Bytes::from_static(b"{\"ok\":true}"), false),
+                delay_ms: 5,
+                dropped: false,
+            },
+            signature: None,
+            forward: None,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_request_reads_back_the_same_from_its_entry(
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+            headers in proptest::collection::vec(
+                ("[A-Za-z][A-Za-z0-9-]{0,12}", proptest::collection::vec(any::<u8>(), 0..24)),
+                0..8,
+            ),
+        ) {
+            let r = sample(body, headers);
+            let e = encode(&r);
+            let back = decode(
+                0,
+                "hook",
+                &e.head,
+                e.body.to_vec(),
+                &e.response,
+                e.response_body.to_vec(),
+            )
+            .expect("decodes");
+            prop_assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn the_placeholder_id_is_replaced_in_the_body_and_headers() {
+        let mut r = sample(Vec::new(), Vec::new()).response;
+        r.body.bytes = Bytes::from_static(b"{\"id\":1234567890123456789,\"again\":1234567890123456789}");
+        r.headers = vec![Header::new("Location", &b"/r/1234567890123456789"[..])];
+        settle_id(&mut r, 1_234_567_890_123_456_789, 42);
+        assert_eq!(&r.body.bytes[..], b"{\"id\":42,\"again\":42}");
+        assert_eq!(&*r.headers[0].value, b"/r/42");
+    }
+
+    #[test]
+    fn fields_that_are_not_hookpits_do_not_decode() {
+        assert!(decode(1, "b", b"{}", Vec::new(), b"{\"s\":200}", Vec::new()).is_none());
+        assert!(decode(1, "b", b"not json", Vec::new(), b"{}", Vec::new()).is_none());
+    }
+}
