@@ -616,34 +616,37 @@ impl App {
         let decide = |r: &mut CapturedRequest,
                       progress: &mut crate::rules::Progress,
                       bin_rules: Option<Arc<crate::rules::BinRules>>| {
-                r.response = if let Some((limit, wait)) = &limited {
-                    limit.refusal(r, *wait)
-                } else if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
-                    refused
-                } else if let Some(p) = passthrough {
-                    p
-                } else if let Some(rules) = bin_rules {
-                    let first = || match &matched {
-                        // the rules matched above are still the bin's (no config change meanwhile)
-                        Some((m, first)) if Arc::ptr_eq(m, &rules) => *first,
-                        _ => rules.first_rule(r),
-                    };
-                    let d = rules.decide_matched(r, progress, first, || {
-                        default_response(r, html, &self.content_type)
-                    });
-                    delay = d.delay;
-                    drop_conn = d.drop;
-                    d.response
-                } else {
-                    default_response(r, html, &self.content_type)
+            r.response = if let Some((limit, wait)) = &limited {
+                limit.refusal(r, *wait)
+            } else if let Some(refused) = refusal(&end, r, max_body, body_timeout) {
+                refused
+            } else if let Some(p) = passthrough {
+                p
+            } else if let Some(rules) = bin_rules {
+                let first = || match &matched {
+                    // the rules matched above are still the bin's (no config change meanwhile)
+                    Some((m, first)) if Arc::ptr_eq(m, &rules) => *first,
+                    _ => rules.first_rule(r),
                 };
+                let d = rules.decide_matched(r, progress, first, || {
+                    default_response(r, html, &self.content_type)
+                });
+                delay = d.delay;
+                drop_conn = d.drop;
+                d.response
+            } else {
+                default_response(r, html, &self.content_type)
+            };
         };
         let rec = match &self.shared {
             None => self.api.store.record(snap.request, decide),
             Some(shared) => {
                 // only a request the rules answer may take a sequence step or fault draw
                 let steps = limited.is_none() && !incomplete && passthrough_none;
-                match shared.capture(snap.request, rules.clone(), steps, decide).await {
+                match shared
+                    .capture(snap.request, rules.clone(), steps, decide)
+                    .await
+                {
                     Ok(rec) => rec,
                     Err(crate::shared::Refused::Offline(why)) => {
                         let mut r = error_response(&Error::StoreOffline(why));

@@ -263,7 +263,8 @@ mod tests {
     #[test]
     fn the_placeholder_id_is_replaced_in_the_body_and_headers() {
         let mut r = sample(Vec::new(), Vec::new()).response;
-        r.body.bytes = Bytes::from_static(b"{\"id\":1234567890123456789,\"again\":1234567890123456789}");
+        r.body.bytes =
+            Bytes::from_static(b"{\"id\":1234567890123456789,\"again\":1234567890123456789}");
         r.headers = vec![Header::new("Location", &b"/r/1234567890123456789"[..])];
         settle_id(&mut r, 1_234_567_890_123_456_789, 42);
         assert_eq!(&r.body.bytes[..], b"{\"id\":42,\"again\":42}");

@@ -298,10 +298,7 @@ impl Shared {
             run_script: Script::new(scripts::RUN),
             opts,
         });
-        let run = shared
-            .join_run(0)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let run = shared.join_run(0).await.map_err(|e| fail(e.to_string()))?;
         *shared.run.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(run.as_str());
         Ok(shared)
     }
@@ -601,7 +598,10 @@ impl Shared {
         if now.as_deref() == Some(&*self.run()) {
             return Ok(());
         }
-        let known = self.store().and_then(|s| s.latest(None)).map_or(0, |r| r.id);
+        let known = self
+            .store()
+            .and_then(|s| s.latest(None))
+            .map_or(0, |r| r.id);
         let known = known.max(*self.applied.borrow());
         let run = self.join_run(known).await?;
         *self.run.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(run.as_str());
@@ -631,7 +631,9 @@ impl Shared {
             *self.error.lock().unwrap_or_else(|e| e.into_inner()) = None;
             if let Some(store) = self.store() {
                 store.notice(serde_json::json!({"type": "store", "ok": true}));
-                store.notice(serde_json::json!({"type": "resync", "reason": "the shared store is back"}));
+                store.notice(
+                    serde_json::json!({"type": "resync", "reason": "the shared store is back"}),
+                );
             }
         }
     }
@@ -798,7 +800,11 @@ impl Shared {
             .arg(cap)
             .arg(self.opts.max_bins.max(1))
             .arg(FEED_WINDOW)
-            .arg(if has_placeholder { rendered.as_str() } else { "" })
+            .arg(if has_placeholder {
+                rendered.as_str()
+            } else {
+                ""
+            })
             .arg(now_ms())
             .arg(stepped.map(|p| p.to_string()).unwrap_or_default())
             .arg(&enc.head[..])
@@ -981,7 +987,11 @@ impl Journal for Shared {
         // at a clean stop: give the writer a moment to empty the queue
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while std::time::Instant::now() < deadline {
-            let empty = self.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+            let empty = self
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
                 && *self.writing.lock().unwrap_or_else(|e| e.into_inner()) == 0;
             if empty || !self.online.load(Ordering::Acquire) {
                 return;
@@ -1014,7 +1024,10 @@ mod tests {
             shown_url("rediss://app:s3cret@cache.internal:6380"),
             "rediss://app:***@cache.internal:6380"
         );
-        assert_eq!(shown_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            shown_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 
     #[test]

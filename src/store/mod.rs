@@ -477,7 +477,10 @@ impl Store {
                 rules: dashmap::DashMap::new(),
                 limits,
                 instance: std::sync::RwLock::new(
-                    rnd.iter().map(|b| format!("{b:02x}")).collect::<String>().into(),
+                    rnd.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                        .into(),
                 ),
             }),
             journal,
@@ -493,9 +496,7 @@ impl Store {
 
     /// Whether the backend behind this store takes writes now (always, without one).
     pub fn health(&self) -> Health {
-        self.journal
-            .as_ref()
-            .map_or(Health::Ok, |j| j.health())
+        self.journal.as_ref().map_or(Health::Ok, |j| j.health())
     }
 
     /// The store as `/_/api/health` shows it: its kind (`memory`, or the backend's), whether it
@@ -603,7 +604,11 @@ impl Store {
     /// Takes another instance id (the shared store's run id): clients resuming with the old
     /// one resync.
     pub fn set_instance(&self, id: &str) {
-        *self.inner.instance.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(id);
+        *self
+            .inner
+            .instance
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::from(id);
     }
 
     /// A handle on the same store that tells no backend of its changes: for applying what a
@@ -768,7 +773,15 @@ impl Store {
         // a sequence step moved: viewers showing the position hear of it
         let stepped = bin.settings.progress.sequence_position != before.sequence_position;
         let progressed = bin.settings.progress != before;
-        let arc = self.keep(&mut st, &name, req, created, stepped, progressed, &mut evicted);
+        let arc = self.keep(
+            &mut st,
+            &name,
+            req,
+            created,
+            stepped,
+            progressed,
+            &mut evicted,
+        );
         drop(st);
         drop(evicted);
         arc

@@ -24,6 +24,7 @@ mod persist; // --data-dir: real restarts keep requests, bins and ids; refusals;
 mod replay; // replay edited and re-signed: every scheme, header order and case, refusals, the CLI
 mod safety; // Host allowlist, cross-origin refusals, token protection
 mod sender; // webhooks, dispatch, signatures, retries, test events, the delivery log, CLI
+mod shared; // --redis: several instances on a real redis-server share ids, rings, the feed, waits, configs; Redis lost and back
 mod signature; // the signature doctor: why a request does not verify, in the request JSON, show, tail and `hookpit verify`
 mod support; // starting servers, raw sockets, a small HTTP client, a websocket reader
 mod tls; // HTTPS: captures, API and wss over TLS; made, kept and given certificates; bad files; stalled handshakes

@@ -1,0 +1,572 @@
+//! Shared mode against a real `redis-server` that each test starts on a free loopback port
+//! (persistence off) and stops by PID: two and three hookpit instances on one Redis share ids,
+//! rings, the live feed, waits, configs and sequences; Redis lost, back, and back empty.
+//! Without `redis-server` a test prints a loud skip, and fails under `CI=true`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hookpit::{Config, ServerHandle};
+use serde_json::json;
+
+use crate::support::{configure, get, next_json, post, run_within, start_with, ws};
+
+/// A `redis-server` of this test's own, stopped (by PID) on drop.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    /// Its working directory (a `SAVE` writes there and a start reads it back).
+    dir: std::path::PathBuf,
+}
+
+fn redis_binary() -> Option<&'static str> {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    found.then_some("redis-server")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Redis {
+    /// Starts one, or `None` (after a loud skip line) when this machine has no
+    /// `redis-server`; under `CI=true` that is a failure.
+    fn start() -> Option<Redis> {
+        if redis_binary().is_none() {
+            let why = "redis-server not found (Debian package `redis-server`)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{why}: CI=true requires it");
+            }
+            eprintln!("\n!!!!! SKIPPED: shared-mode test: {why} !!!!!\n");
+            return None;
+        }
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+            dir: crate::support::temp_dir("redis"),
+        };
+        r.up();
+        Some(r)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server on this test's port (again) and waits until it answers.
+    fn up(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--dir",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut buf).is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it by PID (everything it held is gone: persistence is off).
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A command's reply line, over a plain socket.
+    fn command(&self, args: &[&str]) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("redis");
+        let mut cmd = format!("*{}\r\n", args.len());
+        for a in args {
+            cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(cmd.as_bytes()).unwrap();
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+            if out.ends_with(b"\r\n") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn instance(redis: &Redis) -> ServerHandle {
+    let mut c = Config::for_tests();
+    c.redis = Some(redis.url());
+    start_with(c).await
+}
+
+async fn instance_with(redis: &Redis, change: impl FnOnce(&mut Config)) -> ServerHandle {
+    let mut c = Config::for_tests();
+    c.redis = Some(redis.url());
+    change(&mut c);
+    start_with(c).await
+}
+
+/// The ids of a bin's requests as an instance lists them.
+async fn ids(s: &ServerHandle, bin: &str) -> Vec<u64> {
+    let a = get(&format!(
+        "{}/_/api/bins/{bin}/requests?limit=1000",
+        s.base_url()
+    ))
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let mut v: Vec<u64> = a.json()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Polls until `ok` holds of what `read` gives (at most 5 s), and returns the last reading.
+async fn until<T, F, Fut>(mut read: F, ok: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = read().await;
+        if ok(&v) || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_caught_by_one_instance_has_the_same_id_on_the_others() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b, c) = (
+        instance(&redis).await,
+        instance(&redis).await,
+        instance(&redis).await,
+    );
+    let first = post(&a.catch_url("orders"), r#"{"n":1}"#).await.json();
+    let second = post(&b.catch_url("orders"), r#"{"n":2}"#).await.json();
+    assert_eq!(
+        (first["id"].clone(), second["id"].clone()),
+        (json!(1), json!(2))
+    );
+    // the instance that caught it has it at once; the others within the feed's delay
+    assert_eq!(ids(&b, "orders").await, [1, 2]);
+    for s in [&a, &c] {
+        let seen = until(|| ids(s, "orders"), |v| v.len() == 2).await;
+        assert_eq!(seen, [1, 2]);
+    }
+    let on_c = get(&format!("{}/_/api/requests/1", c.base_url()))
+        .await
+        .json();
+    assert_eq!(on_c["body"]["text"], r#"{"n":1}"#);
+    assert_eq!(
+        on_c["response"]["body"]["text"],
+        r#"{"ok":true,"bin":"orders","id":1}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_hundred_concurrent_captures_over_two_instances_get_eight_hundred_ids() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut tasks = Vec::new();
+    for i in 0..800 {
+        let url = if i % 2 == 0 {
+            a.catch_url("many")
+        } else {
+            b.catch_url("many")
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = post(&url, &format!("{{\"i\":{i}}}")).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()["id"].as_u64().unwrap()
+        }));
+    }
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got, (1..=800).collect::<Vec<u64>>());
+    for s in [&a, &b] {
+        let seen = until(|| ids(s, "many"), |v| v.len() == 800).await;
+        assert_eq!(seen, got, "every instance holds all 800");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_requests_is_one_ring_across_instances_and_evictions_count_once() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance_with(&redis, |c| c.max_requests = 5).await;
+    let b = instance_with(&redis, |c| c.max_requests = 5).await;
+    for i in 0..12 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(post(&s.catch_url("ring"), "x").await.status, 200);
+    }
+    for s in [&a, &b] {
+        let seen = until(|| ids(s, "ring"), |v| v == &[8, 9, 10, 11, 12]).await;
+        assert_eq!(seen, [8, 9, 10, 11, 12]);
+        let bin = until(
+            || async {
+                get(&format!("{}/_/api/bins/ring", s.base_url()))
+                    .await
+                    .json()
+            },
+            |v| v["evicted"] == 7,
+        )
+        .await;
+        assert_eq!(bin["evicted"], 7, "{bin}");
+    }
+    assert_eq!(redis.command(&["XLEN", "hookpit:req:ring"]), ":5\r\n");
+    assert_eq!(
+        redis.command(&["HGET", "hookpit:bin:ring", "evicted"]),
+        "$1\r\n7\r\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_on_one_instance_sees_the_others_captures_in_order_and_resumes_without_a_gap() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut feed = ws(&b, "").await;
+    let hello = next_json(&mut feed, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(hello["type"], "hello");
+    for i in 0..20 {
+        post(&a.catch_url("live"), &format!("{i}")).await;
+    }
+    let got = crate::support::request_ids(&mut feed, 20, Duration::from_secs(5)).await;
+    assert_eq!(got, (1..=20).collect::<Vec<u64>>());
+    drop(feed);
+    // while the viewer is away, more arrive on the other instance; it resumes after 20
+    for i in 0..10 {
+        post(&a.catch_url("live"), &format!("{i}")).await;
+    }
+    let instance = hello["instance"].as_str().unwrap().to_owned();
+    until(|| ids(&b, "live"), |v| v.len() == 30).await;
+    let mut feed = ws(&b, &format!("?after=20&instance={instance}")).await;
+    let got = crate::support::request_ids(&mut feed, 10, Duration::from_secs(5)).await;
+    assert_eq!(got, (21..=30).collect::<Vec<u64>>());
+    post(&a.catch_url("live"), "late").await;
+    let got = crate::support::request_ids(&mut feed, 1, Duration::from_secs(5)).await;
+    assert_eq!(got, [31], "no duplicate, no gap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_on_one_instance_is_released_by_a_capture_on_another() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    for round in 0..20 {
+        let bin = format!("w{round}");
+        let url = format!(
+            "{}/_/api/bins/{bin}/wait?q=json:/go=true&timeout=10s",
+            b.base_url()
+        );
+        let waiter = tokio::spawn(async move { get(&url).await });
+        // no pause: the capture may land while the wait is still being set up
+        let caught = post(&a.catch_url(&bin), r#"{"go":true}"#).await.json();
+        let answer = waiter.await.unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.json()["requests"][0]["id"], caught["id"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_set_on_one_instance_applies_on_another() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let set = configure(
+        &a,
+        "cfg",
+        json!({"response": {"status": 418, "body": "teapot {{id}}"}}),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.text());
+    let answer = until(
+        || async { post(&b.catch_url("cfg"), "x").await },
+        |r| r.status == 418,
+    )
+    .await;
+    assert_eq!(answer.status, 418);
+    let id = answer.text().trim_start_matches("teapot ").to_owned();
+    let kept = until(
+        || async { get(&format!("{}/_/api/requests/{id}", a.base_url())).await },
+        |r| r.status == 200,
+    )
+    .await;
+    assert_eq!(
+        kept.json()["response"]["body"]["text"],
+        format!("teapot {id}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_concurrent_requests_over_two_instances_take_the_forty_steps_each_once() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let steps: Vec<serde_json::Value> = (0..40)
+        .map(|i| json!({"status": 200, "body": format!("step-{i}")}))
+        .collect();
+    assert_eq!(
+        configure(&a, "seq", json!({ "sequence": steps }))
+            .await
+            .status,
+        200
+    );
+    until(
+        || async {
+            get(&format!("{}/_/api/bins/seq", b.base_url()))
+                .await
+                .json()
+        },
+        |v| {
+            v["config"]["sequence"]
+                .as_array()
+                .is_some_and(|s| s.len() == 40)
+        },
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let url = if i % 2 == 0 {
+            a.catch_url("seq")
+        } else {
+            b.catch_url("seq")
+        };
+        tasks.push(tokio::spawn(async move { post(&url, "x").await.text() }));
+    }
+    let mut bodies = Vec::new();
+    for t in tasks {
+        bodies.push(t.await.unwrap());
+    }
+    bodies.sort();
+    let mut want: Vec<String> = (0..40).map(|i| format!("step-{i}")).collect();
+    want.sort();
+    assert_eq!(bodies, want, "each step exactly once");
+    // past the sequence: the bin's plain answer
+    let after = post(&b.catch_url("seq"), "x").await;
+    assert!(after.text().contains("\"ok\":true"), "{}", after.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_fault_rate_fails_the_same_requests_across_instances_as_on_one() {
+    let Some(redis) = Redis::start() else { return };
+    let config = json!({"fault": {"rate": 0.5, "status": 503, "seed": 42}});
+    // one memory-mode hookpit is the reference
+    let solo = start_with(Config::for_tests()).await;
+    configure(&solo, "f", config.clone()).await;
+    let mut want = Vec::new();
+    for _ in 0..30 {
+        want.push(post(&solo.catch_url("f"), "x").await.status);
+    }
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    configure(&a, "f", config).await;
+    until(
+        || async { get(&format!("{}/_/api/bins/f", b.base_url())).await.json() },
+        |v| v["config"]["fault"]["seed"] == 42,
+    )
+    .await;
+    let mut got = Vec::new();
+    for i in 0..30 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        got.push(post(&s.catch_url("f"), "x").await.status);
+    }
+    assert_eq!(got, want);
+    assert!(want.contains(&503) && want.contains(&200), "{want:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_and_clears_on_one_instance_reach_the_others() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    for _ in 0..4 {
+        post(&a.catch_url("del"), "x").await;
+    }
+    until(|| ids(&b, "del"), |v| v.len() == 4).await;
+    let gone = crate::support::delete(&format!("{}/_/api/requests/2", b.base_url())).await;
+    assert_eq!(gone.status, 200);
+    assert_eq!(until(|| ids(&a, "del"), |v| v.len() == 3).await, [1, 3, 4]);
+    crate::support::delete(&format!("{}/_/api/bins/del/requests", a.base_url())).await;
+    assert_eq!(
+        until(|| ids(&b, "del"), |v| v.is_empty()).await,
+        Vec::<u64>::new()
+    );
+    // and a third instance started now reads what Redis holds
+    post(&a.catch_url("del"), "after").await;
+    let c = instance(&redis).await;
+    assert_eq!(ids(&c, "del").await, [5]);
+}
+
+#[test]
+fn an_unreachable_redis_at_start_exits_2_naming_the_url_without_its_password() {
+    let port = free_port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
+    let (code, out, err) = run_within(
+        Command::new(crate::support::bin_path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--redis", &url])
+            .env_remove("HOOKPIT_CONFIG")
+            .env("NO_COLOR", "1"),
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(
+        lines[0].contains(&format!("redis://***@127.0.0.1:{port}/0")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2"),
+        "the password is never shown: {err}"
+    );
+}
+
+/// Waits for the next feed message of a type.
+async fn next_of(feed: &mut crate::support::Ws, kind: &str) -> serde_json::Value {
+    loop {
+        let m = next_json(feed, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("a {kind} message"));
+        if m["type"] == kind {
+            return m;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_away_captures_get_503_and_health_names_the_store_then_all_resumes() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("out"), "before").await.status, 200);
+    until(|| ids(&b, "out"), |v| v.len() == 1).await;
+    let mut feed = ws(&b, "").await;
+    next_of(&mut feed, "hello").await;
+    // Redis goes away with its data saved, and comes back with it (the same run)
+    assert_eq!(redis.command(&["SAVE"]), "+OK\r\n");
+    redis.down();
+    let refused = post(&a.catch_url("out"), "during").await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "store_offline");
+    assert!(refused.header("retry-after").is_some());
+    let health = until(
+        || async { get(&format!("{}/_/api/health", b.base_url())).await },
+        |h| h.status == 503,
+    )
+    .await;
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json()["store"]["kind"], "redis");
+    let why = health.json()["store"]["error"].as_str().unwrap().to_owned();
+    assert!(why.contains(&redis.url()), "{why}");
+    assert_eq!(next_of(&mut feed, "store").await["ok"], false);
+    redis.up();
+    let back = until(
+        || async { post(&a.catch_url("out"), "after").await },
+        |r| r.status == 200,
+    )
+    .await;
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert_eq!(
+        back.json()["id"],
+        2,
+        "nothing was kept while Redis was away"
+    );
+    assert_eq!(next_of(&mut feed, "store").await["ok"], true);
+    // the viewer on the other instance gets the capture made after the return
+    let got = crate::support::request_ids(&mut feed, 1, Duration::from_secs(5)).await;
+    assert_eq!(got, [2]);
+    let health = until(
+        || async { get(&format!("{}/_/api/health", b.base_url())).await },
+        |h| h.status == 200,
+    )
+    .await;
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert_eq!(ids(&b, "out").await, [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_restarted_empty_makes_every_instance_resync_and_ids_go_on() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    for _ in 0..3 {
+        post(&a.catch_url("gone"), "x").await;
+    }
+    until(|| ids(&b, "gone"), |v| v.len() == 3).await;
+    let mut feed = ws(&b, "").await;
+    let hello = next_of(&mut feed, "hello").await;
+    redis.down();
+    redis.up();
+    let resync = next_of(&mut feed, "resync").await;
+    assert!(
+        resync["reason"].as_str().unwrap().contains("empty"),
+        "{resync}"
+    );
+    assert_eq!(
+        ids(&b, "gone").await,
+        Vec::<u64>::new(),
+        "the old run's requests are gone"
+    );
+    let next = until(
+        || async { post(&a.catch_url("gone"), "y").await },
+        |r| r.status == 200,
+    )
+    .await;
+    assert_eq!(next.json()["id"], 4, "ids go on: {}", next.text());
+    let health = get(&format!("{}/_/api/health", b.base_url())).await.json();
+    assert_ne!(health["instance"], hello["instance"], "a new run id");
+    assert_eq!(until(|| ids(&b, "gone"), |v| v.len() == 1).await, [4]);
+}
