@@ -613,6 +613,9 @@ fn op_bytes(op: &Op) -> usize {
 
 impl Journal for Disk {
     fn append(&self, op: Op) {
+        if let Op::Broadcast(_) = op {
+            return; // one instance: its viewers already have it
+        }
         let mut q = self.queue();
         if q.closing {
             // closed: `health` refuses captures, and nothing can be written any more
@@ -1006,6 +1009,7 @@ fn write_batch(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()> {
                         .execute([*id as i64])?;
                 }
             },
+            Op::Broadcast(_) => {}
         }
     }
     secure_delete(&tx, false)?;

@@ -76,6 +76,16 @@ impl Params {
         Params(req.uri().query().map(parse_query).unwrap_or_default())
     }
 
+    /// Parameters as given (a request passed on to another instance).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params(pairs)
+    }
+
+    /// Every parameter in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0
             .iter()
@@ -134,11 +144,15 @@ pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value> {
 
 /// Reads a JSON request body of at most `limit` bytes (empty = `null`).
 pub async fn read_json_within(req: Request<Incoming>, limit: usize) -> Result<serde_json::Value> {
-    let bytes = read_body_within(req, limit).await?;
+    json_of(&read_body_within(req, limit).await?)
+}
+
+/// A JSON request body already read (empty = `null`).
+pub fn json_of(bytes: &[u8]) -> Result<serde_json::Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
-    Ok(serde_json::from_slice(&bytes)?)
+    Ok(serde_json::from_slice(bytes)?)
 }
 
 /// Reads a request body under the API's size limit.

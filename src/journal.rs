@@ -73,6 +73,9 @@ pub enum Op {
         id: u64,
         record: Option<Arc<serde_json::Value>>,
     },
+    /// A delivery's view as viewers are sent it: a backend shared by several instances passes
+    /// it on to the others' viewers; any other keeps nothing of it.
+    Broadcast(Arc<serde_json::Value>),
 }
 
 /// Whether a backend takes writes now.

@@ -9,14 +9,13 @@
 //! answers `404` for any other). `{id}` of a webhook accepts its number or its exact name.
 
 use bytes::Bytes;
-use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::deliver::{DeliveryQuery, DeliveryWait, DispatchOptions, Sender, Trigger};
 use crate::error::{Error, Result};
-use crate::http::{json_response, method_not_allowed, read_body, read_json, Params, Resp};
+use crate::http::{json_of, json_response, method_not_allowed, Params, Resp};
 use crate::webhook::WebhookInput;
 
 fn reply(status: StatusCode, v: &impl serde::Serialize) -> Result<Resp> {
@@ -26,18 +25,18 @@ fn reply(status: StatusCode, v: &impl serde::Serialize) -> Result<Resp> {
 /// Answers the sender's routes; `segs` is the decoded path after `/_/api/`.
 pub async fn route(
     sender: &Sender,
-    req: Request<Incoming>,
+    method: &Method,
+    body: Bytes,
     segs: &[&str],
     params: &Params,
     path: &str,
 ) -> Result<Resp> {
-    let method = req.method().clone();
-    match (&method, segs) {
+    match (method, segs) {
         (&Method::GET, ["webhooks"]) => {
             reply(StatusCode::OK, &json!({"webhooks": sender.webhooks()}))
         }
         (&Method::POST, ["webhooks"]) => {
-            let input = webhook_input(read_json(req).await?)?;
+            let input = webhook_input(json_of(&body)?)?;
             reply(StatusCode::CREATED, &sender.create_webhook(input)?)
         }
         (&Method::GET, ["webhooks", id]) => {
@@ -49,7 +48,7 @@ pub async fn route(
         }
         (&Method::PUT | &Method::PATCH, ["webhooks", id]) => {
             let id = sender.find_webhook(id)?;
-            let input = webhook_input(read_json(req).await?)?;
+            let input = webhook_input(json_of(&body)?)?;
             reply(StatusCode::OK, &sender.update_webhook(id, input)?)
         }
         (&Method::DELETE, ["webhooks", id]) => {
@@ -59,7 +58,7 @@ pub async fn route(
         }
         (&Method::POST, ["webhooks", id, "test"]) => {
             let id = sender.find_webhook(id)?;
-            let t = test_input(read_json(req).await?)?;
+            let t = test_input(json_of(&body)?)?;
             let out = sender.test(id, t.event.as_deref(), t.payload).await?;
             reply(StatusCode::OK, &out)
         }
@@ -91,7 +90,6 @@ pub async fn route(
                 Some(w) => Some(sender.find_webhook(w)?),
                 None => None,
             };
-            let body = read_body(req).await?;
             let payload = payload_of(&body)?;
             let out = sender
                 .dispatch(&name, payload, DispatchOptions { trigger, webhook })
@@ -145,7 +143,7 @@ pub async fn route(
             | ["webhooks" | "events" | "deliveries", _]
             | ["webhooks", _, "test"]
             | ["deliveries", _, "wait" | "retry"],
-        ) => Err(method_not_allowed(&method, path)),
+        ) => Err(method_not_allowed(method, path)),
         _ => Err(Error::not_found("API route", format!("/_/api/{path}"))),
     }
 }

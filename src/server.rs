@@ -234,13 +234,34 @@ impl Server {
             .chain(tls_info.as_ref().map(|t| t.addr))
             .collect();
         let outbound = crate::outbound::Outbound::for_listeners(&own);
+        // in shared mode the sender that runs is the one of the instance holding the sender's
+        // seat (`shared::seat`); this one only stands in for it and tells Redis nothing
         let sender = crate::deliver::Sender::for_server(
             &config,
-            store.clone(),
+            if shared.is_some() {
+                store.quiet()
+            } else {
+                store.clone()
+            },
             outbound.clone(),
             addr,
             shutdown_rx.clone(),
         )?;
+        if let Some(s) = &shared {
+            let (config, store, outbound) = (config.clone(), store.clone(), outbound.clone());
+            s.seat_sender(
+                Box::new(move |stop| {
+                    crate::deliver::Sender::for_server(
+                        &config,
+                        store.clone(),
+                        outbound.clone(),
+                        addr,
+                        stop,
+                    )
+                }),
+                shutdown_rx.clone(),
+            );
+        }
         // after the config's webhooks, before serving: run-time webhooks, the log, retries
         let restored = sender.restore(webhooks, deliveries)?;
         warnings.extend(restored.shadowed.iter().map(|name| {
@@ -704,7 +725,18 @@ impl App {
         let params = Params::of(&req);
         match segs.first() {
             Some(&("webhooks" | "events" | "deliveries")) => {
-                sender_api::route(&self.sender, req, &segs, &params, path).await
+                let method = req.method().clone();
+                let body = crate::http::read_body(req).await?;
+                match &self.shared {
+                    Some(shared) => {
+                        shared
+                            .sender_route(&method, body, &segs, &params, path)
+                            .await
+                    }
+                    None => {
+                        sender_api::route(&self.sender, &method, body, &segs, &params, path).await
+                    }
+                }
             }
             _ => self.api.route(req, &segs, &params, path).await,
         }

@@ -22,6 +22,9 @@
 
 pub mod codec;
 mod scripts;
+mod seat;
+
+pub use seat::{SenderFactory, LEASE};
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,6 +111,10 @@ pub struct Shared {
     /// Ops taken from the queue but not yet written.
     writing: Mutex<usize>,
     written: Notify,
+    /// Ops appended so far, and ops written (or given up) so far: a sender request is answered
+    /// once what it changed is in Redis.
+    appended: std::sync::atomic::AtomicU64,
+    done: watch::Sender<u64>,
     /// The store's handle that tells no backend (what the feed brings must not go back).
     store: OnceLock<Store>,
     step: Script,
@@ -116,7 +123,10 @@ pub struct Shared {
     delete: Script,
     delete_bin: Script,
     update: Script,
+    notice: Script,
     run_script: Script,
+    /// The sender's seat (see `seat`).
+    seat: seat::Seat,
 }
 
 impl std::fmt::Debug for Shared {
@@ -288,6 +298,8 @@ impl Shared {
             queued: Notify::new(),
             writing: Mutex::new(0),
             written: Notify::new(),
+            appended: std::sync::atomic::AtomicU64::new(0),
+            done: watch::channel(0).0,
             store: OnceLock::new(),
             step: Script::new(scripts::STEP),
             capture: Script::new(scripts::CAPTURE),
@@ -295,7 +307,9 @@ impl Shared {
             delete: Script::new(&scripts::delete()),
             delete_bin: Script::new(&scripts::delete_bin()),
             update: Script::new(&scripts::update()),
+            notice: Script::new(&scripts::notice()),
             run_script: Script::new(scripts::RUN),
+            seat: seat::Seat::new(),
             opts,
         });
         let run = shared.join_run(0).await.map_err(|e| fail(e.to_string()))?;
@@ -606,7 +620,13 @@ impl Shared {
         let run = self.join_run(known).await?;
         *self.run.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(run.as_str());
         // changes made here while Redis was away belong to the old data set
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let dropped = {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let n = q.len();
+            q.clear();
+            n
+        };
+        self.done.send_modify(|d| *d += dropped as u64);
         if let Some(store) = self.store() {
             store.set_instance(&run);
             store.reset("the shared store restarted empty");
@@ -643,6 +663,15 @@ impl Shared {
         let Some(store) = self.store() else {
             return;
         };
+        if e.text("k") == Some("n") {
+            // a delivery's view from the instance holding the sender, for viewers here
+            if e.text("from") != Some(self.seat.token()) {
+                if let Some(v) = e.get("msg").and_then(|m| serde_json::from_slice(m).ok()) {
+                    store.publish_delivery(v);
+                }
+            }
+            return;
+        }
         let Some(bin) = e.text("bin").map(str::to_owned) else {
             return;
         };
@@ -871,9 +900,13 @@ impl Shared {
             let mut i = 0;
             while i < batch.len() {
                 match self.write(&batch[i]).await {
-                    Ok(()) => i += 1,
+                    Ok(()) => {
+                        i += 1;
+                        self.done.send_modify(|d| *d += 1);
+                    }
                     Err(e) if e.to_string().contains("STALE") => {
                         // Redis restarted empty: what was made in the old run is dropped
+                        self.done.send_modify(|d| *d += (batch.len() - i) as u64);
                         i = batch.len();
                     }
                     Err(e) => {
@@ -958,24 +991,67 @@ impl Shared {
                     .invoke_async::<Value>(&mut c)
                     .await?;
             }
+            Op::Webhook { id, def } => {
+                let cmd = match def {
+                    Some(d) => {
+                        let mut c = redis::cmd("HSET");
+                        c.arg("hookpit:webhooks").arg(id).arg(d.to_string());
+                        c
+                    }
+                    None => {
+                        let mut c = redis::cmd("HDEL");
+                        c.arg("hookpit:webhooks").arg(id);
+                        c
+                    }
+                };
+                cmd.query_async::<Value>(&mut c).await?;
+            }
+            Op::Delivery { id, record } => {
+                let cmd = match record {
+                    Some(d) => {
+                        let mut c = redis::cmd("HSET");
+                        c.arg("hookpit:deliveries").arg(id).arg(d.to_string());
+                        c
+                    }
+                    None => {
+                        let mut c = redis::cmd("HDEL");
+                        c.arg("hookpit:deliveries").arg(id);
+                        c
+                    }
+                };
+                cmd.query_async::<Value>(&mut c).await?;
+            }
+            Op::Broadcast(view) => {
+                // the other instances' viewers hear of the delivery through the feed
+                feed_keys(&self.notice)
+                    .arg(self.seat.token())
+                    .arg(view.to_string())
+                    .invoke_async::<Value>(&mut c)
+                    .await?;
+            }
             // evictions are each cache's own (Redis keeps its rings itself); requests come in
-            // through `capture`; the sender's state is not shared yet
-            Op::Remove { .. }
-            | Op::RemoveBin { .. }
-            | Op::Request(_)
-            | Op::Webhook { .. }
-            | Op::Delivery { .. } => {}
+            // through `capture`
+            Op::Remove { .. } | Op::RemoveBin { .. } | Op::Request(_) => {}
         }
         Ok(())
     }
 }
 
+impl Shared {
+    /// Waits (at most `limit`) until every change appended so far is written to Redis.
+    pub async fn synced(&self, limit: Duration) {
+        let upto = self.appended.load(Ordering::Acquire);
+        let mut done = self.done.subscribe();
+        let _ = tokio::time::timeout(limit, done.wait_for(|d| *d >= upto)).await;
+    }
+}
+
 impl Journal for Shared {
     fn append(&self, op: Op) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(op);
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.push_back(op);
+        self.appended.fetch_add(1, Ordering::AcqRel);
+        drop(q);
         self.queued.notify_one();
     }
 

@@ -187,3 +187,14 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 "#;
+
+/// Passes a delivery's view on to every instance's viewers. KEYS: run, id, ev, feed.
+/// ARGV: run id, window, the sending instance's token, the view's JSON.
+pub fn notice() -> String {
+    format!(
+        "{FEED}{}",
+        r#"
+return feed('k', 'n', 'from', ARGV[3], 'msg', ARGV[4])
+"#
+    )
+}

@@ -1420,6 +1420,9 @@ impl Store {
 
     /// Publishes a sender delivery change to viewers.
     pub fn publish_delivery(&self, delivery: serde_json::Value) {
+        if let Some(j) = &self.journal {
+            j.append(Op::Broadcast(Arc::new(delivery.clone())));
+        }
         self.publish(Change::Delivery(delivery));
     }
 

@@ -570,3 +570,239 @@ async fn a_redis_that_restarted_empty_makes_every_instance_resync_and_ids_go_on(
     assert_ne!(health["instance"], hello["instance"], "a new run id");
     assert_eq!(until(|| ids(&b, "gone"), |v| v.len() == 1).await, [4]);
 }
+
+/// A delivery as an instance's API shows it.
+async fn delivery(base: &str, id: u64) -> serde_json::Value {
+    get(&format!("{base}/_/api/deliveries/{id}")).await.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_and_the_delivery_log_are_shared_and_each_delivery_is_attempted_once() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    // made on one instance, listed on the other
+    let made = crate::support::http(
+        "POST",
+        &format!("{}/_/api/webhooks", b.base_url()),
+        &[("Content-Type", "application/json")],
+        json!({"name": "orders", "url": a.catch_url("inbox"), "events": ["*"]}).to_string(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let listed = get(&format!("{}/_/api/webhooks", a.base_url()))
+        .await
+        .json();
+    assert!(
+        listed["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["name"] == "orders"),
+        "{listed}"
+    );
+    // events dispatched from both instances: each delivery reaches the receiver once
+    for i in 0..10 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let sent = crate::support::http(
+            "POST",
+            &format!(
+                "{}/_/api/events/payment_received?webhook=orders",
+                s.base_url()
+            ),
+            &[("Content-Type", "application/json")],
+            json!({"n": i}).to_string(),
+        )
+        .await;
+        assert_eq!(sent.status, 202, "{}", sent.text());
+    }
+    let all = until(
+        || async {
+            get(&format!("{}/_/api/deliveries", a.base_url()))
+                .await
+                .json()
+        },
+        |v| {
+            v["deliveries"]
+                .as_array()
+                .is_some_and(|d| d.len() == 10 && d.iter().all(|d| d["state"] == "succeeded"))
+        },
+    )
+    .await;
+    assert_eq!(all["deliveries"].as_array().unwrap().len(), 10, "{all}");
+    let on_b = get(&format!("{}/_/api/deliveries", b.base_url()))
+        .await
+        .json();
+    assert_eq!(
+        on_b["deliveries"], all["deliveries"],
+        "one log, read from either instance"
+    );
+    assert_eq!(
+        until(|| ids(&b, "inbox"), |v| v.len() == 10).await.len(),
+        10
+    );
+    // Send Test Event from the instance that does not run the sender
+    let test = crate::support::http(
+        "POST",
+        &format!("{}/_/api/webhooks/orders/test", b.base_url()),
+        &[("Content-Type", "application/json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(test.status, 200, "{}", test.text());
+    assert_eq!(test.json()["ok"], true, "{}", test.text());
+    assert_eq!(
+        until(|| ids(&a, "inbox"), |v| v.len() == 11).await.len(),
+        11
+    );
+    // a delivery wait answered through the other instance
+    let id = test.json()["delivery_id"].as_u64().unwrap();
+    let waited = get(&format!(
+        "{}/_/api/deliveries/{id}/wait?timeout=5s",
+        b.base_url()
+    ))
+    .await;
+    assert_eq!(waited.status, 200, "{}", waited.text());
+    assert_eq!(delivery(&a.base_url(), id).await["state"], "succeeded");
+}
+
+/// Spawns the real binary on shared mode.
+fn spawn_on(redis: &Redis) -> crate::support::Spawned {
+    crate::support::spawn_serve(&["--redis", &redis.url()])
+}
+
+/// Polls (at most 20 s: a lease must run out first) until a delivery is in `state`.
+async fn until_delivery(base: &str, id: u64, state: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = get(&format!("{base}/_/api/deliveries/{id}")).await;
+        if d.status == 200 && d.json()["state"] == state {
+            return d.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delivery {id} never {state}: {}",
+            d.text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_scheduled_by_an_instance_that_dies_is_made_by_another() {
+    let Some(redis) = Redis::start() else { return };
+    let mut first = spawn_on(&redis); // takes the sender's seat: it started first
+    let second = spawn_on(&redis);
+    let (holder, other) = (first.base(), second.base());
+    // the receiver lives on the instance that survives: it fails the first attempt
+    let put = crate::support::http(
+        "PUT",
+        &format!("{other}/_/api/bins/flaky"),
+        &[("Content-Type", "application/json")],
+        r#"{"sequence": [{"status": 500}]}"#,
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let made = crate::support::http(
+        "POST",
+        &format!("{other}/_/api/webhooks"),
+        &[("Content-Type", "application/json")],
+        json!({"name": "r", "url": format!("{other}/flaky"), "events": ["*"],
+                "retry": {"schedule": ["3s"]}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let sent = crate::support::http(
+        "POST",
+        &format!("{holder}/_/api/events/payment_received?webhook=r"),
+        &[("Content-Type", "application/json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let id = sent.json()["deliveries"][0]
+        .as_u64()
+        .expect("a delivery id");
+    let d = until(
+        || async { delivery(&other, id).await },
+        |d| d["attempts"].as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    assert_eq!(d["state"], "pending", "{d}");
+    // the instance holding the sender dies before the retry is due
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let done = until_delivery(&other, id, "succeeded").await;
+    assert_eq!(done["attempts"].as_array().unwrap().len(), 2, "{done}");
+    let got = get(&format!("{other}/_/api/bins/flaky/requests"))
+        .await
+        .json();
+    assert_eq!(
+        got["requests"].as_array().unwrap().len(),
+        2,
+        "attempted twice in all"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_delivery_loses_no_delivery() {
+    let Some(redis) = Redis::start() else { return };
+    let mut first = spawn_on(&redis);
+    let second = spawn_on(&redis);
+    let (holder, other) = (first.base(), second.base());
+    // the receiver answers after 3 s: the attempt is under way when the holder dies
+    let put = crate::support::http(
+        "PUT",
+        &format!("{other}/_/api/bins/slow"),
+        &[("Content-Type", "application/json")],
+        r#"{"sequence": [{"status": 200, "delay": "3s"}]}"#,
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let made = crate::support::http(
+        "POST",
+        &format!("{holder}/_/api/webhooks"),
+        &[("Content-Type", "application/json")],
+        json!({"name": "s", "url": format!("{other}/slow"), "events": ["*"],
+                "retry": {"schedule": ["1s"]}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let sent = crate::support::http(
+        "POST",
+        &format!("{other}/_/api/events/payment_received?webhook=s"),
+        &[("Content-Type", "application/json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let id = sent.json()["deliveries"][0]
+        .as_u64()
+        .expect("a delivery id");
+    // the attempt reached the receiver, which holds its answer
+    until(|| ids_at(&other, "slow"), |v| v.len() == 1).await;
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let done = until_delivery(&other, id, "succeeded").await;
+    let attempts = done["attempts"].as_array().unwrap();
+    assert_eq!(
+        attempts.len(),
+        2,
+        "the interrupted attempt and its retry: {done}"
+    );
+    assert_eq!(attempts[1]["response"]["status"], 200, "{done}");
+    assert!(
+        attempts[0]["error"].as_str().unwrap().contains("stopped"),
+        "{done}"
+    );
+}
+
+/// [`ids`] of a spawned instance.
+async fn ids_at(base: &str, bin: &str) -> Vec<u64> {
+    let a = get(&format!("{base}/_/api/bins/{bin}/requests")).await;
+    a.json()["requests"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|r| r["id"].as_u64()).collect())
+        .unwrap_or_default()
+}
