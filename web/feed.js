@@ -1,7 +1,8 @@
 // The live feed: the /_/ws websocket (opened for the open bin, or for every bin on the webhooks
 // page; resumed with after=<last id seen>; reconnected with back-off, at once when the page comes
 // back online or into view), the messages it brings (new, updated, deleted and cleared requests,
-// bin summaries, deliveries, hello after a restart, resync), and the REST reload it resumes from.
+// bin summaries, deliveries, hello after a restart, resync, the store going offline and back), and
+// the REST reload it resumes from.
 // Pausing holds new requests back; the filter change reloads.
 //
 // Calls list.js, bins.js and detail.js, and hands bin and delivery messages to settings.js and
@@ -23,11 +24,22 @@ const MAX_HELD = 10000;
 /** The bin the feed is for: the open bin, or every bin on the webhooks page (deliveries). */
 export const feedBin = ({ state }) => (state.page === 'webhooks' ? null : state.bin);
 
-export function setConn(view, s, label) {
+export function setConn(view, s, label, title = label) {
   const { el } = view;
   el.conn.dataset.state = s;
   el.connLabel.textContent = label;
-  el.conn.title = label;
+  el.conn.title = title;
+}
+
+/** The server's store (`hello.store`, `store` messages): while it cannot take captures (a shared
+ * store offline), the connection badge says so instead of "live". */
+function storeState(view, s) {
+  const { el } = view;
+  if (s && s.ok === false) {
+    setConn(view, 'store-offline', 'store offline', `store offline: ${s.error || 'captures are refused'}`);
+  } else if (el.conn.dataset.state === 'store-offline') {
+    setConn(view, 'live', 'live');
+  }
 }
 
 export function closeSocket(view) {
@@ -117,6 +129,7 @@ function onMessage(view, msg) {
       const rewound = typeof msg.last_id === 'number' && msg.last_id < state.lastSeen;
       state.instance = msg.instance;
       state.version = msg.version || state.version;
+      storeState(view, msg.store);
       el.version.textContent = state.version ? `hookpit ${state.version}` : '';
       if (Array.isArray(msg.bins)) setBins(view, msg.bins);
       // hello lists only the most recently active bins: fetch the rest
@@ -181,6 +194,9 @@ function onMessage(view, msg) {
     }
     case 'delivery':
       webhooksPage.onDelivery(view.webhooks, msg.delivery);
+      break;
+    case 'store':
+      storeState(view, msg);
       break;
     default:
       break;

@@ -150,6 +150,18 @@ pub async fn tail(c: &Client, token: Option<&str>, a: TailArgs) -> Result<i32> {
                         v["reason"].as_str().unwrap_or("fell behind")
                     );
                 }
+                // the shared store going away (captures refused) and coming back
+                Some("store") if !a.json => {
+                    if v["ok"] == false {
+                        eprintln!(
+                            "{} {}",
+                            "store offline:".red(),
+                            v["error"].as_str().unwrap_or("captures are refused")
+                        );
+                    } else {
+                        eprintln!("{} captures are taken again", "store back:".green());
+                    }
+                }
                 _ => {}
             }
         }

@@ -1463,8 +1463,15 @@ impl Store {
             (st.next_id - 1, st.evicted_total, st.bins.len(), bins)
         };
         bins.sort_by(|a, b| a.name.cmp(&b.name));
+        // whether captures are taken now (a shared store may be offline)
+        let store = match self.health() {
+            Health::Ok => json!({"ok": true}),
+            Health::Behind => json!({"ok": false, "error": "behind with its writes"}),
+            Health::Failing(why) | Health::Offline(why) => json!({"ok": false, "error": why}),
+        };
         json!({
             "type": "hello",
+            "store": store,
             "version": env!("CARGO_PKG_VERSION"),
             "instance": &*self.instance(),
             "last_id": last_id,

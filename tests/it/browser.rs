@@ -2799,3 +2799,47 @@ async fn a_failed_signature_shows_the_doctors_reason_and_expected_and_received_i
     }
     assert_page_clean(b).await;
 }
+
+#[tokio::test]
+async fn the_connection_badge_says_store_offline_while_the_shared_store_is_away() {
+    let Some(mut redis) = crate::shared::Redis::start() else {
+        return;
+    };
+    let mut config = Config::for_tests();
+    config.redis = Some(redis.url());
+    let Some(s) = session_with(config).await else {
+        return;
+    };
+    let b = &s.browser;
+    open(&s, "shared").await;
+    redis.down();
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'store-offline'",
+        EVENTUALLY,
+    )
+    .await;
+    let label = b.eval("document.querySelector('#conn').innerText").await;
+    assert_eq!(label.as_str(), Some("store offline"), "{label}");
+    let title = b.eval("document.querySelector('#conn').title").await;
+    assert!(
+        title.as_str().is_some_and(|t| t.contains(&redis.url())),
+        "the badge names the store: {title}"
+    );
+    // a viewer opened while the store is away is told at once (by the feed's hello)
+    b.navigate(&format!("{}#/bin/shared", s.server.viewer_url()))
+        .await;
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'store-offline'",
+        EVENTUALLY,
+    )
+    .await;
+    redis.up();
+    b.wait_for(
+        "document.querySelector('#conn').dataset.state === 'live'",
+        EVENTUALLY,
+    )
+    .await;
+    let id = post_json(&s.server, "/shared", &[], "{}").await;
+    b.wait_for(&format!("{ROWS}.some((r) => r.id === {id})"), EVENTUALLY)
+        .await;
+}

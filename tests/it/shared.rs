@@ -12,11 +12,13 @@ use serde_json::json;
 use crate::support::{configure, get, next_json, post, run_within, start_with, ws};
 
 /// A `redis-server` of this test's own, stopped (by PID) on drop.
-struct Redis {
+pub struct Redis {
     child: Option<Child>,
     port: u16,
     /// Its working directory (a `SAVE` writes there and a start reads it back).
     dir: std::path::PathBuf,
+    /// Serves TLS only (a self-signed certificate made for the test).
+    tls: bool,
 }
 
 fn redis_binary() -> Option<&'static str> {
@@ -39,7 +41,16 @@ fn free_port() -> u16 {
 impl Redis {
     /// Starts one, or `None` (after a loud skip line) when this machine has no
     /// `redis-server`; under `CI=true` that is a failure.
-    fn start() -> Option<Redis> {
+    pub fn start() -> Option<Redis> {
+        Redis::start_with(false)
+    }
+
+    /// [`Redis::start`] serving TLS only.
+    fn start_tls() -> Option<Redis> {
+        Redis::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Redis> {
         if redis_binary().is_none() {
             let why = "redis-server not found (Debian package `redis-server`)";
             if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -52,20 +63,45 @@ impl Redis {
             child: None,
             port: free_port(),
             dir: crate::support::temp_dir("redis"),
+            tls,
         };
+        if tls {
+            let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+            std::fs::write(r.dir.join("cert.pem"), made.cert.pem()).unwrap();
+            std::fs::write(r.dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+        }
         r.up();
         Some(r)
     }
 
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+    pub fn url(&self) -> String {
+        if self.tls {
+            // a self-signed certificate: verification is waived in the URL, as a user would
+            format!("rediss://127.0.0.1:{}/#insecure", self.port)
+        } else {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
     }
 
     /// Starts the server on this test's port (again) and waits until it answers.
-    fn up(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
+    pub fn up(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1"]);
+        if self.tls {
+            let (cert, key) = (self.dir.join("cert.pem"), self.dir.join("key.pem"));
+            cmd.args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&cert)
+                .arg("--tls-key-file")
+                .arg(&key)
+                .arg("--tls-ca-cert-file")
+                .arg(&cert)
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            cmd.arg("--port").arg(self.port.to_string());
+        }
+        let child = cmd
             .args([
                 "--save",
                 "",
@@ -83,6 +119,15 @@ impl Redis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            if self.tls {
+                // no TLS client here: a listening port is enough
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "redis-server did not listen");
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::{Read, Write};
                 let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
@@ -100,7 +145,7 @@ impl Redis {
     }
 
     /// Stops it by PID (everything it held is gone: persistence is off).
-    fn down(&mut self) {
+    pub fn down(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -805,4 +850,144 @@ async fn ids_at(base: &str, bin: &str) -> Vec<u64> {
         .as_array()
         .map(|v| v.iter().filter_map(|r| r["id"].as_u64()).collect())
         .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hookpit_tail_on_one_instance_prints_the_others_captures_and_the_store_going_offline() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut tail = Command::new(crate::support::bin_path())
+        .args(["tail", "--bin", "t"])
+        .env("HOOKPIT_SERVER", b.base_url())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = crate::support::lines_of(tail.stdout.take().unwrap());
+    let said = crate::support::lines_of(tail.stderr.take().unwrap());
+    until(
+        || async { get(&format!("{}/_/api/health", b.base_url())).await.json() },
+        |h| h["subscribers"] == 1,
+    )
+    .await;
+    post(&a.catch_url("t/from-a"), "{}").await;
+    let line = tokio::task::spawn_blocking(move || {
+        let l = crate::support::next_line(&out);
+        (l, out)
+    })
+    .await
+    .unwrap();
+    assert!(line.0.contains("/t/from-a"), "{}", line.0);
+    redis.down();
+    let said = tokio::task::spawn_blocking(move || {
+        crate::support::line_containing(&said, "store offline")
+    })
+    .await
+    .unwrap();
+    assert!(said.contains(&redis.url()), "{said}");
+    let _ = tail.kill();
+    let _ = tail.wait();
+}
+
+#[test]
+fn shared_mode_is_set_by_flag_environment_or_config_file_and_refuses_a_data_dir_beside_it() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(crate::support::bin_path());
+        c.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("HOOKPIT_CONFIG")
+            .env("NO_COLOR", "1");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run_within(&mut c)
+    };
+    let (code, _, err) = run(&["--redis", "http://127.0.0.1:1"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--redis: expected a redis:// or rediss:// URL"),
+        "{err}"
+    );
+    let dir = crate::support::temp_dir("both");
+    let (code, _, err) = run(
+        &[
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used together"), "{err}");
+    // the environment and the config file reach the same connection (here: refused)
+    let port = free_port();
+    let (code, _, err) = run(
+        &[],
+        &[("HOOKPIT_REDIS", &format!("redis://127.0.0.1:{port}"))],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("redis://127.0.0.1:{port}")), "{err}");
+    let file = dir.join("hookpit.toml");
+    std::fs::write(
+        &file,
+        format!("[server]\nredis = \"redis://user:pw@127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("redis://user:***@127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!err.contains(":pw@"), "{err}");
+    std::fs::write(&file, "[server]\nredis = \"localhost:6379\"\n").unwrap();
+    let (code, _, err) = run(&["--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("hookpit.toml") && err.contains("redis"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_with_a_password_is_reached_with_the_password_in_the_url() {
+    let Some(redis) = Redis::start() else { return };
+    assert_eq!(
+        redis.command(&["CONFIG", "SET", "requirepass", "s3cret"]),
+        "+OK\r\n"
+    );
+    let mut c = Config::for_tests();
+    c.redis = Some(format!("redis://:s3cret@127.0.0.1:{}", redis.port));
+    let s = start_with(c).await;
+    assert_eq!(post(&s.catch_url("auth"), "x").await.status, 200);
+    let health = get(&format!("{}/_/api/health", s.base_url())).await.json();
+    assert_eq!(
+        health["store"]["url"],
+        format!("redis://***@127.0.0.1:{}", redis.port)
+    );
+    // without it, Redis refuses and hookpit says so without starting
+    let mut c = Config::for_tests();
+    c.redis = Some(redis.url());
+    let err = hookpit::Server::start(c).await.err().expect("refused");
+    assert!(err.to_string().contains(&redis.url()), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_over_a_redis_that_speaks_only_tls() {
+    let Some(redis) = Redis::start_tls() else {
+        return;
+    };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let id = post(&a.catch_url("tls"), "x").await.json()["id"].clone();
+    assert_eq!(id, 1);
+    assert_eq!(until(|| ids(&b, "tls"), |v| v.len() == 1).await, [1]);
+    // and a plain connection to it is refused at start
+    let mut c = Config::for_tests();
+    c.redis = Some(format!("redis://127.0.0.1:{}", redis.port));
+    assert!(hookpit::Server::start(c).await.is_err());
 }
