@@ -189,6 +189,10 @@ impl ServerHandle {
             let _ = t.await;
         }
         let mut unwritten = None;
+        if let Some(j) = self.store.journal_handle().filter(|_| self.disk.is_none()) {
+            // a shared store's writer finishes what is queued (while Redis answers)
+            let _ = tokio::task::spawn_blocking(move || j.flush()).await;
+        }
         if let Some(d) = self.disk.take() {
             // everything answered is written before the process goes
             unwritten = tokio::task::spawn_blocking(move || {

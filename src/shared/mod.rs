@@ -47,8 +47,11 @@ pub const FEED_WINDOW: usize = 10_000;
 const APPLY_WAIT: Duration = Duration::from_secs(2);
 /// How long one command may take before Redis counts as unreachable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Feed entries read at a time.
+/// Feed entries read at a time, at most; fewer while entries are large (see
+/// [`READ_BYTES`]).
 const READ_BATCH: usize = 1024;
+/// About how many bytes of feed entries one read may bring.
+const READ_BYTES: usize = 4 * 1024 * 1024;
 /// Journal ops written per round trip.
 const WRITE_BATCH: usize = 256;
 
@@ -163,6 +166,55 @@ fn entry_ms(id: &str) -> u64 {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// One bin's ring read at start, a page at a time.
+struct Cursor {
+    bin: String,
+    position: Option<usize>,
+    /// Heads changed since capture (forward results, late diagnoses), by id.
+    updates: std::collections::HashMap<String, Vec<u8>>,
+    /// Where the next page starts.
+    start: String,
+    page: VecDeque<CapturedRequest>,
+    done: bool,
+}
+
+/// Entries read per page at start.
+const LOAD_PAGE: usize = 64;
+
+impl Cursor {
+    /// The id of the next request (reading a page when this one is used up), up to `upto`.
+    async fn next_id(
+        &mut self,
+        c: &mut ConnectionManager,
+        upto: RequestId,
+    ) -> redis::RedisResult<Option<RequestId>> {
+        while self.page.is_empty() && !self.done {
+            let page: Value = redis::cmd("XRANGE")
+                .arg(format!("hookpit:req:{}", self.bin))
+                .arg(&self.start)
+                .arg(format!("{upto}-0"))
+                .arg("COUNT")
+                .arg(LOAD_PAGE)
+                .query_async(c)
+                .await?;
+            let page = entries(page);
+            self.done = page.len() < LOAD_PAGE;
+            for mut e in page {
+                let id = entry_ms(&e.id);
+                self.start = format!("({}", e.id);
+                if let Some(h) = self.updates.remove(&id.to_string()) {
+                    e.fields.retain(|(k, _)| k != b"h");
+                    e.fields.push((b"h".to_vec(), h));
+                }
+                if let Some(r) = Shared::request(&self.bin, id, &mut e) {
+                    self.page.push_back(r);
+                }
+            }
+        }
+        Ok(self.page.front().map(|r| r.id))
+    }
 }
 
 /// A stream entry: its id and its fields.
@@ -400,11 +452,12 @@ impl Shared {
             .arg("hookpit:cfg")
             .query_async(&mut c)
             .await?;
-        let mut all = Vec::new();
-        let mut positions = std::collections::HashMap::new();
-        for bin in &bins {
-            if let Some(cfg) = configs.get(bin) {
-                self.apply_config(store, bin, cfg);
+        // everything up to the feed position taken above; the feed brings what came after
+        let upto = entry_ms(&from);
+        let mut cursors = Vec::with_capacity(bins.len());
+        for bin in bins {
+            if let Some(cfg) = configs.get(&bin) {
+                self.apply_config(store, &bin, cfg);
             }
             let pos: Option<usize> = redis::cmd("HGET")
                 .arg(format!("hookpit:bin:{bin}"))
@@ -415,45 +468,34 @@ impl Shared {
                 .arg(format!("hookpit:upd:{bin}"))
                 .query_async(&mut c)
                 .await?;
-            let mut start = "-".to_owned();
-            loop {
-                let page: Value = redis::cmd("XRANGE")
-                    .arg(format!("hookpit:req:{bin}"))
-                    .arg(&start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(READ_BATCH)
-                    .query_async(&mut c)
-                    .await?;
-                let page = entries(page);
-                let n = page.len();
-                for mut e in page {
-                    let id = entry_ms(&e.id);
-                    start = format!("({}", e.id);
-                    if let Some(h) = updates.get(&id.to_string()) {
-                        e.fields.retain(|(k, _)| k != b"h");
-                        e.fields.push((b"h".to_vec(), h.clone()));
-                    }
-                    if let Some(r) = Self::request(bin, id, &mut e) {
-                        all.push(r);
-                    }
-                }
-                if n < READ_BATCH {
-                    break;
-                }
-            }
-            if let Some(p) = pos {
-                positions.insert(bin.clone(), p);
+            cursors.push(Cursor {
+                bin,
+                position: pos,
+                updates,
+                start: "-".to_owned(),
+                page: VecDeque::new(),
+                done: false,
+            });
+        }
+        // the bins' rings merged in id order (the store keeps ids ascending), a page per bin
+        // in memory at a time
+        let mut heads = std::collections::BinaryHeap::new();
+        for (i, cur) in cursors.iter_mut().enumerate() {
+            if let Some(id) = cur.next_id(&mut c, upto).await? {
+                heads.push(std::cmp::Reverse((id, i)));
             }
         }
-        all.sort_by_key(|r| r.id);
-        for r in all {
-            let p = positions.get(&r.bin).copied();
-            store.ingest(r, p);
+        while let Some(std::cmp::Reverse((_, i))) = heads.pop() {
+            let cur = &mut cursors[i];
+            if let Some(r) = cur.page.pop_front() {
+                store.ingest(r, cur.position);
+            }
+            if let Some(id) = cur.next_id(&mut c, upto).await? {
+                heads.push(std::cmp::Reverse((id, i)));
+            }
         }
-        if let Some(top) = store.latest(None) {
-            self.applied.send_replace(top.id);
-        }
+        self.applied
+            .send_if_modified(|a| (upto > *a).then(|| *a = upto).is_some());
         Ok(from)
     }
 
@@ -486,6 +528,8 @@ impl Shared {
     async fn follow(self: Arc<Self>, mut from: String, mut shutdown: watch::Receiver<bool>) {
         let mut reader: Option<redis::aio::MultiplexedConnection> = None;
         let mut backoff = Duration::from_millis(50);
+        // entries per read, adapted to their size so one read stays near READ_BYTES
+        let mut count = 64usize;
         loop {
             if *shutdown.borrow() {
                 return;
@@ -529,7 +573,7 @@ impl Shared {
             };
             let mut cmd = redis::cmd("XREAD");
             cmd.arg("COUNT")
-                .arg(READ_BATCH)
+                .arg(count)
                 .arg("BLOCK")
                 .arg(1000)
                 .arg("STREAMS")
@@ -554,7 +598,16 @@ impl Shared {
                 Ok(v) => {
                     self.came_back();
                     let mut gap = false;
-                    for e in read_reply(v) {
+                    let batch = read_reply(v);
+                    if !batch.is_empty() {
+                        let bytes: usize = batch
+                            .iter()
+                            .flat_map(|e| e.fields.iter().map(|(k, v)| k.len() + v.len()))
+                            .sum();
+                        let each = (bytes / batch.len()).max(1);
+                        count = (READ_BYTES / each).clamp(1, READ_BATCH);
+                    }
+                    for e in batch {
                         if Self::gap(&from, &e.id) {
                             gap = true;
                             break;
@@ -881,6 +934,8 @@ impl Shared {
 
     /// Writes the store's changes to Redis in order, retrying while it is away.
     async fn write_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // after a stop, what is queued is still written while Redis answers
+        let mut closing = false;
         loop {
             let batch: Vec<Op> = {
                 let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -891,9 +946,12 @@ impl Shared {
             };
             if batch.is_empty() {
                 self.written.notify_waiters();
+                if closing || *shutdown.borrow() {
+                    return;
+                }
                 tokio::select! {
                     _ = self.queued.notified() => continue,
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => continue,
                     _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
                 }
             }
@@ -911,9 +969,15 @@ impl Shared {
                     }
                     Err(e) => {
                         self.went_offline(&e.to_string());
+                        if *shutdown.borrow() {
+                            // stopping while Redis is away: nothing more can be written
+                            closing = true;
+                            self.done.send_modify(|d| *d += (batch.len() - i) as u64);
+                            break;
+                        }
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                            _ = shutdown.changed() => return,
+                            _ = shutdown.changed() => {}
                         }
                     }
                 }

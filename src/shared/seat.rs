@@ -37,6 +37,10 @@ pub const LEASE: Duration = Duration::from_secs(5);
 const RENEW_EVERY: Duration = Duration::from_millis(1000);
 /// How long a request handed to the holder may wait for its answer, besides its own wait.
 const RPC_TIMEOUT: Duration = Duration::from_secs(60);
+/// Requests waiting for the holder, at most (older ones are dropped; their instances time out).
+const RPC_QUEUE: i64 = 10_000;
+/// Handed-over requests the holder answers at once; more wait in Redis.
+const RPC_IN_FLIGHT: usize = 256;
 
 /// Makes the sender an instance runs when it takes the seat (stopped by the receiver).
 pub type SenderFactory = Box<dyn Fn(watch::Receiver<bool>) -> Result<Sender> + Send + Sync>;
@@ -268,9 +272,14 @@ impl Shared {
             .await
             .map_err(|e| offline(e.to_string()))?;
         let mut c = self.con.clone();
-        redis::cmd("RPUSH")
+        redis::pipe()
+            .cmd("RPUSH")
             .arg("hookpit:rpc")
             .arg(msg.to_string())
+            .cmd("LTRIM")
+            .arg("hookpit:rpc")
+            .arg(-RPC_QUEUE)
+            .arg(-1)
             .query_async::<Value>(&mut c)
             .await
             .map_err(|e| offline(e.to_string()))?;
@@ -312,10 +321,19 @@ impl Shared {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(None);
         let mut con = None;
+        let turns = Arc::new(tokio::sync::Semaphore::new(RPC_IN_FLIGHT));
         loop {
             if *stopped.borrow() {
                 return;
             }
+            // a turn before taking a request: past RPC_IN_FLIGHT, requests wait in Redis
+            let turn = tokio::select! {
+                t = turns.clone().acquire_owned() => match t {
+                    Ok(t) => t,
+                    Err(_) => return,
+                },
+                _ = stopped.changed() => return,
+            };
             let c = match &mut con {
                 Some(c) => c,
                 None => match self
@@ -341,7 +359,10 @@ impl Shared {
             match got {
                 Ok(Some((_, msg))) => {
                     let (me, sender) = (self.clone(), sender.clone());
-                    tokio::spawn(async move { me.answer_rpc(&sender, &msg).await });
+                    tokio::spawn(async move {
+                        me.answer_rpc(&sender, &msg).await;
+                        drop(turn);
+                    });
                 }
                 Ok(None) => {}
                 Err(_) => con = None,
