@@ -29,7 +29,10 @@
 //!    maths), `api` (bins and requests), `sender_api` (webhooks, events, deliveries; `api` and
 //!    `sender_api` never call each other), `trigger_api` (a provider event sent, for `api` and
 //!    the `trigger` command), `forward` (a capture sent on to its bin's target), `replay` (the
-//!    request a replay sends: edited, re-signed; pure, sent by `api`).
+//!    request a replay sends: edited, re-signed; pure, sent by `api`), `shared` (shared mode
+//!    over Redis: captures kept there first, the store a cache fed by Redis's feed, changes
+//!    written behind through `journal`, and the sender's seat; it uses `store`, `deliver` and
+//!    `sender_api`, and `api` uses it for imports).
 //! 6. **Wiring and clients** — `server` (accept loop and routing), `embed` (the
 //!    [`ServerHandle`] and [`BinRef`] of an in-process server), `client` (the API client) and
 //!    `cli` (one file per verb, output in `cli::output`).

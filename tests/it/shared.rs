@@ -991,3 +991,30 @@ async fn two_instances_share_over_a_redis_that_speaks_only_tls() {
     c.redis = Some(format!("redis://127.0.0.1:{}", redis.port));
     assert!(hookpit::Server::start(c).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_while_captures_flow_ends_up_holding_exactly_what_the_others_hold() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance(&redis).await;
+    let flow = {
+        let urls: Vec<String> = ["p", "q", "r"].iter().map(|b| a.catch_url(b)).collect();
+        tokio::spawn(async move {
+            for i in 0..600 {
+                assert_eq!(post(&urls[i % 3], "x").await.status, 200);
+            }
+        })
+    };
+    // joins mid-flow: it reads Redis at start and follows the feed from there
+    until(|| ids(&a, "p"), |v| v.len() >= 50).await;
+    let c = instance(&redis).await;
+    flow.await.unwrap();
+    for bin in ["p", "q", "r"] {
+        let want = ids(&a, bin).await;
+        assert_eq!(want.len(), 200);
+        assert_eq!(until(|| ids(&c, bin), |v| v == &want).await, want, "bin {bin}");
+    }
+    // and the newest instance's feed order is id order (a viewer resuming there misses nothing)
+    let mut feed = ws(&c, "?after=0").await;
+    let got = crate::support::request_ids(&mut feed, 600, Duration::from_secs(5)).await;
+    assert_eq!(got, (1..=600).collect::<Vec<u64>>());
+}
