@@ -67,8 +67,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKPIT_MAX_DISK")]
     pub max_disk: Option<String>,
     /// Shared mode: every instance started with this Redis (6.2+) shares bins, requests, ids,
-    /// the live feed, waits and bin behaviour (redis://[:PASSWORD@]HOST:PORT[/DB], rediss://
-    /// for TLS). Cannot be used with --data-dir.
+    /// the live feed, waits, bin behaviour and the sender (`redis://[:PASSWORD@]HOST:PORT[/DB]`,
+    /// `rediss://` for TLS). Cannot be used with --data-dir.
     #[arg(long, env = "HOOKPIT_REDIS", value_name = "URL")]
     pub redis: Option<String>,
     #[command(flatten)]

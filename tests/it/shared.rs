@@ -1011,7 +1011,11 @@ async fn an_instance_started_while_captures_flow_ends_up_holding_exactly_what_th
     for bin in ["p", "q", "r"] {
         let want = ids(&a, bin).await;
         assert_eq!(want.len(), 200);
-        assert_eq!(until(|| ids(&c, bin), |v| v == &want).await, want, "bin {bin}");
+        assert_eq!(
+            until(|| ids(&c, bin), |v| v == &want).await,
+            want,
+            "bin {bin}"
+        );
     }
     // and the newest instance's feed order is id order (a viewer resuming there misses nothing)
     let mut feed = ws(&c, "?after=0").await;

@@ -1,0 +1,519 @@
+//! Following Redis into this instance's cache: reading what Redis holds at start (each bin's
+//! ring, merged in id order, up to the feed position taken first), then the feed stream from
+//! there (`XREAD BLOCK` on a connection of its own, reads sized by bytes), applying each entry to
+//! the store's quiet handle in order; noticing a gap (the feed trimmed past this instance) or a
+//! new run (Redis came back empty) and reloading.
+//!
+//! Uses `codec`, the store and the `redis` crate; part of `shared`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::Value;
+use tokio::sync::watch;
+
+use super::{codec, entry_ms, Shared, READ_BATCH, READ_BYTES};
+use crate::model::{CapturedRequest, RequestId};
+use crate::rules::BinSetup;
+use crate::store::Store;
+
+/// One bin's ring read at start, a page at a time.
+struct Cursor {
+    bin: String,
+    position: Option<usize>,
+    /// Heads changed since capture (forward results, late diagnoses), by id.
+    updates: std::collections::HashMap<String, Vec<u8>>,
+    /// Where the next page starts.
+    start: String,
+    page: VecDeque<CapturedRequest>,
+    done: bool,
+}
+
+/// Entries read per page at start.
+const LOAD_PAGE: usize = 64;
+
+impl Cursor {
+    /// The id of the next request (reading a page when this one is used up), up to `upto`.
+    async fn next_id(
+        &mut self,
+        c: &mut ConnectionManager,
+        upto: RequestId,
+    ) -> redis::RedisResult<Option<RequestId>> {
+        while self.page.is_empty() && !self.done {
+            let page: Value = redis::cmd("XRANGE")
+                .arg(format!("hookpit:req:{}", self.bin))
+                .arg(&self.start)
+                .arg(format!("{upto}-0"))
+                .arg("COUNT")
+                .arg(LOAD_PAGE)
+                .query_async(c)
+                .await?;
+            let page = entries(page);
+            self.done = page.len() < LOAD_PAGE;
+            for mut e in page {
+                let id = entry_ms(&e.id);
+                self.start = format!("({}", e.id);
+                if let Some(h) = self.updates.remove(&id.to_string()) {
+                    e.fields.retain(|(k, _)| k != b"h");
+                    e.fields.push((b"h".to_vec(), h));
+                }
+                if let Some(r) = Shared::request(&self.bin, id, &mut e) {
+                    self.page.push_back(r);
+                }
+            }
+        }
+        Ok(self.page.front().map(|r| r.id))
+    }
+}
+
+/// A stream entry: its id and its fields.
+struct Entry {
+    id: String,
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Entry {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| &v[..])
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    fn take(&mut self, name: &str) -> Vec<u8> {
+        self.fields
+            .iter_mut()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| std::mem::take(v))
+            .unwrap_or_default()
+    }
+}
+
+fn bytes(v: Value) -> Vec<u8> {
+    match v {
+        Value::BulkString(b) => b,
+        Value::SimpleString(s) => s.into_bytes(),
+        Value::Int(n) => n.to_string().into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+/// The entries of an `XRANGE` reply (or of one stream in an `XREAD` reply).
+fn entries(v: Value) -> Vec<Entry> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|e| {
+            let Value::Array(mut pair) = e else {
+                return None;
+            };
+            if pair.len() != 2 {
+                return None;
+            }
+            let fields = pair.pop()?;
+            let id = String::from_utf8(bytes(pair.pop()?)).ok()?;
+            let Value::Array(fv) = fields else {
+                return None;
+            };
+            let mut it = fv.into_iter();
+            let mut fields = Vec::new();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                fields.push((bytes(k), bytes(v)));
+            }
+            Some(Entry { id, fields })
+        })
+        .collect()
+}
+
+/// The feed entries of an `XREAD` reply on one stream.
+fn read_reply(v: Value) -> Vec<Entry> {
+    match v {
+        Value::Array(streams) => streams
+            .into_iter()
+            .flat_map(|s| match s {
+                Value::Array(mut kv) if kv.len() == 2 => kv.pop().map(entries).unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect(),
+        Value::Map(streams) => streams.into_iter().flat_map(|(_, v)| entries(v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Shared {
+    /// Reads every bin and request Redis holds into the cache; returns the feed position to
+    /// follow from (taken first, so nothing falls between).
+    pub(super) async fn load(&self) -> redis::RedisResult<String> {
+        let Some(store) = self.store() else {
+            return Ok("0-0".into());
+        };
+        let mut c = self.con.clone();
+        let last: Value = redis::cmd("XREVRANGE")
+            .arg("hookpit:feed")
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut c)
+            .await?;
+        let from = match entries(last).into_iter().next() {
+            Some(e) => e.id,
+            None => {
+                // an empty feed: follow from the id sequence's top
+                let top: Option<u64> = redis::cmd("GET")
+                    .arg("hookpit:id")
+                    .query_async(&mut c)
+                    .await?;
+                format!("{}-0", top.unwrap_or(0))
+            }
+        };
+        let bins: Vec<String> = redis::cmd("ZRANGE")
+            .arg("hookpit:bins")
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut c)
+            .await?;
+        let configs: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+            .arg("hookpit:cfg")
+            .query_async(&mut c)
+            .await?;
+        // everything up to the feed position taken above; the feed brings what came after
+        let upto = entry_ms(&from);
+        let mut cursors = Vec::with_capacity(bins.len());
+        for bin in bins {
+            if let Some(cfg) = configs.get(&bin) {
+                self.apply_config(store, &bin, cfg);
+            }
+            let pos: Option<usize> = redis::cmd("HGET")
+                .arg(format!("hookpit:bin:{bin}"))
+                .arg("pos")
+                .query_async(&mut c)
+                .await?;
+            let updates: std::collections::HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
+                .arg(format!("hookpit:upd:{bin}"))
+                .query_async(&mut c)
+                .await?;
+            cursors.push(Cursor {
+                bin,
+                position: pos,
+                updates,
+                start: "-".to_owned(),
+                page: VecDeque::new(),
+                done: false,
+            });
+        }
+        // the bins' rings merged in id order (the store keeps ids ascending), a page per bin
+        // in memory at a time
+        let mut heads = std::collections::BinaryHeap::new();
+        for (i, cur) in cursors.iter_mut().enumerate() {
+            if let Some(id) = cur.next_id(&mut c, upto).await? {
+                heads.push(std::cmp::Reverse((id, i)));
+            }
+        }
+        while let Some(std::cmp::Reverse((_, i))) = heads.pop() {
+            let cur = &mut cursors[i];
+            if let Some(r) = cur.page.pop_front() {
+                store.ingest(r, cur.position);
+            }
+            if let Some(id) = cur.next_id(&mut c, upto).await? {
+                heads.push(std::cmp::Reverse((id, i)));
+            }
+        }
+        self.applied
+            .send_if_modified(|a| (upto > *a).then(|| *a = upto).is_some());
+        Ok(from)
+    }
+
+    /// A request from its entry's fields.
+    fn request(bin: &str, id: RequestId, e: &mut Entry) -> Option<CapturedRequest> {
+        let (body, rbody) = (e.take("b"), e.take("rb"));
+        codec::decode(id, bin, e.get("h")?, body, e.get("rs")?, rbody)
+    }
+
+    /// Applies a config read from Redis to the cache (a config that no longer compiles leaves
+    /// the bin unconfigured).
+    fn apply_config(&self, store: &Store, bin: &str, json: &str) {
+        let setup = serde_json::from_str::<serde_json::Value>(json)
+            .ok()
+            .and_then(|v| BinSetup::from_json(&v, self.opts.max_body).ok());
+        match setup {
+            Some(s) => {
+                store.apply_bin_config(bin, s);
+            }
+            None => {
+                if let Ok(s) = BinSetup::from_json(&serde_json::json!({}), self.opts.max_body) {
+                    store.apply_bin_config(bin, s);
+                }
+            }
+        }
+    }
+
+    /// Follows the feed from `from` into the cache until `shutdown`, through Redis going away
+    /// and coming back (empty or not).
+    pub(super) async fn follow(
+        self: Arc<Self>,
+        mut from: String,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut reader: Option<redis::aio::MultiplexedConnection> = None;
+        let mut backoff = Duration::from_millis(50);
+        // entries per read, adapted to their size so one read stays near READ_BYTES
+        let mut count = 64usize;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let con = match &mut reader {
+                Some(c) => c,
+                None => {
+                    let config = redis::AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(Duration::from_secs(2)))
+                        .set_response_timeout(Some(Duration::from_secs(5)));
+                    match self
+                        .client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                    {
+                        Ok(c) => {
+                            // back: a run that changed means Redis came back empty
+                            if let Err(e) = self.check_run(&mut from).await {
+                                self.went_offline(&e.to_string());
+                                tokio::select! {
+                                    _ = tokio::time::sleep(backoff) => {}
+                                    _ = shutdown.changed() => return,
+                                }
+                                continue;
+                            }
+                            self.came_back();
+                            backoff = Duration::from_millis(50);
+                            reader.insert(c)
+                        }
+                        Err(e) => {
+                            self.went_offline(&e.to_string());
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                _ = shutdown.changed() => return,
+                            }
+                            backoff = (backoff * 2).min(Duration::from_secs(1));
+                            continue;
+                        }
+                    }
+                }
+            };
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(count)
+                .arg("BLOCK")
+                .arg(1000)
+                .arg("STREAMS")
+                .arg("hookpit:feed")
+                .arg(&from);
+            let read = cmd.query_async::<Value>(con);
+            let got = tokio::select! {
+                got = read => got,
+                _ = shutdown.changed() => return,
+            };
+            match got {
+                Ok(Value::Nil) => {
+                    // a quiet second: make sure Redis did not restart empty meanwhile
+                    match self.check_run(&mut from).await {
+                        Ok(()) => self.came_back(),
+                        Err(e) => {
+                            self.went_offline(&e.to_string());
+                            reader = None;
+                        }
+                    }
+                }
+                Ok(v) => {
+                    self.came_back();
+                    let mut gap = false;
+                    let batch = read_reply(v);
+                    if !batch.is_empty() {
+                        let bytes: usize = batch
+                            .iter()
+                            .flat_map(|e| e.fields.iter().map(|(k, v)| k.len() + v.len()))
+                            .sum();
+                        let each = (bytes / batch.len()).max(1);
+                        count = (READ_BYTES / each).clamp(1, READ_BATCH);
+                    }
+                    for e in batch {
+                        if Self::gap(&from, &e.id) {
+                            gap = true;
+                            break;
+                        }
+                        from = e.id.clone();
+                        self.apply(e).await;
+                    }
+                    if gap {
+                        // the feed was trimmed past where this instance was: reload
+                        if let Some(store) = self.store() {
+                            store.reset("this instance fell behind the shared store's feed");
+                        }
+                        match self.load().await {
+                            Ok(f) => from = f,
+                            Err(e) => {
+                                self.went_offline(&e.to_string());
+                                reader = None;
+                            }
+                        }
+                        continue;
+                    }
+                    self.applied.send_if_modified(|a| {
+                        let top = entry_ms(&from);
+                        (top > *a).then(|| *a = top).is_some()
+                    });
+                }
+                Err(e) => {
+                    self.went_offline(&e.to_string());
+                    reader = None;
+                }
+            }
+        }
+    }
+
+    /// Whether feed entries were trimmed away between `from` (the last applied) and `next`.
+    /// Every request id has exactly one feed entry, so a request entry must carry the next id
+    /// and any other entry the same last id as `from`.
+    fn gap(from: &str, next: &str) -> bool {
+        let (a, b) = (entry_ms(from), entry_ms(next));
+        if next.ends_with("-0") {
+            b != a + 1
+        } else {
+            b != a
+        }
+    }
+
+    /// Checks that Redis still holds this run; when it does not (it restarted empty), joins or
+    /// starts the new run, drops the cache and reloads.
+    async fn check_run(&self, from: &mut String) -> redis::RedisResult<()> {
+        let mut c = self.con.clone();
+        let now: Option<String> = redis::cmd("GET")
+            .arg("hookpit:run")
+            .query_async(&mut c)
+            .await?;
+        if now.as_deref() == Some(&*self.run()) {
+            return Ok(());
+        }
+        let known = self
+            .store()
+            .and_then(|s| s.latest(None))
+            .map_or(0, |r| r.id);
+        let known = known.max(*self.applied.borrow());
+        let run = self.join_run(known).await?;
+        *self.run.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(run.as_str());
+        // changes made here while Redis was away belong to the old data set
+        let dropped = {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let n = q.len();
+            q.clear();
+            n
+        };
+        self.done.send_modify(|d| *d += dropped as u64);
+        if let Some(store) = self.store() {
+            store.set_instance(&run);
+            store.reset("the shared store restarted empty");
+        }
+        *from = self.load().await?;
+        Ok(())
+    }
+
+    /// Applies one feed entry to the cache.
+    async fn apply(&self, mut e: Entry) {
+        let Some(store) = self.store() else {
+            return;
+        };
+        if e.text("k") == Some("n") {
+            // a delivery's view from the instance holding the sender, for viewers here
+            if e.text("from") != Some(self.seat.token()) {
+                if let Some(v) = e.get("msg").and_then(|m| serde_json::from_slice(m).ok()) {
+                    store.publish_delivery(v);
+                }
+            }
+            return;
+        }
+        let Some(bin) = e.text("bin").map(str::to_owned) else {
+            return;
+        };
+        match e.text("k") {
+            Some("r") => {
+                let id = entry_ms(&e.id);
+                let sp = e.text("sp").and_then(|s| s.parse().ok());
+                if store.bin(&bin).is_none() {
+                    self.fetch_config(store, &bin).await;
+                }
+                if let Some(r) = Self::request(&bin, id, &mut e) {
+                    store.ingest(r, sp);
+                }
+            }
+            Some("u") => {
+                let id = e.text("id").and_then(|s| s.parse().ok()).unwrap_or(0);
+                let Some(h) = e.get("h").map(<[u8]>::to_vec) else {
+                    return;
+                };
+                store.update(id, |r| {
+                    let e = codec::encode(r);
+                    if let Some(new) = codec::decode(
+                        r.id,
+                        &r.bin,
+                        &h,
+                        e.body.to_vec(),
+                        &e.response,
+                        e.response_body.to_vec(),
+                    ) {
+                        *r = new;
+                    }
+                });
+            }
+            Some("d") => {
+                for id in e.text("ids").unwrap_or("").split(',') {
+                    if let Ok(id) = id.parse() {
+                        store.delete(id);
+                    }
+                }
+            }
+            Some("c") => {
+                let ids: std::collections::HashSet<RequestId> = e
+                    .text("ids")
+                    .unwrap_or("")
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                store.clear(&bin, Some(&|r: &CapturedRequest| ids.contains(&r.id)));
+            }
+            Some("cfg") => {
+                let cfg = e.text("cfg").unwrap_or("{}").to_owned();
+                self.apply_config(store, &bin, &cfg);
+            }
+            Some("x") => {
+                if e.text("why") == Some("evicted") {
+                    store.evict_bin(&bin);
+                } else {
+                    store.delete_bin(&bin);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads a bin's config from Redis when the feed brings the first request of a bin this
+    /// cache does not have (it may have been evicted here, not there).
+    async fn fetch_config(&self, store: &Store, bin: &str) {
+        let mut c = self.con.clone();
+        let got: redis::RedisResult<Option<String>> = redis::cmd("HGET")
+            .arg("hookpit:cfg")
+            .arg(bin)
+            .query_async(&mut c)
+            .await;
+        if let Ok(Some(cfg)) = got {
+            self.apply_config(store, bin, &cfg);
+        }
+    }
+}
