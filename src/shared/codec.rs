@@ -17,8 +17,8 @@ use crate::model::{
     SignatureCheck, Timings,
 };
 
-/// A request's head as stored (`h`).
-#[derive(Serialize, Deserialize)]
+/// A request's head as stored (`h`), as read back.
+#[derive(Deserialize)]
 struct Head<'a> {
     /// Received at, µs since the Unix epoch.
     t: i64,
@@ -44,8 +44,39 @@ struct Head<'a> {
     fwd: Option<Box<ForwardResult>>,
 }
 
-/// The response's head as stored (`rs`).
-#[derive(Serialize, Deserialize)]
+/// [`Head`] as written, borrowing from the request.
+#[derive(Serialize)]
+struct HeadOut<'a> {
+    t: i64,
+    ht: u64,
+    bt: u64,
+    m: &'a str,
+    u: &'a str,
+    v: &'a str,
+    a: String,
+    h: &'a [Header],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    x: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sig: Option<&'a SignatureCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fwd: Option<&'a ForwardResult>,
+}
+
+/// [`Answer`] as written, borrowing from the response.
+#[derive(Serialize)]
+struct AnswerOut<'a> {
+    s: u16,
+    h: &'a [Header],
+    d: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    x: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tr: bool,
+}
+
+/// The response's head as stored (`rs`), as read back.
+#[derive(Deserialize)]
 struct Answer {
     s: u16,
     #[serde(default)]
@@ -84,27 +115,29 @@ fn from_micros(us: i64) -> SystemTime {
 
 /// The request's head fields (`h`).
 pub fn head(r: &CapturedRequest) -> Vec<u8> {
-    let h = Head {
+    let h = HeadOut {
         t: micros(r.received_at),
         ht: r.timings.headers_us,
         bt: r.timings.body_us,
-        m: Cow::Borrowed(&r.method),
-        u: Cow::Borrowed(&r.target),
-        v: Cow::Borrowed(&r.version),
-        a: Cow::Owned(r.remote_addr.to_string()),
-        h: r.headers.clone(),
+        m: &r.method,
+        u: &r.target,
+        v: &r.version,
+        a: r.remote_addr.to_string(),
+        h: &r.headers,
         x: r.body.truncated,
-        sig: r.signature.clone(),
-        fwd: r.forward.clone(),
+        sig: r.signature.as_deref(),
+        fwd: r.forward.as_deref(),
     };
-    serde_json::to_vec(&h).unwrap_or_default()
+    let mut out = Vec::with_capacity(256);
+    let _ = serde_json::to_writer(&mut out, &h);
+    out
 }
 
 /// The response's head fields (`rs`).
 pub fn answer(r: &ResponseSent) -> Vec<u8> {
-    let a = Answer {
+    let a = AnswerOut {
         s: r.status,
-        h: r.headers.clone(),
+        h: &r.headers,
         d: r.delay_ms,
         x: r.dropped,
         tr: r.body.truncated,
