@@ -23,6 +23,8 @@ use crate::store::Store;
 struct Cursor {
     bin: String,
     position: Option<usize>,
+    /// The bin's eviction count in Redis.
+    evicted: Option<u64>,
     /// Heads changed since capture (forward results, late diagnoses), by id.
     updates: std::collections::HashMap<String, Vec<u8>>,
     /// Where the next page starts.
@@ -192,9 +194,10 @@ impl Shared {
             if let Some(cfg) = configs.get(&bin) {
                 self.apply_config(store, &bin, cfg);
             }
-            let pos: Option<usize> = redis::cmd("HGET")
+            let (pos, evicted): (Option<usize>, Option<u64>) = redis::cmd("HMGET")
                 .arg(format!("hookpit:bin:{bin}"))
                 .arg("pos")
+                .arg("evicted")
                 .query_async(&mut c)
                 .await?;
             let updates: std::collections::HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
@@ -204,6 +207,7 @@ impl Shared {
             cursors.push(Cursor {
                 bin,
                 position: pos,
+                evicted,
                 updates,
                 start: "-".to_owned(),
                 page: VecDeque::new(),
@@ -221,7 +225,7 @@ impl Shared {
         while let Some(std::cmp::Reverse((_, i))) = heads.pop() {
             let cur = &mut cursors[i];
             if let Some(r) = cur.page.pop_front() {
-                store.ingest(r, cur.position);
+                store.ingest(r, cur.position, cur.evicted);
             }
             if let Some(id) = cur.next_id(&mut c, upto).await? {
                 heads.push(std::cmp::Reverse((id, i)));
@@ -446,11 +450,12 @@ impl Shared {
             Some("r") => {
                 let id = entry_ms(&e.id);
                 let sp = e.text("sp").and_then(|s| s.parse().ok());
+                let evicted = e.text("e").and_then(|s| s.parse().ok());
                 if store.bin(&bin).is_none() {
                     self.fetch_config(store, &bin).await;
                 }
                 if let Some(r) = Self::request(&bin, id, &mut e) {
-                    store.ingest(r, sp);
+                    store.ingest(r, sp, evicted);
                 }
             }
             Some("u") => {

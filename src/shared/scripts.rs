@@ -34,7 +34,8 @@ return {pos, -1}
 /// Keeps a captured request: takes its id, puts the id in place of the placeholder its
 /// response was rendered with, appends it to its bin's stream (trimmed to the bin's capacity,
 /// the evicted counted) and to the feed, and evicts the least recently used bin past the
-/// bin limit. KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, bin, capacity, max bins,
+/// bin limit; the feed entry carries the bin's eviction count (`e`) and, after a sequence
+/// step, its position (`sp`). KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, bin, capacity, max bins,
 /// feed window, placeholder ('' for none), now (ms), sequence position after ('' for none),
 /// h, b, rs, rb. Returns the id.
 pub const CAPTURE: &str = r#"
@@ -79,12 +80,13 @@ if len > cap then
   redis.call('XTRIM', stream, 'MAXLEN', cap)
   redis.call('HINCRBY', binh, 'evicted', gone)
 end
+local ev = redis.call('HGET', binh, 'evicted') or '0'
 if ARGV[8] ~= '' then
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid,
-    'k', 'r', 'bin', bin, 'sp', ARGV[8], 'h', ARGV[9], 'b', ARGV[10], 'rs', rs, 'rb', rb)
+    'k', 'r', 'bin', bin, 'e', ev, 'sp', ARGV[8], 'h', ARGV[9], 'b', ARGV[10], 'rs', rs, 'rb', rb)
 else
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid,
-    'k', 'r', 'bin', bin, 'h', ARGV[9], 'b', ARGV[10], 'rs', rs, 'rb', rb)
+    'k', 'r', 'bin', bin, 'e', ev, 'h', ARGV[9], 'b', ARGV[10], 'rs', rs, 'rb', rb)
 end
 return id
 "#;

@@ -789,15 +789,18 @@ impl Store {
 
     /// Keeps a request whose id and response a shared store gave it (its feed, in id order),
     /// as [`record`] keeps one: retention, waits and the live feed. `sequence_position` is the
-    /// bin's position after the request's step, when it took one. Nothing happens for a request
-    /// at or below its bin's last id (already kept, or deleted since).
+    /// bin's position after the request's step, when it took one; `evicted` the bin's eviction
+    /// count as the shared store counted it (it replaces this store's own). Nothing happens for
+    /// a request at or below its bin's last id (already kept, or deleted since).
     ///
     /// [`record`]: Store::record
     pub fn ingest(
         &self,
         req: CapturedRequest,
         sequence_position: Option<usize>,
+        evicted: Option<u64>,
     ) -> Option<Arc<CapturedRequest>> {
+        let evicted_count = evicted;
         let mut evicted = Evicted::default();
         let mut st = self.lock();
         if st
@@ -816,6 +819,9 @@ impl Store {
         }
         let stepped = bin.settings.progress != before;
         let arc = self.keep(&mut st, &name, req, created, stepped, stepped, &mut evicted);
+        if let (Some(n), Some(bin)) = (evicted_count, st.bins.get_mut(&name)) {
+            bin.evicted = n;
+        }
         drop(st);
         drop(evicted);
         Some(arc)

@@ -314,6 +314,13 @@ async fn max_requests_is_one_ring_across_instances_and_evictions_count_once() {
         .await;
         assert_eq!(bin["evicted"], 7, "{bin}");
     }
+    // an instance started now holds the same ring and the same count
+    let c = instance_with(&redis, |c| c.max_requests = 5).await;
+    assert_eq!(ids(&c, "ring").await, [8, 9, 10, 11, 12]);
+    let bin = get(&format!("{}/_/api/bins/ring", c.base_url()))
+        .await
+        .json();
+    assert_eq!(bin["evicted"], 7, "{bin}");
     assert_eq!(redis.command(&["XLEN", "hookpit:req:ring"]), ":5\r\n");
     assert_eq!(
         redis.command(&["HGET", "hookpit:bin:ring", "evicted"]),
