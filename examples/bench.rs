@@ -44,8 +44,17 @@
 //!   `/_/api/health` answers (target ≤ 2 s), all 100,000 there, database bytes per stored request
 //!   (target ≤ 1.6 KiB) (see `examples/bench/persist.rs`). `capture` has a row for hookpit
 //!   with `--data-dir` (target ≥ 0.60× bare).
+//! * `shared`: shared mode (`--redis`) against a `redis-server` the bench starts for itself
+//!   (loopback, persistence off, stopped by PID at the end; skipped with a note naming Debian's
+//!   `redis-server` package when there is none), hookpit instances in child processes
+//!   (`serve-shared`): capture through Redis with the `capture` wrk load, one instance vs bare
+//!   hyper in the same round (target ≥ 0.35×) and two instances at once (info); the live feed
+//!   across instances, 20 viewers on B and 1,000 req/s POSTed to A (target p99 ≤ 10 ms, none
+//!   missed or duplicated); a wait on B woken by a POST to A (target p99 ≤ 10 ms); Redis
+//!   `used_memory` per stored 1 KiB request over 100,000 (target ≤ 2 KiB). Redis shares the
+//!   machine's CPUs with everything else (see `examples/bench/shared.rs`).
 //!
-//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|soak|persist|all]
+//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|soak|persist|shared|all]
 //! [--rounds N] [--secs S] [--conns C]` (defaults: `all`, 5 rounds, 3 s per round, 32
 //! connections; `retry-memory` runs part (2) of `sender` alone, in this process). The machine may
 //! be shared and noisy, so every figure is printed per round with the median, and verdicts use the
@@ -58,7 +67,8 @@
 //! [`load_with`] (a fixed-duration, bounded closed-loop load generator returning a
 //! [`Run`] with a latency histogram) or [`compare`] / [`compare_n`] (A/B/… rounds with ratios),
 //! print with [`print_run`] / [`print_per_round`], and call it from `main`. The benches of
-//! `waits`, `verify` and `sender` live in `examples/bench/*.rs`.
+//! `waits`, `verify`, `sender`, `soak`, `persist`, `shared` and `capture` (`wrk.rs`) live in
+//! `examples/bench/*.rs`.
 
 /// The same allocator as the `hookpit` binary, so the servers measured here (hookpit and the
 /// baselines alike) allocate the way the shipped program does.
@@ -85,6 +95,8 @@ use tokio_tungstenite::tungstenite::Message;
 mod persist;
 #[path = "bench/sender.rs"]
 mod sender;
+#[path = "bench/shared.rs"]
+mod shared;
 #[path = "bench/soak.rs"]
 mod soak;
 #[path = "bench/verify.rs"]
@@ -135,10 +147,9 @@ impl Opts {
                 "--conns" => o.conns = num(&val("--conns")?)?,
                 "-h" | "--help" => return Err(String::new()),
                 "capture" | "ws" | "memory" | "waits" | "verify" | "sender" | "retry-memory"
-                | "soak" | "persist" | "serve-soak" | "serve-bare" | "serve-naive"
-                | "serve-hookpit" | "serve-deep" | "serve-disk" | "serve-persist" | "all" => {
-                    o.mode = a
-                }
+                | "soak" | "persist" | "shared" | "serve-soak" | "serve-bare" | "serve-naive"
+                | "serve-hookpit" | "serve-deep" | "serve-disk" | "serve-persist"
+                | "serve-shared" | "serve-shared-deep" | "all" => o.mode = a,
                 "--child" => o.child = true,
                 "--bench" => {} // passed by `cargo bench`-style runners; harmless
                 other => return Err(format!("unknown argument `{other}`")),
@@ -1226,7 +1237,7 @@ async fn main() {
                 eprintln!("bench: {e}");
             }
             eprintln!(
-                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|soak|persist|all] [--rounds N] [--secs S] [--conns C]"
+                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|soak|persist|shared|all] [--rounds N] [--secs S] [--conns C]"
             );
             std::process::exit(2);
         }
@@ -1291,6 +1302,9 @@ async fn main() {
     }
     if all || o.mode == "persist" {
         verdicts.extend(report("persist", persist::bench_persist(&o).await));
+    }
+    if all || o.mode == "shared" {
+        verdicts.extend(report("shared", shared::bench_shared(&o).await));
     }
     print_summary(&verdicts);
     println!(

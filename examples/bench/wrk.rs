@@ -51,6 +51,12 @@ pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
             let (addr, task) = serve_naive().await?;
             (addr, Box::new(AbortOnDrop(task)))
         }
+        "serve-shared" | "serve-shared-deep" => {
+            let url = std::env::var(super::shared::REDIS_ENV)
+                .map_err(|_| format!("`{mode}` needs {}", super::shared::REDIS_ENV))?;
+            let hp = hookpit::Server::start(super::shared::server_config(mode, url)).await?;
+            (hp.addr(), Box::new(hp))
+        }
         "serve-hookpit" | "serve-deep" | "serve-soak" | "serve-disk" | "serve-persist" => {
             // the durable store's directory: the parent's (persist), or one of its own
             let own_dir =
@@ -241,6 +247,11 @@ impl ServerChild {
 
     fn rss(&self) -> Option<u64> {
         self.memory("VmRSS:")
+    }
+
+    /// The child's process id.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A memory figure of the child (`VmRSS:`, `VmHWM:`), in bytes.
