@@ -8,7 +8,8 @@
 //!    connections and duration, "shared" and "pinned" variants) against a bare hyper server
 //!    measured in the same round, against one instance (target ≥ 0.35× bare) and against two
 //!    instances at once, one wrk per instance with the connections split (the sum of both, info);
-//!    the CPU the servers and redis-server used during each run (`/proc/PID/stat`) is printed.
+//!    the CPU the servers and redis-server used during each run (`/proc/PID/stat`) is printed,
+//!    in % of one CPU and in µs per answered request, to show where a capture's cost goes.
 //! 2. Cross-instance live feed: viewers on B's `/_/ws?bin=…`, paced requests POSTed to A
 //!    (the `ws` bench's [`ws_round`] with two addresses): delivery p50/p99/max (target p99
 //!    ≤ 10 ms), missed and duplicated messages (target none).
@@ -237,7 +238,13 @@ pub(super) async fn bench_shared(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         println!(
             "== shared: SKIPPED: redis-server not found; install Debian's package `redis-server` (apt-get install redis-server) =="
         );
-        return Ok(Vec::new());
+        return Ok(vec![Verdict {
+            name: "shared: skipped".into(),
+            value: 0.0,
+            unit: "",
+            target: Target::Info,
+            note: "redis-server not found (Debian package `redis-server`)".into(),
+        }]);
     }
     let redis = RedisServer::start()?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -313,7 +320,8 @@ struct SetupRun {
     /// CPU used by its servers and by redis-server during the run, in % of one CPU.
     server_cpu: f64,
     redis_cpu: f64,
-    /// redis-server's CPU time per answered request, in µs.
+    /// CPU time per answered request of its servers and of redis-server, in µs.
+    server_us: f64,
     redis_us: f64,
 }
 
@@ -357,6 +365,7 @@ fn capture_setup(
             p99_ms: runs.iter().map(|r| r.p99_ms).fold(0.0, f64::max),
             errors: runs.iter().map(|r| r.errors).sum(),
         },
+        server_us: (server1 - server0) * 1e6 / (rps * wall).max(1.0),
         redis_us: (redis1 - redis0) * 1e6 / (rps * wall).max(1.0),
         server_cpu: (server1 - server0) / wall * 100.0,
         // the bare setup does not use Redis: whatever it shows is idle housekeeping
@@ -386,7 +395,7 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
     let mut p99 = vec![vec![Vec::new(); SETUPS.len()]; variants.len()];
     let mut ratios = vec![vec![Vec::new(); SETUPS.len()]; variants.len()];
     println!(
-        "{:<6} {:<8} {:<12} {:>10} {:>9} {:>7} {:>8} {:>11} {:>10} {:>12}",
+        "{:<6} {:<8} {:<12} {:>10} {:>9} {:>7} {:>8} {:>11} {:>10} {:>13} {:>12}",
         "round",
         "variant",
         "server",
@@ -396,10 +405,12 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
         "ratio",
         "server cpu%",
         "redis cpu%",
+        "server us/req",
         "redis us/req"
     );
     let mut redis_cpu = vec![Vec::new(); variants.len()];
     let mut redis_us = vec![Vec::new(); variants.len()];
+    let mut server_us = vec![vec![Vec::new(); SETUPS.len()]; variants.len()];
     for round in 1..=o.rounds {
         for (v, (variant, pins)) in variants.iter().enumerate() {
             let mut round_rps = vec![0.0; SETUPS.len()];
@@ -409,7 +420,7 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
                 let run = capture_setup(s, redis, secs, script.path(), *pins)?;
                 let r = run.wrk;
                 println!(
-                    "{:<6} {:<8} {:<12} {:>10.0} {:>9.3} {:>7} {:>8} {:>11.0} {:>10.0} {:>12.1}",
+                    "{:<6} {:<8} {:<12} {:>10.0} {:>9.3} {:>7} {:>8} {:>11.0} {:>10.0} {:>13.1} {:>12.1}",
                     round,
                     variant,
                     SETUPS[s],
@@ -419,12 +430,14 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
                     "",
                     run.server_cpu,
                     run.redis_cpu,
+                    run.server_us,
                     run.redis_us
                 );
                 if s == 1 {
                     redis_cpu[v].push(run.redis_cpu);
                     redis_us[v].push(run.redis_us);
                 }
+                server_us[v][s].push(run.server_us);
                 round_rps[s] = r.rps;
                 rps[v][s].push(r.rps);
                 p99[v][s].push(r.p99_ms);
@@ -455,13 +468,15 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
             unit: "x",
             target: Target::AtLeast(0.35),
             note: format!(
-                "{:.0} vs {:.0} req/s; p99 {:.3} vs {:.3} ms; redis-server {:.0}% CPU ({:.1} us/capture), on the same {cpus} CPUs",
+                "{:.0} vs {:.0} req/s; p99 {:.3} vs {:.3} ms; CPU per request: hookpit {:.1} + redis-server {:.1} us ({:.0}% CPU) vs bare {:.1} us; on the same {cpus} CPUs",
                 median(&rps[v][1]),
                 median(&rps[v][0]),
                 median(&p99[v][1]),
                 median(&p99[v][0]),
+                median(&server_us[v][1]),
+                median(&redis_us[v]),
                 median(&redis_cpu[v]),
-                median(&redis_us[v])
+                median(&server_us[v][0])
             ),
         });
         verdicts.push(Verdict {
