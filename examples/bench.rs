@@ -44,8 +44,17 @@
 //!   `/_/api/health` answers (target ≤ 2 s), all 100,000 there, database bytes per stored request
 //!   (target ≤ 1.6 KiB) (see `examples/bench/persist.rs`). `capture` has a row for hookpit
 //!   with `--data-dir` (target ≥ 0.60× bare).
+//! * `shared`: shared mode (`--redis`) against a `redis-server` the bench starts for itself
+//!   (loopback, persistence off, stopped by PID at the end; skipped with a note naming Debian's
+//!   `redis-server` package when there is none), hookpit instances in child processes
+//!   (`serve-shared`): capture through Redis with the `capture` wrk load, one instance vs bare
+//!   hyper in the same round (target ≥ 0.35×) and two instances at once (info); the live feed
+//!   across instances, 20 viewers on B and 1,000 req/s POSTed to A (target p99 ≤ 10 ms, none
+//!   missed or duplicated); a wait on B woken by a POST to A (target p99 ≤ 10 ms); Redis
+//!   `used_memory` per stored 1 KiB request over 100,000 (target ≤ 2 KiB). Redis shares the
+//!   machine's CPUs with everything else (see `examples/bench/shared.rs`).
 //!
-//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|soak|persist|all]
+//! Run: `cargo run --release --example bench [-- capture|ws|memory|waits|verify|sender|soak|persist|shared|all]
 //! [--rounds N] [--secs S] [--conns C]` (defaults: `all`, 5 rounds, 3 s per round, 32
 //! connections; `retry-memory` runs part (2) of `sender` alone, in this process). The machine may
 //! be shared and noisy, so every figure is printed per round with the median, and verdicts use the
@@ -58,7 +67,8 @@
 //! [`load_with`] (a fixed-duration, bounded closed-loop load generator returning a
 //! [`Run`] with a latency histogram) or [`compare`] / [`compare_n`] (A/B/… rounds with ratios),
 //! print with [`print_run`] / [`print_per_round`], and call it from `main`. The benches of
-//! `waits`, `verify` and `sender` live in `examples/bench/*.rs`.
+//! `waits`, `verify`, `sender`, `soak`, `persist`, `shared` and `capture` (`wrk.rs`) live in
+//! `examples/bench/*.rs`.
 
 /// The same allocator as the `hookpit` binary, so the servers measured here (hookpit and the
 /// baselines alike) allocate the way the shipped program does.
@@ -85,6 +95,8 @@ use tokio_tungstenite::tungstenite::Message;
 mod persist;
 #[path = "bench/sender.rs"]
 mod sender;
+#[path = "bench/shared.rs"]
+mod shared;
 #[path = "bench/soak.rs"]
 mod soak;
 #[path = "bench/verify.rs"]
@@ -135,10 +147,9 @@ impl Opts {
                 "--conns" => o.conns = num(&val("--conns")?)?,
                 "-h" | "--help" => return Err(String::new()),
                 "capture" | "ws" | "memory" | "waits" | "verify" | "sender" | "retry-memory"
-                | "soak" | "persist" | "serve-soak" | "serve-bare" | "serve-naive"
-                | "serve-hookpit" | "serve-deep" | "serve-disk" | "serve-persist" | "all" => {
-                    o.mode = a
-                }
+                | "soak" | "persist" | "shared" | "serve-soak" | "serve-bare" | "serve-naive"
+                | "serve-hookpit" | "serve-deep" | "serve-disk" | "serve-persist"
+                | "serve-shared" | "serve-shared-deep" | "all" => o.mode = a,
                 "--child" => o.child = true,
                 "--bench" => {} // passed by `cargo bench`-style runners; harmless
                 other => return Err(format!("unknown argument `{other}`")),
@@ -919,21 +930,31 @@ struct WsRound {
     deliveries: Hist,
     http: Run,
     sent: u64,
+    /// Distinct (viewer, request) pairs received.
     delivered: u64,
     missed: u64,
+    /// Messages a viewer received again for a request it already had.
+    duplicates: u64,
     resyncs: u64,
 }
 
-/// One round against the hookpit at `addr` (`HOST:PORT`), on a fresh bin.
-async fn ws_round(o: &Opts, addr: &str, round: usize) -> Result<WsRound, BoxError> {
+/// One round on a fresh bin: `viewers` viewers on the hookpit at `view_addr` (`HOST:PORT`), the
+/// paced requests POSTed to the one at `post_addr` (the same address for one instance).
+async fn ws_round(
+    o: &Opts,
+    post_addr: &str,
+    view_addr: &str,
+    viewers_n: usize,
+    round: usize,
+) -> Result<WsRound, BoxError> {
     let bin = format!("ws{round}");
-    let ws_url = format!("ws://{addr}/_/ws?bin={bin}");
+    let ws_url = format!("ws://{view_addr}/_/ws?bin={bin}");
     let per_sender = ((WS_RATE as f64 * o.secs) as u64 / WS_SENDERS).max(1);
     let total = per_sender * WS_SENDERS;
     let (last_tx, last_rx) = watch::channel(0u64);
     let hard_stop = Instant::now() + o.round_time() + Duration::from_secs(10);
-    let mut viewers = Vec::with_capacity(VIEWERS);
-    for _ in 0..VIEWERS {
+    let mut viewers = Vec::with_capacity(viewers_n);
+    for _ in 0..viewers_n {
         let (ws, _) =
             tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(&ws_url))
                 .await??;
@@ -947,7 +968,7 @@ async fn ws_round(o: &Opts, addr: &str, round: usize) -> Result<WsRound, BoxErro
     // the server subscribes before answering the handshake; let every viewer read its hello
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let template = Template::post(&format!("http://{addr}/{bin}/events"), body_1k())?;
+    let template = Template::post(&format!("http://{post_addr}/{bin}/events"), body_1k())?;
     let period = Duration::from_micros(1_000_000 * WS_SENDERS / WS_RATE);
     let start = Instant::now() + Duration::from_millis(20);
     let senders: Vec<_> = (0..WS_SENDERS)
@@ -974,12 +995,18 @@ async fn ws_round(o: &Opts, addr: &str, round: usize) -> Result<WsRound, BoxErro
     let _ = last_tx.send(last_id.max(1));
 
     let mut deliveries = Hist::new();
-    let (mut delivered, mut resyncs) = (0u64, 0u64);
+    let (mut delivered, mut duplicates, mut resyncs) = (0u64, 0u64, 0u64);
+    let mut had = std::collections::HashSet::with_capacity(total as usize);
     for v in viewers {
         let log = v.await?;
         resyncs += log.resyncs;
+        had.clear();
         for (id, at) in log.got {
             if let Some(t0) = sent_at.get(&id) {
+                if !had.insert(id) {
+                    duplicates += 1;
+                    continue;
+                }
                 delivered += 1;
                 deliveries.record(at.saturating_duration_since(*t0));
             }
@@ -991,7 +1018,8 @@ async fn ws_round(o: &Opts, addr: &str, round: usize) -> Result<WsRound, BoxErro
         http,
         sent,
         delivered,
-        missed: (sent * VIEWERS as u64).saturating_sub(delivered),
+        missed: (sent * viewers_n as u64).saturating_sub(delivered),
+        duplicates,
         resyncs,
     })
 }
@@ -1021,7 +1049,7 @@ async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         secs: 0.5,
         ..o.clone()
     };
-    let w = ws_round(&warm, &addr, 0).await?;
+    let w = ws_round(&warm, &addr, &addr, VIEWERS, 0).await?;
     println!(
         "{:<7} {:>7} {:>10} {:>8} {:>8.3} {:>8.3} {:>8.3}   (warm-up, not counted)",
         "warm",
@@ -1033,9 +1061,9 @@ async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         ms(w.deliveries.max())
     );
     let (mut p50s, mut p99s, mut maxs, mut http_p99s) = (vec![], vec![], vec![], vec![]);
-    let mut missed = 0;
+    let (mut missed, mut duplicates) = (0, 0);
     for round in 1..=o.rounds {
-        let r = ws_round(o, &addr, round).await?;
+        let r = ws_round(o, &addr, &addr, VIEWERS, round).await?;
         println!(
             "{:<7} {:>7} {:>10} {:>8} {:>8.3} {:>8.3} {:>8.3} {:>8} {:>11.3}",
             round,
@@ -1053,6 +1081,7 @@ async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         maxs.push(ms(r.deliveries.max()));
         http_p99s.push(ms(r.http.lat.p99()));
         missed += r.missed + r.http.errors;
+        duplicates += r.duplicates;
     }
     print_per_round("delivery p50 ms", "ms", &p50s);
     print_per_round("delivery p99 ms", "ms", &p99s);
@@ -1090,7 +1119,7 @@ async fn bench_ws(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             value: missed as f64,
             unit: "msgs",
             target: Target::AtMost(0.0),
-            note: String::new(),
+            note: format!("{duplicates} received twice (not counted as delivered)"),
         },
     ])
 }
@@ -1208,7 +1237,7 @@ async fn main() {
                 eprintln!("bench: {e}");
             }
             eprintln!(
-                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|soak|persist|all] [--rounds N] [--secs S] [--conns C]"
+                "usage: cargo run --release --example bench -- [capture|ws|memory|waits|verify|sender|soak|persist|shared|all] [--rounds N] [--secs S] [--conns C]"
             );
             std::process::exit(2);
         }
@@ -1273,6 +1302,9 @@ async fn main() {
     }
     if all || o.mode == "persist" {
         verdicts.extend(report("persist", persist::bench_persist(&o).await));
+    }
+    if all || o.mode == "shared" {
+        verdicts.extend(report("shared", shared::bench_shared(&o).await));
     }
     print_summary(&verdicts);
     println!(

@@ -37,12 +37,15 @@ async fn health(authority: &str) -> Result<serde_json::Value, BoxError> {
     Ok(serde_json::from_slice(&body)?)
 }
 
-/// Sends `n` POSTs of 1 KiB over `conns` connections; every answer must be 2xx.
-async fn fill(authority: &str, n: usize, conns: usize) -> Result<(), BoxError> {
-    let t = Template::post(
-        &format!("http://{authority}/persist/events?src=bench"),
-        body_1k(),
-    )?;
+/// Sends `n` POSTs of 1 KiB to `path` (`/bin/…`) over `conns` connections; every answer must
+/// be 2xx.
+pub(super) async fn fill(
+    authority: &str,
+    path: &str,
+    n: usize,
+    conns: usize,
+) -> Result<(), BoxError> {
+    let t = Template::post(&format!("http://{authority}{path}"), body_1k())?;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..conns {
@@ -78,7 +81,12 @@ pub(super) async fn bench_persist(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     let t0 = Instant::now();
     tokio::time::timeout(
         FILL_TIMEOUT,
-        fill(&server.addr, PERSIST_REQUESTS, PERSIST_CONNS),
+        fill(
+            &server.addr,
+            "/persist/events?src=bench",
+            PERSIST_REQUESTS,
+            PERSIST_CONNS,
+        ),
     )
     .await
     .map_err(|_| "filling the store took too long")??;

@@ -12,7 +12,7 @@ const WAIT_INPROC: usize = 500;
 /// Untimed iterations before the first round.
 const WAIT_WARMUP: usize = 200;
 /// The timeout every measured wait asks for (it always matches well before).
-const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a wait may take to show up in `pending_waits()`.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pending waits parked on other bins (side B) and on the loaded bin (side C).
@@ -25,11 +25,11 @@ const NEVER_FILTER: &str = "json:/data/payment_id=43";
 const PARK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// One wake-up to measure: the bin to wait on and where to report the instant the wait ended.
-type WaitJob = (String, oneshot::Sender<Result<Instant, String>>);
+pub(super) type WaitJob = (String, oneshot::Sender<Result<Instant, String>>);
 
 /// Runs HTTP waits one after another on its own keep-alive connection: for each job, sends
 /// `GET /_/api/bins/{bin}/wait?timeout=5s` and reports the instant the whole answer was read.
-async fn http_waiter(authority: String, mut jobs: mpsc::Receiver<WaitJob>) {
+pub(super) async fn http_waiter(authority: String, mut jobs: mpsc::Receiver<WaitJob>) {
     let mut conn = None;
     while let Some((bin, done)) = jobs.recv().await {
         let res = async {

@@ -21,7 +21,7 @@ use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 
 /// Connections wrk keeps open (the figure: 32 keep-alive connections).
-const WRK_CONNS: usize = 32;
+pub(super) const WRK_CONNS: usize = 32;
 
 /// The servers measured, as `(label, child mode)`; the first is the baseline.
 const SERVERS: &[(&str, &str)] = &[
@@ -50,6 +50,12 @@ pub(super) async fn serve_child(mode: &str) -> Result<Vec<Verdict>, BoxError> {
         "serve-naive" => {
             let (addr, task) = serve_naive().await?;
             (addr, Box::new(AbortOnDrop(task)))
+        }
+        "serve-shared" | "serve-shared-deep" => {
+            let url = std::env::var(super::shared::REDIS_ENV)
+                .map_err(|_| format!("`{mode}` needs {}", super::shared::REDIS_ENV))?;
+            let hp = hookpit::Server::start(super::shared::server_config(mode, url)).await?;
+            (hp.addr(), Box::new(hp))
         }
         "serve-hookpit" | "serve-deep" | "serve-soak" | "serve-disk" | "serve-persist" => {
             // the durable store's directory: the parent's (persist), or one of its own
@@ -171,11 +177,23 @@ impl ServerChild {
         pin_cpu: Option<usize>,
         data_dir: Option<&std::path::Path>,
     ) -> Result<ServerChild, BoxError> {
+        match data_dir {
+            Some(d) => ServerChild::start_env(mode, pin_cpu, &[(DATA_DIR_ENV, d.as_os_str())]),
+            None => ServerChild::start_env(mode, pin_cpu, &[]),
+        }
+    }
+
+    /// A server child with these environment variables set (how a kind gets its settings).
+    pub(super) fn start_env(
+        mode: &str,
+        pin_cpu: Option<usize>,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<ServerChild, BoxError> {
         // the path itself, not `/proc/self/exe`: under `taskset` that link would name taskset
         let exe = std::env::current_exe()?;
         let mut cmd = pinned(exe.as_os_str(), pin_cpu);
-        if let Some(d) = data_dir {
-            cmd.env(DATA_DIR_ENV, d);
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let mut child = cmd
             .args([mode, "--child"])
@@ -231,6 +249,11 @@ impl ServerChild {
         self.memory("VmRSS:")
     }
 
+    /// The child's process id.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A memory figure of the child (`VmRSS:`, `VmHWM:`), in bytes.
     pub(super) fn memory(&self, field: &str) -> Option<u64> {
         proc_status(&self.child.id().to_string(), field)
@@ -280,15 +303,15 @@ fn pinned(program: &std::ffi::OsStr, pin_cpu: Option<usize>) -> Command {
 
 /// What one wrk run printed.
 #[derive(Debug, Clone, Copy, Default)]
-struct WrkRun {
-    rps: f64,
-    p99_ms: f64,
+pub(super) struct WrkRun {
+    pub(super) rps: f64,
+    pub(super) p99_ms: f64,
     /// Non-2xx answers and socket errors.
-    errors: u64,
+    pub(super) errors: u64,
 }
 
 /// Installs wrk from Debian's packages when it is missing.
-fn ensure_wrk() -> Result<(), BoxError> {
+pub(super) fn ensure_wrk() -> Result<(), BoxError> {
     if Command::new("wrk").arg("--version").output().is_ok() {
         return Ok(());
     }
@@ -374,7 +397,7 @@ fn is_root() -> bool {
 }
 
 /// The Lua script that makes wrk POST the 1 KiB JSON body.
-fn wrk_script(body: &[u8]) -> Result<tempfile_path::TempFile, BoxError> {
+pub(super) fn wrk_script(body: &[u8]) -> Result<tempfile_path::TempFile, BoxError> {
     let text = String::from_utf8_lossy(body)
         .replace('\\', "\\\\")
         .replace('"', "\\\"");
@@ -384,18 +407,30 @@ fn wrk_script(body: &[u8]) -> Result<tempfile_path::TempFile, BoxError> {
     tempfile_path::TempFile::with_contents("hookpit-bench-wrk", ".lua", script.as_bytes())
 }
 
-/// Runs wrk against `url` for `secs`, pinned to `pin_cpu` when given.
+/// Runs wrk against `url` for `secs` with its [`WRK_CONNS`] connections, pinned to `pin_cpu`
+/// when given.
 fn run_wrk(
     url: &str,
     secs: f64,
     script: &std::path::Path,
     pin_cpu: Option<usize>,
 ) -> Result<WrkRun, BoxError> {
+    run_wrk_with(url, secs, script, pin_cpu, WRK_CONNS)
+}
+
+/// [`run_wrk`] with `conns` connections.
+pub(super) fn run_wrk_with(
+    url: &str,
+    secs: f64,
+    script: &std::path::Path,
+    pin_cpu: Option<usize>,
+    conns: usize,
+) -> Result<WrkRun, BoxError> {
     let secs = secs.round().max(1.0) as u64;
     let out = pinned("wrk".as_ref(), pin_cpu)
         .args([
             "-t1",
-            &format!("-c{WRK_CONNS}"),
+            &format!("-c{conns}"),
             &format!("-d{secs}s"),
             "--latency",
         ])
@@ -656,7 +691,7 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
 }
 
 /// A file in the temp dir, removed on drop.
-mod tempfile_path {
+pub(super) mod tempfile_path {
     use super::BoxError;
     use std::path::{Path, PathBuf};
 
