@@ -451,6 +451,15 @@ impl Shared {
                 let id = entry_ms(&e.id);
                 let sp = e.text("sp").and_then(|s| s.parse().ok());
                 let evicted = e.text("e").and_then(|s| s.parse().ok());
+                // this instance's own capture: it has the request already
+                let key = (e.text("o") == Some(self.seat.token()))
+                    .then(|| e.text("p").and_then(|p| p.parse::<u64>().ok()))
+                    .flatten();
+                if let Some(key) = key {
+                    if self.take_own(key, id, |r| store.ingest(r, sp, evicted)) {
+                        return;
+                    }
+                }
                 if store.bin(&bin).is_none() {
                     self.fetch_config(store, &bin).await;
                 }

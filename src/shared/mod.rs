@@ -97,6 +97,42 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
+/// Captures sent to Redis in one script, at most.
+const CAPTURE_BATCH: usize = 256;
+/// Capture batches in flight at once.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// A capture waiting for its batch.
+struct Job {
+    bin: String,
+    cap: usize,
+    /// The request's key (its placeholder id) until Redis gives it its id.
+    key: u64,
+    /// Its response holds the placeholder.
+    subst: bool,
+    sequence_position: Option<usize>,
+    enc: codec::Encoded,
+    done: tokio::sync::oneshot::Sender<std::result::Result<u64, String>>,
+}
+
+impl Job {
+    fn size(&self) -> usize {
+        self.bin.len()
+            + self.enc.head.len()
+            + self.enc.body.len()
+            + self.enc.response.len()
+            + self.enc.response_body.len()
+    }
+}
+
+/// A capture of this instance between its batch and its answer.
+enum Slot {
+    /// Sent; the feed has not brought it back yet.
+    Waiting(Box<CapturedRequest>),
+    /// The feed brought it back and the cache kept it (this is what it kept).
+    Kept(Arc<CapturedRequest>),
+}
+
 /// Why Redis did not take a capture.
 #[derive(Debug)]
 pub enum Refused {
@@ -137,6 +173,11 @@ pub struct Shared {
     run_script: Script,
     /// The sender's seat (see `seat`).
     seat: seat::Seat,
+    /// Captures waiting for their batch (taken by `batch_loop` once attached).
+    jobs: tokio::sync::mpsc::Sender<Job>,
+    jobs_rx: Mutex<Option<tokio::sync::mpsc::Receiver<Job>>>,
+    /// This instance's captures between their batch and their answer, by key.
+    pending: Mutex<std::collections::HashMap<u64, Slot>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -216,6 +257,7 @@ impl Shared {
                 "Redis {version} is too old: shared mode needs Redis 6.2 or later"
             )));
         }
+        let (jobs, jobs_rx) = tokio::sync::mpsc::channel(4096);
         let shared = Arc::new(Shared {
             shown: shown.clone(),
             client,
@@ -240,6 +282,9 @@ impl Shared {
             notice: Script::new(&scripts::notice()),
             run_script: Script::new(scripts::RUN),
             seat: seat::Seat::new(),
+            jobs,
+            jobs_rx: Mutex::new(Some(jobs_rx)),
+            pending: Mutex::new(std::collections::HashMap::new()),
             opts,
         });
         let run = shared.join_run(0).await.map_err(|e| fail(e.to_string()))?;
@@ -291,6 +336,15 @@ impl Shared {
         tokio::spawn(async move { me.follow(from, sd).await });
         let me = self.clone();
         tokio::spawn(async move { me.write_loop(shutdown).await });
+        if let Some(rx) = self
+            .jobs_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let me = self.clone();
+            tokio::spawn(async move { me.batch_loop(rx).await });
+        }
         Ok(())
     }
 
@@ -365,13 +419,14 @@ impl Shared {
         }
         let before = progress.sequence_position;
         // the response is decided before the id exists: it is rendered with a placeholder
-        // that Redis replaces with the id when it takes one
-        let placeholder = {
+        // (a random key, also the request's name until then) that Redis replaces with the id
+        // when it takes one
+        let key = {
             let mut b = [0u8; 8];
             let _ = getrandom::fill(&mut b);
             1_000_000_000_000_000_000 + u64::from_le_bytes(b) % 8_000_000_000_000_000_000
         };
-        req.id = placeholder;
+        req.id = key;
         decide(&mut req, &mut progress, rules.clone());
         let stepped = (stepping.is_some() && progress.sequence_position != before)
             .then_some(progress.sequence_position);
@@ -379,71 +434,189 @@ impl Shared {
             .store()
             .map_or(self.opts.max_requests, |s| s.bin_capacity(&req.bin));
         let enc = codec::encode(&req);
-        let rendered = placeholder.to_string();
-        let has_placeholder = memchr::memmem::find(&enc.response, rendered.as_bytes()).is_some()
+        let rendered = key.to_string();
+        let subst = memchr::memmem::find(&enc.response, rendered.as_bytes()).is_some()
             || memchr::memmem::find(&enc.response_body, rendered.as_bytes()).is_some();
-        let mut c = self.con.clone();
-        let got: redis::RedisResult<u64> = self
-            .capture
-            .key("hookpit:run")
+        let bin = req.bin.clone();
+        // the feed brings the request back with its id: this instance takes it from here
+        // instead of reading it again
+        self.pending().insert(key, Slot::Waiting(Box::new(req)));
+        let (done, got) = tokio::sync::oneshot::channel();
+        let job = Job {
+            bin,
+            cap,
+            key,
+            subst,
+            sequence_position: stepped,
+            enc,
+            done,
+        };
+        let got = match self.jobs.send(job).await {
+            Ok(()) => got.await.unwrap_or_else(|_| Err("stopping".into())),
+            Err(_) => Err("stopping".into()),
+        };
+        let id = match got {
+            Ok(id) => id,
+            Err(why) => {
+                self.pending().remove(&key);
+                return Err(self.refused(&why));
+            }
+        };
+        // what was answered is readable on this instance at once
+        let mut applied = self.applied.subscribe();
+        let _ = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= id)).await;
+        match self.pending().remove(&key) {
+            Some(Slot::Kept(kept)) => Ok(kept),
+            Some(Slot::Waiting(mut r)) => {
+                // not read back yet (the reader is slow): it is kept all the same
+                r.id = id;
+                if subst {
+                    codec::settle_id(&mut r.response, key, id);
+                }
+                Ok(Arc::new(*r))
+            }
+            None => match self.store().and_then(|s| s.get(id)) {
+                Some(kept) => Ok(kept),
+                None => Err(self.refused("the request was kept, then evicted at once")),
+            },
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Slot>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a request this instance captured back from the feed, when `key` names one still
+    /// waiting: gives it its id (its response's placeholder replaced) and hands it to `keep`,
+    /// leaving what was kept for its capture to answer with. False when there is none (read
+    /// the entry instead).
+    fn take_own(
+        &self,
+        key: u64,
+        id: RequestId,
+        keep: impl FnOnce(CapturedRequest) -> Option<Arc<CapturedRequest>>,
+    ) -> bool {
+        // under the map's lock, so a capture that stops waiting meanwhile finds the slot filled
+        let mut pending = self.pending();
+        match pending.remove(&key) {
+            Some(Slot::Waiting(mut r)) => {
+                let placeholder = r.id;
+                r.id = id;
+                codec::settle_id(&mut r.response, placeholder, id);
+                if let Some(kept) = keep(*r) {
+                    pending.insert(key, Slot::Kept(kept));
+                }
+                true
+            }
+            Some(other) => {
+                pending.insert(key, other);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Sends captures to Redis in batches: whatever is waiting when a batch goes (up to
+    /// [`CAPTURE_BATCH`] or about [`READ_BYTES`]) goes in one script, a few batches in flight.
+    async fn batch_loop(self: Arc<Self>, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+        let turns = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
+        loop {
+            let Ok(turn) = turns.clone().acquire_owned().await else {
+                return;
+            };
+            let Some(first) = jobs.recv().await else {
+                return;
+            };
+            let mut bytes = first.size();
+            let mut batch = vec![first];
+            while batch.len() < CAPTURE_BATCH && bytes < READ_BYTES {
+                match jobs.try_recv() {
+                    Ok(j) => {
+                        bytes += j.size();
+                        batch.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.send_batch(batch).await;
+                drop(turn);
+            });
+        }
+    }
+
+    /// Keeps one batch of captures in Redis and tells each its id (or why not).
+    async fn send_batch(&self, batch: Vec<Job>) {
+        let run = self.run();
+        let mut inv = self.capture.prepare_invoke();
+        inv.key("hookpit:run")
             .key("hookpit:id")
             .key("hookpit:ev")
             .key("hookpit:feed")
             .key("hookpit:bins")
             .key("hookpit:cfg")
             .arg(&*run)
-            .arg(&req.bin)
-            .arg(cap)
             .arg(self.opts.max_bins.max(1))
             .arg(FEED_WINDOW)
-            .arg(if has_placeholder {
-                rendered.as_str()
-            } else {
-                ""
-            })
             .arg(now_ms())
-            .arg(stepped.map(|p| p.to_string()).unwrap_or_default())
-            .arg(&enc.head[..])
-            .arg(&enc.body[..])
-            .arg(&enc.response[..])
-            .arg(&enc.response_body[..])
-            .invoke_async(&mut c)
-            .await;
-        let id = self.answered(got)?;
-        req.id = id;
-        if has_placeholder {
-            codec::settle_id(&mut req.response, placeholder, id);
+            .arg(self.seat.token())
+            .arg(batch.len());
+        for j in &batch {
+            inv.arg(&j.bin)
+                .arg(j.cap)
+                .arg(j.key)
+                .arg(if j.subst {
+                    j.key.to_string()
+                } else {
+                    String::new()
+                })
+                .arg(
+                    j.sequence_position
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                )
+                .arg(&j.enc.head[..])
+                .arg(&j.enc.body[..])
+                .arg(&j.enc.response[..])
+                .arg(&j.enc.response_body[..]);
         }
-        // what was answered is readable on this instance at once
-        let mut applied = self.applied.subscribe();
-        let _ = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= id)).await;
-        match self.store().and_then(|s| s.get(id)) {
-            Some(kept) => Ok(kept),
-            None => Ok(Arc::new(req)),
+        let mut c = self.con.clone();
+        let got: redis::RedisResult<u64> = inv.invoke_async(&mut c).await;
+        match got {
+            Ok(first) => {
+                for (i, j) in batch.into_iter().enumerate() {
+                    let _ = j.done.send(Ok(first + i as u64));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for j in batch {
+                    let _ = j.done.send(Err(why.clone()));
+                }
+            }
         }
     }
 
-    /// A command's result: a failure marks Redis offline (a stale run is resynced by the
-    /// reader) and refuses the capture.
+    /// Why a capture was refused: Redis is marked offline unless it only restarted (the
+    /// reader resyncs then).
+    fn refused(&self, why: &str) -> Refused {
+        let stale = why.contains("STALE");
+        let why = if stale {
+            "the shared store restarted; this instance is resyncing".to_owned()
+        } else {
+            self.went_offline(why);
+            why.to_owned()
+        };
+        Refused::Offline(format!(
+            "the shared store ({}) did not take the request: {why}",
+            self.shown
+        ))
+    }
+
+    /// A command's result: a failure refuses the capture (see [`Shared::refused`]).
     fn answered<T>(&self, got: redis::RedisResult<T>) -> std::result::Result<T, Refused> {
-        match got {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let stale = e.to_string().contains("STALE");
-                let why = if stale {
-                    "the shared store restarted; this instance is resyncing".to_owned()
-                } else {
-                    e.to_string()
-                };
-                if !stale {
-                    self.went_offline(&why);
-                }
-                Err(Refused::Offline(format!(
-                    "the shared store ({}) did not take the request: {why}",
-                    self.shown
-                )))
-            }
-        }
+        got.map_err(|e| self.refused(&e.to_string()))
     }
 }
 

@@ -31,64 +31,91 @@ end
 return {pos, -1}
 "#;
 
-/// Keeps a captured request: takes its id, puts the id in place of the placeholder its
-/// response was rendered with, appends it to its bin's stream (trimmed to the bin's capacity,
-/// the evicted counted) and to the feed, and evicts the least recently used bin past the
-/// bin limit; the feed entry carries the bin's eviction count (`e`) and, after a sequence
-/// step, its position (`sp`). KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, bin, capacity, max bins,
-/// feed window, placeholder ('' for none), now (ms), sequence position after ('' for none),
-/// h, b, rs, rb. Returns the id.
+/// Keeps a batch of captured requests, in order: takes their ids (consecutive), puts each id in
+/// place of the placeholder its response was rendered with (when it has one), appends each
+/// request to its bin's stream and to the feed, trims each bin's ring to its capacity once
+/// (counting what went), and evicts the least recently used bins past the bin limit. A feed
+/// entry carries the capturing instance's token and the request's key (`o`, `p`: that instance
+/// has the request already), the bin's eviction count (`e`) and, after a sequence step, its
+/// position (`sp`).
+/// KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, max bins, feed window, now (ms), token,
+/// n, then 9 per request: bin, capacity, key, placeholder ('' for none), sequence position
+/// after ('' for none), h, b, rs, rb. Returns the first id.
 pub const CAPTURE: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE run') end
-local bin = ARGV[2]
-local id = redis.call('INCR', KEYS[2])
-local rs, rb = ARGV[11], ARGV[12]
-if ARGV[6] ~= '' then
-  rs = string.gsub(rs, ARGV[6], tostring(id))
-  rb = string.gsub(rb, ARGV[6], tostring(id))
-end
-local binh = 'hookpit:bin:' .. bin
-local stream = 'hookpit:req:' .. bin
-local window = tonumber(ARGV[5])
-if redis.call('ZADD', KEYS[5], id, bin) == 1 then
-  redis.call('HSETNX', binh, 'created', ARGV[7])
-  local max = tonumber(ARGV[4])
-  while redis.call('ZCARD', KEYS[5]) > max do
-    local old = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
-    if old == nil or old == bin then break end
-    redis.call('ZREM', KEYS[5], old)
-    redis.call('DEL', 'hookpit:req:' .. old, 'hookpit:bin:' .. old, 'hookpit:upd:' .. old)
-    redis.call('HDEL', KEYS[6], old)
-    local n = redis.call('INCR', KEYS[3])
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, (id - 1) .. '-' .. n,
-      'k', 'x', 'bin', old, 'why', 'evicted')
-  end
-end
-local sid = id .. '-0'
-redis.call('XADD', stream, sid, 'h', ARGV[9], 'b', ARGV[10], 'rs', rs, 'rb', rb)
-local cap = tonumber(ARGV[3])
-local len = redis.call('XLEN', stream)
-if len > cap then
-  local gone = len - cap
-  if redis.call('EXISTS', 'hookpit:upd:' .. bin) == 1 then
-    local old = redis.call('XRANGE', stream, '-', '+', 'COUNT', gone)
-    for _, e in ipairs(old) do
-      local rid = string.match(e[1], '^(%d+)')
-      redis.call('HDEL', 'hookpit:upd:' .. bin, rid)
+local n = tonumber(ARGV[6])
+local last = redis.call('INCRBY', KEYS[2], n)
+local first = last - n + 1
+local max = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local bins = {}
+local order = {}
+for i = 0, n - 1 do
+  local a = 6 + i * 9
+  local bin = ARGV[a + 1]
+  local cap = tonumber(ARGV[a + 2])
+  local id = first + i
+  local sid = id .. '-0'
+  local stream = 'hookpit:req:' .. bin
+  local b = bins[bin]
+  if b == nil then
+    local binh = 'hookpit:bin:' .. bin
+    if redis.call('ZADD', KEYS[5], last, bin) == 1 then
+      redis.call('HSETNX', binh, 'created', ARGV[4])
+      while redis.call('ZCARD', KEYS[5]) > max do
+        local old = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+        if old == nil or bins[old] ~= nil or old == bin then break end
+        redis.call('ZREM', KEYS[5], old)
+        redis.call('DEL', 'hookpit:req:' .. old, 'hookpit:bin:' .. old, 'hookpit:upd:' .. old)
+        redis.call('HDEL', KEYS[6], old)
+        local e = redis.call('INCR', KEYS[3])
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, (id - 1) .. '-' .. e,
+          'k', 'x', 'bin', old, 'why', 'evicted')
+      end
     end
+    b = {len = redis.call('XLEN', stream),
+         ev = tonumber(redis.call('HGET', binh, 'evicted') or '0'), gone = 0, cap = cap}
+    bins[bin] = b
+    order[#order + 1] = bin
   end
-  redis.call('XTRIM', stream, 'MAXLEN', cap)
-  redis.call('HINCRBY', binh, 'evicted', gone)
+  local rs, rb = ARGV[a + 8], ARGV[a + 9]
+  if ARGV[a + 4] ~= '' then
+    rs = string.gsub(rs, ARGV[a + 4], tostring(id))
+    rb = string.gsub(rb, ARGV[a + 4], tostring(id))
+  end
+  redis.call('XADD', stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
+  b.len = b.len + 1
+  b.cap = cap
+  if b.len > cap then
+    b.gone = b.gone + (b.len - cap)
+    b.len = cap
+  end
+  local sp = ARGV[a + 5]
+  if sp ~= '' then
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
+      'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone, 'sp', sp,
+      'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
+  else
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
+      'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone,
+      'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
+  end
 end
-local ev = redis.call('HGET', binh, 'evicted') or '0'
-if ARGV[8] ~= '' then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid,
-    'k', 'r', 'bin', bin, 'e', ev, 'sp', ARGV[8], 'h', ARGV[9], 'b', ARGV[10], 'rs', rs, 'rb', rb)
-else
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid,
-    'k', 'r', 'bin', bin, 'e', ev, 'h', ARGV[9], 'b', ARGV[10], 'rs', rs, 'rb', rb)
+for _, bin in ipairs(order) do
+  local b = bins[bin]
+  if b.gone > 0 then
+    local stream = 'hookpit:req:' .. bin
+    local upd = 'hookpit:upd:' .. bin
+    if redis.call('EXISTS', upd) == 1 then
+      for _, e in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', b.gone)) do
+        redis.call('HDEL', upd, string.match(e[1], '^(%d+)'))
+      end
+    end
+    redis.call('XTRIM', stream, 'MAXLEN', b.cap)
+    redis.call('HINCRBY', 'hookpit:bin:' .. bin, 'evicted', b.gone)
+  end
 end
-return id
+return first
 "#;
 
 /// Appends a non-request entry to the feed. KEYS: run, id, ev, feed. ARGV: run id, window,
