@@ -70,6 +70,12 @@ impl Cursor {
     }
 }
 
+/// A stream entry id as a pair to compare (`<ms>-<seq>`).
+pub(super) fn entry_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
 /// A stream entry: its id and its fields.
 struct Entry {
     id: String,
@@ -348,13 +354,23 @@ impl Shared {
                         let each = (bytes / batch.len()).max(1);
                         count = (READ_BYTES / each).clamp(1, READ_BATCH);
                     }
-                    for e in batch {
-                        if Self::gap(&from, &e.id) {
-                            gap = true;
-                            break;
+                    // configs of bins this cache does not have, read before the entries are
+                    // applied (under the position's lock, which is never held across a read)
+                    self.prefetch_configs(&batch).await;
+                    {
+                        let mut pos = self.position();
+                        for e in batch {
+                            if entry_id(&e.id) <= entry_id(&pos) {
+                                continue; // applied already (by the capture that made it)
+                            }
+                            if Self::gap(&pos, &e.id) {
+                                gap = true;
+                                break;
+                            }
+                            pos.clone_from(&e.id);
+                            self.apply(e);
                         }
-                        from = e.id.clone();
-                        self.apply(e).await;
+                        from.clone_from(&pos);
                     }
                     if gap {
                         // the feed was trimmed past where this instance was: reload
@@ -362,7 +378,10 @@ impl Shared {
                             store.reset("this instance fell behind the shared store's feed");
                         }
                         match self.load().await {
-                            Ok(f) => from = f,
+                            Ok(f) => {
+                                self.position().clone_from(&f);
+                                from = f;
+                            }
                             Err(e) => {
                                 self.went_offline(&e.to_string());
                                 reader = None;
@@ -426,11 +445,30 @@ impl Shared {
             store.reset("the shared store restarted empty");
         }
         *from = self.load().await?;
+        self.position().clone_from(from);
         Ok(())
     }
 
-    /// Applies one feed entry to the cache.
-    async fn apply(&self, mut e: Entry) {
+    /// Reads the configs of bins this cache does not have that requests of other instances
+    /// in `batch` go to (the bin may have been evicted here, not there).
+    async fn prefetch_configs(&self, batch: &[Entry]) {
+        let Some(store) = self.store() else {
+            return;
+        };
+        let mut seen = std::collections::HashSet::new();
+        for e in batch {
+            if e.text("k") != Some("r") || e.text("o") == Some(self.seat.token()) {
+                continue;
+            }
+            let Some(bin) = e.text("bin") else { continue };
+            if seen.insert(bin) && store.bin(bin).is_none() {
+                self.fetch_config(store, bin).await;
+            }
+        }
+    }
+
+    /// Applies one feed entry to the cache (under the position's lock).
+    fn apply(&self, mut e: Entry) {
         let Some(store) = self.store() else {
             return;
         };
@@ -459,9 +497,6 @@ impl Shared {
                     if self.take_own(key, id, |r| store.ingest(r, sp, evicted)) {
                         return;
                     }
-                }
-                if store.bin(&bin).is_none() {
-                    self.fetch_config(store, &bin).await;
                 }
                 if let Some(r) = Self::request(&bin, id, &mut e) {
                     store.ingest(r, sp, evicted);

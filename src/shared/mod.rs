@@ -151,6 +151,9 @@ pub struct Shared {
     error: Mutex<Option<String>>,
     /// The highest request id this instance's cache has applied from the feed.
     applied: watch::Sender<RequestId>,
+    /// The id of the last feed entry applied to the cache: the reader and a capture that
+    /// applies its own batch take turns under this lock.
+    position: Mutex<String>,
     /// Changes made locally, to be written to Redis in order.
     queue: Mutex<VecDeque<Op>>,
     queued: Notify,
@@ -266,6 +269,7 @@ impl Shared {
             online: AtomicBool::new(true),
             error: Mutex::new(None),
             applied: watch::channel(0).0,
+            position: Mutex::new("0-0".into()),
             queue: Mutex::new(VecDeque::new()),
             queued: Notify::new(),
             writing: Mutex::new(0),
@@ -331,6 +335,7 @@ impl Shared {
             url: self.shown.clone(),
             message: e.to_string(),
         })?;
+        self.position().clone_from(&from);
         let me = self.clone();
         let sd = shutdown.clone();
         tokio::spawn(async move { me.follow(from, sd).await });
@@ -482,6 +487,10 @@ impl Shared {
         }
     }
 
+    fn position(&self) -> std::sync::MutexGuard<'_, String> {
+        self.position.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Slot>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -556,6 +565,7 @@ impl Shared {
             .key("hookpit:feed")
             .key("hookpit:bins")
             .key("hookpit:cfg")
+            .key("hookpit:top")
             .arg(&*run)
             .arg(self.opts.max_bins.max(1))
             .arg(FEED_WINDOW)
@@ -582,9 +592,44 @@ impl Shared {
                 .arg(&j.enc.response_body[..]);
         }
         let mut c = self.con.clone();
-        let got: redis::RedisResult<u64> = inv.invoke_async(&mut c).await;
+        let got: redis::RedisResult<Vec<redis::Value>> = inv.invoke_async(&mut c).await;
+        let got = got.and_then(|v| {
+            let int = |v: Option<&redis::Value>| match v {
+                Some(redis::Value::Int(n)) => Ok(*n as u64),
+                _ => Err(redis::RedisError::from((
+                    redis::ErrorKind::Parse,
+                    "unexpected reply of the capture script",
+                ))),
+            };
+            let prev = match v.get(1) {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            };
+            let evicted: Vec<u64> = v.iter().skip(3).filter_map(|e| int(Some(e)).ok()).collect();
+            Ok((int(v.first())?, prev, int(v.get(2))? == 1, evicted))
+        });
         match got {
-            Ok(first) => {
+            Ok((first, prev, clean, evicted)) => {
+                // this batch follows what the cache applied last: apply it now, in place of
+                // the reader, so the answer waits for no second round trip
+                if clean && evicted.len() == batch.len() {
+                    if let Some(store) = self.store() {
+                        let mut pos = self.position();
+                        if *pos == prev {
+                            let last = first + batch.len() as u64 - 1;
+                            for (i, j) in batch.iter().enumerate() {
+                                let (sp, ev) = (j.sequence_position, evicted[i]);
+                                self.take_own(j.key, first + i as u64, |r| {
+                                    store.ingest(r, sp, Some(ev))
+                                });
+                            }
+                            *pos = format!("{last}-0");
+                            drop(pos);
+                            self.applied
+                                .send_if_modified(|a| (last > *a).then(|| *a = last).is_some());
+                        }
+                    }
+                }
                 for (i, j) in batch.into_iter().enumerate() {
                     let _ = j.done.send(Ok(first + i as u64));
                 }

@@ -40,10 +40,16 @@ return {pos, -1}
 /// position (`sp`).
 /// KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, max bins, feed window, now (ms), token,
 /// n, then 9 per request: bin, capacity, key, placeholder ('' for none), sequence position
-/// after ('' for none), h, b, rs, rb. Returns the first id.
+/// after ('' for none), h, b, rs, rb. Returns `{first id, the feed's last entry before the
+/// batch, 1 when the batch added nothing to the feed but its requests, each request's
+/// eviction count}`: the instance applies its own batch to its cache at once when that entry
+/// is the last it applied. KEYS also: top (the feed's last entry id, kept by every script).
 pub const CAPTURE: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE run') end
 local n = tonumber(ARGV[6])
+local prev = redis.call('GET', KEYS[7]) or '0-0'
+local clean = 1
+local evs = {}
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
 local max = tonumber(ARGV[2])
@@ -65,6 +71,7 @@ for i = 0, n - 1 do
       while redis.call('ZCARD', KEYS[5]) > max do
         local old = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
         if old == nil or bins[old] ~= nil or old == bin then break end
+        clean = 0
         redis.call('ZREM', KEYS[5], old)
         redis.call('DEL', 'hookpit:req:' .. old, 'hookpit:bin:' .. old, 'hookpit:upd:' .. old)
         redis.call('HDEL', KEYS[6], old)
@@ -91,6 +98,7 @@ for i = 0, n - 1 do
     b.len = cap
   end
   local sp = ARGV[a + 5]
+  evs[#evs + 1] = b.ev + b.gone
   if sp ~= '' then
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
       'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone, 'sp', sp,
@@ -115,7 +123,10 @@ for _, bin in ipairs(order) do
     redis.call('HINCRBY', 'hookpit:bin:' .. bin, 'evicted', b.gone)
   end
 end
-return first
+redis.call('SET', KEYS[7], last .. '-0')
+local out = {first, prev, clean}
+for _, e in ipairs(evs) do out[#out + 1] = e end
+return out
 "#;
 
 /// Appends a non-request entry to the feed. KEYS: run, id, ev, feed. ARGV: run id, window,
@@ -125,7 +136,9 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE ru
 local function feed(...)
   local last = tonumber(redis.call('GET', KEYS[2]) or '0')
   local n = redis.call('INCR', KEYS[3])
-  return redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[2]), last .. '-' .. n, ...)
+  local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[2]), last .. '-' .. n, ...)
+  redis.call('SET', 'hookpit:top', id)
+  return id
 end
 "#;
 
