@@ -1029,3 +1029,265 @@ async fn an_instance_started_while_captures_flow_ends_up_holding_exactly_what_th
     let got = crate::support::request_ids(&mut feed, 600, Duration::from_secs(5)).await;
     assert_eq!(got, (1..=600).collect::<Vec<u64>>());
 }
+
+/// Freezes (`STOP`) or thaws (`CONT`) the test's `redis-server` by its PID: its sockets stay
+/// open and it keeps all it holds, it just does not answer meanwhile.
+fn signal(redis: &Redis, sig: &str) {
+    let pid = redis.child.as_ref().expect("redis is running").id();
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// Thaws the frozen `redis-server` however the test ends (a frozen one cannot be stopped by a
+/// plain kill without it).
+struct Thaw<'a>(&'a Redis);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_answered_503_while_redis_was_frozen_is_not_kept_when_redis_thaws() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("frozen"), "first").await.status, 200);
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    // the sender is told to come back: the capture was not kept
+    let refused = tokio::time::timeout(
+        Duration::from_secs(15),
+        post(&a.catch_url("frozen"), "retried"),
+    )
+    .await
+    .expect("a frozen Redis does not hang a capture");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    drop(thaw);
+    // it comes back, as told, and is kept once
+    let kept = until(
+        || async { post(&a.catch_url("frozen"), "retried").await },
+        |r| r.status == 200,
+    )
+    .await;
+    assert_eq!(kept.status, 200, "{}", kept.text());
+    let id = kept.json()["id"].as_u64().unwrap();
+    let seen = until(|| ids(&b, "frozen"), |v| v.contains(&id)).await;
+    assert_eq!(
+        seen,
+        [1, id],
+        "the request answered 503 is not kept beside its retry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_answered_after_its_bins_delete_was_answered_is_kept() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance(&redis).await;
+    assert_eq!(post(&a.catch_url("victim"), "old").await.status, 200);
+    assert_eq!(post(&a.catch_url("other"), "x").await.status, 200);
+    // Redis is slow for a moment: the instance's writes queue up behind the first
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    let del = crate::support::delete(&format!("{}/_/api/requests/2", a.base_url())).await;
+    assert_eq!(del.status, 200, "{}", del.text());
+    let del = crate::support::delete(&format!("{}/_/api/bins/victim", a.base_url())).await;
+    assert_eq!(del.status, 200, "{}", del.text());
+    // answered after the delete: the sender is told this one is kept
+    let url = a.catch_url("victim");
+    let caught = tokio::spawn(async move { post(&url, "new").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(thaw);
+    let caught = caught.await.unwrap();
+    assert_eq!(caught.status, 200, "{}", caught.text());
+    let id = caught.json()["id"].as_u64().unwrap();
+    // every write queued so far reaches Redis (a marker bin's config, written last)
+    assert_eq!(configure(&a, "marker", json!({})).await.status, 200);
+    until(
+        || async { redis.command(&["HEXISTS", "hookpit:cfg", "marker"]) },
+        |r| r == ":1\r\n",
+    )
+    .await;
+    let c = instance(&redis).await;
+    assert_eq!(ids(&c, "victim").await, [id], "Redis keeps the capture");
+    assert_eq!(
+        until(|| ids(&a, "victim"), |v| v != &[id]).await,
+        [id],
+        "and so does the instance that answered it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_set_while_redis_is_slow_starts_at_its_first_step_and_takes_each_once() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("other"), "x").await.status, 200);
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    // a write in flight, then the config queued behind it
+    let del = crate::support::delete(&format!("{}/_/api/requests/1", a.base_url())).await;
+    assert_eq!(del.status, 200, "{}", del.text());
+    let steps = json!({"sequence": [
+        {"status": 200, "body": "step-0"},
+        {"status": 200, "body": "step-1"},
+        {"status": 200, "body": "step-2"},
+    ]});
+    assert_eq!(configure(&a, "seq", steps).await.status, 200);
+    let url = a.catch_url("seq");
+    let first = tokio::spawn(async move { post(&url, "x").await.text() });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(thaw);
+    let mut bodies = vec![first.await.unwrap()];
+    until(
+        || async {
+            get(&format!("{}/_/api/bins/seq", b.base_url()))
+                .await
+                .json()
+        },
+        |v| v["config"]["sequence"].is_array(),
+    )
+    .await;
+    bodies.push(post(&b.catch_url("seq"), "x").await.text());
+    bodies.push(post(&a.catch_url("seq"), "x").await.text());
+    assert_eq!(
+        bodies,
+        ["step-0", "step-1", "step-2"],
+        "each step once, in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_new_bins_over_two_instances_keeps_a_configured_bin_as_one_instance_does() {
+    let Some(redis) = Redis::start() else { return };
+    // one memory-mode hookpit is the reference
+    let solo = start_with({
+        let mut c = Config::for_tests();
+        c.max_bins = 5;
+        c
+    })
+    .await;
+    let config = json!({"response": {"status": 202, "body": "kept"}});
+    assert_eq!(configure(&solo, "keep", config.clone()).await.status, 200);
+    for i in 0..30 {
+        assert_eq!(
+            post(&solo.catch_url(&format!("f{i}")), "x").await.status,
+            200
+        );
+    }
+    assert_eq!(post(&solo.catch_url("keep"), "x").await.status, 202);
+    let a = instance_with(&redis, |c| c.max_bins = 5).await;
+    let b = instance_with(&redis, |c| c.max_bins = 5).await;
+    assert_eq!(configure(&a, "keep", config).await.status, 200);
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let url = if i % 2 == 0 {
+            a.catch_url(&format!("f{i}"))
+        } else {
+            b.catch_url(&format!("f{i}"))
+        };
+        tasks.push(tokio::spawn(async move { post(&url, "x").await.status }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    for s in [&a, &b] {
+        let r = post(&s.catch_url("keep"), "x").await;
+        assert_eq!(
+            r.status,
+            202,
+            "the configured bin still answers: {}",
+            r.text()
+        );
+    }
+}
+
+/// The bin names an instance lists, sorted.
+async fn bin_names(s: &ServerHandle) -> Vec<String> {
+    let v = get(&format!("{}/_/api/bins", s.base_url())).await.json();
+    let mut names: Vec<String> = v["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bins_configured_past_max_bins_are_the_same_on_every_instance_and_in_redis() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance_with(&redis, |c| c.max_bins = 3).await;
+    let b = instance_with(&redis, |c| c.max_bins = 3).await;
+    for bin in ["e", "d", "c", "b", "a"] {
+        assert_eq!(configure(&a, bin, json!({})).await.status, 200);
+    }
+    assert_eq!(post(&b.catch_url("z"), "x").await.status, 200);
+    // every config made so far is in Redis (the last one made is there)
+    until(
+        || async { redis.command(&["HEXISTS", "hookpit:cfg", "a"]) },
+        |r| r == ":1\r\n",
+    )
+    .await;
+    let c = instance_with(&redis, |c| c.max_bins = 3).await;
+    let on_c = bin_names(&c).await;
+    for s in [&a, &b] {
+        assert_eq!(
+            until(|| bin_names(s), |v| v == &on_c).await,
+            on_c,
+            "an instance started now holds the bins the others hold"
+        );
+    }
+    assert!(on_c.len() <= 3, "{on_c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_later_counts_the_same_evictions_as_the_others() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance_with(&redis, |c| c.max_requests = 5).await;
+    for _ in 0..12 {
+        assert_eq!(post(&a.catch_url("ring"), "x").await.status, 200);
+    }
+    let c = instance_with(&redis, |c| c.max_requests = 5).await;
+    assert_eq!(ids(&c, "ring").await, [8, 9, 10, 11, 12]);
+    let on_a = get(&format!("{}/_/api/bins/ring", a.base_url()))
+        .await
+        .json();
+    let on_c = get(&format!("{}/_/api/bins/ring", c.base_url()))
+        .await
+        .json();
+    assert_eq!(on_a["evicted"], 7);
+    assert_eq!(on_c["evicted"], on_a["evicted"], "{on_c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_bytes_that_are_not_utf8_read_back_byte_exact_on_another_instance() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut wire = b"POST /bytes HTTP/1.1\r\nHost: x\r\nX-Raw: caf\xe9 \xff\xfe\x80ok\r\nX-Case: A\r\nx-case: b\r\nContent-Length: 4\r\nConnection: close\r\n\r\n".to_vec();
+    wire.extend_from_slice(b"\x00\xff\xc3(");
+    let answer = crate::support::raw(a.addr(), &wire, Duration::from_secs(2)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let on_a = get(&format!("{}/_/api/requests/1/raw", a.base_url())).await;
+    assert_eq!(on_a.status, 200, "{}", on_a.text());
+    let on_b = until(
+        || async { get(&format!("{}/_/api/requests/1/raw", b.base_url())).await },
+        |r| r.status == 200,
+    )
+    .await;
+    assert_eq!(on_b.body, on_a.body);
+    assert!(
+        memchr::memmem::find(&on_b.body, b"caf\xe9 \xff\xfe\x80ok").is_some(),
+        "{}",
+        on_b.text()
+    );
+    assert!(on_b.body.ends_with(b"\x00\xff\xc3("), "{}", on_b.text());
+}
