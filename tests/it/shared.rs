@@ -1291,3 +1291,66 @@ async fn header_bytes_that_are_not_utf8_read_back_byte_exact_on_another_instance
     );
     assert!(on_b.body.ends_with(b"\x00\xff\xc3("), "{}", on_b.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bins_creation_time_is_the_same_on_every_instance() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("born"), "x").await.status, 200);
+    until(|| ids(&b, "born"), |v| v.len() == 1).await;
+    let c = instance(&redis).await;
+    let created = |s: &ServerHandle| {
+        let url = format!("{}/_/api/bins/born", s.base_url());
+        async move { get(&url).await.json()["created_at"].clone() }
+    };
+    let on_a = created(&a).await;
+    assert!(on_a.is_string(), "{on_a}");
+    assert_eq!(created(&b).await, on_a);
+    assert_eq!(created(&c).await, on_a);
+}
+
+/// Freezes a spawned instance (`STOP`) or thaws it (`CONT`).
+fn signal_process(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_go_on_above_the_old_ones_when_a_new_instance_reaches_an_emptied_redis_first() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let a = spawn_on(&redis);
+    let base = a.base();
+    for i in 1..=3 {
+        let r = post(&format!("{base}/old"), "x").await;
+        assert_eq!(r.json()["id"], i, "{}", r.text());
+    }
+    // the instance that knows the old ids is frozen while Redis restarts empty and a new
+    // instance joins it
+    signal_process(&a.child, "STOP");
+    redis.down();
+    redis.up();
+    let c = instance(&redis).await;
+    signal_process(&a.child, "CONT");
+    assert_eq!(post(&c.catch_url("new"), "x").await.status, 200);
+    // the old instance comes back, sees the new run, and joins it
+    let run = get(&format!("{}/_/api/health", c.base_url())).await.json()["store"]["run"].clone();
+    let joined = until(
+        || async { get(&format!("{base}/_/api/health")).await.json() },
+        |h| h["store"]["run"] == run,
+    )
+    .await;
+    assert_eq!(joined["store"]["run"], run, "{joined}");
+    let next = post(&format!("{base}/new"), "x").await;
+    assert_eq!(next.status, 200, "{}", next.text());
+    assert!(
+        next.json()["id"].as_u64().unwrap() > 3,
+        "no id the old instance gave out is given again: {}",
+        next.text()
+    );
+}
