@@ -1354,3 +1354,90 @@ async fn ids_go_on_above_the_old_ones_when_a_new_instance_reaches_an_emptied_red
         next.text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_is_told_by_health_and_viewers_and_waits_survive_it() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("cold"), "before").await.status, 200);
+    until(|| ids(&b, "cold"), |v| v.len() == 1).await;
+    let mut feed = ws(&b, "").await;
+    next_of(&mut feed, "hello").await;
+    let url = format!("{}/_/api/bins/cold/wait?after=1&timeout=60s", b.base_url());
+    let waiter = tokio::spawn(async move { get(&url).await });
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    // health on the instance that was not even asked to capture tells within seconds
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h = get(&format!("{}/_/api/health", b.base_url())).await;
+        if h.status == 503 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "health never told: {}", h.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = tokio::time::timeout(
+        Duration::from_secs(15),
+        post(&a.catch_url("cold"), "during"),
+    )
+    .await
+    .expect("a frozen Redis does not hang a capture");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(next_of(&mut feed, "store").await["ok"], false);
+    drop(thaw);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let caught = loop {
+        let r = post(&a.catch_url("cold"), "after").await;
+        if r.status == 200 {
+            break r.json();
+        }
+        assert!(Instant::now() < deadline, "never back: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let released = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the wait is released")
+        .unwrap();
+    assert_eq!(released.status, 200, "{}", released.text());
+    let got = released.json()["requests"][0]["id"].clone();
+    assert!(got.as_u64().is_some(), "{}", released.text());
+    assert_eq!(next_of(&mut feed, "store").await["ok"], true);
+    let id = caught["id"].as_u64().unwrap();
+    let seen = crate::support::request_ids(&mut feed, 3, Duration::from_secs(5)).await;
+    assert!(seen.contains(&id), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_near_max_body_reach_another_instances_viewer_and_a_later_instance_byte_exact() {
+    let Some(redis) = Redis::start() else { return };
+    const MAX: usize = 2 * 1024 * 1024;
+    let a = instance_with(&redis, |c| c.max_body = MAX).await;
+    let b = instance_with(&redis, |c| c.max_body = MAX).await;
+    let mut feed = ws(&b, "").await;
+    next_of(&mut feed, "hello").await;
+    let mut tasks = Vec::new();
+    for i in 0..6u8 {
+        let url = a.catch_url("big");
+        tasks.push(tokio::spawn(async move {
+            let body = vec![b'a' + i; MAX - 1];
+            crate::support::http("POST", &url, &[], body).await.status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let mut seen = crate::support::request_ids(&mut feed, 6, Duration::from_secs(10)).await;
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=6).collect::<Vec<u64>>());
+    let c = instance_with(&redis, |c| c.max_body = MAX).await;
+    for s in [&b, &c] {
+        for id in 1..=6u64 {
+            let raw = get(&format!("{}/_/api/requests/{id}/raw", s.base_url())).await;
+            assert_eq!(raw.status, 200);
+            let on_a = get(&format!("{}/_/api/requests/{id}/raw", a.base_url())).await;
+            assert_eq!(raw.body.len(), on_a.body.len());
+            assert!(raw.body == on_a.body, "request {id} differs");
+        }
+    }
+}
