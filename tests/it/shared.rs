@@ -1441,3 +1441,109 @@ async fn bodies_near_max_body_reach_another_instances_viewer_and_a_later_instanc
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hookpit_tail_goes_on_printing_captures_after_redis_restarted_empty() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut tail = Command::new(crate::support::bin_path())
+        .args(["tail", "--bin", "t"])
+        .env("HOOKPIT_SERVER", b.base_url())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = crate::support::lines_of(tail.stdout.take().unwrap());
+    until(
+        || async { get(&format!("{}/_/api/health", b.base_url())).await.json() },
+        |h| h["subscribers"] == 1,
+    )
+    .await;
+    post(&a.catch_url("t/before"), "{}").await;
+    let out = tokio::task::spawn_blocking(move || {
+        crate::support::line_containing(&out, "/t/before");
+        out
+    })
+    .await
+    .unwrap();
+    redis.down();
+    redis.up();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = post(&a.catch_url("t/after"), "{}").await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never back: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let line =
+        tokio::task::spawn_blocking(move || crate::support::line_containing(&out, "/t/after"))
+            .await
+            .unwrap();
+    assert!(line.contains("/t/after"), "{line}");
+    let _ = tail.kill();
+    let _ = tail.wait();
+}
+
+/// The ids Redis keeps for a bin.
+fn ids_in_redis(redis: &Redis, bin: &str) -> Vec<u64> {
+    let reply = redis.command(&["XRANGE", &format!("hookpit:req:{bin}"), "-", "+"]);
+    let mut ids: Vec<u64> = reply
+        .lines()
+        .filter_map(|l| l.strip_suffix("-0"))
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_and_clears_racing_captures_on_two_instances_leave_both_holding_the_same_ids() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut tasks = Vec::new();
+    for i in 0..300u64 {
+        let (catch, api) = if i % 2 == 0 {
+            (a.catch_url("race"), a.base_url())
+        } else {
+            (b.catch_url("race"), b.base_url())
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = post(&catch, "x").await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let id = r.json()["id"].as_u64().unwrap();
+            if id % 7 == 0 {
+                crate::support::delete(&format!("{api}/_/api/requests/{}", id - 3)).await;
+            }
+            if id % 50 == 0 && id < 250 {
+                crate::support::delete(&format!("{api}/_/api/bins/race/requests")).await;
+            }
+            if id == 120 {
+                crate::support::delete(&format!("{api}/_/api/bins/race")).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // each instance's writes are in Redis (a config each, written after them)
+    assert_eq!(configure(&a, "mark-a", json!({})).await.status, 200);
+    assert_eq!(configure(&b, "mark-b", json!({})).await.status, 200);
+    for m in ["mark-a", "mark-b"] {
+        until(
+            || async { redis.command(&["HEXISTS", "hookpit:cfg", m]) },
+            |r| r == ":1\r\n",
+        )
+        .await;
+    }
+    let want = ids_in_redis(&redis, "race");
+    let c = instance(&redis).await;
+    assert_eq!(ids(&c, "race").await, want);
+    for s in [&a, &b] {
+        assert_eq!(until(|| ids(s, "race"), |v| v == &want).await, want);
+    }
+}
