@@ -1547,3 +1547,48 @@ async fn deletes_and_clears_racing_captures_on_two_instances_leave_both_holding_
         assert_eq!(until(|| ids(s, "race"), |v| v == &want).await, want);
     }
 }
+
+/// The types of the messages a viewer gets after its `hello`, up to its `n`th request.
+async fn resumed(s: &ServerHandle, query: &str, n: usize) -> Vec<String> {
+    let mut feed = ws(s, query).await;
+    next_of(&mut feed, "hello").await;
+    let mut kinds = Vec::new();
+    let mut requests = 0;
+    while requests < n {
+        let m = next_json(&mut feed, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("more messages after {kinds:?}"));
+        let kind = m["type"].as_str().unwrap_or("").to_owned();
+        if kind == "request" {
+            requests += 1;
+        }
+        if kind != "ping" {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_resuming_past_evicted_requests_on_a_later_instance_is_told_to_resync() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance_with(&redis, |c| c.max_requests = 5).await;
+    for _ in 0..12 {
+        assert_eq!(post(&a.catch_url("gone"), "x").await.status, 200);
+    }
+    let run = get(&format!("{}/_/api/health", a.base_url())).await.json()["store"]["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = format!("?after=2&instance={run}");
+    let on_a = resumed(&a, &query, 5).await;
+    assert_eq!(on_a[0], "resync", "{on_a:?}");
+    // an instance started after the evictions knows of them too
+    let c = instance_with(&redis, |c| c.max_requests = 5).await;
+    assert_eq!(ids(&c, "gone").await, [8, 9, 10, 11, 12]);
+    let on_c = resumed(&c, &query, 5).await;
+    assert_eq!(
+        on_c, on_a,
+        "ids 3 to 7 were evicted: the viewer missed them"
+    );
+}
