@@ -1592,3 +1592,51 @@ async fn a_viewer_resuming_past_evicted_requests_on_a_later_instance_is_told_to_
         "ids 3 to 7 were evicted: the viewer missed them"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_under_way_while_redis_is_frozen_past_the_lease_is_attempted_once() {
+    let Some(redis) = Redis::start() else { return };
+    // the receiver: a plain hookpit that answers after 6 s
+    let receiver = start_with(Config::for_tests()).await;
+    let slow = json!({"response": {"status": 200, "delay": "6s"}});
+    assert_eq!(configure(&receiver, "slow", slow).await.status, 200);
+    let a = instance(&redis).await; // started first: it takes the sender's seat
+    let b = instance(&redis).await;
+    let made = crate::support::http(
+        "POST",
+        &format!("{}/_/api/webhooks", a.base_url()),
+        &[("Content-Type", "application/json")],
+        json!({"name": "r", "url": receiver.catch_url("slow"), "events": ["*"],
+                "retry": {"schedule": ["1s"]}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let sent = crate::support::http(
+        "POST",
+        &format!("{}/_/api/events/payment_received?webhook=r", a.base_url()),
+        &[("Content-Type", "application/json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let id = sent.json()["deliveries"][0]
+        .as_u64()
+        .expect("a delivery id");
+    // the attempt is under way (the receiver has it, its answer comes later)
+    assert_eq!(
+        until(|| ids(&receiver, "slow"), |v| v.len() == 1)
+            .await
+            .len(),
+        1
+    );
+    // Redis freezes longer than the sender's lease
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    tokio::time::sleep(hookpit::shared::LEASE + Duration::from_secs(3)).await;
+    drop(thaw);
+    let done = until_delivery(&b.base_url(), id, "succeeded").await;
+    // a second attempt, if one is made, comes within a retry's second or two
+    let got = until(|| ids(&receiver, "slow"), |v| v.len() > 1).await;
+    assert_eq!(got.len(), 1, "attempted once: {done}");
+}
