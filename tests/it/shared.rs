@@ -1640,3 +1640,124 @@ async fn a_delivery_under_way_while_redis_is_frozen_past_the_lease_is_attempted_
     let got = until(|| ids(&receiver, "slow"), |v| v.len() > 1).await;
     assert_eq!(got.len(), 1, "attempted once: {done}");
 }
+
+impl Redis {
+    /// Makes it keep an append-only file, written before each answer.
+    fn keep_aof(&self) {
+        assert_eq!(
+            self.command(&["CONFIG", "SET", "appendonly", "yes"]),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            self.command(&["CONFIG", "SET", "appendfsync", "always"]),
+            "+OK\r\n"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self
+            .command(&["INFO", "persistence"])
+            .contains("aof_rewrite_in_progress:0")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the append-only file is never written"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts it again (after [`Redis::down`]) reading back its append-only file.
+    fn up_from_aof(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--protected-mode",
+                "no",
+                "--dir",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
+            || !self.command(&["PING"]).starts_with("+PONG")
+        {
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_capture_answered_2xx_while_redis_is_killed_mid_flight_is_kept_under_its_id() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    redis.keep_aof();
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let url = if i % 2 == 0 {
+            a.catch_url("flow")
+        } else {
+            b.catch_url("flow")
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = post(&url, &format!("{i}")).await;
+            (r.status, r.json()["id"].as_u64())
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let kept_so_far = || {
+        redis
+            .command(&["XLEN", "hookpit:req:flow"])
+            .trim()
+            .trim_start_matches(':')
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    while kept_so_far() < 100 {
+        assert!(Instant::now() < deadline, "captures never flowed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    redis.down();
+    redis.up_from_aof();
+    let mut answered = Vec::new();
+    for t in tasks {
+        let (status, id) = t.await.unwrap();
+        if (200..300).contains(&status) {
+            answered.push(id.expect("a 2xx names its id"));
+        } else {
+            assert_eq!(status, 503);
+        }
+    }
+    let n = answered.len();
+    answered.sort_unstable();
+    answered.dedup();
+    assert_eq!(answered.len(), n, "no id given twice");
+    assert!(
+        (100..400).contains(&n),
+        "the kill fell mid-flight: {n} kept"
+    );
+    let c = instance(&redis).await;
+    let kept = ids(&c, "flow").await;
+    let missing: Vec<u64> = answered
+        .iter()
+        .filter(|id| !kept.contains(id))
+        .copied()
+        .collect();
+    assert!(missing.is_empty(), "answered 2xx but not kept: {missing:?}");
+    for s in [&a, &b] {
+        let seen = until(|| ids(s, "flow"), |v| v == &kept).await;
+        assert_eq!(seen, kept);
+    }
+}
