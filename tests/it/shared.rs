@@ -1761,3 +1761,49 @@ async fn every_capture_answered_2xx_while_redis_is_killed_mid_flight_is_kept_und
         assert_eq!(seen, kept);
     }
 }
+
+/// A sequence of `n` steps answering `{tag}-{i}`.
+fn steps(tag: &str, n: usize) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = (0..n)
+        .map(|i| json!({"status": 200, "body": format!("{tag}-{i}")}))
+        .collect();
+    json!({ "sequence": steps })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_racing_a_new_sequence_on_another_instance_never_answers_an_old_step_with_a_new_ones_turn(
+) {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(configure(&a, "s", steps("old", 10)).await.status, 200);
+    until(
+        || async { get(&format!("{}/_/api/bins/s", b.base_url())).await.json() },
+        |v| v["config"]["sequence"][0]["body"] == "old-0",
+    )
+    .await;
+    for i in 0..3 {
+        assert_eq!(
+            post(&b.catch_url("s"), "x").await.text(),
+            format!("old-{i}")
+        );
+    }
+    // Redis is slow: the new sequence set on one instance reaches it first, a capture on the
+    // other (which has not seen the new sequence yet) right after
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    assert_eq!(configure(&a, "s", steps("new", 10)).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = b.catch_url("s");
+    let racing = tokio::spawn(async move { post(&url, "x").await.text() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(thaw);
+    let mut answers = vec![racing.await.unwrap()];
+    answers.push(post(&a.catch_url("s"), "x").await.text());
+    answers.push(post(&a.catch_url("s"), "x").await.text());
+    // either it came before the new sequence (old-3, then new-0, new-1) or after it (new-0,
+    // new-1, new-2): the new sequence's first step is answered either way
+    assert!(
+        answers == ["old-3", "new-0", "new-1"] || answers == ["new-0", "new-1", "new-2"],
+        "{answers:?}"
+    );
+}
