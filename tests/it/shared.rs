@@ -1340,14 +1340,23 @@ async fn ids_go_on_above_the_old_ones_when_a_new_instance_reaches_an_emptied_red
     assert_eq!(post(&c.catch_url("new"), "x").await.status, 200);
     // the old instance comes back, sees the new run, and joins it
     let run = get(&format!("{}/_/api/health", c.base_url())).await.json()["store"]["run"].clone();
-    let joined = until(
-        || async { get(&format!("{base}/_/api/health")).await.json() },
-        |h| h["store"]["run"] == run,
-    )
-    .await;
-    assert_eq!(joined["store"]["run"], run, "{joined}");
-    let next = post(&format!("{base}/new"), "x").await;
-    assert_eq!(next.status, 200, "{}", next.text());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h = get(&format!("{base}/_/api/health")).await.json();
+        if h["store"]["run"] == run {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never joined {run}: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let next = loop {
+        let r = post(&format!("{base}/new"), "x").await;
+        if r.status == 200 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never back: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(
         next.json()["id"].as_u64().unwrap() > 3,
         "no id the old instance gave out is given again: {}",
