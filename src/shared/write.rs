@@ -200,10 +200,10 @@ impl Shared {
     /// (or given up); false when it is not by then.
     pub(super) async fn bins_written(&self, limit: Duration) -> bool {
         let upto = self.bin_ops.load(Ordering::Acquire);
-        let mut done = self.done.subscribe();
-        if *done.borrow() >= upto {
+        if *self.done.borrow() >= upto {
             return true;
         }
+        let mut done = self.done.subscribe();
         tokio::time::timeout(limit, done.wait_for(|d| *d >= upto))
             .await
             .is_ok_and(|r| r.is_ok())
