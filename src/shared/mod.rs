@@ -164,6 +164,9 @@ pub struct Shared {
     /// once what it changed is in Redis.
     appended: std::sync::atomic::AtomicU64,
     done: watch::Sender<u64>,
+    /// The count of ops appended up to the last one that changed a bin (a config, a delete, a
+    /// clear): a capture is kept only once that one is written.
+    bin_ops: std::sync::atomic::AtomicU64,
     /// The store's handle that tells no backend (what the feed brings must not go back).
     store: OnceLock<Store>,
     step: Script,
@@ -276,6 +279,7 @@ impl Shared {
             written: Notify::new(),
             appended: std::sync::atomic::AtomicU64::new(0),
             done: watch::channel(0).0,
+            bin_ops: std::sync::atomic::AtomicU64::new(0),
             store: OnceLock::new(),
             step: Script::new(scripts::STEP),
             capture: Script::new(scripts::CAPTURE),
@@ -401,6 +405,14 @@ impl Shared {
         steps: bool,
         decide: impl FnOnce(&mut CapturedRequest, &mut Progress, Option<Arc<BinRules>>),
     ) -> std::result::Result<Arc<CapturedRequest>, Refused> {
+        // a bin changed here before (deleted, cleared, configured) is changed in Redis before
+        // this capture takes a step there or is kept there
+        if !self.bins_written(APPLY_WAIT).await {
+            return Err(Refused::Offline(format!(
+                "the shared store ({}) is behind with this instance's changes",
+                self.shown
+            )));
+        }
         let run = self.run();
         let mut progress = Progress::default();
         let stepping = rules

@@ -217,15 +217,16 @@ return feed('k', 'u', 'bin', bin, 'id', ARGV[4], 'h', ARGV[5])
 }
 
 /// Names this data set's run, once: the first instance to find none (a new or emptied Redis)
-/// makes it, and moves the id sequence past the ids it already gave out.
+/// makes it. Every instance that joins moves the id sequence past the ids it knows were given
+/// out (the first to reach an emptied Redis may be one that knew none of them).
 /// KEYS: run, id. ARGV: a new run id, the highest id this instance knows. Returns the run id.
 pub const RUN: &str = r#"
-local run = redis.call('GET', KEYS[1])
-if run then return run end
 local known = tonumber(ARGV[2])
 if tonumber(redis.call('GET', KEYS[2]) or '0') < known then
   redis.call('SET', KEYS[2], known)
 end
+local run = redis.call('GET', KEYS[1])
+if run then return run end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 "#;

@@ -195,11 +195,42 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Waits (at most `limit`) until every bin change appended so far is written to Redis
+    /// (or given up); false when it is not by then.
+    pub(super) async fn bins_written(&self, limit: Duration) -> bool {
+        let upto = self.bin_ops.load(Ordering::Acquire);
+        if *self.done.borrow() >= upto {
+            return true;
+        }
+        let mut done = self.done.subscribe();
+        tokio::time::timeout(limit, done.wait_for(|d| *d >= upto))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
 impl Journal for Shared {
     fn append(&self, op: Op) {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let changes_bin = matches!(
+            op,
+            Op::Bin(_)
+                | Op::Clear { .. }
+                | Op::Remove {
+                    why: Gone::Deleted,
+                    ..
+                }
+                | Op::RemoveBin {
+                    why: Gone::Deleted,
+                    ..
+                }
+        );
         q.push_back(op);
-        self.appended.fetch_add(1, Ordering::AcqRel);
+        let n = self.appended.fetch_add(1, Ordering::AcqRel) + 1;
+        if changes_bin {
+            self.bin_ops.fetch_max(n, Ordering::AcqRel);
+        }
         drop(q);
         self.queued.notify_one();
     }

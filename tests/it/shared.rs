@@ -1029,3 +1029,794 @@ async fn an_instance_started_while_captures_flow_ends_up_holding_exactly_what_th
     let got = crate::support::request_ids(&mut feed, 600, Duration::from_secs(5)).await;
     assert_eq!(got, (1..=600).collect::<Vec<u64>>());
 }
+
+/// Freezes (`STOP`) or thaws (`CONT`) the test's `redis-server` by its PID: its sockets stay
+/// open and it keeps all it holds, it just does not answer meanwhile.
+fn signal(redis: &Redis, sig: &str) {
+    let pid = redis.child.as_ref().expect("redis is running").id();
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// Thaws the frozen `redis-server` however the test ends (a frozen one cannot be stopped by a
+/// plain kill without it).
+struct Thaw<'a>(&'a Redis);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_answered_503_while_redis_was_frozen_is_not_kept_when_redis_thaws() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("frozen"), "first").await.status, 200);
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    // the sender is told to come back: the capture was not kept
+    let refused = tokio::time::timeout(
+        Duration::from_secs(15),
+        post(&a.catch_url("frozen"), "retried"),
+    )
+    .await
+    .expect("a frozen Redis does not hang a capture");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    drop(thaw);
+    // it comes back, as told, and is kept once
+    let kept = until(
+        || async { post(&a.catch_url("frozen"), "retried").await },
+        |r| r.status == 200,
+    )
+    .await;
+    assert_eq!(kept.status, 200, "{}", kept.text());
+    let id = kept.json()["id"].as_u64().unwrap();
+    let seen = until(|| ids(&b, "frozen"), |v| v.contains(&id)).await;
+    assert_eq!(
+        seen,
+        [1, id],
+        "the request answered 503 is not kept beside its retry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_answered_after_its_bins_delete_was_answered_is_kept() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance(&redis).await;
+    assert_eq!(post(&a.catch_url("victim"), "old").await.status, 200);
+    assert_eq!(post(&a.catch_url("other"), "x").await.status, 200);
+    // Redis is slow for a moment: the instance's writes queue up behind the first
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    let del = crate::support::delete(&format!("{}/_/api/requests/2", a.base_url())).await;
+    assert_eq!(del.status, 200, "{}", del.text());
+    let del = crate::support::delete(&format!("{}/_/api/bins/victim", a.base_url())).await;
+    assert_eq!(del.status, 200, "{}", del.text());
+    // answered after the delete: the sender is told this one is kept
+    let url = a.catch_url("victim");
+    let caught = tokio::spawn(async move { post(&url, "new").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(thaw);
+    let caught = caught.await.unwrap();
+    assert_eq!(caught.status, 200, "{}", caught.text());
+    let id = caught.json()["id"].as_u64().unwrap();
+    // every write queued so far reaches Redis (a marker bin's config, written last)
+    assert_eq!(configure(&a, "marker", json!({})).await.status, 200);
+    until(
+        || async { redis.command(&["HEXISTS", "hookpit:cfg", "marker"]) },
+        |r| r == ":1\r\n",
+    )
+    .await;
+    let c = instance(&redis).await;
+    assert_eq!(ids(&c, "victim").await, [id], "Redis keeps the capture");
+    assert_eq!(
+        until(|| ids(&a, "victim"), |v| v != &[id]).await,
+        [id],
+        "and so does the instance that answered it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_set_while_redis_is_slow_starts_at_its_first_step_and_takes_each_once() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("other"), "x").await.status, 200);
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    // a write in flight, then the config queued behind it
+    let del = crate::support::delete(&format!("{}/_/api/requests/1", a.base_url())).await;
+    assert_eq!(del.status, 200, "{}", del.text());
+    let steps = json!({"sequence": [
+        {"status": 200, "body": "step-0"},
+        {"status": 200, "body": "step-1"},
+        {"status": 200, "body": "step-2"},
+    ]});
+    assert_eq!(configure(&a, "seq", steps).await.status, 200);
+    let url = a.catch_url("seq");
+    let first = tokio::spawn(async move { post(&url, "x").await.text() });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(thaw);
+    let mut bodies = vec![first.await.unwrap()];
+    until(
+        || async {
+            get(&format!("{}/_/api/bins/seq", b.base_url()))
+                .await
+                .json()
+        },
+        |v| v["config"]["sequence"].is_array(),
+    )
+    .await;
+    bodies.push(post(&b.catch_url("seq"), "x").await.text());
+    bodies.push(post(&a.catch_url("seq"), "x").await.text());
+    assert_eq!(
+        bodies,
+        ["step-0", "step-1", "step-2"],
+        "each step once, in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_new_bins_over_two_instances_keeps_a_configured_bin_as_one_instance_does() {
+    let Some(redis) = Redis::start() else { return };
+    // one memory-mode hookpit is the reference
+    let solo = start_with({
+        let mut c = Config::for_tests();
+        c.max_bins = 5;
+        c
+    })
+    .await;
+    let config = json!({"response": {"status": 202, "body": "kept"}});
+    assert_eq!(configure(&solo, "keep", config.clone()).await.status, 200);
+    for i in 0..30 {
+        assert_eq!(
+            post(&solo.catch_url(&format!("f{i}")), "x").await.status,
+            200
+        );
+    }
+    assert_eq!(post(&solo.catch_url("keep"), "x").await.status, 202);
+    let a = instance_with(&redis, |c| c.max_bins = 5).await;
+    let b = instance_with(&redis, |c| c.max_bins = 5).await;
+    assert_eq!(configure(&a, "keep", config).await.status, 200);
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let url = if i % 2 == 0 {
+            a.catch_url(&format!("f{i}"))
+        } else {
+            b.catch_url(&format!("f{i}"))
+        };
+        tasks.push(tokio::spawn(async move { post(&url, "x").await.status }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    for s in [&a, &b] {
+        let r = post(&s.catch_url("keep"), "x").await;
+        assert_eq!(
+            r.status,
+            202,
+            "the configured bin still answers: {}",
+            r.text()
+        );
+    }
+}
+
+/// The bin names an instance lists, sorted.
+async fn bin_names(s: &ServerHandle) -> Vec<String> {
+    let v = get(&format!("{}/_/api/bins", s.base_url())).await.json();
+    let mut names: Vec<String> = v["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bins_configured_past_max_bins_are_the_same_on_every_instance_and_in_redis() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance_with(&redis, |c| c.max_bins = 3).await;
+    let b = instance_with(&redis, |c| c.max_bins = 3).await;
+    for bin in ["e", "d", "c", "b", "a"] {
+        assert_eq!(configure(&a, bin, json!({})).await.status, 200);
+    }
+    assert_eq!(post(&b.catch_url("z"), "x").await.status, 200);
+    // every config made so far is in Redis (the last one made is there)
+    until(
+        || async { redis.command(&["HEXISTS", "hookpit:cfg", "a"]) },
+        |r| r == ":1\r\n",
+    )
+    .await;
+    let c = instance_with(&redis, |c| c.max_bins = 3).await;
+    let on_c = bin_names(&c).await;
+    for s in [&a, &b] {
+        assert_eq!(
+            until(|| bin_names(s), |v| v == &on_c).await,
+            on_c,
+            "an instance started now holds the bins the others hold"
+        );
+    }
+    assert!(on_c.len() <= 3, "{on_c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_later_counts_the_same_evictions_as_the_others() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance_with(&redis, |c| c.max_requests = 5).await;
+    for _ in 0..12 {
+        assert_eq!(post(&a.catch_url("ring"), "x").await.status, 200);
+    }
+    let c = instance_with(&redis, |c| c.max_requests = 5).await;
+    assert_eq!(ids(&c, "ring").await, [8, 9, 10, 11, 12]);
+    let on_a = get(&format!("{}/_/api/bins/ring", a.base_url()))
+        .await
+        .json();
+    let on_c = get(&format!("{}/_/api/bins/ring", c.base_url()))
+        .await
+        .json();
+    assert_eq!(on_a["evicted"], 7);
+    assert_eq!(on_c["evicted"], on_a["evicted"], "{on_c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_bytes_that_are_not_utf8_read_back_byte_exact_on_another_instance() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut wire = b"POST /bytes HTTP/1.1\r\nHost: x\r\nX-Raw: caf\xe9 \xff\xfe\x80ok\r\nX-Case: A\r\nx-case: b\r\nContent-Length: 4\r\nConnection: close\r\n\r\n".to_vec();
+    wire.extend_from_slice(b"\x00\xff\xc3(");
+    let answer = crate::support::raw(a.addr(), &wire, Duration::from_secs(2)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let on_a = get(&format!("{}/_/api/requests/1/raw", a.base_url())).await;
+    assert_eq!(on_a.status, 200, "{}", on_a.text());
+    let on_b = until(
+        || async { get(&format!("{}/_/api/requests/1/raw", b.base_url())).await },
+        |r| r.status == 200,
+    )
+    .await;
+    assert_eq!(on_b.body, on_a.body);
+    assert!(
+        memchr::memmem::find(&on_b.body, b"caf\xe9 \xff\xfe\x80ok").is_some(),
+        "{}",
+        on_b.text()
+    );
+    assert!(on_b.body.ends_with(b"\x00\xff\xc3("), "{}", on_b.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bins_creation_time_is_the_same_on_every_instance() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("born"), "x").await.status, 200);
+    until(|| ids(&b, "born"), |v| v.len() == 1).await;
+    let c = instance(&redis).await;
+    let created = |s: &ServerHandle| {
+        let url = format!("{}/_/api/bins/born", s.base_url());
+        async move { get(&url).await.json()["created_at"].clone() }
+    };
+    let on_a = created(&a).await;
+    assert!(on_a.is_string(), "{on_a}");
+    assert_eq!(created(&b).await, on_a);
+    assert_eq!(created(&c).await, on_a);
+}
+
+/// Freezes a spawned instance (`STOP`) or thaws it (`CONT`).
+fn signal_process(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_go_on_above_the_old_ones_when_a_new_instance_reaches_an_emptied_redis_first() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let a = spawn_on(&redis);
+    let base = a.base();
+    for i in 1..=3 {
+        let r = post(&format!("{base}/old"), "x").await;
+        assert_eq!(r.json()["id"], i, "{}", r.text());
+    }
+    // the instance that knows the old ids is frozen while Redis restarts empty and a new
+    // instance joins it
+    signal_process(&a.child, "STOP");
+    redis.down();
+    redis.up();
+    let c = instance(&redis).await;
+    signal_process(&a.child, "CONT");
+    assert_eq!(post(&c.catch_url("new"), "x").await.status, 200);
+    // the old instance comes back, sees the new run, and joins it
+    let run = get(&format!("{}/_/api/health", c.base_url())).await.json()["store"]["run"].clone();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h = get(&format!("{base}/_/api/health")).await.json();
+        if h["store"]["run"] == run {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never joined {run}: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let next = loop {
+        let r = post(&format!("{base}/new"), "x").await;
+        if r.status == 200 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never back: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        next.json()["id"].as_u64().unwrap() > 3,
+        "no id the old instance gave out is given again: {}",
+        next.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_is_told_by_health_and_viewers_and_waits_survive_it() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(post(&a.catch_url("cold"), "before").await.status, 200);
+    until(|| ids(&b, "cold"), |v| v.len() == 1).await;
+    let mut feed = ws(&b, "").await;
+    next_of(&mut feed, "hello").await;
+    let url = format!("{}/_/api/bins/cold/wait?after=1&timeout=60s", b.base_url());
+    let waiter = tokio::spawn(async move { get(&url).await });
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    // health on the instance that was not even asked to capture tells within seconds
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h = get(&format!("{}/_/api/health", b.base_url())).await;
+        if h.status == 503 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "health never told: {}", h.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = tokio::time::timeout(
+        Duration::from_secs(15),
+        post(&a.catch_url("cold"), "during"),
+    )
+    .await
+    .expect("a frozen Redis does not hang a capture");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(next_of(&mut feed, "store").await["ok"], false);
+    drop(thaw);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let caught = loop {
+        let r = post(&a.catch_url("cold"), "after").await;
+        if r.status == 200 {
+            break r.json();
+        }
+        assert!(Instant::now() < deadline, "never back: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let released = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the wait is released")
+        .unwrap();
+    assert_eq!(released.status, 200, "{}", released.text());
+    let got = released.json()["requests"][0]["id"].clone();
+    assert!(got.as_u64().is_some(), "{}", released.text());
+    assert_eq!(next_of(&mut feed, "store").await["ok"], true);
+    let id = caught["id"].as_u64().unwrap();
+    let seen = crate::support::request_ids(&mut feed, 3, Duration::from_secs(5)).await;
+    assert!(seen.contains(&id), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_near_max_body_reach_another_instances_viewer_and_a_later_instance_byte_exact() {
+    let Some(redis) = Redis::start() else { return };
+    const MAX: usize = 2 * 1024 * 1024;
+    let a = instance_with(&redis, |c| c.max_body = MAX).await;
+    let b = instance_with(&redis, |c| c.max_body = MAX).await;
+    let mut feed = ws(&b, "").await;
+    next_of(&mut feed, "hello").await;
+    let mut tasks = Vec::new();
+    for i in 0..6u8 {
+        let url = a.catch_url("big");
+        tasks.push(tokio::spawn(async move {
+            let body = vec![b'a' + i; MAX - 1];
+            crate::support::http("POST", &url, &[], body).await.status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let mut seen = crate::support::request_ids(&mut feed, 6, Duration::from_secs(10)).await;
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=6).collect::<Vec<u64>>());
+    let c = instance_with(&redis, |c| c.max_body = MAX).await;
+    for s in [&b, &c] {
+        for id in 1..=6u64 {
+            let raw = get(&format!("{}/_/api/requests/{id}/raw", s.base_url())).await;
+            assert_eq!(raw.status, 200);
+            let on_a = get(&format!("{}/_/api/requests/{id}/raw", a.base_url())).await;
+            assert_eq!(raw.body.len(), on_a.body.len());
+            assert!(raw.body == on_a.body, "request {id} differs");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hookpit_tail_goes_on_printing_captures_after_redis_restarted_empty() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut tail = Command::new(crate::support::bin_path())
+        .args(["tail", "--bin", "t"])
+        .env("HOOKPIT_SERVER", b.base_url())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = crate::support::lines_of(tail.stdout.take().unwrap());
+    until(
+        || async { get(&format!("{}/_/api/health", b.base_url())).await.json() },
+        |h| h["subscribers"] == 1,
+    )
+    .await;
+    post(&a.catch_url("t/before"), "{}").await;
+    let out = tokio::task::spawn_blocking(move || {
+        crate::support::line_containing(&out, "/t/before");
+        out
+    })
+    .await
+    .unwrap();
+    redis.down();
+    redis.up();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = post(&a.catch_url("t/after"), "{}").await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never back: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let line =
+        tokio::task::spawn_blocking(move || crate::support::line_containing(&out, "/t/after"))
+            .await
+            .unwrap();
+    assert!(line.contains("/t/after"), "{line}");
+    let _ = tail.kill();
+    let _ = tail.wait();
+}
+
+/// The ids Redis keeps for a bin.
+fn ids_in_redis(redis: &Redis, bin: &str) -> Vec<u64> {
+    let reply = redis.command(&["XRANGE", &format!("hookpit:req:{bin}"), "-", "+"]);
+    let mut ids: Vec<u64> = reply
+        .lines()
+        .filter_map(|l| l.strip_suffix("-0"))
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_and_clears_racing_captures_on_two_instances_leave_both_holding_the_same_ids() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut tasks = Vec::new();
+    for i in 0..300u64 {
+        let (catch, api) = if i % 2 == 0 {
+            (a.catch_url("race"), a.base_url())
+        } else {
+            (b.catch_url("race"), b.base_url())
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = post(&catch, "x").await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let id = r.json()["id"].as_u64().unwrap();
+            if id % 7 == 0 {
+                crate::support::delete(&format!("{api}/_/api/requests/{}", id - 3)).await;
+            }
+            if id % 50 == 0 && id < 250 {
+                crate::support::delete(&format!("{api}/_/api/bins/race/requests")).await;
+            }
+            if id == 120 {
+                crate::support::delete(&format!("{api}/_/api/bins/race")).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // each instance's writes are in Redis (a config each, written after them)
+    assert_eq!(configure(&a, "mark-a", json!({})).await.status, 200);
+    assert_eq!(configure(&b, "mark-b", json!({})).await.status, 200);
+    for m in ["mark-a", "mark-b"] {
+        until(
+            || async { redis.command(&["HEXISTS", "hookpit:cfg", m]) },
+            |r| r == ":1\r\n",
+        )
+        .await;
+    }
+    let want = ids_in_redis(&redis, "race");
+    let c = instance(&redis).await;
+    assert_eq!(ids(&c, "race").await, want);
+    for s in [&a, &b] {
+        assert_eq!(until(|| ids(s, "race"), |v| v == &want).await, want);
+    }
+}
+
+/// The types of the messages a viewer gets after its `hello`, up to its `n`th request.
+async fn resumed(s: &ServerHandle, query: &str, n: usize) -> Vec<String> {
+    let mut feed = ws(s, query).await;
+    next_of(&mut feed, "hello").await;
+    let mut kinds = Vec::new();
+    let mut requests = 0;
+    while requests < n {
+        let m = next_json(&mut feed, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("more messages after {kinds:?}"));
+        let kind = m["type"].as_str().unwrap_or("").to_owned();
+        if kind == "request" {
+            requests += 1;
+        }
+        if kind != "ping" {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_resuming_past_evicted_requests_on_a_later_instance_is_told_to_resync() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance_with(&redis, |c| c.max_requests = 5).await;
+    for _ in 0..12 {
+        assert_eq!(post(&a.catch_url("gone"), "x").await.status, 200);
+    }
+    let run = get(&format!("{}/_/api/health", a.base_url())).await.json()["store"]["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = format!("?after=2&instance={run}");
+    let on_a = resumed(&a, &query, 5).await;
+    assert_eq!(on_a[0], "resync", "{on_a:?}");
+    // an instance started after the evictions knows of them too
+    let c = instance_with(&redis, |c| c.max_requests = 5).await;
+    assert_eq!(ids(&c, "gone").await, [8, 9, 10, 11, 12]);
+    let on_c = resumed(&c, &query, 5).await;
+    assert_eq!(
+        on_c, on_a,
+        "ids 3 to 7 were evicted: the viewer missed them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_under_way_while_redis_is_frozen_past_the_lease_is_attempted_once() {
+    let Some(redis) = Redis::start() else { return };
+    // the receiver: a plain hookpit that answers after 6 s
+    let receiver = start_with(Config::for_tests()).await;
+    let slow = json!({"response": {"status": 200, "delay": "6s"}});
+    assert_eq!(configure(&receiver, "slow", slow).await.status, 200);
+    let a = instance(&redis).await; // started first: it takes the sender's seat
+    let b = instance(&redis).await;
+    let made = crate::support::http(
+        "POST",
+        &format!("{}/_/api/webhooks", a.base_url()),
+        &[("Content-Type", "application/json")],
+        json!({"name": "r", "url": receiver.catch_url("slow"), "events": ["*"],
+                "retry": {"schedule": ["1s"]}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let sent = crate::support::http(
+        "POST",
+        &format!("{}/_/api/events/payment_received?webhook=r", a.base_url()),
+        &[("Content-Type", "application/json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let id = sent.json()["deliveries"][0]
+        .as_u64()
+        .expect("a delivery id");
+    // the attempt is under way (the receiver has it, its answer comes later)
+    assert_eq!(
+        until(|| ids(&receiver, "slow"), |v| v.len() == 1)
+            .await
+            .len(),
+        1
+    );
+    // Redis freezes longer than the sender's lease
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    tokio::time::sleep(hookpit::shared::LEASE + Duration::from_secs(3)).await;
+    drop(thaw);
+    let done = until_delivery(&b.base_url(), id, "succeeded").await;
+    // a second attempt, if one is made, comes within a retry's second or two
+    let got = until(|| ids(&receiver, "slow"), |v| v.len() > 1).await;
+    assert_eq!(got.len(), 1, "attempted once: {done}");
+}
+
+impl Redis {
+    /// Makes it keep an append-only file, written before each answer.
+    fn keep_aof(&self) {
+        assert_eq!(
+            self.command(&["CONFIG", "SET", "appendonly", "yes"]),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            self.command(&["CONFIG", "SET", "appendfsync", "always"]),
+            "+OK\r\n"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self
+            .command(&["INFO", "persistence"])
+            .contains("aof_rewrite_in_progress:0")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the append-only file is never written"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts it again (after [`Redis::down`]) reading back its append-only file.
+    fn up_from_aof(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--protected-mode",
+                "no",
+                "--dir",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
+            || !self.command(&["PING"]).starts_with("+PONG")
+        {
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_capture_answered_2xx_while_redis_is_killed_mid_flight_is_kept_under_its_id() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    redis.keep_aof();
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    // eight senders, each sending its next request once the last is answered (all of them
+    // fit in the bin's ring)
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let url = if w % 2 == 0 {
+            a.catch_url("flow")
+        } else {
+            b.catch_url("flow")
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..120 {
+                let r = post(&url, &format!("{w}-{i}")).await;
+                got.push((r.status, r.json()["id"].as_u64()));
+            }
+            got
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let kept_so_far = || {
+        redis
+            .command(&["XLEN", "hookpit:req:flow"])
+            .trim()
+            .trim_start_matches(':')
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    while kept_so_far() < 100 {
+        assert!(Instant::now() < deadline, "captures never flowed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    redis.down();
+    redis.up_from_aof();
+    let mut answered = Vec::new();
+    for t in tasks {
+        for (status, id) in t.await.unwrap() {
+            if (200..300).contains(&status) {
+                answered.push(id.expect("a 2xx names its id"));
+            } else {
+                assert_eq!(status, 503);
+            }
+        }
+    }
+    let n = answered.len();
+    answered.sort_unstable();
+    answered.dedup();
+    assert_eq!(answered.len(), n, "no id given twice");
+    assert!(n < 960, "the kill fell mid-flight: all {n} answered 2xx");
+    let c = instance(&redis).await;
+    let kept = ids(&c, "flow").await;
+    let missing: Vec<u64> = answered
+        .iter()
+        .filter(|id| !kept.contains(id))
+        .copied()
+        .collect();
+    assert!(missing.is_empty(), "answered 2xx but not kept: {missing:?}");
+    for s in [&a, &b] {
+        let seen = until(|| ids(s, "flow"), |v| v == &kept).await;
+        assert_eq!(seen, kept);
+    }
+}
+
+/// A sequence of `n` steps answering `{tag}-{i}`.
+fn steps(tag: &str, n: usize) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = (0..n)
+        .map(|i| json!({"status": 200, "body": format!("{tag}-{i}")}))
+        .collect();
+    json!({ "sequence": steps })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_racing_a_new_sequence_on_another_instance_never_answers_an_old_step_with_a_new_ones_turn(
+) {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    assert_eq!(configure(&a, "s", steps("old", 10)).await.status, 200);
+    until(
+        || async { get(&format!("{}/_/api/bins/s", b.base_url())).await.json() },
+        |v| v["config"]["sequence"][0]["body"] == "old-0",
+    )
+    .await;
+    for i in 0..3 {
+        assert_eq!(
+            post(&b.catch_url("s"), "x").await.text(),
+            format!("old-{i}")
+        );
+    }
+    // Redis is slow: the new sequence set on one instance reaches it first, a capture on the
+    // other (which has not seen the new sequence yet) right after
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    assert_eq!(configure(&a, "s", steps("new", 10)).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = b.catch_url("s");
+    let racing = tokio::spawn(async move { post(&url, "x").await.text() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(thaw);
+    let mut answers = vec![racing.await.unwrap()];
+    answers.push(post(&a.catch_url("s"), "x").await.text());
+    answers.push(post(&a.catch_url("s"), "x").await.text());
+    // either it came before the new sequence (old-3, then new-0, new-1) or after it (new-0,
+    // new-1, new-2): the new sequence's first step is answered either way
+    assert!(
+        answers == ["old-3", "new-0", "new-1"] || answers == ["new-0", "new-1", "new-2"],
+        "{answers:?}"
+    );
+}
