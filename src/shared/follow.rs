@@ -14,10 +14,10 @@ use redis::aio::ConnectionManager;
 use redis::Value;
 use tokio::sync::watch;
 
-use super::{codec, entry_ms, Shared, READ_BATCH, READ_BYTES};
+use super::{codec, entry_ms, from_ms, Shared, READ_BATCH, READ_BYTES};
 use crate::model::{CapturedRequest, RequestId};
 use crate::rules::BinSetup;
-use crate::store::Store;
+use crate::store::{BinFacts, Store};
 
 /// One bin's ring read at start, a page at a time.
 struct Cursor {
@@ -25,6 +25,8 @@ struct Cursor {
     position: Option<usize>,
     /// The bin's eviction count in Redis.
     evicted: Option<u64>,
+    /// When the bin was made (ms).
+    created: Option<u64>,
     /// Heads changed since capture (forward results, late diagnoses), by id.
     updates: std::collections::HashMap<String, Vec<u8>>,
     /// Where the next page starts.
@@ -200,12 +202,18 @@ impl Shared {
             if let Some(cfg) = configs.get(&bin) {
                 self.apply_config(store, &bin, cfg);
             }
-            let (pos, evicted): (Option<usize>, Option<u64>) = redis::cmd("HMGET")
-                .arg(format!("hookpit:bin:{bin}"))
-                .arg("pos")
-                .arg("evicted")
-                .query_async(&mut c)
-                .await?;
+            let (pos, evicted, created): (Option<usize>, Option<u64>, Option<u64>) =
+                redis::cmd("HMGET")
+                    .arg(format!("hookpit:bin:{bin}"))
+                    .arg("pos")
+                    .arg("evicted")
+                    .arg("created")
+                    .query_async(&mut c)
+                    .await?;
+            if let Some(t) = created {
+                // a configured bin without requests: made when Redis says
+                store.set_created_at(&bin, from_ms(t));
+            }
             let updates: std::collections::HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
                 .arg(format!("hookpit:upd:{bin}"))
                 .query_async(&mut c)
@@ -214,6 +222,7 @@ impl Shared {
                 bin,
                 position: pos,
                 evicted,
+                created,
                 updates,
                 start: "-".to_owned(),
                 page: VecDeque::new(),
@@ -231,7 +240,14 @@ impl Shared {
         while let Some(std::cmp::Reverse((_, i))) = heads.pop() {
             let cur = &mut cursors[i];
             if let Some(r) = cur.page.pop_front() {
-                store.ingest(r, cur.position, cur.evicted);
+                store.ingest(
+                    r,
+                    BinFacts {
+                        sequence_position: cur.position,
+                        evicted: cur.evicted,
+                        created_at: cur.created.map(from_ms),
+                    },
+                );
             }
             if let Some(id) = cur.next_id(&mut c, upto).await? {
                 heads.push(std::cmp::Reverse((id, i)));
@@ -488,18 +504,22 @@ impl Shared {
             Some("r") => {
                 let id = entry_ms(&e.id);
                 let sp = e.text("sp").and_then(|s| s.parse().ok());
-                let evicted = e.text("e").and_then(|s| s.parse().ok());
+                let facts = BinFacts {
+                    sequence_position: sp,
+                    evicted: e.text("e").and_then(|s| s.parse().ok()),
+                    created_at: e.text("c").and_then(|s| s.parse().ok()).map(from_ms),
+                };
                 // this instance's own capture: it has the request already
                 let key = (e.text("o") == Some(self.seat.token()))
                     .then(|| e.text("p").and_then(|p| p.parse::<u64>().ok()))
                     .flatten();
                 if let Some(key) = key {
-                    if self.take_own(key, id, |r| store.ingest(r, sp, evicted)) {
+                    if self.take_own(key, id, |r| store.ingest(r, facts)) {
                         return;
                     }
                 }
                 if let Some(r) = Self::request(&bin, id, &mut e) {
-                    store.ingest(r, sp, evicted);
+                    store.ingest(r, facts);
                 }
             }
             Some("u") => {
@@ -540,6 +560,9 @@ impl Shared {
             Some("cfg") => {
                 let cfg = e.text("cfg").unwrap_or("{}").to_owned();
                 self.apply_config(store, &bin, &cfg);
+                if let Some(t) = e.text("c").and_then(|s| s.parse().ok()).map(from_ms) {
+                    store.set_created_at(&bin, t);
+                }
             }
             Some("x") => {
                 if e.text("why") == Some("evicted") {

@@ -46,7 +46,7 @@ use crate::error::{Error, Result};
 use crate::journal::{Health, Op};
 use crate::model::{CapturedRequest, RequestId};
 use crate::rules::{BinRules, Progress};
-use crate::store::Store;
+use crate::store::{BinFacts, Store};
 
 /// Feed entries Redis keeps (about): an instance further behind than this reloads.
 pub const FEED_WINDOW: usize = 10_000;
@@ -203,6 +203,11 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// A time from milliseconds since the Unix epoch.
+fn from_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 /// A bin's capacity from its config JSON, else the default.
@@ -617,23 +622,26 @@ impl Shared {
                 Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
                 _ => String::new(),
             };
-            let evicted: Vec<u64> = v.iter().skip(3).filter_map(|e| int(Some(e)).ok()).collect();
-            Ok((int(v.first())?, prev, int(v.get(2))? == 1, evicted))
+            let facts: Vec<u64> = v.iter().skip(3).filter_map(|e| int(Some(e)).ok()).collect();
+            Ok((int(v.first())?, prev, int(v.get(2))? == 1, facts))
         });
         match got {
-            Ok((first, prev, clean, evicted)) => {
+            Ok((first, prev, clean, facts)) => {
                 // this batch follows what the cache applied last: apply it now, in place of
                 // the reader, so the answer waits for no second round trip
-                if clean && evicted.len() == batch.len() {
+                let n = batch.len();
+                if clean && facts.len() == 2 * n {
                     if let Some(store) = self.store() {
                         let mut pos = self.position();
                         if *pos == prev {
                             let last = first + batch.len() as u64 - 1;
                             for (i, j) in batch.iter().enumerate() {
-                                let (sp, ev) = (j.sequence_position, evicted[i]);
-                                self.take_own(j.key, first + i as u64, |r| {
-                                    store.ingest(r, sp, Some(ev))
-                                });
+                                let facts = BinFacts {
+                                    sequence_position: j.sequence_position,
+                                    evicted: Some(facts[i]),
+                                    created_at: Some(from_ms(facts[n + i])),
+                                };
+                                self.take_own(j.key, first + i as u64, |r| store.ingest(r, facts));
                             }
                             *pos = format!("{last}-0");
                             drop(pos);

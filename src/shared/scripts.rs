@@ -41,8 +41,9 @@ return {pos, -1}
 /// KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, max bins, feed window, now (ms), token,
 /// n, then 9 per request: bin, capacity, key, placeholder ('' for none), sequence position
 /// after ('' for none), h, b, rs, rb. Returns `{first id, the feed's last entry before the
-/// batch, 1 when the batch added nothing to the feed but its requests, each request's
-/// eviction count}`: the instance applies its own batch to its cache at once when that entry
+/// batch, 1 when the batch added nothing to the feed but its requests, each request's bin's
+/// eviction count, each request's bin's creation time (ms)}`; a feed entry carries the same
+/// (`e`, `c`): the instance applies its own batch to its cache at once when that entry
 /// is the last it applied. KEYS also: top (the feed's last entry id, kept by every script).
 pub const CAPTURE: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE run') end
@@ -50,6 +51,7 @@ local n = tonumber(ARGV[6])
 local prev = redis.call('GET', KEYS[7]) or '0-0'
 local clean = 1
 local evs = {}
+local crs = {}
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
 local max = tonumber(ARGV[2])
@@ -80,8 +82,9 @@ for i = 0, n - 1 do
           'k', 'x', 'bin', old, 'why', 'evicted')
       end
     end
-    b = {len = redis.call('XLEN', stream),
-         ev = tonumber(redis.call('HGET', binh, 'evicted') or '0'), gone = 0, cap = cap}
+    local known = redis.call('HMGET', binh, 'evicted', 'created')
+    b = {len = redis.call('XLEN', stream), ev = tonumber(known[1] or '0'), gone = 0, cap = cap,
+         created = tonumber(known[2] or ARGV[4])}
     bins[bin] = b
     order[#order + 1] = bin
   end
@@ -99,13 +102,14 @@ for i = 0, n - 1 do
   end
   local sp = ARGV[a + 5]
   evs[#evs + 1] = b.ev + b.gone
+  crs[#crs + 1] = b.created
   if sp ~= '' then
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
-      'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone, 'sp', sp,
+      'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone, 'c', b.created, 'sp', sp,
       'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
   else
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
-      'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone,
+      'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone, 'c', b.created,
       'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
   end
 end
@@ -126,6 +130,7 @@ end
 redis.call('SET', KEYS[7], last .. '-0')
 local out = {first, prev, clean}
 for _, e in ipairs(evs) do out[#out + 1] = e end
+for _, c in ipairs(crs) do out[#out + 1] = c end
 return out
 "#;
 
@@ -162,7 +167,7 @@ if len > cap then
   redis.call('XTRIM', stream, 'MAXLEN', cap)
   redis.call('HINCRBY', binh, 'evicted', len - cap)
 end
-return feed('k', 'cfg', 'bin', bin, 'cfg', ARGV[4])
+return feed('k', 'cfg', 'bin', bin, 'cfg', ARGV[4], 'c', redis.call('HGET', binh, 'created'))
 "#
     )
 }

@@ -58,6 +58,18 @@ const LISTED_CONFIG_MAX: usize = 4096;
 /// Requests read under the lock at a time by listings and the wait matcher.
 const CHUNK: usize = 1024;
 
+/// What a shared store says of a request's bin when it hands the request over
+/// ([`Store::ingest`]); each replaces what this store would have counted itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BinFacts {
+    /// The bin's sequence position after this request's step, when it took one.
+    pub sequence_position: Option<usize>,
+    /// The bin's eviction count.
+    pub evicted: Option<u64>,
+    /// When the bin was made.
+    pub created_at: Option<SystemTime>,
+}
+
 /// Why a bin went away, as told to viewers in its `cleared` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removed {
@@ -788,19 +800,12 @@ impl Store {
     }
 
     /// Keeps a request whose id and response a shared store gave it (its feed, in id order),
-    /// as [`record`] keeps one: retention, waits and the live feed. `sequence_position` is the
-    /// bin's position after the request's step, when it took one; `evicted` the bin's eviction
-    /// count as the shared store counted it (it replaces this store's own). Nothing happens for
-    /// a request at or below its bin's last id (already kept, or deleted since).
+    /// as [`record`] keeps one: retention, waits and the live feed, with what the shared store
+    /// says of its bin (`facts`). Nothing happens for a request at or below its bin's last id
+    /// (already kept, or deleted since).
     ///
     /// [`record`]: Store::record
-    pub fn ingest(
-        &self,
-        req: CapturedRequest,
-        sequence_position: Option<usize>,
-        evicted: Option<u64>,
-    ) -> Option<Arc<CapturedRequest>> {
-        let evicted_count = evicted;
+    pub fn ingest(&self, req: CapturedRequest, facts: BinFacts) -> Option<Arc<CapturedRequest>> {
         let mut evicted = Evicted::default();
         let mut st = self.lock();
         if st
@@ -813,14 +818,27 @@ impl Store {
         st.next_id = st.next_id.max(req.id + 1);
         let (name, created) = self.bin_for(&mut st, &req.bin, &mut evicted);
         let bin = st.bins.get_mut(&name)?;
+        if let Some(t) = facts.created_at {
+            bin.created_at = t;
+        }
         let before = bin.settings.progress;
-        if let Some(p) = sequence_position {
+        if let Some(p) = facts.sequence_position {
             bin.settings.progress.sequence_position = p;
         }
         let stepped = bin.settings.progress != before;
         let arc = self.keep(&mut st, &name, req, created, stepped, stepped, &mut evicted);
-        if let (Some(n), Some(bin)) = (evicted_count, st.bins.get_mut(&name)) {
-            bin.evicted = n;
+        if let Some(n) = facts.evicted {
+            let mut up_to = 0;
+            if let Some(bin) = st.bins.get_mut(&name) {
+                bin.evicted = n;
+                // requests evicted before this store knew the bin: none newer than its oldest
+                // kept one, so a client resuming below that is told to resync
+                if n > 0 && bin.evicted_up_to == 0 {
+                    bin.evicted_up_to = bin.requests.front().map_or(0, |r| r.id - 1);
+                    up_to = bin.evicted_up_to;
+                }
+            }
+            st.evicted_up_to = st.evicted_up_to.max(up_to);
         }
         drop(st);
         drop(evicted);
@@ -1232,6 +1250,13 @@ impl Store {
     /// its bin limit); false when it does not exist.
     pub fn evict_bin(&self, bin: &str) -> bool {
         self.remove_bin(bin, Removed::Evicted)
+    }
+
+    /// Sets when a bin was made (as the shared store says); nothing when it does not exist.
+    pub fn set_created_at(&self, bin: &str, at: SystemTime) {
+        if let Some(b) = self.lock().bins.get_mut(bin) {
+            b.created_at = at;
+        }
     }
 
     /// The most requests a bin keeps (its config's `max_requests`, else the default).
