@@ -140,7 +140,12 @@ impl Server {
                 let journal = shared
                     .clone()
                     .map(|s| -> Arc<dyn crate::journal::Journal> { s });
-                let store = Store::with_journal(limits, journal);
+                // Redis decides which bins go past --max-bins (all caches follow its feed)
+                let cache = Limits {
+                    max_bins: usize::MAX,
+                    ..limits
+                };
+                let store = Store::with_journal(cache, journal);
                 if let Some(s) = &shared {
                     // what Redis holds is read in before the config file's bins are applied
                     s.attach(&store, shutdown_rx.clone()).await?;

@@ -287,7 +287,7 @@ impl Shared {
             bin_ops: std::sync::atomic::AtomicU64::new(0),
             store: OnceLock::new(),
             step: Script::new(scripts::STEP),
-            capture: Script::new(scripts::CAPTURE),
+            capture: Script::new(&scripts::capture()),
             configure: Script::new(&scripts::configure()),
             delete: Script::new(&scripts::delete()),
             delete_bin: Script::new(&scripts::delete_bin()),

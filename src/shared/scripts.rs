@@ -45,7 +45,10 @@ return {pos, -1}
 /// eviction count, each request's bin's creation time (ms)}`; a feed entry carries the same
 /// (`e`, `c`): the instance applies its own batch to its cache at once when that entry
 /// is the last it applied. KEYS also: top (the feed's last entry id, kept by every script).
-pub const CAPTURE: &str = r#"
+pub fn capture() -> String {
+    format!(
+        "{EVICT}{}",
+        r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE run') end
 local n = tonumber(ARGV[6])
 local prev = redis.call('GET', KEYS[7]) or '0-0'
@@ -58,6 +61,7 @@ local max = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local bins = {}
 local order = {}
+local tables = {}
 for i = 0, n - 1 do
   local a = 6 + i * 9
   local bin = ARGV[a + 1]
@@ -70,23 +74,23 @@ for i = 0, n - 1 do
     local binh = 'hookpit:bin:' .. bin
     if redis.call('ZADD', KEYS[5], last, bin) == 1 then
       redis.call('HSETNX', binh, 'created', ARGV[4])
-      while redis.call('ZCARD', KEYS[5]) > max do
-        local old = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
-        if old == nil or bins[old] ~= nil or old == bin then break end
+      -- as in memory: the bins before this request are fair game, earlier ones of this batch too
+      evict_bins(KEYS[5], KEYS[6], max, {[bin] = true}, function(old)
         clean = 0
-        redis.call('ZREM', KEYS[5], old)
-        redis.call('DEL', 'hookpit:req:' .. old, 'hookpit:bin:' .. old, 'hookpit:upd:' .. old)
-        redis.call('HDEL', KEYS[6], old)
+        local dead = bins[old]
+        if type(dead) == 'table' then dead.dead = true end
+        bins[old] = nil
         local e = redis.call('INCR', KEYS[3])
         redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, (id - 1) .. '-' .. e,
           'k', 'x', 'bin', old, 'why', 'evicted')
-      end
+      end)
     end
     local known = redis.call('HMGET', binh, 'evicted', 'created')
     b = {len = redis.call('XLEN', stream), ev = tonumber(known[1] or '0'), gone = 0, cap = cap,
          created = tonumber(known[2] or ARGV[4])}
     bins[bin] = b
     order[#order + 1] = bin
+    tables[#tables + 1] = b
   end
   local rs, rb = ARGV[a + 8], ARGV[a + 9]
   if ARGV[a + 4] ~= '' then
@@ -113,9 +117,9 @@ for i = 0, n - 1 do
       'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
   end
 end
-for _, bin in ipairs(order) do
-  local b = bins[bin]
-  if b.gone > 0 then
+for i, bin in ipairs(order) do
+  local b = tables[i]
+  if not b.dead and b.gone > 0 then
     local stream = 'hookpit:req:' .. bin
     local upd = 'hookpit:upd:' .. bin
     if redis.call('EXISTS', upd) == 1 then
@@ -132,6 +136,42 @@ local out = {first, prev, clean}
 for _, e in ipairs(evs) do out[#out + 1] = e end
 for _, c in ipairs(crs) do out[#out + 1] = c end
 return out
+"#
+    )
+}
+
+/// Evicts bins past the bin limit as the memory store does: the least recently used nobody
+/// configured first (of the 256 least recently used), else the least recently used; never one
+/// in `spared`. `gone` is told each bin evicted.
+const EVICT: &str = r#"
+local function evict_bins(bins_key, cfg_key, max, spared, gone)
+  while redis.call('ZCARD', bins_key) > max do
+    local lru = redis.call('ZRANGE', bins_key, 0, 255)
+    local victim = nil
+    for _, name in ipairs(lru) do
+      if not spared[name] then
+        local c = redis.call('HGET', cfg_key, name)
+        if c == false or c == '{}' then
+          victim = name
+          break
+        end
+      end
+    end
+    if victim == nil then
+      for _, name in ipairs(lru) do
+        if not spared[name] then
+          victim = name
+          break
+        end
+      end
+    end
+    if victim == nil then return end
+    redis.call('ZREM', bins_key, victim)
+    redis.call('DEL', 'hookpit:req:' .. victim, 'hookpit:bin:' .. victim, 'hookpit:upd:' .. victim)
+    redis.call('HDEL', cfg_key, victim)
+    gone(victim)
+  end
+end
 "#;
 
 /// Appends a non-request entry to the feed. KEYS: run, id, ev, feed. ARGV: run id, window,
@@ -149,17 +189,20 @@ end
 
 /// Sets a bin's config (the sequence and fault generator start over; the ring is trimmed to
 /// the new capacity). KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, window, bin, config
-/// JSON, capacity, now (ms).
+/// JSON, capacity, now (ms), max bins.
 pub fn configure() -> String {
     format!(
-        "{FEED}{}",
+        "{FEED}{EVICT}{}",
         r#"
 local bin = ARGV[3]
 local binh = 'hookpit:bin:' .. bin
 redis.call('HSET', KEYS[6], bin, ARGV[4])
 redis.call('HSET', binh, 'pos', 0, 'draws', 0)
 redis.call('HSETNX', binh, 'created', ARGV[6])
-redis.call('ZADD', KEYS[5], 'NX', tonumber(redis.call('GET', KEYS[2]) or '0'), bin)
+redis.call('ZADD', KEYS[5], tonumber(redis.call('GET', KEYS[2]) or '0'), bin)
+evict_bins(KEYS[5], KEYS[6], tonumber(ARGV[7]), {[bin] = true}, function(old)
+  feed('k', 'x', 'bin', old, 'why', 'evicted')
+end)
 local stream = 'hookpit:req:' .. bin
 local cap = tonumber(ARGV[5])
 local len = redis.call('XLEN', stream)

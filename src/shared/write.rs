@@ -96,6 +96,7 @@ impl Shared {
                     .arg(json)
                     .arg(cap)
                     .arg(now_ms())
+                    .arg(self.opts.max_bins.max(1))
                     .invoke_async::<Value>(&mut c)
                     .await?;
             }
