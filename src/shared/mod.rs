@@ -151,6 +151,8 @@ pub struct Shared {
     error: Mutex<Option<String>>,
     /// The highest request id this instance's cache has applied from the feed.
     applied: watch::Sender<RequestId>,
+    /// Redis's clock minus this machine's (ms), measured at connect.
+    clock_offset: std::sync::atomic::AtomicI64,
     /// The id of the last feed entry applied to the cache: the reader and a capture that
     /// applies its own batch take turns under this lock.
     position: Mutex<String>,
@@ -278,6 +280,7 @@ impl Shared {
             error: Mutex::new(None),
             applied: watch::channel(0).0,
             position: Mutex::new("0-0".into()),
+            clock_offset: std::sync::atomic::AtomicI64::new(0),
             queue: Mutex::new(VecDeque::new()),
             queued: Notify::new(),
             writing: Mutex::new(0),
@@ -300,6 +303,18 @@ impl Shared {
             pending: Mutex::new(std::collections::HashMap::new()),
             opts,
         });
+        // Redis's clock against ours, for the deadlines of captures
+        let mut c = shared.con.clone();
+        let before = now_ms() as i64;
+        let (secs, micros): (i64, i64) = redis::cmd("TIME")
+            .query_async(&mut c)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let after = now_ms() as i64;
+        shared.clock_offset.store(
+            secs * 1000 + micros / 1000 - (before + after) / 2,
+            Ordering::Relaxed,
+        );
         let run = shared.join_run(0).await.map_err(|e| fail(e.to_string()))?;
         *shared.run.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(run.as_str());
         Ok(shared)
@@ -433,6 +448,7 @@ impl Shared {
                 .arg(&*run)
                 .arg(r.sequence_len())
                 .arg(u8::from(r.has_fault()))
+                .arg(self.deadline())
                 .invoke_async(&mut c)
                 .await;
             let (pos, draws) = self.answered(got)?;
@@ -502,6 +518,14 @@ impl Shared {
                 None => Err(self.refused("the request was kept, then evicted at once")),
             },
         }
+    }
+
+    /// The time (ms, on Redis's clock) past which a script sent now must not change anything:
+    /// before the command's response timeout, after which the capture is answered 503.
+    fn deadline(&self) -> i64 {
+        now_ms() as i64
+            + self.clock_offset.load(Ordering::Relaxed)
+            + (RESPONSE_TIMEOUT - Duration::from_millis(500)).as_millis() as i64
     }
 
     fn position(&self) -> std::sync::MutexGuard<'_, String> {
@@ -588,7 +612,8 @@ impl Shared {
             .arg(FEED_WINDOW)
             .arg(now_ms())
             .arg(self.seat.token())
-            .arg(batch.len());
+            .arg(batch.len())
+            .arg(self.deadline());
         for j in &batch {
             inv.arg(&j.bin)
                 .arg(j.cap)

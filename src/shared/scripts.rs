@@ -15,10 +15,16 @@
 //! resyncs before it writes again. Used by `shared` only.
 
 /// Takes a sequence step or a fault draw for a bin, before its response is decided.
-/// KEYS: run, bin hash. ARGV: run id, sequence length, 1 when the bin has a fault rate.
+/// KEYS: run, bin hash. ARGV: run id, sequence length, 1 when the bin has a fault rate, the
+/// deadline (ms, Redis's clock) past which nothing is taken (its instance answered 503 by
+/// then).
 /// Returns `{position before, draws before or -1}`.
 pub const STEP: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE run') end
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[4]) then
+  return redis.error_reply('LATE the request waited for Redis past its deadline')
+end
 local pos = tonumber(redis.call('HGET', KEYS[2], 'pos') or '0')
 if pos < tonumber(ARGV[2]) then
   redis.call('HINCRBY', KEYS[2], 'pos', 1)
@@ -39,7 +45,8 @@ return {pos, -1}
 /// has the request already), the bin's eviction count (`e`) and, after a sequence step, its
 /// position (`sp`).
 /// KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, max bins, feed window, now (ms), token,
-/// n, then 9 per request: bin, capacity, key, placeholder ('' for none), sequence position
+/// n, the deadline (ms, Redis's clock: a batch that waited in Redis past it keeps nothing,
+/// its instance answered 503 by then), then 9 per request: bin, capacity, key, placeholder ('' for none), sequence position
 /// after ('' for none), h, b, rs, rb. Returns `{first id, the feed's last entry before the
 /// batch, 1 when the batch added nothing to the feed but its requests, each request's bin's
 /// eviction count, each request's bin's creation time (ms)}`; a feed entry carries the same
@@ -50,6 +57,10 @@ pub fn capture() -> String {
         "{EVICT}{}",
         r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE run') end
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[7]) then
+  return redis.error_reply('LATE the requests waited for Redis past their deadline')
+end
 local n = tonumber(ARGV[6])
 local prev = redis.call('GET', KEYS[7]) or '0-0'
 local clean = 1
@@ -63,7 +74,7 @@ local bins = {}
 local order = {}
 local tables = {}
 for i = 0, n - 1 do
-  local a = 6 + i * 9
+  local a = 7 + i * 9
   local bin = ARGV[a + 1]
   local cap = tonumber(ARGV[a + 2])
   local id = first + i
