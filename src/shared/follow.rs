@@ -202,18 +202,24 @@ impl Shared {
             if let Some(cfg) = configs.get(&bin) {
                 self.apply_config(store, &bin, cfg);
             }
-            let (pos, evicted, created): (Option<usize>, Option<u64>, Option<u64>) =
-                redis::cmd("HMGET")
-                    .arg(format!("hookpit:bin:{bin}"))
-                    .arg("pos")
-                    .arg("evicted")
-                    .arg("created")
-                    .query_async(&mut c)
-                    .await?;
+            let (pos, evicted, created, version): (
+                Option<usize>,
+                Option<u64>,
+                Option<u64>,
+                Option<u64>,
+            ) = redis::cmd("HMGET")
+                .arg(format!("hookpit:bin:{bin}"))
+                .arg("pos")
+                .arg("evicted")
+                .arg("created")
+                .arg("ver")
+                .query_async(&mut c)
+                .await?;
             if let Some(t) = created {
                 // a configured bin without requests: made when Redis says
                 store.set_created_at(&bin, from_ms(t));
             }
+            self.set_version(&bin, version);
             let updates: std::collections::HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
                 .arg(format!("hookpit:upd:{bin}"))
                 .query_async(&mut c)
@@ -560,11 +566,13 @@ impl Shared {
             Some("cfg") => {
                 let cfg = e.text("cfg").unwrap_or("{}").to_owned();
                 self.apply_config(store, &bin, &cfg);
+                self.set_version(&bin, e.text("v").and_then(|v| v.parse().ok()));
                 if let Some(t) = e.text("c").and_then(|s| s.parse().ok()).map(from_ms) {
                     store.set_created_at(&bin, t);
                 }
             }
             Some("x") => {
+                self.set_version(&bin, None);
                 if e.text("why") == Some("evicted") {
                     store.evict_bin(&bin);
                 } else {

@@ -151,6 +151,10 @@ pub struct Shared {
     error: Mutex<Option<String>>,
     /// The highest request id this instance's cache has applied from the feed.
     applied: watch::Sender<RequestId>,
+    /// Each bin's config version as this cache last applied it (Redis counts a bin's configs).
+    versions: Mutex<std::collections::HashMap<String, u64>>,
+    /// Moves each time a config from Redis is applied here.
+    configs: watch::Sender<u64>,
     /// Redis's clock minus this machine's (ms), measured at connect.
     clock_offset: std::sync::atomic::AtomicI64,
     /// The id of the last feed entry applied to the cache: the reader and a capture that
@@ -281,6 +285,8 @@ impl Shared {
             applied: watch::channel(0).0,
             position: Mutex::new("0-0".into()),
             clock_offset: std::sync::atomic::AtomicI64::new(0),
+            versions: Mutex::new(std::collections::HashMap::new()),
+            configs: watch::channel(0).0,
             queue: Mutex::new(VecDeque::new()),
             queued: Notify::new(),
             writing: Mutex::new(0),
@@ -435,11 +441,17 @@ impl Shared {
         }
         let run = self.run();
         let mut progress = Progress::default();
-        let stepping = rules
+        let mut rules = rules;
+        let mut stepping = rules
             .as_ref()
             .filter(|r| steps && (r.has_sequence() || r.has_fault()))
             .cloned();
-        if let Some(r) = &stepping {
+        let mut tries = 0;
+        while let Some(r) = &stepping {
+            // the step is taken for the config this instance decides with: Redis refuses it
+            // when a newer config reached it first, and the step is taken again once the
+            // feed has brought that config here
+            let mut changed = self.configs.subscribe();
             let mut c = self.con.clone();
             let got: redis::RedisResult<(i64, i64)> = self
                 .step
@@ -449,11 +461,26 @@ impl Shared {
                 .arg(r.sequence_len())
                 .arg(u8::from(r.has_fault()))
                 .arg(self.deadline())
+                .arg(self.version(&req.bin))
                 .invoke_async(&mut c)
                 .await;
-            let (pos, draws) = self.answered(got)?;
-            progress.sequence_position = pos.max(0) as usize;
-            progress.rng = crate::rand::after_draws(r.seed, draws.max(0) as u64);
+            match got {
+                Err(e) if e.to_string().contains("OLDCONFIG") && tries < 3 => {
+                    tries += 1;
+                    let _ = tokio::time::timeout(APPLY_WAIT, changed.changed()).await;
+                    rules = self.store().and_then(|s| s.bin_rules(&req.bin));
+                    stepping = rules
+                        .as_ref()
+                        .filter(|r| steps && (r.has_sequence() || r.has_fault()))
+                        .cloned();
+                }
+                got => {
+                    let (pos, draws) = self.answered(got)?;
+                    progress.sequence_position = pos.max(0) as usize;
+                    progress.rng = crate::rand::after_draws(r.seed, draws.max(0) as u64);
+                    break;
+                }
+            }
         }
         let before = progress.sequence_position;
         // the response is decided before the id exists: it is rendered with a placeholder
@@ -526,6 +553,31 @@ impl Shared {
         now_ms() as i64
             + self.clock_offset.load(Ordering::Relaxed)
             + (RESPONSE_TIMEOUT - Duration::from_millis(500)).as_millis() as i64
+    }
+
+    /// A bin's config version as this cache has it (0: never configured).
+    fn version(&self, bin: &str) -> u64 {
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(bin)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Notes the config version a bin now has here (`None`: the bin went).
+    fn set_version(&self, bin: &str, version: Option<u64>) {
+        let mut v = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        match version {
+            Some(n) => {
+                v.insert(bin.to_owned(), n);
+            }
+            None => {
+                v.remove(bin);
+            }
+        }
+        drop(v);
+        self.configs.send_modify(|n| *n += 1);
     }
 
     fn position(&self) -> std::sync::MutexGuard<'_, String> {

@@ -17,13 +17,17 @@
 /// Takes a sequence step or a fault draw for a bin, before its response is decided.
 /// KEYS: run, bin hash. ARGV: run id, sequence length, 1 when the bin has a fault rate, the
 /// deadline (ms, Redis's clock) past which nothing is taken (its instance answered 503 by
-/// then).
+/// then), the bin's config version the instance decides with (`OLDCONFIG` when Redis has
+/// another).
 /// Returns `{position before, draws before or -1}`.
 pub const STEP: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE run') end
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[4]) then
   return redis.error_reply('LATE the request waited for Redis past its deadline')
+end
+if tonumber(redis.call('HGET', KEYS[2], 'ver') or '0') ~= tonumber(ARGV[5]) then
+  return redis.error_reply('OLDCONFIG the bin has a newer config')
 end
 local pos = tonumber(redis.call('HGET', KEYS[2], 'pos') or '0')
 if pos < tonumber(ARGV[2]) then
@@ -209,6 +213,7 @@ local bin = ARGV[3]
 local binh = 'hookpit:bin:' .. bin
 redis.call('HSET', KEYS[6], bin, ARGV[4])
 redis.call('HSET', binh, 'pos', 0, 'draws', 0)
+local ver = redis.call('HINCRBY', binh, 'ver', 1)
 redis.call('HSETNX', binh, 'created', ARGV[6])
 redis.call('ZADD', KEYS[5], tonumber(redis.call('GET', KEYS[2]) or '0'), bin)
 evict_bins(KEYS[5], KEYS[6], tonumber(ARGV[7]), {[bin] = true}, function(old)
@@ -221,7 +226,8 @@ if len > cap then
   redis.call('XTRIM', stream, 'MAXLEN', cap)
   redis.call('HINCRBY', binh, 'evicted', len - cap)
 end
-return feed('k', 'cfg', 'bin', bin, 'cfg', ARGV[4], 'c', redis.call('HGET', binh, 'created'))
+return feed('k', 'cfg', 'bin', bin, 'cfg', ARGV[4], 'c', redis.call('HGET', binh, 'created'),
+  'v', ver)
 "#
     )
 }
