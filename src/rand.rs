@@ -30,12 +30,23 @@ pub fn next_f64_shared(state: &AtomicU64) -> f64 {
     )
 }
 
-/// SplitMix64's output mix of the advanced state, as the top 53 bits of a fraction.
-fn unit(mut z: u64) -> f64 {
+/// The next 64 random bits of a generator shared between threads.
+pub fn next_u64_shared(state: &AtomicU64) -> u64 {
+    mix(state
+        .fetch_add(GAMMA, Ordering::Relaxed)
+        .wrapping_add(GAMMA))
+}
+
+/// SplitMix64's output mix of the advanced state.
+fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
+    z ^ (z >> 31)
+}
+
+/// The mixed state as the top 53 bits of a fraction.
+fn unit(z: u64) -> f64 {
+    (mix(z) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

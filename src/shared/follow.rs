@@ -379,6 +379,12 @@ impl Shared {
                     // configs of bins this cache does not have, read before the entries are
                     // applied (under the position's lock, which is never held across a read)
                     self.prefetch_configs(&batch).await;
+                    let mut batch = batch;
+                    if let Err(e) = self.fetch_requests(reader.as_mut(), &mut batch).await {
+                        self.went_offline(&e.to_string());
+                        reader = None;
+                        continue;
+                    }
                     {
                         let mut pos = self.position();
                         for e in batch {
@@ -487,6 +493,64 @@ impl Shared {
                 self.fetch_config(store, bin).await;
             }
         }
+    }
+
+    /// Reads the bytes of the requests in `batch` that this instance does not hold (another
+    /// instance caught them) from their bins' streams, one range per bin in one round trip,
+    /// into their entries. A request no longer there (evicted or deleted since) stays without.
+    async fn fetch_requests(
+        &self,
+        con: Option<&mut redis::aio::MultiplexedConnection>,
+        batch: &mut [Entry],
+    ) -> redis::RedisResult<()> {
+        let mut ranges: Vec<(String, u64, u64)> = Vec::new();
+        let applied = entry_id(&self.position());
+        for e in batch.iter() {
+            if e.text("k") != Some("r") || entry_id(&e.id) <= applied || self.holds_own(e) {
+                continue;
+            }
+            let (Some(bin), id) = (e.text("bin"), entry_ms(&e.id)) else {
+                continue;
+            };
+            match ranges.iter_mut().find(|(b, _, _)| b == bin) {
+                Some(r) => r.2 = r.2.max(id),
+                None => ranges.push((bin.to_owned(), id, id)),
+            }
+        }
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let Some(con) = con else {
+            return Ok(());
+        };
+        let mut pipe = redis::pipe();
+        for (bin, first, last) in &ranges {
+            pipe.cmd("XRANGE")
+                .arg(format!("hookpit:req:{bin}"))
+                .arg(format!("{first}-0"))
+                .arg(format!("{last}-0"));
+        }
+        let pages: Vec<Value> = pipe.query_async(con).await?;
+        let mut found: std::collections::HashMap<String, Entry> = std::collections::HashMap::new();
+        for page in pages {
+            for d in entries(page) {
+                found.insert(d.id.clone(), d);
+            }
+        }
+        for e in batch.iter_mut() {
+            if let Some(d) = found.remove(&e.id) {
+                e.fields.extend(d.fields);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a feed entry names a capture of this instance still waiting for it.
+    fn holds_own(&self, e: &Entry) -> bool {
+        e.text("o") == Some(self.seat.token())
+            && e.text("p")
+                .and_then(|p| p.parse::<u64>().ok())
+                .is_some_and(|key| self.pending().contains_key(&key))
     }
 
     /// Applies one feed entry to the cache (under the position's lock).

@@ -100,7 +100,7 @@ pub fn shown_url(url: &str) -> String {
 /// Captures sent to Redis in one script, at most.
 const CAPTURE_BATCH: usize = 256;
 /// Capture batches in flight at once.
-const BATCHES_IN_FLIGHT: usize = 4;
+const BATCHES_IN_FLIGHT: usize = 2;
 
 /// A capture waiting for its batch.
 struct Job {
@@ -155,6 +155,8 @@ pub struct Shared {
     versions: Mutex<std::collections::HashMap<String, u64>>,
     /// Moves each time a config from Redis is applied here.
     configs: watch::Sender<u64>,
+    /// The state the captures' keys are drawn from (randomly seeded).
+    keys: std::sync::atomic::AtomicU64,
     /// Redis's clock minus this machine's (ms), measured at connect.
     clock_offset: std::sync::atomic::AtomicI64,
     /// The id of the last feed entry applied to the cache: the reader and a capture that
@@ -285,6 +287,11 @@ impl Shared {
             applied: watch::channel(0).0,
             position: Mutex::new("0-0".into()),
             clock_offset: std::sync::atomic::AtomicI64::new(0),
+            keys: std::sync::atomic::AtomicU64::new({
+                let mut b = [0u8; 8];
+                let _ = getrandom::fill(&mut b);
+                u64::from_le_bytes(b)
+            }),
             versions: Mutex::new(std::collections::HashMap::new()),
             configs: watch::channel(0).0,
             queue: Mutex::new(VecDeque::new()),
@@ -487,9 +494,9 @@ impl Shared {
         // (a random key, also the request's name until then) that Redis replaces with the id
         // when it takes one
         let key = {
-            let mut b = [0u8; 8];
-            let _ = getrandom::fill(&mut b);
-            1_000_000_000_000_000_000 + u64::from_le_bytes(b) % 8_000_000_000_000_000_000
+            // drawn from a randomly seeded generator: unpredictable from outside, no system call
+            let z = crate::rand::next_u64_shared(&self.keys);
+            1_000_000_000_000_000_000 + z % 8_000_000_000_000_000_000
         };
         req.id = key;
         decide(&mut req, &mut progress, rules.clone());

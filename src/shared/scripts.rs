@@ -43,7 +43,8 @@ return {pos, -1}
 
 /// Keeps a batch of captured requests, in order: takes their ids (consecutive), puts each id in
 /// place of the placeholder its response was rendered with (when it has one), appends each
-/// request to its bin's stream and to the feed, trims each bin's ring to its capacity once
+/// request to its bin's stream and names it on the feed (the other instances read its bytes
+/// from the bin's stream), trims each bin's ring to its capacity once
 /// (counting what went), and evicts the least recently used bins past the bin limit. A feed
 /// entry carries the capturing instance's token and the request's key (`o`, `p`: that instance
 /// has the request already), the bin's eviction count (`e`) and, after a sequence step, its
@@ -82,7 +83,9 @@ for i = 0, n - 1 do
   local bin = ARGV[a + 1]
   local cap = tonumber(ARGV[a + 2])
   local id = first + i
-  local sid = id .. '-0'
+  -- integers formatted as integers (a number's default form goes through floating point)
+  local ids = string.format('%d', id)
+  local sid = ids .. '-0'
   local stream = 'hookpit:req:' .. bin
   local b = bins[bin]
   if b == nil then
@@ -109,8 +112,8 @@ for i = 0, n - 1 do
   end
   local rs, rb = ARGV[a + 8], ARGV[a + 9]
   if ARGV[a + 4] ~= '' then
-    rs = string.gsub(rs, ARGV[a + 4], tostring(id))
-    rb = string.gsub(rb, ARGV[a + 4], tostring(id))
+    rs = string.gsub(rs, ARGV[a + 4], ids)
+    rb = string.gsub(rb, ARGV[a + 4], ids)
   end
   redis.call('XADD', stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
   b.len = b.len + 1
@@ -122,14 +125,15 @@ for i = 0, n - 1 do
   local sp = ARGV[a + 5]
   evs[#evs + 1] = b.ev + b.gone
   crs[#crs + 1] = b.created
+  -- the feed names the request; its bytes are in the bin's stream only
   if sp ~= '' then
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
-      'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone, 'c', b.created, 'sp', sp,
-      'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
+      'o', ARGV[5], 'p', ARGV[a + 3], 'e', string.format('%d', b.ev + b.gone),
+      'c', string.format('%d', b.created), 'sp', sp)
   else
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
-      'o', ARGV[5], 'p', ARGV[a + 3], 'e', b.ev + b.gone, 'c', b.created,
-      'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
+      'o', ARGV[5], 'p', ARGV[a + 3], 'e', string.format('%d', b.ev + b.gone),
+      'c', string.format('%d', b.created))
   end
 end
 for i, bin in ipairs(order) do
