@@ -340,6 +340,13 @@ impl Shared {
                     }
                 }
             };
+            // from where the cache is now: a capture may have applied its own batch meanwhile
+            {
+                let pos = self.position();
+                if entry_id(&pos) > entry_id(&from) {
+                    from.clone_from(&pos);
+                }
+            }
             let mut cmd = redis::cmd("XREAD");
             cmd.arg("COUNT")
                 .arg(count)
