@@ -125,6 +125,18 @@ impl Job {
     }
 }
 
+/// Removes a capture's slot from `Shared::pending` when the capture ends, however it ends.
+struct PendingSlot<'a> {
+    shared: &'a Shared,
+    key: u64,
+}
+
+impl Drop for PendingSlot<'_> {
+    fn drop(&mut self) {
+        self.shared.pending().remove(&self.key);
+    }
+}
+
 /// A capture of this instance between its batch and its answer.
 enum Slot {
     /// Sent; the feed has not brought it back yet.
@@ -513,6 +525,8 @@ impl Shared {
         // the feed brings the request back with its id: this instance takes it from here
         // instead of reading it again
         self.pending().insert(key, Slot::Waiting(Box::new(req)));
+        // a client that goes away mid-capture drops this future: its slot goes with it
+        let _slot = PendingSlot { shared: self, key };
         let (done, got) = tokio::sync::oneshot::channel();
         let job = Job {
             bin,
@@ -529,15 +543,14 @@ impl Shared {
         };
         let id = match got {
             Ok(id) => id,
-            Err(why) => {
-                self.pending().remove(&key);
-                return Err(self.refused(&why));
-            }
+            Err(why) => return Err(self.refused(&why)),
         };
         // what was answered is readable on this instance at once
         let mut applied = self.applied.subscribe();
         let _ = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= id)).await;
-        match self.pending().remove(&key) {
+        // taken out before the slot's guard goes (it takes the same lock)
+        let slot = self.pending().remove(&key);
+        match slot {
             Some(Slot::Kept(kept)) => Ok(kept),
             Some(Slot::Waiting(mut r)) => {
                 // not read back yet (the reader is slow): it is kept all the same

@@ -263,6 +263,7 @@ impl Journal for Shared {
             "url": self.shown,
             "run": &*self.run(),
             "applied": *self.applied.borrow(),
+            "captures_in_flight": self.pending().len(),
         })
     }
 }

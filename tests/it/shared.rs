@@ -1820,3 +1820,42 @@ async fn a_capture_racing_a_new_sequence_on_another_instance_never_answers_an_ol
         "{answers:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_reset_their_connection_mid_capture_leave_nothing_behind() {
+    let Some(redis) = Redis::start() else { return };
+    let a = instance(&redis).await;
+    assert_eq!(post(&a.catch_url("rst"), "warm").await.status, 200);
+    let in_flight = || {
+        let url = format!("{}/_/api/health", a.base_url());
+        async move { get(&url).await.json()["store"]["captures_in_flight"].clone() }
+    };
+    // Redis is slow: each capture waits for it, and each client gives up with a reset
+    signal(&redis, "STOP");
+    let thaw = Thaw(&redis);
+    let mut gone = Vec::new();
+    for i in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(a.addr()).await.unwrap();
+        let body = format!("{{\"i\":{i}}}");
+        let head = format!(
+            "POST /rst HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n{body}",
+            a.addr(),
+            body.len()
+        );
+        tokio::io::AsyncWriteExt::write_all(&mut s, head.as_bytes())
+            .await
+            .unwrap();
+        gone.push(s);
+    }
+    assert_eq!(until(in_flight, |n| n == &json!(20)).await, json!(20));
+    for s in gone {
+        s.set_zero_linger().unwrap();
+        drop(s); // a reset, not a close
+    }
+    drop(thaw);
+    // every slot went with its capture; what Redis kept, the cache holds
+    assert_eq!(until(in_flight, |n| n == &json!(0)).await, json!(0));
+    let kept = ids(&a, "rst").await;
+    let c = instance(&redis).await;
+    assert_eq!(until(|| ids(&c, "rst"), |v| v == &kept).await, kept);
+}
