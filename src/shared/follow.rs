@@ -297,8 +297,9 @@ impl Shared {
     ) {
         let mut reader: Option<redis::aio::MultiplexedConnection> = None;
         let mut backoff = Duration::from_millis(50);
-        // entries per read, adapted to their size so one read stays near READ_BYTES
-        let mut count = 64usize;
+        // entries per read, adapted to their size (with the requests they name) so one read
+        // stays near READ_BYTES
+        let mut count = 16usize;
         loop {
             if *shutdown.borrow() {
                 return;
@@ -374,23 +375,23 @@ impl Shared {
                 Ok(v) => {
                     self.came_back();
                     let mut gap = false;
-                    let batch = read_reply(v);
+                    let mut batch = read_reply(v);
+                    // configs of bins this cache does not have, read before the entries are
+                    // applied (under the position's lock, which is never held across a read)
+                    self.prefetch_configs(&batch).await;
+                    if let Err(e) = self.fetch_requests(reader.as_mut(), &mut batch).await {
+                        self.went_offline(&e.to_string());
+                        reader = None;
+                        continue;
+                    }
                     if !batch.is_empty() {
+                        // sized by what the entries brought, the requests read with them too
                         let bytes: usize = batch
                             .iter()
                             .flat_map(|e| e.fields.iter().map(|(k, v)| k.len() + v.len()))
                             .sum();
                         let each = (bytes / batch.len()).max(1);
                         count = (READ_BYTES / each).clamp(1, READ_BATCH);
-                    }
-                    // configs of bins this cache does not have, read before the entries are
-                    // applied (under the position's lock, which is never held across a read)
-                    self.prefetch_configs(&batch).await;
-                    let mut batch = batch;
-                    if let Err(e) = self.fetch_requests(reader.as_mut(), &mut batch).await {
-                        self.went_offline(&e.to_string());
-                        reader = None;
-                        continue;
                     }
                     {
                         let mut pos = self.position();
