@@ -179,7 +179,6 @@ pub struct Shared {
     queued: Notify,
     /// Ops taken from the queue but not yet written.
     writing: Mutex<usize>,
-    written: Notify,
     /// Ops appended so far, and ops written (or given up) so far: a sender request is answered
     /// once what it changed is in Redis.
     appended: std::sync::atomic::AtomicU64,
@@ -309,7 +308,6 @@ impl Shared {
             queue: Mutex::new(VecDeque::new()),
             queued: Notify::new(),
             writing: Mutex::new(0),
-            written: Notify::new(),
             appended: std::sync::atomic::AtomicU64::new(0),
             done: watch::channel(0).0,
             bin_ops: std::sync::atomic::AtomicU64::new(0),
@@ -364,11 +362,6 @@ impl Shared {
 
     fn store(&self) -> Option<&Store> {
         self.store.get()
-    }
-
-    /// The URL as shown (no password).
-    pub fn url(&self) -> &str {
-        &self.shown
     }
 
     /// Loads what Redis holds into `store` (whose instance id becomes the run id) and starts

@@ -30,7 +30,6 @@ impl Shared {
                 b
             };
             if batch.is_empty() {
-                self.written.notify_waiters();
                 if closing || *shutdown.borrow() {
                     return;
                 }
@@ -142,34 +141,14 @@ impl Shared {
                     .await?;
             }
             Op::Webhook { id, def } => {
-                let cmd = match def {
-                    Some(d) => {
-                        let mut c = redis::cmd("HSET");
-                        c.arg("hookpit:webhooks").arg(id).arg(d.to_string());
-                        c
-                    }
-                    None => {
-                        let mut c = redis::cmd("HDEL");
-                        c.arg("hookpit:webhooks").arg(id);
-                        c
-                    }
-                };
-                cmd.query_async::<Value>(&mut c).await?;
+                record("hookpit:webhooks", *id, def.as_deref())
+                    .query_async::<Value>(&mut c)
+                    .await?;
             }
-            Op::Delivery { id, record } => {
-                let cmd = match record {
-                    Some(d) => {
-                        let mut c = redis::cmd("HSET");
-                        c.arg("hookpit:deliveries").arg(id).arg(d.to_string());
-                        c
-                    }
-                    None => {
-                        let mut c = redis::cmd("HDEL");
-                        c.arg("hookpit:deliveries").arg(id);
-                        c
-                    }
-                };
-                cmd.query_async::<Value>(&mut c).await?;
+            Op::Delivery { id, record: r } => {
+                record("hookpit:deliveries", *id, r.as_deref())
+                    .query_async::<Value>(&mut c)
+                    .await?;
             }
             Op::Broadcast(view) => {
                 // the other instances' viewers hear of the delivery through the feed
@@ -265,5 +244,21 @@ impl Journal for Shared {
             "applied": *self.applied.borrow(),
             "captures_in_flight": self.pending().len(),
         })
+    }
+}
+
+/// Keeps the sender's record `id` in `hash` (its JSON), or drops it (`None`).
+fn record(hash: &str, id: u64, json: Option<&serde_json::Value>) -> redis::Cmd {
+    match json {
+        Some(j) => {
+            let mut c = redis::cmd("HSET");
+            c.arg(hash).arg(id).arg(j.to_string());
+            c
+        }
+        None => {
+            let mut c = redis::cmd("HDEL");
+            c.arg(hash).arg(id);
+            c
+        }
     }
 }
