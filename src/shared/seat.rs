@@ -41,6 +41,9 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 const RPC_QUEUE: i64 = 10_000;
 /// Handed-over requests the holder answers at once; more wait in Redis.
 const RPC_IN_FLIGHT: usize = 256;
+/// Sender requests one instance hands over at once (each holds a connection to Redis while it
+/// waits for its answer); more are answered 503.
+const RPC_WAITING: usize = 64;
 
 /// Makes the sender an instance runs when it takes the seat (stopped by the receiver).
 pub type SenderFactory = Box<dyn Fn(watch::Receiver<bool>) -> Result<Sender> + Send + Sync>;
@@ -57,6 +60,8 @@ pub struct Seat {
     token: String,
     factory: std::sync::OnceLock<SenderFactory>,
     held: Mutex<Option<Held>>,
+    /// Turns for sender requests handed to the holder from here.
+    waiting: tokio::sync::Semaphore,
 }
 
 impl Seat {
@@ -65,6 +70,7 @@ impl Seat {
             token: new_run_id(),
             factory: std::sync::OnceLock::new(),
             held: Mutex::new(None),
+            waiting: tokio::sync::Semaphore::new(RPC_WAITING),
         }
     }
 
@@ -75,6 +81,11 @@ impl Seat {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map(|h| h.sender.clone())
+    }
+
+    /// Sender requests handed to the holder from here that wait for their answer.
+    pub fn waiting(&self) -> usize {
+        RPC_WAITING - self.waiting.available_permits()
     }
 
     pub fn token(&self) -> &str {
@@ -240,6 +251,11 @@ impl Shared {
 
     /// Hands a sender request to the seat's holder and waits for its answer.
     async fn rpc(&self, method: &Method, body: Bytes, params: &Params, path: &str) -> Result<Resp> {
+        let Ok(_turn) = self.seat.waiting.try_acquire() else {
+            return Err(Error::Busy(format!(
+                "{RPC_WAITING} sender requests are already waiting for the instance that runs the sender; try again shortly"
+            )));
+        };
         let offline = |why: String| {
             Error::StoreOffline(format!(
                 "the shared store ({}) could not pass the request to the sender: {why}",

@@ -243,6 +243,7 @@ impl Journal for Shared {
             "run": &*self.run(),
             "applied": *self.applied.borrow(),
             "captures_in_flight": self.pending().len(),
+            "sender_requests_waiting": self.seat.waiting(),
         })
     }
 }

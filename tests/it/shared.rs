@@ -1871,3 +1871,53 @@ async fn clients_that_reset_their_connection_mid_capture_leave_nothing_behind() 
     let c = instance(&redis).await;
     assert_eq!(until(|| ids(&c, "rst"), |v| v == &kept).await, kept);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_requests_waiting_on_another_instance_are_bounded() {
+    let Some(redis) = Redis::start() else { return };
+    let receiver = start_with(Config::for_tests()).await;
+    let slow = json!({"response": {"status": 200, "delay": "8s"}});
+    assert_eq!(configure(&receiver, "slow", slow).await.status, 200);
+    let (a, b) = (instance(&redis).await, instance(&redis).await); // a holds the sender
+    let made = crate::support::http(
+        "POST",
+        &format!("{}/_/api/webhooks", a.base_url()),
+        &[("Content-Type", "application/json")],
+        json!({"name": "w", "url": receiver.catch_url("slow"), "events": ["*"]}).to_string(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let sent = crate::support::http(
+        "POST",
+        &format!("{}/_/api/events/payment_received?webhook=w", a.base_url()),
+        &[("Content-Type", "application/json")],
+        "{}",
+    )
+    .await;
+    let id = sent.json()["deliveries"][0]
+        .as_u64()
+        .expect("a delivery id");
+    // 64 waits for the pending delivery, handed from b to a, hold their turns
+    let url = format!("{}/_/api/deliveries/{id}/wait?timeout=6s", b.base_url());
+    let waits: Vec<_> = (0..64)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { get(&url).await.status })
+        })
+        .collect();
+    let waiting = until(
+        || async { get(&format!("{}/_/api/health", b.base_url())).await.json() },
+        |h| h["store"]["sender_requests_waiting"] == 64,
+    )
+    .await;
+    assert_eq!(waiting["store"]["sender_requests_waiting"], 64, "{waiting}");
+    let busy = get(&format!("{}/_/api/deliveries/{id}", b.base_url())).await;
+    assert_eq!(busy.status, 503, "the 65th is refused: {}", busy.text());
+    assert_eq!(busy.json()["error"]["code"], "busy");
+    for w in waits {
+        assert_eq!(w.await.unwrap(), 408, "each wait is answered (timed out)");
+    }
+    // turns are given back
+    let after = get(&format!("{}/_/api/deliveries/{id}", b.base_url())).await;
+    assert_eq!(after.status, 200, "{}", after.text());
+}
