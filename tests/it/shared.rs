@@ -1864,7 +1864,13 @@ async fn clients_that_reset_their_connection_mid_capture_leave_nothing_behind() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(thaw);
-    assert_eq!(post(&a.catch_url("rst"), "after").await.status, 200);
+    // captures are taken again once the instance sees Redis back
+    let back = until(
+        || async { post(&a.catch_url("rst"), "after").await },
+        |r| r.status == 200,
+    )
+    .await;
+    assert_eq!(back.status, 200, "{}", back.text());
     assert_eq!(in_flight().await, json!(0));
     // what Redis kept, every cache holds
     let kept = ids(&a, "rst").await;
