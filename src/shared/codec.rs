@@ -1,7 +1,8 @@
 //! How a captured request is kept in Redis: four fields of a stream entry, the request's head
 //! as compact JSON (`h`), its body bytes as they arrived (`b`), the response's head as JSON
-//! (`rs`) and its body bytes (`rb`). The id is the entry's own (`<id>-0`) and the bin is the
-//! stream's, so neither is repeated. Bodies are stored raw, never re-encoded, so a request
+//! (`rs`) and its body bytes (`rb`), plus the placeholder id the response was rendered with
+//! (`ph`) when it has one: a reader puts the id in its place ([`settle_id`]). The id is the
+//! entry's own (`<id>-0`) and the bin is the stream's, so neither is repeated. Bodies are stored raw, never re-encoded, so a request
 //! reads back byte-exact, headers in order and case.
 //!
 //! Pure: no I/O. Uses `model`; used by `shared`.

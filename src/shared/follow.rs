@@ -143,8 +143,42 @@ fn entries(v: Value) -> Vec<Entry> {
         .collect()
 }
 
-/// The feed entries of an `XREAD` reply on one stream.
-fn read_reply(v: Value) -> Vec<Entry> {
+/// The feed entries of an `XREAD` reply on one stream, an entry naming a run of requests
+/// (`k` = `R`) unfolded into one entry per request (`k` = `r`, the fields `bin`, `o`, `p`, `e`,
+/// `c` and `sp`, its id `<request id>-0`) unless it is at or before `applied`.
+fn read_reply(v: Value, applied: (u64, u64)) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for e in feed_entries(v) {
+        if e.text("k") != Some("R") || entry_id(&e.id) <= applied {
+            out.push(e);
+            continue;
+        }
+        let last = entry_ms(&e.id);
+        let n: u64 = e.text("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+        let owner = e.get("o").unwrap_or_default();
+        let Some(items) = e.text("i") else { continue };
+        let first = (last + 1).saturating_sub(n);
+        for (i, item) in items.split('\n').enumerate() {
+            let mut parts = item.split(' ');
+            let mut fields = Vec::with_capacity(7);
+            fields.push((b"k".to_vec(), b"r".to_vec()));
+            fields.push((b"o".to_vec(), owner.to_vec()));
+            for name in ["bin", "p", "e", "c", "sp"] {
+                if let Some(v) = parts.next() {
+                    fields.push((name.as_bytes().to_vec(), v.as_bytes().to_vec()));
+                }
+            }
+            out.push(Entry {
+                id: format!("{}-0", first + i as u64),
+                fields,
+            });
+        }
+    }
+    out
+}
+
+/// The entries of an `XREAD` reply on one stream, as Redis holds them.
+fn feed_entries(v: Value) -> Vec<Entry> {
     match v {
         Value::Array(streams) => streams
             .into_iter()
@@ -264,10 +298,15 @@ impl Shared {
         Ok(from)
     }
 
-    /// A request from its entry's fields.
+    /// A request from its entry's fields, its id put in place of the placeholder its response
+    /// was rendered with (`ph`).
     fn request(bin: &str, id: RequestId, e: &mut Entry) -> Option<CapturedRequest> {
         let (body, rbody) = (e.take("b"), e.take("rb"));
-        codec::decode(id, bin, e.get("h")?, body, e.get("rs")?, rbody)
+        let mut r = codec::decode(id, bin, e.get("h")?, body, e.get("rs")?, rbody)?;
+        if let Some(ph) = e.text("ph").and_then(|p| p.parse().ok()) {
+            codec::settle_id(&mut r.response, ph, id);
+        }
+        Some(r)
     }
 
     /// Applies a config read from Redis to the cache (a config that no longer compiles leaves
@@ -375,7 +414,7 @@ impl Shared {
                 Ok(v) => {
                     self.came_back();
                     let mut gap = false;
-                    let mut batch = read_reply(v);
+                    let mut batch = read_reply(v, entry_id(&self.position()));
                     // configs of bins this cache does not have, read before the entries are
                     // applied (under the position's lock, which is never held across a read)
                     self.prefetch_configs(&batch).await;
@@ -667,5 +706,77 @@ impl Shared {
         if let Ok(Some(cfg)) = got {
             self.apply_config(store, bin, &cfg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    /// An `XREAD` reply on the feed holding these entries.
+    fn reply(entries: &[(&str, &[(&str, &str)])]) -> Value {
+        let entries = entries
+            .iter()
+            .map(|(id, fields)| {
+                let fv = fields
+                    .iter()
+                    .flat_map(|(k, v)| [bulk(k), bulk(v)])
+                    .collect();
+                Value::Array(vec![bulk(id), Value::Array(fv)])
+            })
+            .collect();
+        Value::Array(vec![Value::Array(vec![
+            bulk("hookpit:feed"),
+            Value::Array(entries),
+        ])])
+    }
+
+    #[test]
+    fn an_entry_naming_a_run_of_requests_unfolds_into_one_entry_per_request() {
+        let v = reply(&[
+            ("7-2", &[("k", "x"), ("bin", "old"), ("why", "evicted")]),
+            (
+                "10-0",
+                &[
+                    ("k", "R"),
+                    ("o", "tok"),
+                    ("n", "3"),
+                    ("i", "a 11 0 1700\nb 12 4 1800 2\na 13 0 1700"),
+                ],
+            ),
+        ]);
+        let got = read_reply(v, (7, 2));
+        let ids: Vec<&str> = got.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["7-2", "8-0", "9-0", "10-0"]);
+        let second = &got[2];
+        assert_eq!(second.text("k"), Some("r"));
+        assert_eq!(second.text("o"), Some("tok"));
+        assert_eq!(second.text("bin"), Some("b"));
+        assert_eq!(second.text("p"), Some("12"));
+        assert_eq!(second.text("e"), Some("4"));
+        assert_eq!(second.text("c"), Some("1800"));
+        assert_eq!(second.text("sp"), Some("2"));
+        assert_eq!(got[1].text("sp"), None);
+        assert_eq!(got[3].text("bin"), Some("a"));
+    }
+
+    #[test]
+    fn a_run_already_applied_is_not_unfolded() {
+        let v = reply(&[(
+            "10-0",
+            &[
+                ("k", "R"),
+                ("o", "tok"),
+                ("n", "2"),
+                ("i", "a 9 0 1\na 10 0 1"),
+            ],
+        )]);
+        let got = read_reply(v, (10, 0));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].text("k"), Some("R"));
     }
 }

@@ -9,10 +9,10 @@
 //! `created`), `req:{name}` (the bin's requests, a stream with one entry per request whose id is
 //! `<request id>-0`) and `upd:{name}` (a hash: request id → its head after an update).
 //!
-//! A request's feed entry has the id `<request id>-0`; any other entry `<last request id>-<n>`
-//! with `n` from `ev`, so entry ids rise with request ids. Every script first checks the run
-//! id it was given: an instance that has not seen Redis restart empty gets `STALE` and
-//! resyncs before it writes again. Used by `shared` only.
+//! A feed entry naming requests has the id `<its last request id>-0`; any other entry `<last
+//! request id>-<n>` with `n` from `ev`, so entry ids rise with request ids. Every script first
+//! checks the run id it was given: an instance that has not seen Redis restart empty gets
+//! `STALE` and resyncs before it writes again. Used by `shared` only.
 
 /// Takes a sequence step or a fault draw for a bin, before its response is decided.
 /// KEYS: run, bin hash. ARGV: run id, sequence length, 1 when the bin has a fault rate, the
@@ -41,22 +41,24 @@ end
 return {pos, -1}
 "#;
 
-/// Keeps a batch of captured requests, in order: takes their ids (consecutive), puts each id in
-/// place of the placeholder its response was rendered with (when it has one), appends each
-/// request to its bin's stream and names it on the feed (the other instances read its bytes
-/// from the bin's stream), trims each bin's ring to its capacity once
-/// (counting what went), and evicts the least recently used bins past the bin limit. A feed
-/// entry carries the capturing instance's token and the request's key (`o`, `p`: that instance
-/// has the request already), the bin's eviction count (`e`) and, after a sequence step, its
-/// position (`sp`).
-/// KEYS: run, id, ev, feed, bins, cfg. ARGV: run id, max bins, feed window, now (ms), token,
-/// n, the deadline (ms, Redis's clock: a batch that waited in Redis past it keeps nothing,
-/// its instance answered 503 by then), then 9 per request: bin, capacity, key, placeholder ('' for none), sequence position
-/// after ('' for none), h, b, rs, rb. Returns `{first id, the feed's last entry before the
-/// batch, 1 when the batch added nothing to the feed but its requests, each request's bin's
-/// eviction count, each request's bin's creation time (ms)}`; a feed entry carries the same
-/// (`e`, `c`): the instance applies its own batch to its cache at once when that entry
-/// is the last it applied. KEYS also: top (the feed's last entry id, kept by every script).
+/// Keeps a batch of captured requests, in order: takes their ids (consecutive), appends each
+/// request to its bin's stream (with its placeholder, `ph`, when its response was rendered with
+/// one: readers put the id in its place), names them on the feed, trims each bin's ring to its
+/// capacity once (counting what went), and evicts the least recently used bins past the bin
+/// limit. The feed names a run of requests with consecutive ids in one entry (`k` = `R`, its id
+/// `<last id>-0`): the capturing instance's token (`o`), how many (`n`) and one line per request
+/// (`i`): its bin, its key (that instance has the request already), its bin's eviction count and
+/// creation time (ms) and, after a sequence step, its position, separated by spaces. An
+/// eviction between two requests of a batch ends a run. The feed keeps the entries of the last
+/// `window` request ids (and at most `window` entries besides).
+/// KEYS: run, id, ev, feed, bins, cfg, top (the feed's last entry id, kept by every script).
+/// ARGV: run id, max bins, feed window, now (ms), token, n, the deadline (ms, Redis's clock: a
+/// batch that waited in Redis past it keeps nothing, its instance answered 503 by then), then
+/// 9 per request: bin, capacity, key, placeholder ('' for none), sequence position after (''
+/// for none), h, b, rs, rb. Returns `{first id, the feed's last entry before the batch, 1 when
+/// the batch added nothing to the feed but its requests, each request's bin's eviction count,
+/// each request's bin's creation time (ms)}`: the instance applies its own batch to its cache
+/// at once when that entry is the last it applied.
 pub fn capture() -> String {
     format!(
         "{EVICT}{}",
@@ -78,14 +80,23 @@ local window = tonumber(ARGV[3])
 local bins = {}
 local order = {}
 local tables = {}
+-- the feed names the requests, one entry per run of consecutive ids (an eviction between two
+-- requests ends a run); their bytes are in the bins' streams only
+local items = {}
+local function flush(upto)
+  if #items == 0 then return end
+  redis.call('XADD', KEYS[4], 'MINID', '~', math.max(upto - window, 0),
+    string.format('%d-0', upto), 'k', 'R', 'o', ARGV[5], 'n', #items,
+    'i', table.concat(items, '\n'))
+  items = {}
+end
 for i = 0, n - 1 do
   local a = 7 + i * 9
   local bin = ARGV[a + 1]
   local cap = tonumber(ARGV[a + 2])
   local id = first + i
   -- integers formatted as integers (a number's default form goes through floating point)
-  local ids = string.format('%d', id)
-  local sid = ids .. '-0'
+  local sid = string.format('%d-0', id)
   local stream = 'hookpit:req:' .. bin
   local b = bins[bin]
   if b == nil then
@@ -98,8 +109,9 @@ for i = 0, n - 1 do
         local dead = bins[old]
         if type(dead) == 'table' then dead.dead = true end
         bins[old] = nil
+        flush(id - 1)
         local e = redis.call('INCR', KEYS[3])
-        redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, (id - 1) .. '-' .. e,
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, string.format('%d-%d', id - 1, e),
           'k', 'x', 'bin', old, 'why', 'evicted')
       end)
     end
@@ -110,12 +122,14 @@ for i = 0, n - 1 do
     order[#order + 1] = bin
     tables[#tables + 1] = b
   end
-  local rs, rb = ARGV[a + 8], ARGV[a + 9]
+  -- a response rendered with a placeholder keeps it: readers put the id in its place
   if ARGV[a + 4] ~= '' then
-    rs = string.gsub(rs, ARGV[a + 4], ids)
-    rb = string.gsub(rb, ARGV[a + 4], ids)
+    redis.call('XADD', stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
+      'rb', ARGV[a + 9], 'ph', ARGV[a + 4])
+  else
+    redis.call('XADD', stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
+      'rb', ARGV[a + 9])
   end
-  redis.call('XADD', stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', rs, 'rb', rb)
   b.len = b.len + 1
   b.cap = cap
   if b.len > cap then
@@ -123,19 +137,16 @@ for i = 0, n - 1 do
     b.len = cap
   end
   local sp = ARGV[a + 5]
-  evs[#evs + 1] = b.ev + b.gone
+  local ev = b.ev + b.gone
+  evs[#evs + 1] = ev
   crs[#crs + 1] = b.created
-  -- the feed names the request; its bytes are in the bin's stream only
   if sp ~= '' then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
-      'o', ARGV[5], 'p', ARGV[a + 3], 'e', string.format('%d', b.ev + b.gone),
-      'c', string.format('%d', b.created), 'sp', sp)
+    items[#items + 1] = string.format('%s %s %d %d %s', bin, ARGV[a + 3], ev, b.created, sp)
   else
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', window, sid, 'k', 'r', 'bin', bin,
-      'o', ARGV[5], 'p', ARGV[a + 3], 'e', string.format('%d', b.ev + b.gone),
-      'c', string.format('%d', b.created))
+    items[#items + 1] = string.format('%s %s %d %d', bin, ARGV[a + 3], ev, b.created)
   end
 end
+flush(last)
 for i, bin in ipairs(order) do
   local b = tables[i]
   if not b.dead and b.gone > 0 then
@@ -150,7 +161,7 @@ for i, bin in ipairs(order) do
     redis.call('HINCRBY', 'hookpit:bin:' .. bin, 'evicted', b.gone)
   end
 end
-redis.call('SET', KEYS[7], last .. '-0')
+redis.call('SET', KEYS[7], string.format('%d-0', last))
 local out = {first, prev, clean}
 for _, e in ipairs(evs) do out[#out + 1] = e end
 for _, c in ipairs(crs) do out[#out + 1] = c end

@@ -259,6 +259,15 @@ async fn a_request_caught_by_one_instance_has_the_same_id_on_the_others() {
         on_c["response"]["body"]["text"],
         r#"{"ok":true,"bin":"orders","id":1}"#
     );
+    // an instance started afterwards reads them from Redis at start, the same
+    let d = instance(&redis).await;
+    let on_d = get(&format!("{}/_/api/requests/2", d.base_url()))
+        .await
+        .json();
+    assert_eq!(
+        on_d["response"]["body"]["text"],
+        r#"{"ok":true,"bin":"orders","id":2}"#
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
