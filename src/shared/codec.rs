@@ -201,31 +201,39 @@ pub fn decode(
     })
 }
 
-/// Replaces every `from` in `bytes` with `to` (the id placeholder a response was rendered with
-/// before its id was known); `None` when there is none.
-pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
-    let mut hits = memchr::memmem::find_iter(bytes, from).peekable();
+/// Replaces every match of `from` in `bytes` with `to` (the id placeholder a response was
+/// rendered with before its id was known); `None` when there is none.
+pub fn replace(bytes: &[u8], from: &memchr::memmem::Finder<'_>, to: &[u8]) -> Option<Vec<u8>> {
+    let mut hits = from.find_iter(bytes).peekable();
     hits.peek()?;
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
     for i in hits {
         out.extend_from_slice(&bytes[at..i]);
         out.extend_from_slice(to);
-        at = i + from.len();
+        at = i + from.needle().len();
     }
     out.extend_from_slice(&bytes[at..]);
     Some(out)
+}
+
+/// Whether a response rendered with `placeholder` shows it (body or header values).
+pub fn shows(response: &Encoded, placeholder: RequestId) -> bool {
+    let rendered = placeholder.to_string();
+    let finder = memchr::memmem::Finder::new(rendered.as_bytes());
+    finder.find(&response.response).is_some() || finder.find(&response.response_body).is_some()
 }
 
 /// Puts the real id in a response rendered with `placeholder` in its place (bodies and
 /// header values).
 pub fn settle_id(r: &mut ResponseSent, placeholder: RequestId, id: RequestId) {
     let (from, to) = (placeholder.to_string(), id.to_string());
-    if let Some(b) = replace(&r.body.bytes, from.as_bytes(), to.as_bytes()) {
+    let from = memchr::memmem::Finder::new(from.as_bytes());
+    if let Some(b) = replace(&r.body.bytes, &from, to.as_bytes()) {
         r.body.bytes = Bytes::from(b);
     }
     for h in &mut r.headers {
-        if let Some(v) = replace(&h.value, from.as_bytes(), to.as_bytes()) {
+        if let Some(v) = replace(&h.value, &from, to.as_bytes()) {
             h.value = v.into_boxed_slice();
         }
     }

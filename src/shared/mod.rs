@@ -511,9 +511,7 @@ impl Shared {
             .store()
             .map_or(self.opts.max_requests, |s| s.bin_capacity(&req.bin));
         let enc = codec::encode(&req);
-        let rendered = key.to_string();
-        let subst = memchr::memmem::find(&enc.response, rendered.as_bytes()).is_some()
-            || memchr::memmem::find(&enc.response_body, rendered.as_bytes()).is_some();
+        let subst = codec::shows(&enc, key);
         let bin = req.bin.clone();
         // the feed brings the request back with its id: this instance takes it from here
         // instead of reading it again
@@ -712,7 +710,18 @@ impl Shared {
                 Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
                 _ => String::new(),
             };
-            let facts: Vec<u64> = v.iter().skip(3).filter_map(|e| int(Some(e)).ok()).collect();
+            // the feed's lines naming the batch's requests: `bin key evicted created [position]`
+            let facts: Vec<(u64, u64)> = match v.get(3) {
+                Some(redis::Value::BulkString(b)) => std::str::from_utf8(b)
+                    .unwrap_or("")
+                    .split('\n')
+                    .filter_map(|line| {
+                        let mut parts = line.split(' ').skip(2);
+                        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
             Ok((int(v.first())?, prev, int(v.get(2))? == 1, facts))
         });
         match got {
@@ -720,7 +729,7 @@ impl Shared {
                 // this batch follows what the cache applied last: apply it now, in place of
                 // the reader, so the answer waits for no second round trip
                 let n = batch.len();
-                if clean && facts.len() == 2 * n {
+                if clean && facts.len() == n {
                     if let Some(store) = self.store() {
                         let mut pos = self.position();
                         if *pos == prev {
@@ -728,8 +737,8 @@ impl Shared {
                             for (i, j) in batch.iter().enumerate() {
                                 let facts = BinFacts {
                                     sequence_position: j.sequence_position,
-                                    evicted: Some(facts[i]),
-                                    created_at: Some(from_ms(facts[n + i])),
+                                    evicted: Some(facts[i].0),
+                                    created_at: Some(from_ms(facts[i].1)),
                                 };
                                 self.take_own(j.key, first + i as u64, |r| store.ingest(r, facts));
                             }

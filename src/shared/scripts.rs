@@ -56,9 +56,9 @@ return {pos, -1}
 /// batch that waited in Redis past it keeps nothing, its instance answered 503 by then), then
 /// 9 per request: bin, capacity, key, placeholder ('' for none), sequence position after (''
 /// for none), h, b, rs, rb. Returns `{first id, the feed's last entry before the batch, 1 when
-/// the batch added nothing to the feed but its requests, each request's bin's eviction count,
-/// each request's bin's creation time (ms)}`: the instance applies its own batch to its cache
-/// at once when that entry is the last it applied.
+/// the batch added nothing to the feed but its requests, the lines of the batch's last feed
+/// entry}`: the instance applies its own batch to its cache at once when that entry is the
+/// last it applied.
 pub fn capture() -> String {
     format!(
         "{EVICT}{}",
@@ -71,8 +71,6 @@ end
 local n = tonumber(ARGV[6])
 local prev = redis.call('GET', KEYS[7]) or '0-0'
 local clean = 1
-local evs = {}
-local crs = {}
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
 local max = tonumber(ARGV[2])
@@ -83,11 +81,12 @@ local tables = {}
 -- the feed names the requests, one entry per run of consecutive ids (an eviction between two
 -- requests ends a run); their bytes are in the bins' streams only
 local items = {}
+local named = ''
 local function flush(upto)
   if #items == 0 then return end
+  named = table.concat(items, '\n')
   redis.call('XADD', KEYS[4], 'MINID', '~', math.max(upto - window, 0),
-    string.format('%d-0', upto), 'k', 'R', 'o', ARGV[5], 'n', #items,
-    'i', table.concat(items, '\n'))
+    string.format('%d-0', upto), 'k', 'R', 'o', ARGV[5], 'n', #items, 'i', named)
   items = {}
 end
 for i = 0, n - 1 do
@@ -97,9 +96,9 @@ for i = 0, n - 1 do
   local id = first + i
   -- integers formatted as integers (a number's default form goes through floating point)
   local sid = string.format('%d-0', id)
-  local stream = 'hookpit:req:' .. bin
   local b = bins[bin]
   if b == nil then
+    local stream = 'hookpit:req:' .. bin
     local binh = 'hookpit:bin:' .. bin
     if redis.call('ZADD', KEYS[5], last, bin) == 1 then
       redis.call('HSETNX', binh, 'created', ARGV[4])
@@ -116,18 +115,21 @@ for i = 0, n - 1 do
       end)
     end
     local known = redis.call('HMGET', binh, 'evicted', 'created')
+    -- the parts of its requests' lines that stay the same, made once (numbers are formatted
+    -- only when they change)
     b = {len = redis.call('XLEN', stream), ev = tonumber(known[1] or '0'), gone = 0, cap = cap,
-         created = tonumber(known[2] or ARGV[4])}
+         stream = stream, lead = bin .. ' ', tail = ' ' .. (known[2] or ARGV[4]), shown = -1,
+         evs = ''}
     bins[bin] = b
     order[#order + 1] = bin
     tables[#tables + 1] = b
   end
   -- a response rendered with a placeholder keeps it: readers put the id in its place
   if ARGV[a + 4] ~= '' then
-    redis.call('XADD', stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
+    redis.call('XADD', b.stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
       'rb', ARGV[a + 9], 'ph', ARGV[a + 4])
   else
-    redis.call('XADD', stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
+    redis.call('XADD', b.stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
       'rb', ARGV[a + 9])
   end
   b.len = b.len + 1
@@ -136,14 +138,16 @@ for i = 0, n - 1 do
     b.gone = b.gone + (b.len - cap)
     b.len = cap
   end
-  local sp = ARGV[a + 5]
   local ev = b.ev + b.gone
-  evs[#evs + 1] = ev
-  crs[#crs + 1] = b.created
+  if ev ~= b.shown then
+    b.shown = ev
+    b.evs = string.format(' %d', ev)
+  end
+  local sp = ARGV[a + 5]
   if sp ~= '' then
-    items[#items + 1] = string.format('%s %s %d %d %s', bin, ARGV[a + 3], ev, b.created, sp)
+    items[#items + 1] = b.lead .. ARGV[a + 3] .. b.evs .. b.tail .. ' ' .. sp
   else
-    items[#items + 1] = string.format('%s %s %d %d', bin, ARGV[a + 3], ev, b.created)
+    items[#items + 1] = b.lead .. ARGV[a + 3] .. b.evs .. b.tail
   end
 end
 flush(last)
@@ -162,10 +166,7 @@ for i, bin in ipairs(order) do
   end
 end
 redis.call('SET', KEYS[7], string.format('%d-0', last))
-local out = {first, prev, clean}
-for _, e in ipairs(evs) do out[#out + 1] = e end
-for _, c in ipairs(crs) do out[#out + 1] = c end
-return out
+return {first, prev, clean, named}
 "#
     )
 }
