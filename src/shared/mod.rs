@@ -662,14 +662,18 @@ impl Shared {
     /// Keeps one batch of captures in Redis and tells each its id (or why not).
     async fn send_batch(&self, batch: Vec<Job>) {
         let run = self.run();
-        let mut inv = self.capture.prepare_invoke();
-        inv.key("hookpit:run")
-            .key("hookpit:id")
-            .key("hookpit:ev")
-            .key("hookpit:feed")
-            .key("hookpit:bins")
-            .key("hookpit:cfg")
-            .key("hookpit:top")
+        // EVALSHA built here, each request's bytes copied once into the command (a script
+        // invocation keeps a copy of every argument, then copies them into its command)
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.capture.get_hash())
+            .arg(7)
+            .arg("hookpit:run")
+            .arg("hookpit:id")
+            .arg("hookpit:ev")
+            .arg("hookpit:feed")
+            .arg("hookpit:bins")
+            .arg("hookpit:cfg")
+            .arg("hookpit:top")
             .arg(&*run)
             .arg(self.opts.max_bins.max(1))
             .arg(FEED_WINDOW)
@@ -678,26 +682,32 @@ impl Shared {
             .arg(batch.len())
             .arg(self.deadline());
         for j in &batch {
-            inv.arg(&j.bin)
-                .arg(j.cap)
-                .arg(j.key)
-                .arg(if j.subst {
-                    j.key.to_string()
-                } else {
-                    String::new()
-                })
-                .arg(
-                    j.sequence_position
-                        .map(|p| p.to_string())
-                        .unwrap_or_default(),
-                )
-                .arg(&j.enc.head[..])
+            cmd.arg(&j.bin).arg(j.cap).arg(j.key);
+            if j.subst {
+                cmd.arg(j.key);
+            } else {
+                cmd.arg("");
+            }
+            match j.sequence_position {
+                Some(p) => cmd.arg(p),
+                None => cmd.arg(""),
+            };
+            cmd.arg(&j.enc.head[..])
                 .arg(&j.enc.body[..])
                 .arg(&j.enc.response[..])
                 .arg(&j.enc.response_body[..]);
         }
         let mut c = self.con.clone();
-        let got: redis::RedisResult<Vec<redis::Value>> = inv.invoke_async(&mut c).await;
+        let got: redis::RedisResult<Vec<redis::Value>> = match cmd.query_async(&mut c).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                // Redis lost its scripts (restarted, or SCRIPT FLUSH): load it and go again
+                match self.capture.load_async(&mut c).await {
+                    Ok(_) => cmd.query_async(&mut c).await,
+                    Err(e) => Err(e),
+                }
+            }
+            got => got,
+        };
         let got = got.and_then(|v| {
             let int = |v: Option<&redis::Value>| match v {
                 Some(redis::Value::Int(n)) => Ok(*n as u64),
