@@ -536,9 +536,11 @@ impl Shared {
             Ok(id) => id,
             Err(why) => return Err(self.refused(&why)),
         };
-        // what was answered is readable on this instance at once
-        let mut applied = self.applied.subscribe();
-        let _ = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= id)).await;
+        // what was answered is readable on this instance at once (usually applied already)
+        if *self.applied.borrow() < id {
+            let mut applied = self.applied.subscribe();
+            let _ = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= id)).await;
+        }
         // taken out before the slot's guard goes (it takes the same lock)
         let slot = self.pending().remove(&key);
         match slot {
