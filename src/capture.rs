@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
 
-use crate::model::{split_target, Body, CapturedRequest, Header, ResponseSent, Timings};
+use crate::model::{target_path, Body, CapturedRequest, Header, ResponseSent, Timings};
 use crate::wire::RawHead;
 
 /// How a request is read.
@@ -138,7 +138,6 @@ pub async fn snapshot(
     let start = Instant::now();
     let (method, target, headers, head_timing) = head_parts(&req, raw);
     let version = version_str(req.version());
-    let (path, query) = split_target(&target);
     let remote_addr = if limits.trust_proxy {
         forwarded_for(&headers).unwrap_or(peer)
     } else {
@@ -206,13 +205,12 @@ pub async fn snapshot(
     Snapshot {
         request: CapturedRequest {
             id: 0,
-            bin: crate::model::bin_for_path(&path).to_owned(),
+            bin: crate::model::bin_for_path(&target_path(&target)).to_owned(),
             received_at,
             timings,
             method,
             target,
-            path,
-            query,
+            split: None,
             version: std::borrow::Cow::Borrowed(version),
             remote_addr,
             headers,

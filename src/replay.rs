@@ -362,8 +362,7 @@ mod tests {
             timings: Default::default(),
             method: "POST".into(),
             target: "/a".into(),
-            path: "/a".into(),
-            query: vec![],
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "127.0.0.1:9".parse().unwrap(),
             headers: headers
