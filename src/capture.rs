@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
 
-use crate::model::{target_path, Body, CapturedRequest, Header, ResponseSent, Timings};
+use crate::model::{method_name, target_path, Body, CapturedRequest, Header, ResponseSent, Timings};
 use crate::wire::RawHead;
 
 /// How a request is read.
@@ -62,7 +62,12 @@ impl BodyEnd {
 
 /// The head's parts: from the wire tap when it has this request, else from hyper.
 /// The last element is the head's (first byte, complete) instants, when the tap saw them.
-type HeadParts = (String, String, Vec<Header>, Option<(Instant, Instant)>);
+type HeadParts = (
+    std::borrow::Cow<'static, str>,
+    String,
+    Vec<Header>,
+    Option<(Instant, Instant)>,
+);
 
 fn head_parts(req: &Request<Incoming>, raw: Option<RawHead>) -> HeadParts {
     if let Some(raw) = raw {
@@ -94,7 +99,7 @@ fn head_parts(req: &Request<Incoming>, raw: Option<RawHead>) -> HeadParts {
             .iter()
             .map(|(n, v)| Header::new(n.as_str(), v.as_bytes())),
     );
-    (req.method().as_str().to_owned(), target, headers, None)
+    (method_name(req.method().as_str()), target, headers, None)
 }
 
 fn version_str(v: hyper::Version) -> &'static str {

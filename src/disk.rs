@@ -1294,7 +1294,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
                 headers_us: r.get::<_, i64>(3)?.max(0) as u64,
                 body_us: r.get::<_, i64>(4)?.max(0) as u64,
             },
-            method: r.get(5)?,
+            method: crate::model::method_name(r.get::<_, String>(5)?),
             target,
             split: None,
             version: match version.as_str() {

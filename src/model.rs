@@ -236,7 +236,8 @@ pub struct CapturedRequest {
     pub bin: String,
     pub received_at: SystemTime,
     pub timings: Timings,
-    pub method: String,
+    /// Borrowed for the common methods ([`method_name`]): a kept request needs no copy of them.
+    pub method: Cow<'static, str>,
     pub target: String,
     /// The path and query pairs when they are not the target's (see above); `None` otherwise.
     pub split: Option<Box<Split>>,
@@ -338,7 +339,7 @@ impl<'de> Deserialize<'de> for CapturedRequest {
             bin: r.bin,
             received_at: r.received_at,
             timings: r.timings,
-            method: r.method,
+            method: method_name(r.method),
             target: r.target,
             split,
             version: r.version,
@@ -475,6 +476,15 @@ impl CapturedRequest {
             return std::borrow::Cow::Borrowed(self);
         }
         std::borrow::Cow::Owned(self.without_body())
+    }
+}
+
+/// A request method as a request keeps it: the common ones borrowed, any other owned.
+pub fn method_name(m: impl AsRef<str> + Into<String>) -> Cow<'static, str> {
+    const COMMON: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    match COMMON.iter().find(|c| **c == m.as_ref()) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(m.into()),
     }
 }
 

@@ -238,7 +238,7 @@ pub fn outgoing(
     }
     append_via(&mut headers, via);
     Outgoing {
-        method: r.method.clone(),
+        method: r.method.to_string(),
         url: edit.url.clone(),
         headers,
         body,

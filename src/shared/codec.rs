@@ -174,7 +174,7 @@ pub fn decode(
             headers_us: h.ht,
             body_us: h.bt,
         },
-        method: h.m.into_owned(),
+        method: crate::model::method_name(h.m),
         target: h.u.clone().into_owned(),
         split: None,
         version: match &*h.v {

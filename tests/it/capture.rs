@@ -33,7 +33,7 @@ async fn any_method_and_path_outside_the_reserved_prefix_is_recorded() {
     let got: Vec<String> = s
         .requests("methods")
         .iter()
-        .map(|r| r.method.clone())
+        .map(|r| r.method.to_string())
         .collect();
     assert_eq!(
         got,
