@@ -15,7 +15,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
 
-use crate::model::{method_name, target_path, Body, CapturedRequest, Header, ResponseSent, Timings};
+use crate::model::{
+    method_name, target_path, Body, CapturedRequest, Header, ResponseSent, Timings,
+};
 use crate::wire::RawHead;
 
 /// How a request is read.

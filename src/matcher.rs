@@ -519,7 +519,9 @@ impl Test {
             Test::PathExact(_) | Test::PathGlob(_) if negated => {
                 format!("the path is {}", shown(r.path().as_bytes()))
             }
-            Test::PathExact(_) | Test::PathGlob(_) => format!("found {}", shown(r.path().as_bytes())),
+            Test::PathExact(_) | Test::PathGlob(_) => {
+                format!("found {}", shown(r.path().as_bytes()))
+            }
             Test::Header { name, .. } => {
                 let values: Vec<String> = r.header_all(name).map(shown).collect();
                 match (values.is_empty(), negated) {

@@ -443,9 +443,9 @@ impl CapturedRequest {
             + self.bin.len()
             + self.method.len()
             + self.target.len() * 2
-            + target_parts(&self.target)
-                .1
-                .map_or(0, |q| q.split('&').filter(|p| !p.is_empty()).count() * 48 + q.len())
+            + target_parts(&self.target).1.map_or(0, |q| {
+                q.split('&').filter(|p| !p.is_empty()).count() * 48 + q.len()
+            })
             + self
                 .headers
                 .iter()
@@ -727,6 +727,80 @@ mod tests {
             &b"text/plain; charset=utf-8"[..],
         )];
         assert_eq!(r.display_text(), None);
+    }
+
+    fn captured(target: &str) -> CapturedRequest {
+        CapturedRequest {
+            id: 7,
+            bin: "b".into(),
+            received_at: SystemTime::UNIX_EPOCH,
+            timings: Timings::default(),
+            method: method_name("POST"),
+            target: target.into(),
+            split: None,
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            headers: vec![Header::new("Host", &b"x"[..])],
+            body: Body::new(Bytes::from_static(b"{}"), false),
+            response: ResponseSent::default(),
+            signature: None,
+            forward: None,
+        }
+    }
+
+    #[test]
+    fn a_request_shows_the_decoded_path_and_query_of_its_target_in_its_json() {
+        let r = captured("/b/a%20c?z=1&a=x+y&flag");
+        let v = serde_json::to_value(&r).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "bin",
+                "received_at",
+                "timings",
+                "method",
+                "target",
+                "path",
+                "query",
+                "version",
+                "remote_addr",
+                "headers",
+                "body",
+                "response"
+            ]
+        );
+        assert_eq!(v["path"], "/b/a c");
+        assert_eq!(
+            v["query"],
+            serde_json::json!([["z", "1"], ["a", "x y"], ["flag", ""]])
+        );
+        assert_eq!(r.query_param("a").as_deref(), Some("x y"));
+        let back: CapturedRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        assert!(
+            back.split.is_none(),
+            "a consistent path and query are not kept twice"
+        );
+    }
+
+    #[test]
+    fn a_request_read_from_json_keeps_a_path_and_query_that_differ_from_its_target() {
+        let mut v = serde_json::to_value(captured("/b/x?k=v")).unwrap();
+        v["path"] = "/elsewhere".into();
+        v["query"] = serde_json::json!([["other", "1"]]);
+        let r: CapturedRequest = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(r.path(), "/elsewhere");
+        assert_eq!(r.query_vec(), [("other".to_owned(), "1".to_owned())]);
+        assert_eq!(serde_json::to_value(&r).unwrap(), v);
+    }
+
+    #[test]
+    fn common_methods_are_borrowed_and_others_kept_as_sent() {
+        assert!(matches!(method_name("POST"), Cow::Borrowed("POST")));
+        assert!(matches!(method_name("post"), Cow::Owned(m) if m == "post"));
+        assert!(matches!(method_name(String::from("PURGE")), Cow::Owned(m) if m == "PURGE"));
     }
 
     #[test]

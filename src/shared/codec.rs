@@ -13,8 +13,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Body, CapturedRequest, ForwardResult, Header, RequestId, ResponseSent,
-    SignatureCheck, Timings,
+    Body, CapturedRequest, ForwardResult, Header, RequestId, ResponseSent, SignatureCheck, Timings,
 };
 
 /// A request's head as stored (`h`), as read back.

@@ -324,7 +324,11 @@ async fn each_bin_keeps_the_newest_requests_and_counts_evictions() {
     for i in 0..5 {
         post(&s.catch_url(&format!("ring/{i}")), "{}").await;
     }
-    let kept: Vec<String> = s.requests("ring").iter().map(|r| r.path().into_owned()).collect();
+    let kept: Vec<String> = s
+        .requests("ring")
+        .iter()
+        .map(|r| r.path().into_owned())
+        .collect();
     assert_eq!(kept, ["/ring/2", "/ring/3", "/ring/4"]);
     let bins = get(&format!("{}/_/api/bins", s.base_url())).await.json();
     assert_eq!(bins["bins"][0]["evicted"], 2);
