@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     assert_eq!(status, 200);
-    assert_eq!(req.path, format!("/{}/orders", bin.name()));
+    assert_eq!(req.path(), format!("/{}/orders", bin.name()));
     assert_eq!(req.json().unwrap()["data"]["order_id"], 1042);
     assert_eq!(
         req.header("content-type").as_deref(),

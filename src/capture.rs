@@ -15,7 +15,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
 
-use crate::model::{split_target, Body, CapturedRequest, Header, ResponseSent, Timings};
+use crate::model::{
+    method_name, target_path, Body, CapturedRequest, Header, ResponseSent, Timings,
+};
 use crate::wire::RawHead;
 
 /// How a request is read.
@@ -62,7 +64,12 @@ impl BodyEnd {
 
 /// The head's parts: from the wire tap when it has this request, else from hyper.
 /// The last element is the head's (first byte, complete) instants, when the tap saw them.
-type HeadParts = (String, String, Vec<Header>, Option<(Instant, Instant)>);
+type HeadParts = (
+    std::borrow::Cow<'static, str>,
+    String,
+    Vec<Header>,
+    Option<(Instant, Instant)>,
+);
 
 fn head_parts(req: &Request<Incoming>, raw: Option<RawHead>) -> HeadParts {
     if let Some(raw) = raw {
@@ -94,7 +101,7 @@ fn head_parts(req: &Request<Incoming>, raw: Option<RawHead>) -> HeadParts {
             .iter()
             .map(|(n, v)| Header::new(n.as_str(), v.as_bytes())),
     );
-    (req.method().as_str().to_owned(), target, headers, None)
+    (method_name(req.method().as_str()), target, headers, None)
 }
 
 fn version_str(v: hyper::Version) -> &'static str {
@@ -138,7 +145,6 @@ pub async fn snapshot(
     let start = Instant::now();
     let (method, target, headers, head_timing) = head_parts(&req, raw);
     let version = version_str(req.version());
-    let (path, query) = split_target(&target);
     let remote_addr = if limits.trust_proxy {
         forwarded_for(&headers).unwrap_or(peer)
     } else {
@@ -206,13 +212,12 @@ pub async fn snapshot(
     Snapshot {
         request: CapturedRequest {
             id: 0,
-            bin: crate::model::bin_for_path(&path).to_owned(),
+            bin: crate::model::bin_for_path(&target_path(&target)).to_owned(),
             received_at,
             timings,
             method,
             target,
-            path,
-            query,
+            split: None,
             version: std::borrow::Cow::Borrowed(version),
             remote_addr,
             headers,

@@ -29,7 +29,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::error::{Error, Result};
 use crate::journal::{BinRecord, Gone, Health, Journal, Op, Snapshot};
-use crate::model::{split_target, Body, CapturedRequest, Header, ResponseSent, Timings};
+use crate::model::{Body, CapturedRequest, Header, ResponseSent, Timings};
 
 /// The store's file in the data directory.
 pub const DB_FILE: &str = "hookpit.db";
@@ -1269,7 +1269,6 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let target: String = r.get(6)?;
-        let (path, query) = split_target(&target);
         let version: String = r.get(7)?;
         let remote: String = r.get(8)?;
         let mut headers: Vec<Header> = parse(9, r.get_ref(9)?.as_str()?)?;
@@ -1295,10 +1294,9 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
                 headers_us: r.get::<_, i64>(3)?.max(0) as u64,
                 body_us: r.get::<_, i64>(4)?.max(0) as u64,
             },
-            method: r.get(5)?,
+            method: crate::model::method_name(r.get::<_, String>(5)?),
             target,
-            path,
-            query,
+            split: None,
             version: match version.as_str() {
                 "HTTP/1.1" => "HTTP/1.1".into(),
                 "HTTP/1.0" => "HTTP/1.0".into(),
@@ -1316,7 +1314,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Snapshot> {
             body: Body::new(Bytes::from(body), r.get(11)?),
             response: ResponseSent {
                 status: r.get(12)?,
-                headers: response.headers,
+                headers: response.headers.into(),
                 body: Body::new(Bytes::from(response_body), response.truncated),
                 delay_ms: response.delay_ms,
                 dropped: response.dropped,

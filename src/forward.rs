@@ -190,7 +190,7 @@ async fn forward_to(
                 "message": format!("forward target {} did not answer: {}", result.url, o.error.unwrap_or_default())}});
             ResponseSent {
                 status: 502,
-                headers: vec![Header::new("Content-Type", &b"application/json"[..])],
+                headers: Arc::from([Header::new("Content-Type", &b"application/json"[..])]),
                 body: crate::model::Body::new(Bytes::from(v.to_string()), false),
                 delay_ms: 0,
                 dropped: false,
@@ -220,7 +220,7 @@ fn not_forwarded(
     };
     let response = ResponseSent {
         status,
-        headers: vec![Header::new("Content-Type", &b"application/json"[..])],
+        headers: Arc::from([Header::new("Content-Type", &b"application/json"[..])]),
         body: crate::model::Body::new(Bytes::from(v.to_string()), false),
         delay_ms: 0,
         dropped: false,
@@ -240,8 +240,7 @@ mod tests {
             timings: Default::default(),
             method: "POST".into(),
             target: target.into(),
-            path: String::new(),
-            query: Vec::new(),
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "127.0.0.1:1".parse().unwrap(),
             headers: Vec::new(),

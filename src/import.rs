@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::model::{split_target, Body, CapturedRequest, Header, RequestId, ResponseSent, Timings};
+use crate::model::{Body, CapturedRequest, Header, RequestId, ResponseSent, Timings};
 use crate::units::format_size;
 
 /// The most requests one import takes: ten times a bin's default `--max-requests`.
@@ -151,7 +151,7 @@ fn parse_ndjson(bytes: &[u8], limits: &ImportLimits) -> Result<Vec<CapturedReque
             .map_err(|e| refuse(json_error(&format!("line {n}"), e)))?;
         // the decoded path and query are views of the target, as when it was captured (and
         // as the data directory keeps them)
-        (req.path, req.query) = split_target(&req.target);
+        req.split = None;
         de.end().map_err(|e| {
             refuse(format!(
                 "line {n}, column {}: more than one JSON value on the line",
@@ -437,7 +437,6 @@ fn har_entry(e: &Value, limits: &ImportLimits) -> std::result::Result<CapturedRe
     let url = string(e, "request.url")?;
     let headers = har_headers(e, "request.headers")?;
     let target = har_target(url, &headers)?;
-    let (path, query) = split_target(&target);
     let version = match opt_string(e, "request.httpVersion")? {
         None | Some("") => "HTTP/1.1".to_owned(),
         Some(v) => v.to_owned(),
@@ -467,17 +466,16 @@ fn har_entry(e: &Value, limits: &ImportLimits) -> std::result::Result<CapturedRe
         bin: String::new(),
         received_at,
         timings: Timings::default(),
-        method,
+        method: crate::model::method_name(method),
         target,
-        path,
-        query,
+        split: None,
         version: version.into(),
         remote_addr,
         headers,
         body: Body::new(body, false),
         response: ResponseSent {
             status,
-            headers: har_headers(e, "response.headers")?,
+            headers: har_headers(e, "response.headers")?.into(),
             body: Body::new(har_body(e, "response.content")?, false),
             delay_ms,
             dropped: false,
@@ -522,8 +520,7 @@ pub(crate) mod tests {
             },
             method: "POST".into(),
             target: "/orders/paid?x=1&x=2".into(),
-            path: "/orders/paid".into(),
-            query: vec![("x".into(), "1".into()), ("x".into(), "2".into())],
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "127.0.0.1:5000".parse().unwrap(),
             headers: vec![
@@ -535,7 +532,7 @@ pub(crate) mod tests {
             body: Body::new(Bytes::from_static(b"\x00\xff\xfebinary"), true),
             response: ResponseSent {
                 status: 202,
-                headers: vec![Header::new("X-Reply", &b"yes"[..])],
+                headers: Arc::from([Header::new("X-Reply", &b"yes"[..])]),
                 body: Body::new(Bytes::from_static(b"ok"), false),
                 delay_ms: 5,
                 dropped: false,
@@ -628,7 +625,11 @@ pub(crate) mod tests {
                 "headers[4] (X-Split): a header value may not hold CR, LF or NUL",
             ),
             (
-                |r| r.response.headers.push(Header::new("", &b""[..])),
+                |r| {
+                    let mut hs = r.response.headers.to_vec();
+                    hs.push(Header::new("", &b""[..]));
+                    r.response.headers = hs.into();
+                },
                 "response.headers[1]",
             ),
             (|r| *r = r.without_body(), "body: its bytes were left out"),
@@ -715,7 +716,6 @@ pub(crate) mod tests {
         };
         let mut absolute = sample(4);
         absolute.target = "http://elsewhere.example/orders/x?y=1".into();
-        (absolute.path, absolute.query) = split_target(&absolute.target);
         let reqs = vec![sample(1), text, empty, absolute];
         let har = render_har(&reqs);
         assert_eq!(detect(&har), Format::Har);
@@ -724,8 +724,8 @@ pub(crate) mod tests {
         for (got, want) in back.iter().zip(&reqs) {
             assert_eq!(got.method, want.method);
             assert_eq!(got.target, want.target);
-            assert_eq!(got.path, want.path);
-            assert_eq!(got.query, want.query);
+            assert_eq!(got.path(), want.path());
+            assert!(got.query().eq(want.query()));
             assert_eq!(got.version, want.version);
             assert_eq!(got.received_at, want.received_at);
             assert_eq!(got.remote_addr, want.remote_addr);
@@ -855,23 +855,21 @@ pub(crate) mod tests {
                     0u32..1_000_000, prop::option::of("\\PC{0,10}"),
                 )),
             ) -> CapturedRequest {
-                let (path, query) = split_target(&target);
                 CapturedRequest {
                     id,
                     bin: "b".into(),
                     received_at: SystemTime::UNIX_EPOCH + Duration::from_micros(micros),
                     timings: Timings { headers_us: timings.0, body_us: timings.1 },
-                    method,
+                    method: method.into(),
                     target,
-                    path,
-                    query,
+                    split: None,
                     version: version.into(),
                     remote_addr: addr.into(),
                     headers,
                     body,
                     response: ResponseSent {
                         status: response.0,
-                        headers: response.1,
+                        headers: response.1.into(),
                         body: response.2,
                         delay_ms: response.3,
                         dropped: response.4,

@@ -136,7 +136,8 @@ impl Limit {
             headers: vec![
                 Header::new("Content-Type", &b"application/json"[..]),
                 Header::new("Retry-After", secs.to_string().as_bytes()),
-            ],
+            ]
+            .into(),
             body: Body::new(
                 Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
                 false,
@@ -345,8 +346,7 @@ mod tests {
             timings: Default::default(),
             method: "POST".into(),
             target: "/b".into(),
-            path: "/b".into(),
-            query: Vec::new(),
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "127.0.0.1:1".parse().unwrap(),
             headers: Vec::new(),

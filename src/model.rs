@@ -4,6 +4,7 @@
 //! Owns no state and does no I/O; it may be used by every module and uses none of them. The JSON
 //! shapes produced here are the public contract, so they are built in one place.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -183,8 +184,9 @@ pub struct Timings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponseSent {
     pub status: u16,
+    /// Shared: a bin's default answer, or a rule's, has the same headers for every request.
     #[serde(default)]
-    pub headers: Vec<Header>,
+    pub headers: Arc<[Header]>,
     #[serde(default)]
     pub body: Body,
     #[serde(default)]
@@ -223,18 +225,22 @@ pub struct ForwardResult {
 }
 
 /// One captured request exactly as it arrived (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its decoded path and query pairs are not kept: they are what [`split_target`] makes of
+/// `target`, worked out when asked for ([`CapturedRequest::path`], [`CapturedRequest::query`]),
+/// so a kept request holds no copy of them. Only a request read from JSON whose `path` or
+/// `query` say otherwise than its target keeps them, in `split`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CapturedRequest {
     pub id: RequestId,
     pub bin: String,
-    #[serde(with = "rfc3339")]
     pub received_at: SystemTime,
-    #[serde(default)]
     pub timings: Timings,
-    pub method: String,
+    /// Borrowed for the common methods ([`method_name`]): a kept request needs no copy of them.
+    pub method: Cow<'static, str>,
     pub target: String,
-    pub path: String,
-    pub query: Vec<(String, String)>,
+    /// The path and query pairs when they are not the target's (see above); `None` otherwise.
+    pub split: Option<Box<Split>>,
     pub version: std::borrow::Cow<'static, str>,
     pub remote_addr: SocketAddr,
     pub headers: Vec<Header>,
@@ -242,10 +248,109 @@ pub struct CapturedRequest {
     pub response: ResponseSent,
     /// Boxed, like `forward`: most requests have neither, and every kept request pays for the
     /// inline size of these fields.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Box<SignatureCheck>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward: Option<Box<ForwardResult>>,
+}
+
+/// A decoded path and its query pairs, kept only where they differ from what the target gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    pub path: String,
+    pub query: Vec<(String, String)>,
+}
+
+/// The JSON form of a [`CapturedRequest`] as it is read (SPEC §3): every field, `path` and
+/// `query` among them.
+#[derive(Deserialize)]
+struct CapturedRepr {
+    id: RequestId,
+    bin: String,
+    #[serde(with = "rfc3339")]
+    received_at: SystemTime,
+    #[serde(default)]
+    timings: Timings,
+    method: String,
+    target: String,
+    path: String,
+    query: Vec<(String, String)>,
+    version: std::borrow::Cow<'static, str>,
+    remote_addr: SocketAddr,
+    headers: Vec<Header>,
+    body: Body,
+    response: ResponseSent,
+    #[serde(default)]
+    signature: Option<Box<SignatureCheck>>,
+    #[serde(default)]
+    forward: Option<Box<ForwardResult>>,
+}
+
+impl Serialize for CapturedRequest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Time(SystemTime);
+        impl Serialize for Time {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                rfc3339::serialize(&self.0, s)
+            }
+        }
+        struct Query<'a>(&'a CapturedRequest);
+        impl Serialize for Query<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.query())
+            }
+        }
+        let n = 13 + usize::from(self.signature.is_some()) + usize::from(self.forward.is_some());
+        let mut st = s.serialize_struct("CapturedRequest", n)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("bin", &self.bin)?;
+        st.serialize_field("received_at", &Time(self.received_at))?;
+        st.serialize_field("timings", &self.timings)?;
+        st.serialize_field("method", &self.method)?;
+        st.serialize_field("target", &self.target)?;
+        st.serialize_field("path", &*self.path())?;
+        st.serialize_field("query", &Query(self))?;
+        st.serialize_field("version", &self.version)?;
+        st.serialize_field("remote_addr", &self.remote_addr)?;
+        st.serialize_field("headers", &self.headers)?;
+        st.serialize_field("body", &self.body)?;
+        st.serialize_field("response", &self.response)?;
+        if let Some(sig) = &self.signature {
+            st.serialize_field("signature", sig)?;
+        }
+        if let Some(fwd) = &self.forward {
+            st.serialize_field("forward", fwd)?;
+        }
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CapturedRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = CapturedRepr::deserialize(d)?;
+        let (path, query) = split_target(&r.target);
+        let split = (path != r.path || query != r.query).then(|| {
+            Box::new(Split {
+                path: r.path,
+                query: r.query,
+            })
+        });
+        Ok(CapturedRequest {
+            id: r.id,
+            bin: r.bin,
+            received_at: r.received_at,
+            timings: r.timings,
+            method: method_name(r.method),
+            target: r.target,
+            split,
+            version: r.version,
+            remote_addr: r.remote_addr,
+            headers: r.headers,
+            body: r.body,
+            response: r.response,
+            signature: r.signature,
+            forward: r.forward,
+        })
+    }
 }
 
 impl CapturedRequest {
@@ -294,12 +399,36 @@ impl CapturedRequest {
             .map(|t| std::borrow::Cow::Owned(t.into_owned()))
     }
 
+    /// The decoded path: the target's path percent-decoded (see [`split_target`]).
+    pub fn path(&self) -> Cow<'_, str> {
+        match &self.split {
+            Some(s) => Cow::Borrowed(&s.path),
+            None => target_path(&self.target),
+        }
+    }
+
+    /// The query pairs, decoded, in order (see [`split_target`]).
+    pub fn query(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
+        let (kept, raw) = match &self.split {
+            Some(s) => (Some(s.query.iter()), None),
+            None => (None, target_parts(&self.target).1.map(query_pairs)),
+        };
+        kept.into_iter()
+            .flatten()
+            .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
+            .chain(raw.into_iter().flatten())
+    }
+
+    /// The query pairs as owned strings (see [`CapturedRequest::query`]).
+    pub fn query_vec(&self) -> Vec<(String, String)> {
+        self.query()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
     /// The first value of a query parameter.
-    pub fn query_param(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+    pub fn query_param(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.query().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The `Content-Type` header, if any.
@@ -314,11 +443,9 @@ impl CapturedRequest {
             + self.bin.len()
             + self.method.len()
             + self.target.len() * 2
-            + self
-                .query
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 48)
-                .sum::<usize>()
+            + target_parts(&self.target).1.map_or(0, |q| {
+                q.split('&').filter(|p| !p.is_empty()).count() * 48 + q.len()
+            })
             + self
                 .headers
                 .iter()
@@ -352,6 +479,15 @@ impl CapturedRequest {
     }
 }
 
+/// A request method as a request keeps it: the common ones borrowed, any other owned.
+pub fn method_name(m: impl AsRef<str> + Into<String>) -> Cow<'static, str> {
+    const COMMON: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    match COMMON.iter().find(|c| **c == m.as_ref()) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(m.into()),
+    }
+}
+
 /// A request target in origin form: an absolute-form target (`http://host/path?x`) keeps only
 /// its path and query (`/path?x`, or `/` when it has no path); any other target, an
 /// origin-form one with a URL in its query (`/hook?callback=http://x/y`) among them, is
@@ -366,49 +502,63 @@ pub fn origin_form(target: &str) -> &str {
     }
 }
 
-/// Splits a raw request target into its decoded path and ordered, decoded query pairs.
-pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
+/// A target's raw path and query (in origin form, see [`origin_form`]).
+fn target_parts(target: &str) -> (&str, Option<&str>) {
     let rest = origin_form(target);
-    let (path_raw, query_raw) = match rest.split_once('?') {
+    match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
-    };
-    let path = if path_raw.contains('%') {
-        percent_encoding::percent_decode_str(path_raw)
-            .decode_utf8_lossy()
-            .into_owned()
+    }
+}
+
+/// The decoded path of a raw request target (the path [`split_target`] gives).
+pub fn target_path(target: &str) -> Cow<'_, str> {
+    decode_path(target_parts(target).0)
+}
+
+/// A raw path percent-decoded; borrowed when there is nothing to decode (the common case).
+fn decode_path(raw: &str) -> Cow<'_, str> {
+    if raw.contains('%') {
+        percent_encoding::percent_decode_str(raw).decode_utf8_lossy()
     } else {
-        // nothing to decode (the common case): a copy
-        path_raw.to_owned()
-    };
+        Cow::Borrowed(raw)
+    }
+}
+
+/// The decoded pairs of a raw query, in order.
+fn query_pairs(q: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    q.split('&').filter(|s| !s.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (form_decode(k), form_decode(v))
+    })
+}
+
+/// Splits a raw request target into its decoded path and ordered, decoded query pairs.
+pub fn split_target(target: &str) -> (String, Vec<(String, String)>) {
+    let (path_raw, query_raw) = target_parts(target);
+    let path = decode_path(path_raw).into_owned();
     let query = query_raw.map(parse_query).unwrap_or_default();
     (path, query)
 }
 
 /// Parses `a=1&b=two+words` into ordered, decoded pairs.
 pub fn parse_query(q: &str) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = q
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(k), form_decode(v))
-        })
-        .collect();
-    // kept with the request: no room for pairs that will never come
-    pairs.shrink_to_fit();
-    pairs
+    query_pairs(q)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
-fn form_decode(s: &str) -> String {
+fn form_decode(s: &str) -> Cow<'_, str> {
     if !s.bytes().any(|b| b == b'+' || b == b'%') {
-        // nothing to decode (the common case): one allocation, not three
-        return s.to_owned();
+        // nothing to decode (the common case)
+        return Cow::Borrowed(s);
     }
     let s = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&s)
-        .decode_utf8_lossy()
-        .into_owned()
+    Cow::Owned(
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// Is `name` a valid bin name: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
@@ -550,8 +700,7 @@ mod tests {
             timings: Timings::default(),
             method: "POST".into(),
             target: "/b/x".into(),
-            path: "/b/x".into(),
-            query: Vec::new(),
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "127.0.0.1:1".parse().unwrap(),
             headers: Vec::new(),
@@ -578,6 +727,80 @@ mod tests {
             &b"text/plain; charset=utf-8"[..],
         )];
         assert_eq!(r.display_text(), None);
+    }
+
+    fn captured(target: &str) -> CapturedRequest {
+        CapturedRequest {
+            id: 7,
+            bin: "b".into(),
+            received_at: SystemTime::UNIX_EPOCH,
+            timings: Timings::default(),
+            method: method_name("POST"),
+            target: target.into(),
+            split: None,
+            version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".parse().unwrap(),
+            headers: vec![Header::new("Host", &b"x"[..])],
+            body: Body::new(Bytes::from_static(b"{}"), false),
+            response: ResponseSent::default(),
+            signature: None,
+            forward: None,
+        }
+    }
+
+    #[test]
+    fn a_request_shows_the_decoded_path_and_query_of_its_target_in_its_json() {
+        let r = captured("/b/a%20c?z=1&a=x+y&flag");
+        let v = serde_json::to_value(&r).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "bin",
+                "received_at",
+                "timings",
+                "method",
+                "target",
+                "path",
+                "query",
+                "version",
+                "remote_addr",
+                "headers",
+                "body",
+                "response"
+            ]
+        );
+        assert_eq!(v["path"], "/b/a c");
+        assert_eq!(
+            v["query"],
+            serde_json::json!([["z", "1"], ["a", "x y"], ["flag", ""]])
+        );
+        assert_eq!(r.query_param("a").as_deref(), Some("x y"));
+        let back: CapturedRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        assert!(
+            back.split.is_none(),
+            "a consistent path and query are not kept twice"
+        );
+    }
+
+    #[test]
+    fn a_request_read_from_json_keeps_a_path_and_query_that_differ_from_its_target() {
+        let mut v = serde_json::to_value(captured("/b/x?k=v")).unwrap();
+        v["path"] = "/elsewhere".into();
+        v["query"] = serde_json::json!([["other", "1"]]);
+        let r: CapturedRequest = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(r.path(), "/elsewhere");
+        assert_eq!(r.query_vec(), [("other".to_owned(), "1".to_owned())]);
+        assert_eq!(serde_json::to_value(&r).unwrap(), v);
+    }
+
+    #[test]
+    fn common_methods_are_borrowed_and_others_kept_as_sent() {
+        assert!(matches!(method_name("POST"), Cow::Borrowed("POST")));
+        assert!(matches!(method_name("post"), Cow::Owned(m) if m == "post"));
+        assert!(matches!(method_name(String::from("PURGE")), Cow::Owned(m) if m == "PURGE"));
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Outgoing {
             .collect();
         append_via(&mut headers, via);
         Outgoing {
-            method: r.method.clone(),
+            method: r.method.to_string(),
             url,
             headers,
             body: r.body.bytes.clone(),

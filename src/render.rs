@@ -207,7 +207,7 @@ pub fn har(reqs: &[std::sync::Arc<CapturedRequest>]) -> serde_json::Value {
                 "httpVersion": r.version,
                 "cookies": [],
                 "headers": headers(&r.headers),
-                "queryString": r.query.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
+                "queryString": r.query().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
                 "headersSize": -1,
                 "bodySize": r.body.bytes.len(),
             });

@@ -238,7 +238,7 @@ pub fn outgoing(
     }
     append_via(&mut headers, via);
     Outgoing {
-        method: r.method.clone(),
+        method: r.method.to_string(),
         url: edit.url.clone(),
         headers,
         body,
@@ -362,8 +362,7 @@ mod tests {
             timings: Default::default(),
             method: "POST".into(),
             target: "/a".into(),
-            path: "/a".into(),
-            query: vec![],
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "127.0.0.1:9".parse().unwrap(),
             headers: headers

@@ -184,7 +184,8 @@ pub struct Verify {
 #[derive(Debug, Clone)]
 struct Answer {
     status: u16,
-    headers: Vec<Header>,
+    /// Shared by every response this answer renders.
+    headers: Arc<[Header]>,
     body: Option<Template>,
     delay: Duration,
 }
@@ -337,7 +338,7 @@ fn answer(
     };
     Ok(Answer {
         status,
-        headers: hs,
+        headers: hs.into(),
         body,
         delay: delay.map(|d| d.0).unwrap_or_default(),
     })
@@ -735,7 +736,7 @@ impl BinRules {
                 return Decision {
                     response: ResponseSent {
                         status: f.status,
-                        headers,
+                        headers: headers.into(),
                         body: Body::new(body, false),
                         delay_ms: f.delay.as_millis() as u64,
                         dropped: f.drop,
@@ -1036,7 +1037,7 @@ impl Template {
                     ("id", _) => out.push(r.id.to_string().as_bytes()),
                     ("bin", _) => out.push(r.bin.as_bytes()),
                     ("method", _) => out.push(r.method.as_bytes()),
-                    ("path", _) => out.push(r.path.as_bytes()),
+                    ("path", _) => out.push(r.path().as_bytes()),
                     ("body", _) => out.push(&r.body.bytes),
                     ("header", name) => {
                         if let Some(v) = r.header_all(name).next() {
@@ -1085,8 +1086,7 @@ mod tests {
             timings: Default::default(),
             method: "POST".into(),
             target: "/b?k=v".into(),
-            path: "/b".into(),
-            query: vec![("k".into(), "v".into())],
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "127.0.0.1:1".parse().unwrap(),
             headers,

@@ -288,7 +288,7 @@ impl Server {
             },
             sender: sender.clone(),
             config,
-            content_type: Arc::from("Content-Type"),
+            default_headers: DefaultHeaders::new(),
             diagnoses: crate::rules::Diagnoses::default(),
             shutdown: shutdown_rx.clone(),
             shared,
@@ -329,8 +329,8 @@ struct App {
     /// Forwards captures on, with the mirror forwards' turns.
     forwarder: Forwarder,
     shutdown: watch::Receiver<bool>,
-    /// The default answer's one header name, shared by every kept request that carries it.
-    content_type: Arc<str>,
+    /// The default answer's headers (JSON, HTML), shared by every kept request that carries them.
+    default_headers: DefaultHeaders,
     /// Turns for diagnosing large bodies whose signature failed (see `rules::check_signature`).
     diagnoses: crate::rules::Diagnoses,
     /// The shared store, in shared mode (`--redis`): captures are kept there first.
@@ -655,13 +655,13 @@ impl App {
                     _ => rules.first_rule(r),
                 };
                 let d = rules.decide_matched(r, progress, first, || {
-                    default_response(r, html, &self.content_type)
+                    default_response(r, html, &self.default_headers)
                 });
                 delay = d.delay;
                 drop_conn = d.drop;
                 d.response
             } else {
-                default_response(r, html, &self.content_type)
+                default_response(r, html, &self.default_headers)
             };
         };
         let rec = match &self.shared {
@@ -861,8 +861,25 @@ fn prefers_html(r: &CapturedRequest) -> bool {
     }
 }
 
-fn default_response(r: &CapturedRequest, html: bool, content_type: &Arc<str>) -> ResponseSent {
-    let (ctype, body) = if html {
+/// The default answer's headers, made once: every kept request's response shares them.
+struct DefaultHeaders {
+    json: Arc<[Header]>,
+    html: Arc<[Header]>,
+}
+
+impl DefaultHeaders {
+    fn new() -> DefaultHeaders {
+        let name: Arc<str> = Arc::from("Content-Type");
+        let one = |v: &str| Arc::from([Header::new(name.clone(), v.as_bytes())]);
+        DefaultHeaders {
+            json: one("application/json"),
+            html: one("text/html; charset=utf-8"),
+        }
+    }
+}
+
+fn default_response(r: &CapturedRequest, html: bool, headers: &DefaultHeaders) -> ResponseSent {
+    let body = if html {
         let page = format!(
             "<!doctype html><meta charset=utf-8><title>hookpit: captured</title>\
              <link rel=icon href=\"/_/icon.svg\">\
@@ -871,7 +888,7 @@ fn default_response(r: &CapturedRequest, html: bool, content_type: &Arc<str>) ->
             id = r.id,
             bin = r.bin,
         );
-        ("text/html; charset=utf-8", page.into_bytes())
+        page.into_bytes()
     } else {
         // `{"ok":true,"bin":…,"id":…}` written straight into one buffer of its exact length:
         // this runs for every capture without rules, under the store's lock
@@ -908,11 +925,15 @@ fn default_response(r: &CapturedRequest, html: bool, content_type: &Arc<str>) ->
         body.extend_from_slice(b",\"id\":");
         body.extend_from_slice(id);
         body.push(b'}');
-        ("application/json", body)
+        body
     };
     ResponseSent {
         status: 200,
-        headers: vec![Header::new(content_type.clone(), ctype.as_bytes())],
+        headers: if html {
+            headers.html.clone()
+        } else {
+            headers.json.clone()
+        },
         // kept as long as the request: no spare capacity, no separate sharing record
         body: crate::model::Body::new(Bytes::from(body.into_boxed_slice()), false),
         delay_ms: 0,
@@ -955,7 +976,7 @@ fn refusal(
         json!({"ok": false, "bin": r.bin, "id": r.id, "error": {"code": code, "message": message}});
     Some(ResponseSent {
         status,
-        headers: vec![Header::new("Content-Type", &b"application/json"[..])],
+        headers: Arc::from([Header::new("Content-Type", &b"application/json"[..])]),
         body: crate::model::Body::new(
             Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
             false,
@@ -965,11 +986,22 @@ fn refusal(
     })
 }
 
+/// Response bodies up to this size are copied into the answer rather than shared with the
+/// kept request (see [`to_hyper`]).
+const SMALL_BODY: usize = 256;
+
 /// The hyper response for a recorded response.
 pub fn to_hyper(sent: &ResponseSent) -> Resp {
-    let mut r = Response::new(Full::new(sent.body.bytes.clone()));
+    // a small body is copied: a clone of the kept bytes would give them a sharing record that
+    // stays with the request as long as it is kept
+    let body = if sent.body.bytes.len() <= SMALL_BODY {
+        Bytes::copy_from_slice(&sent.body.bytes)
+    } else {
+        sent.body.bytes.clone()
+    };
+    let mut r = Response::new(Full::new(body));
     *r.status_mut() = StatusCode::from_u16(sent.status).unwrap_or(StatusCode::OK);
-    for h in &sent.headers {
+    for h in sent.headers.iter() {
         // the default answer's header, without parsing its name or copying its value
         if h.name.eq_ignore_ascii_case("content-type") {
             const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -1006,8 +1038,7 @@ mod tests {
             timings: Default::default(),
             method: "POST".into(),
             target: "/x".into(),
-            path: "/x".into(),
-            query: Vec::new(),
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "127.0.0.1:1".parse().unwrap(),
             headers: Vec::new(),
@@ -1020,7 +1051,7 @@ mod tests {
 
     #[test]
     fn the_default_answer_is_the_json_of_its_bin_and_id_and_exactly_that_long() {
-        let ct: Arc<str> = Arc::from("Content-Type");
+        let ct = DefaultHeaders::new();
         for (id, bin) in [
             (0, "default"),
             (7, "a.b-c_1"),

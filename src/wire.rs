@@ -48,7 +48,8 @@ const MAX_REPARSES: u8 = 4;
 /// One request head as it arrived, taken apart once by the tap.
 #[derive(Debug, Clone)]
 pub struct RawHead {
-    pub method: String,
+    /// Borrowed for the common methods (see [`crate::model::method_name`]).
+    pub method: std::borrow::Cow<'static, str>,
     /// The request target exactly as sent.
     pub target: String,
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -69,7 +70,7 @@ impl RawHead {
         names: &mut Names,
     ) -> RawHead {
         RawHead {
-            method: req.method.unwrap_or_default().to_owned(),
+            method: crate::model::method_name(req.method.unwrap_or_default()),
             target: req.path.unwrap_or_default().to_owned(),
             version: req.version.unwrap_or(1),
             headers: req

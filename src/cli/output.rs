@@ -137,7 +137,7 @@ pub fn plural(n: u64) -> &'static str {
 pub fn request_line(r: &CapturedRequest) -> String {
     let time = crate::model::format_time(r.received_at);
     let time = clock(&time);
-    let method = match r.method.as_str() {
+    let method = match &*r.method {
         "GET" => r.method.blue(),
         "POST" => r.method.green(),
         "PUT" | "PATCH" => r.method.yellow(),

@@ -14,8 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    split_target, Body, CapturedRequest, ForwardResult, Header, RequestId, ResponseSent,
-    SignatureCheck, Timings,
+    Body, CapturedRequest, ForwardResult, Header, RequestId, ResponseSent, SignatureCheck, Timings,
 };
 
 /// A request's head as stored (`h`), as read back.
@@ -167,7 +166,6 @@ pub fn decode(
 ) -> Option<CapturedRequest> {
     let h: Head<'_> = serde_json::from_slice(head).ok()?;
     let a: Answer = serde_json::from_slice(response).ok()?;
-    let (path, query) = split_target(&h.u);
     Some(CapturedRequest {
         id,
         bin: bin.to_owned(),
@@ -176,10 +174,9 @@ pub fn decode(
             headers_us: h.ht,
             body_us: h.bt,
         },
-        method: h.m.into_owned(),
+        method: crate::model::method_name(h.m),
         target: h.u.clone().into_owned(),
-        path,
-        query,
+        split: None,
         version: match &*h.v {
             "HTTP/1.1" => "HTTP/1.1".into(),
             "HTTP/1.0" => "HTTP/1.0".into(),
@@ -191,7 +188,7 @@ pub fn decode(
         body: Body::new(Bytes::from(body), h.x),
         response: ResponseSent {
             status: a.s,
-            headers: a.h,
+            headers: a.h.into(),
             body: Body::new(Bytes::from(response_body), a.tr),
             delay_ms: a.d,
             dropped: a.x,
@@ -232,10 +229,15 @@ pub fn settle_id(r: &mut ResponseSent, placeholder: RequestId, id: RequestId) {
     if let Some(b) = replace(&r.body.bytes, &from, to.as_bytes()) {
         r.body.bytes = Bytes::from(b);
     }
-    for h in &mut r.headers {
+    // the headers are shared: copied only when one of them changes
+    let mut changed: Option<Vec<Header>> = None;
+    for (i, h) in r.headers.iter().enumerate() {
         if let Some(v) = replace(&h.value, &from, to.as_bytes()) {
-            h.value = v.into_boxed_slice();
+            changed.get_or_insert_with(|| r.headers.to_vec())[i].value = v.into_boxed_slice();
         }
+    }
+    if let Some(headers) = changed {
+        r.headers = headers.into();
     }
 }
 
@@ -246,7 +248,6 @@ mod tests {
 
     fn sample(body: Vec<u8>, headers: Vec<(String, Vec<u8>)>) -> CapturedRequest {
         let target = "/hook/a%20b?x=1&y=%E2%9C%93".to_string();
-        let (path, query) = split_target(&target);
         CapturedRequest {
             id: 0,
             bin: "hook".into(),
@@ -257,8 +258,7 @@ mod tests {
             },
             method: "POST".into(),
             target,
-            path,
-            query,
+            split: None,
             version: "HTTP/1.1".into(),
             remote_addr: "[::1]:4242".parse().unwrap(),
             headers: headers
@@ -268,7 +268,7 @@ mod tests {
             body: Body::new(Bytes::from(body), false),
             response: ResponseSent {
                 status: 201,
-                headers: vec![Header::new("X-Id", &b"17"[..])],
+                headers: std::sync::Arc::from([Header::new("X-Id", &b"17"[..])]),
                 body: Body::new(Bytes::from_static(b"{\"ok\":true}"), false),
                 delay_ms: 5,
                 dropped: false,
@@ -307,7 +307,7 @@ mod tests {
         let mut r = sample(Vec::new(), Vec::new()).response;
         r.body.bytes =
             Bytes::from_static(b"{\"id\":1234567890123456789,\"again\":1234567890123456789}");
-        r.headers = vec![Header::new("Location", &b"/r/1234567890123456789"[..])];
+        r.headers = vec![Header::new("Location", &b"/r/1234567890123456789"[..])].into();
         settle_id(&mut r, 1_234_567_890_123_456_789, 42);
         assert_eq!(&r.body.bytes[..], b"{\"id\":42,\"again\":42}");
         assert_eq!(&*r.headers[0].value, b"/r/42");

@@ -1,4 +1,5 @@
-//! The store's id index: every kept request's id and bin, oldest first.
+//! The store's id index: every kept request's id with what the store files under it (the
+//! request itself), oldest first.
 //!
 //! Ids are handed out in increasing order and appended in that order, so the index is a sorted
 //! deque rather than a tree: an append is a push, a lookup a binary search over contiguous
@@ -6,30 +7,40 @@
 //! from its own bin's ring while older requests of other bins stay) leaves a tombstone; the ends
 //! are trimmed of tombstones on every removal and the whole deque is compacted when tombstones
 //! outnumber live entries, so every operation is amortised O(1) or O(log n) and the deque holds
-//! at most about twice the live entries. Pure data, used only by the store under its lock.
+//! at most about twice the live entries. An entry is an id and one pointer (16 bytes): the store
+//! keeps a shared pointer to the request, whose bin it reads. Pure data, used only by the store
+//! under its lock.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use crate::model::RequestId;
 
-/// Kept requests' ids and bins, in id order.
-#[derive(Debug, Default)]
-pub(super) struct IdIndex {
-    slots: VecDeque<(RequestId, Option<Arc<str>>)>,
+/// Kept requests' ids, each with its value, in id order.
+#[derive(Debug)]
+pub(super) struct IdIndex<T> {
+    slots: VecDeque<(RequestId, Option<T>)>,
     live: usize,
 }
 
-impl IdIndex {
+impl<T> Default for IdIndex<T> {
+    fn default() -> Self {
+        IdIndex {
+            slots: VecDeque::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<T> IdIndex<T> {
     /// How many requests are indexed.
     pub(super) fn len(&self) -> usize {
         self.live
     }
 
     /// Adds a request; `id` is above every id added before (the store assigns ids in order).
-    pub(super) fn insert(&mut self, id: RequestId, bin: Arc<str>) {
+    pub(super) fn insert(&mut self, id: RequestId, value: T) {
         debug_assert!(self.slots.back().is_none_or(|s| s.0 < id));
-        self.slots.push_back((id, Some(bin)));
+        self.slots.push_back((id, Some(value)));
         self.live += 1;
     }
 
@@ -37,35 +48,46 @@ impl IdIndex {
         self.slots.binary_search_by_key(&id, |s| s.0).ok()
     }
 
-    /// The bin of a kept request.
-    pub(super) fn get(&self, id: RequestId) -> Option<&Arc<str>> {
+    /// The value of a kept request.
+    pub(super) fn get(&self, id: RequestId) -> Option<&T> {
         self.slots.get(self.slot(id)?)?.1.as_ref()
     }
 
-    /// Forgets a request; returns its bin when it was indexed.
-    pub(super) fn remove(&mut self, id: RequestId) -> Option<Arc<str>> {
+    /// Replaces a kept request's value; returns the old one (`None`, and nothing kept, when
+    /// the request is not indexed).
+    pub(super) fn replace(&mut self, id: RequestId, value: T) -> Option<T> {
         let i = self.slot(id)?;
-        let bin = self.slots.get_mut(i)?.1.take()?;
+        self.slots
+            .get_mut(i)?
+            .1
+            .as_mut()
+            .map(|v| std::mem::replace(v, value))
+    }
+
+    /// Forgets a request; returns its value when it was indexed.
+    pub(super) fn remove(&mut self, id: RequestId) -> Option<T> {
+        let i = self.slot(id)?;
+        let value = self.slots.get_mut(i)?.1.take()?;
         self.live -= 1;
         self.trim();
-        Some(bin)
+        Some(value)
     }
 
     /// Removes and returns the oldest kept request.
-    pub(super) fn pop_first(&mut self) -> Option<(RequestId, Arc<str>)> {
+    pub(super) fn pop_first(&mut self) -> Option<(RequestId, T)> {
         self.trim();
-        let (id, bin) = self.slots.pop_front()?;
+        let (id, value) = self.slots.pop_front()?;
         self.live -= 1;
         self.trim();
-        bin.map(|b| (id, b))
+        value.map(|v| (id, v))
     }
 
     /// The newest kept request.
-    pub(super) fn last(&self) -> Option<(RequestId, &Arc<str>)> {
+    pub(super) fn last(&self) -> Option<(RequestId, &T)> {
         // the back is never a tombstone (see `trim`)
         self.slots
             .back()
-            .and_then(|(id, b)| b.as_ref().map(|b| (*id, b)))
+            .and_then(|(id, v)| v.as_ref().map(|v| (*id, v)))
     }
 
     /// Kept requests with `after < id < below`, newest first.
@@ -73,13 +95,13 @@ impl IdIndex {
         &self,
         after: RequestId,
         below: RequestId,
-    ) -> impl Iterator<Item = (RequestId, &Arc<str>)> {
+    ) -> impl Iterator<Item = (RequestId, &T)> {
         let from = self.slots.partition_point(|s| s.0 <= after);
         let to = self.slots.partition_point(|s| s.0 < below).max(from);
         self.slots
             .range(from..to)
             .rev()
-            .filter_map(|(id, b)| b.as_ref().map(|b| (*id, b)))
+            .filter_map(|(id, v)| v.as_ref().map(|v| (*id, v)))
     }
 
     /// Drops tombstones at both ends, and compacts when they outnumber the live entries.
@@ -101,6 +123,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     #[derive(Debug, Clone)]
     enum Op {
@@ -158,6 +181,27 @@ mod tests {
             };
             prop_assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn a_replaced_value_is_the_one_found_and_a_missing_request_takes_none() {
+        let mut ix = IdIndex::default();
+        ix.insert(1, "a");
+        ix.insert(2, "b");
+        assert_eq!(ix.replace(2, "c"), Some("b"));
+        assert_eq!(ix.get(2), Some(&"c"));
+        assert_eq!(ix.remove(1), Some("a"));
+        assert_eq!(ix.replace(1, "d"), None);
+        assert_eq!(ix.get(1), None);
+        assert_eq!(ix.len(), 1);
+    }
+
+    #[test]
+    fn an_entry_is_an_id_and_one_pointer() {
+        assert_eq!(
+            std::mem::size_of::<(RequestId, Option<Arc<crate::model::CapturedRequest>>)>(),
+            16
+        );
     }
 
     #[test]

@@ -307,8 +307,9 @@ struct State {
     /// Every bin by when it was last used (a capture or a config change), oldest first.
     lru: BTreeMap<u64, Arc<str>>,
     clock: u64,
-    /// Every kept request's bin, by id: the oldest-first order for the memory budget.
-    index: IdIndex,
+    /// Every kept request by id (its bin is the request's): the oldest-first order for the
+    /// memory budget. The same pointers as the bins' rings hold.
+    index: IdIndex<Arc<CapturedRequest>>,
     memory: usize,
     evicted_total: u64,
     evicted_bins: u64,
@@ -369,8 +370,8 @@ impl State {
     /// Evicts the oldest kept request of all; false when there is none. Always removes an
     /// index entry, so a loop over it ends.
     fn evict_oldest(&mut self) -> Option<Arc<CapturedRequest>> {
-        let (id, name) = self.index.pop_first()?;
-        let b = self.bins.get_mut(&name)?;
+        let (id, kept) = self.index.pop_first()?;
+        let b = self.bins.get_mut(&*kept.bin)?;
         let r = b.requests.remove(b.position(id)?)?;
         b.evicted += 1;
         b.evicted_up_to = b.evicted_up_to.max(id);
@@ -893,7 +894,7 @@ impl Store {
             None => return arc,
         };
         st.memory += arc.weight();
-        st.index.insert(id, name.clone());
+        st.index.insert(id, arc.clone());
         if let Some(w) = st.waiters.get_mut(name) {
             // the bin's matcher matches the request after the lock is released
             let dropped = w.hand_over(arc.clone());
@@ -972,7 +973,7 @@ impl Store {
             st.next_id = st.next_id.max(id + 1);
             let arc = Arc::new(req);
             st.memory += arc.weight();
-            st.index.insert(id, name.clone());
+            st.index.insert(id, arc.clone());
             if let Some(b) = st.bins.get_mut(&name) {
                 b.last_id = b.last_id.max(id);
                 b.requests.push_back(arc);
@@ -1054,7 +1055,7 @@ impl Store {
     /// A request by id.
     pub fn get(&self, id: RequestId) -> Option<Arc<CapturedRequest>> {
         let st = self.lock();
-        let bin = st.bins.get(st.index.get(id)?)?;
+        let bin = st.bins.get(&*st.index.get(id)?.bin)?;
         bin.position(id).and_then(|i| bin.requests.get(i)).cloned()
     }
 
@@ -1064,9 +1065,9 @@ impl Store {
         match bin {
             Some(b) => st.bins.get(b)?.requests.back().cloned(),
             None => {
-                let (id, b) = st.index.last()?;
+                let (id, r) = st.index.last()?;
                 st.bins
-                    .get(b)?
+                    .get(&*r.bin)?
                     .requests
                     .back()
                     .filter(|r| r.id == id)
@@ -1104,8 +1105,8 @@ impl Store {
             None => st
                 .index
                 .range_rev(after, below)
-                .filter_map(|(id, b)| {
-                    let bin = st.bins.get(b)?;
+                .filter_map(|(id, r)| {
+                    let bin = st.bins.get(&*r.bin)?;
                     bin.requests.get(bin.position(id)?).cloned()
                 })
                 .take(CHUNK)
@@ -1165,8 +1166,12 @@ impl Store {
     /// Deletes one request; false when it is not kept.
     pub fn delete(&self, id: RequestId) -> bool {
         let mut st = self.lock();
-        let Some(name) = st.index.remove(id) else {
+        let Some(kept) = st.index.remove(id) else {
             return false;
+        };
+        let name: Arc<str> = match st.bins.get_key_value(&*kept.bin) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(&*kept.bin),
         };
         let mut gone = None;
         if let Some(bin) = st.bins.get_mut(&name) {
@@ -1184,7 +1189,7 @@ impl Store {
         });
         self.publish(Change::Deleted { bin: name, id });
         drop(st);
-        drop(gone);
+        drop((gone, kept));
         true
     }
 
@@ -1377,11 +1382,12 @@ impl Store {
 
     /// Replaces a kept request with `change` applied (e.g. a forward's result) and tells viewers.
     pub fn update(&self, id: RequestId, change: impl FnOnce(&mut CapturedRequest)) -> bool {
-        let mut st = self.lock();
-        let Some(name) = st.index.get(id).cloned() else {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let Some(kept) = st.index.get(id) else {
             return false;
         };
-        let Some(bin) = st.bins.get_mut(&name) else {
+        let Some(bin) = st.bins.get_mut(&*kept.bin) else {
             return false;
         };
         let Some(slot) = bin.position(id).and_then(|i| bin.requests.get_mut(i)) else {
@@ -1393,11 +1399,12 @@ impl Store {
         let after = r.weight();
         let arc = Arc::new(r);
         let old = std::mem::replace(slot, arc.clone());
+        let old_indexed = st.index.replace(id, arc.clone());
         st.memory = st.memory.saturating_sub(before) + after;
         self.journal(|| Op::Updated(arc.clone()));
         self.publish(Change::Updated(arc));
-        drop(st);
-        drop(old);
+        drop(guard);
+        drop((old, old_indexed));
         true
     }
 

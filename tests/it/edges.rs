@@ -155,7 +155,7 @@ async fn a_complete_request_from_a_half_closing_client_is_recorded_and_answered(
     let kept: Vec<String> = ["slow", "fast"]
         .iter()
         .flat_map(|b| s.requests(b))
-        .map(|r| r.path.clone())
+        .map(|r| r.path().into_owned())
         .collect();
     let lost: Vec<&str> = answers
         .iter()

@@ -198,7 +198,7 @@ async fn a_har_export_imports_what_har_carries() {
         assert_eq!(c.bin, "har");
         assert_eq!(c.method, o.method);
         assert_eq!(c.target, o.target);
-        assert_eq!((&c.path, &c.query), (&o.path, &o.query));
+        assert_eq!((c.path(), c.query_vec()), (o.path(), o.query_vec()));
         assert_eq!(c.version, o.version);
         assert_eq!(c.received_at, to_micros(o.received_at));
         assert_eq!(c.remote_addr, o.remote_addr);

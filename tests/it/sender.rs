@@ -271,7 +271,7 @@ async fn a_dispatched_event_reaches_a_second_hookpit_signed_with_the_webhook_sec
         .wait_for("method:POST", Duration::from_secs(5))
         .await
         .expect("the delivery arrives");
-    assert_eq!(got.path, "/app/hooks");
+    assert_eq!(got.path(), "/app/hooks");
     assert_eq!(got.header("content-type").unwrap(), "application/json");
     assert_eq!(
         got.header("user-agent").unwrap(),
