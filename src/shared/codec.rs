@@ -198,41 +198,60 @@ pub fn decode(
     })
 }
 
-/// Replaces every match of `from` in `bytes` with `to` (the id placeholder a response was
-/// rendered with before its id was known); `None` when there is none.
-pub fn replace(bytes: &[u8], from: &memchr::memmem::Finder<'_>, to: &[u8]) -> Option<Vec<u8>> {
-    let mut hits = from.find_iter(bytes).peekable();
-    hits.peek()?;
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    for i in hits {
-        out.extend_from_slice(&bytes[at..i]);
-        out.extend_from_slice(to);
-        at = i + from.needle().len();
+/// Where `needle` (not empty) first occurs in `hay` at or after `from`. A placeholder is
+/// looked for in a response's few bytes: a scan for its first byte beats building a
+/// substring finder each time.
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut at = from;
+    while let Some(i) = memchr::memchr(first, hay.get(at..)?) {
+        let start = at + i;
+        if hay[start..].starts_with(needle) {
+            return Some(start);
+        }
+        at = start + 1;
     }
-    out.extend_from_slice(&bytes[at..]);
+    None
+}
+
+/// Replaces every `from` in `bytes` with `to` (the id placeholder a response was rendered with
+/// before its id was known); `None` when there is none.
+pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let mut at = find(bytes, from, 0)?;
+    let mut out = Vec::with_capacity(bytes.len() + to.len());
+    let mut done = 0;
+    loop {
+        out.extend_from_slice(&bytes[done..at]);
+        out.extend_from_slice(to);
+        done = at + from.len();
+        match find(bytes, from, done) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    out.extend_from_slice(&bytes[done..]);
     Some(out)
 }
 
 /// Whether a response rendered with `placeholder` shows it (body or header values).
 pub fn shows(response: &Encoded, placeholder: RequestId) -> bool {
     let rendered = placeholder.to_string();
-    let finder = memchr::memmem::Finder::new(rendered.as_bytes());
-    finder.find(&response.response).is_some() || finder.find(&response.response_body).is_some()
+    find(&response.response, rendered.as_bytes(), 0).is_some()
+        || find(&response.response_body, rendered.as_bytes(), 0).is_some()
 }
 
 /// Puts the real id in a response rendered with `placeholder` in its place (bodies and
 /// header values).
 pub fn settle_id(r: &mut ResponseSent, placeholder: RequestId, id: RequestId) {
     let (from, to) = (placeholder.to_string(), id.to_string());
-    let from = memchr::memmem::Finder::new(from.as_bytes());
-    if let Some(b) = replace(&r.body.bytes, &from, to.as_bytes()) {
+    let from = from.as_bytes();
+    if let Some(b) = replace(&r.body.bytes, from, to.as_bytes()) {
         r.body.bytes = Bytes::from(b);
     }
     // the headers are shared: copied only when one of them changes
     let mut changed: Option<Vec<Header>> = None;
     for (i, h) in r.headers.iter().enumerate() {
-        if let Some(v) = replace(&h.value, &from, to.as_bytes()) {
+        if let Some(v) = replace(&h.value, from, to.as_bytes()) {
             changed.get_or_insert_with(|| r.headers.to_vec())[i].value = v.into_boxed_slice();
         }
     }
@@ -311,6 +330,23 @@ mod tests {
         settle_id(&mut r, 1_234_567_890_123_456_789, 42);
         assert_eq!(&r.body.bytes[..], b"{\"id\":42,\"again\":42}");
         assert_eq!(&*r.headers[0].value, b"/r/42");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn replacing_a_placeholder_matches_replacing_the_text(
+            parts in proptest::collection::vec("[0-9a-z\"{}:,]{0,12}", 0..6),
+            id in 0u64..1_000_000,
+        ) {
+            let ph = "1234567890123456789";
+            let text = parts.join(ph);
+            let want = text.replace(ph, &id.to_string());
+            let got = replace(text.as_bytes(), ph.as_bytes(), id.to_string().as_bytes());
+            match got {
+                Some(b) => proptest::prop_assert_eq!(String::from_utf8(b).unwrap(), want),
+                None => proptest::prop_assert!(!text.contains(ph)),
+            }
+        }
     }
 
     #[test]
