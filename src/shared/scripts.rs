@@ -63,13 +63,14 @@ pub fn capture() -> String {
     format!(
         "{EVICT}{}",
         r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('STALE run') end
+local state = redis.call('MGET', KEYS[1], KEYS[7])
+if state[1] ~= ARGV[1] then return redis.error_reply('STALE run') end
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[7]) then
   return redis.error_reply('LATE the requests waited for Redis past their deadline')
 end
 local n = tonumber(ARGV[6])
-local prev = redis.call('GET', KEYS[7]) or '0-0'
+local prev = state[2] or '0-0'
 local clean = 1
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
@@ -86,16 +87,15 @@ local function flush(upto)
   if #items == 0 then return end
   named = table.concat(items, '\n')
   redis.call('XADD', KEYS[4], 'MINID', '~', math.max(upto - window, 0),
-    string.format('%d-0', upto), 'k', 'R', 'o', ARGV[5], 'n', #items, 'i', named)
+    upto, 'k', 'R', 'o', ARGV[5], 'n', #items, 'i', named)
   items = {}
 end
 for i = 0, n - 1 do
   local a = 7 + i * 9
   local bin = ARGV[a + 1]
   local cap = tonumber(ARGV[a + 2])
+  -- the entry's id given as a number: Redis writes an integer as one (`<id>-0`)
   local id = first + i
-  -- integers formatted as integers (a number's default form goes through floating point)
-  local sid = string.format('%d-0', id)
   local b = bins[bin]
   if b == nil then
     local stream = 'hookpit:req:' .. bin
@@ -126,10 +126,10 @@ for i = 0, n - 1 do
   end
   -- a response rendered with a placeholder keeps it: readers put the id in its place
   if ARGV[a + 4] ~= '' then
-    redis.call('XADD', b.stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
+    redis.call('XADD', b.stream, id, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
       'rb', ARGV[a + 9], 'ph', ARGV[a + 4])
   else
-    redis.call('XADD', b.stream, sid, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
+    redis.call('XADD', b.stream, id, 'h', ARGV[a + 6], 'b', ARGV[a + 7], 'rs', ARGV[a + 8],
       'rb', ARGV[a + 9])
   end
   b.len = b.len + 1
