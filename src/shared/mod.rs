@@ -48,7 +48,8 @@ use crate::model::{CapturedRequest, RequestId};
 use crate::rules::{BinRules, Progress};
 use crate::store::{BinFacts, Store};
 
-/// Feed entries Redis keeps (about): an instance further behind than this reloads.
+/// The feed Redis keeps: the entries of about this many last request ids (and about as many
+/// entries besides); an instance further behind than this reloads.
 pub const FEED_WINDOW: usize = 10_000;
 /// How long a capture's answer waits for this instance's cache to have it.
 const APPLY_WAIT: Duration = Duration::from_secs(2);
