@@ -339,7 +339,16 @@ impl Shared {
             secs * 1000 + micros / 1000 - (before + after) / 2,
             Ordering::Relaxed,
         );
-        let run = shared.join_run(0).await.map_err(|e| fail(e.to_string()))?;
+        let run = shared.join_run(0).await.map_err(|e| match e.code() {
+            Some("FORMAT") => fail(format!(
+                "it holds data of hookpit's shared format {}, this hookpit writes format {}: \
+                 run one hookpit version on every instance, or give this one another Redis \
+                 database (`redis://HOST:PORT/DB`)",
+                e.detail().unwrap_or("?"),
+                scripts::FORMAT
+            )),
+            _ => fail(e.to_string()),
+        })?;
         *shared.run.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(run.as_str());
         Ok(shared)
     }
@@ -351,8 +360,10 @@ impl Shared {
         self.run_script
             .key("hookpit:run")
             .key("hookpit:id")
+            .key("hookpit:format")
             .arg(new_run_id())
             .arg(known)
+            .arg(scripts::FORMAT)
             .invoke_async(&mut c)
             .await
     }

@@ -7,12 +7,18 @@
 //! window), `bins` (a sorted set: bin → its last request id, the least recently used first),
 //! `cfg` (a hash: bin → config JSON), `bin:{name}` (a hash: `pos`, `draws`, `evicted`,
 //! `created`), `req:{name}` (the bin's requests, a stream with one entry per request whose id is
-//! `<request id>-0`) and `upd:{name}` (a hash: request id → its head after an update).
+//! `<request id>-0`), `upd:{name}` (a hash: request id → its head after an update) and
+//! `format` (the format of all of these, see [`FORMAT`]).
 //!
 //! A feed entry naming requests has the id `<its last request id>-0`; any other entry `<last
 //! request id>-<n>` with `n` from `ev`, so entry ids rise with request ids. Every script first
 //! checks the run id it was given: an instance that has not seen Redis restart empty gets
 //! `STALE` and resyncs before it writes again. Used by `shared` only.
+
+/// The format of what shared mode keeps in Redis. 2: the feed names a batch's requests in one
+/// entry, and a response keeps the placeholder it was rendered with (`ph`). An instance meeting
+/// another format in Redis refuses to start (every instance on one Redis runs one version).
+pub const FORMAT: &str = "2";
 
 /// Takes a sequence step or a fault draw for a bin, before its response is decided.
 /// KEYS: run, bin hash. ARGV: run id, sequence length, 1 when the bin has a fault rate, the
@@ -300,8 +306,16 @@ return feed('k', 'u', 'bin', bin, 'id', ARGV[4], 'h', ARGV[5])
 /// Names this data set's run, once: the first instance to find none (a new or emptied Redis)
 /// makes it. Every instance that joins moves the id sequence past the ids it knows were given
 /// out (the first to reach an emptied Redis may be one that knew none of them).
-/// KEYS: run, id. ARGV: a new run id, the highest id this instance knows. Returns the run id.
+/// The data set's format (`format`) is written with its first run; an instance that writes
+/// another format is refused (`FORMAT`, naming the one found) instead of misreading it.
+/// KEYS: run, id, format. ARGV: a new run id, the highest id this instance knows, the format
+/// this instance writes. Returns the run id.
 pub const RUN: &str = r#"
+local format = redis.call('GET', KEYS[3])
+if format and format ~= ARGV[3] then
+  return redis.error_reply('FORMAT ' .. format)
+end
+if not format then redis.call('SET', KEYS[3], ARGV[3]) end
 local known = tonumber(ARGV[2])
 if tonumber(redis.call('GET', KEYS[2]) or '0') < known then
   redis.call('SET', KEYS[2], known)
