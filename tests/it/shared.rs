@@ -509,13 +509,12 @@ async fn deletes_and_clears_on_one_instance_reach_the_others() {
     assert_eq!(ids(&c, "del").await, [5]);
 }
 
-#[test]
-fn a_redis_holding_another_shared_format_is_refused_at_start_and_left_as_it_was() {
-    let Some(redis) = Redis::start() else { return };
-    assert_eq!(redis.command(&["SET", "hookpit:format", "999"]), "+OK\r\n");
+/// Runs `hookpit serve --redis URL`, which must refuse to start: exit 2 and one `error:` line
+/// on stderr, returned (with the whole stderr).
+fn refused_at_start(url: &str) -> (String, String) {
     let (code, out, err) = run_within(
         Command::new(crate::support::bin_path())
-            .args(["serve", "--listen", "127.0.0.1:0", "--redis", &redis.url()])
+            .args(["serve", "--listen", "127.0.0.1:0", "--redis", url])
             .env_remove("HOOKPIT_CONFIG")
             .env("NO_COLOR", "1"),
     );
@@ -523,8 +522,16 @@ fn a_redis_holding_another_shared_format_is_refused_at_start_and_left_as_it_was(
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one error line: {err}");
     assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(lines[0].contains("format 999"), "{err}");
-    assert!(lines[0].contains("one hookpit version"), "{err}");
+    (lines[0].to_owned(), err.clone())
+}
+
+#[test]
+fn a_redis_holding_another_shared_format_is_refused_at_start_and_left_as_it_was() {
+    let Some(redis) = Redis::start() else { return };
+    assert_eq!(redis.command(&["SET", "hookpit:format", "999"]), "+OK\r\n");
+    let (line, _) = refused_at_start(&redis.url());
+    assert!(line.contains("format 999"), "{line}");
+    assert!(line.contains("one hookpit version"), "{line}");
     // nothing written: no run was made
     assert_eq!(redis.command(&["EXISTS", "hookpit:run"]), ":0\r\n");
     assert_eq!(redis.command(&["GET", "hookpit:format"]), "$3\r\n999\r\n");
@@ -534,18 +541,9 @@ fn a_redis_holding_another_shared_format_is_refused_at_start_and_left_as_it_was(
 fn an_unreachable_redis_at_start_exits_2_naming_the_url_without_its_password() {
     let port = free_port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
-    let (code, out, err) = run_within(
-        Command::new(crate::support::bin_path())
-            .args(["serve", "--listen", "127.0.0.1:0", "--redis", &url])
-            .env_remove("HOOKPIT_CONFIG")
-            .env("NO_COLOR", "1"),
-    );
-    assert_eq!(code, 2, "{out}{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one error line: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
+    let (line, err) = refused_at_start(&url);
     assert!(
-        lines[0].contains(&format!("redis://***@127.0.0.1:{port}/0")),
+        line.contains(&format!("redis://***@127.0.0.1:{port}/0")),
         "{err}"
     );
     assert!(
