@@ -656,19 +656,44 @@ async fn delivery(base: &str, id: u64) -> serde_json::Value {
     get(&format!("{base}/_/api/deliveries/{id}")).await.json()
 }
 
+/// Makes a webhook through the API at `base` (which answers 201).
+async fn make_webhook(base: &str, webhook: serde_json::Value) {
+    let made = crate::support::http(
+        "POST",
+        &format!("{base}/_/api/webhooks"),
+        &[("Content-Type", "application/json")],
+        webhook.to_string(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+}
+
+/// Dispatches `payment_received` with `payload` to the webhook `name` through the API at
+/// `base` (which answers 202); returns the delivery's id.
+async fn send_event(base: &str, name: &str, payload: &str) -> u64 {
+    let sent = crate::support::http(
+        "POST",
+        &format!("{base}/_/api/events/payment_received?webhook={name}"),
+        &[("Content-Type", "application/json")],
+        payload.to_owned(),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    sent.json()["deliveries"][0]
+        .as_u64()
+        .expect("a delivery id")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_and_the_delivery_log_are_shared_and_each_delivery_is_attempted_once() {
     let Some(redis) = Redis::start() else { return };
     let (a, b) = (instance(&redis).await, instance(&redis).await);
     // made on one instance, listed on the other
-    let made = crate::support::http(
-        "POST",
-        &format!("{}/_/api/webhooks", b.base_url()),
-        &[("Content-Type", "application/json")],
-        json!({"name": "orders", "url": a.catch_url("inbox"), "events": ["*"]}).to_string(),
+    make_webhook(
+        &b.base_url(),
+        json!({"name": "orders", "url": a.catch_url("inbox"), "events": ["*"]}),
     )
     .await;
-    assert_eq!(made.status, 201, "{}", made.text());
     let listed = get(&format!("{}/_/api/webhooks", a.base_url()))
         .await
         .json();
@@ -683,17 +708,7 @@ async fn webhooks_and_the_delivery_log_are_shared_and_each_delivery_is_attempted
     // events dispatched from both instances: each delivery reaches the receiver once
     for i in 0..10 {
         let s = if i % 2 == 0 { &a } else { &b };
-        let sent = crate::support::http(
-            "POST",
-            &format!(
-                "{}/_/api/events/payment_received?webhook=orders",
-                s.base_url()
-            ),
-            &[("Content-Type", "application/json")],
-            json!({"n": i}).to_string(),
-        )
-        .await;
-        assert_eq!(sent.status, 202, "{}", sent.text());
+        send_event(&s.base_url(), "orders", &json!({"n": i}).to_string()).await;
     }
     let all = until(
         || async {
@@ -782,27 +797,13 @@ async fn a_retry_scheduled_by_an_instance_that_dies_is_made_by_another() {
     )
     .await;
     assert_eq!(put.status, 200, "{}", put.text());
-    let made = crate::support::http(
-        "POST",
-        &format!("{other}/_/api/webhooks"),
-        &[("Content-Type", "application/json")],
+    make_webhook(
+        &other,
         json!({"name": "r", "url": format!("{other}/flaky"), "events": ["*"],
-                "retry": {"schedule": ["3s"]}})
-        .to_string(),
+                "retry": {"schedule": ["3s"]}}),
     )
     .await;
-    assert_eq!(made.status, 201, "{}", made.text());
-    let sent = crate::support::http(
-        "POST",
-        &format!("{holder}/_/api/events/payment_received?webhook=r"),
-        &[("Content-Type", "application/json")],
-        "{}",
-    )
-    .await;
-    assert_eq!(sent.status, 202, "{}", sent.text());
-    let id = sent.json()["deliveries"][0]
-        .as_u64()
-        .expect("a delivery id");
+    let id = send_event(&holder, "r", "{}").await;
     let d = until(
         || async { delivery(&other, id).await },
         |d| d["attempts"].as_array().is_some_and(|a| a.len() == 1),
@@ -839,27 +840,13 @@ async fn an_instance_killed_mid_delivery_loses_no_delivery() {
     )
     .await;
     assert_eq!(put.status, 200, "{}", put.text());
-    let made = crate::support::http(
-        "POST",
-        &format!("{holder}/_/api/webhooks"),
-        &[("Content-Type", "application/json")],
+    make_webhook(
+        &holder,
         json!({"name": "s", "url": format!("{other}/slow"), "events": ["*"],
-                "retry": {"schedule": ["1s"]}})
-        .to_string(),
+                "retry": {"schedule": ["1s"]}}),
     )
     .await;
-    assert_eq!(made.status, 201, "{}", made.text());
-    let sent = crate::support::http(
-        "POST",
-        &format!("{other}/_/api/events/payment_received?webhook=s"),
-        &[("Content-Type", "application/json")],
-        "{}",
-    )
-    .await;
-    assert_eq!(sent.status, 202, "{}", sent.text());
-    let id = sent.json()["deliveries"][0]
-        .as_u64()
-        .expect("a delivery id");
+    let id = send_event(&other, "s", "{}").await;
     // the attempt reached the receiver, which holds its answer
     until(|| ids_at(&other, "slow"), |v| v.len() == 1).await;
     let _ = first.child.kill();
@@ -1639,27 +1626,13 @@ async fn a_delivery_under_way_while_redis_is_frozen_past_the_lease_is_attempted_
     assert_eq!(configure(&receiver, "slow", slow).await.status, 200);
     let a = instance(&redis).await; // started first: it takes the sender's seat
     let b = instance(&redis).await;
-    let made = crate::support::http(
-        "POST",
-        &format!("{}/_/api/webhooks", a.base_url()),
-        &[("Content-Type", "application/json")],
+    make_webhook(
+        &a.base_url(),
         json!({"name": "r", "url": receiver.catch_url("slow"), "events": ["*"],
-                "retry": {"schedule": ["1s"]}})
-        .to_string(),
+                "retry": {"schedule": ["1s"]}}),
     )
     .await;
-    assert_eq!(made.status, 201, "{}", made.text());
-    let sent = crate::support::http(
-        "POST",
-        &format!("{}/_/api/events/payment_received?webhook=r", a.base_url()),
-        &[("Content-Type", "application/json")],
-        "{}",
-    )
-    .await;
-    assert_eq!(sent.status, 202, "{}", sent.text());
-    let id = sent.json()["deliveries"][0]
-        .as_u64()
-        .expect("a delivery id");
+    let id = send_event(&a.base_url(), "r", "{}").await;
     // the attempt is under way (the receiver has it, its answer comes later)
     assert_eq!(
         until(|| ids(&receiver, "slow"), |v| v.len() == 1)
@@ -1936,24 +1909,12 @@ async fn sender_requests_waiting_on_another_instance_are_bounded() {
     let slow = json!({"response": {"status": 200, "delay": "8s"}});
     assert_eq!(configure(&receiver, "slow", slow).await.status, 200);
     let (a, b) = (instance(&redis).await, instance(&redis).await); // a holds the sender
-    let made = crate::support::http(
-        "POST",
-        &format!("{}/_/api/webhooks", a.base_url()),
-        &[("Content-Type", "application/json")],
-        json!({"name": "w", "url": receiver.catch_url("slow"), "events": ["*"]}).to_string(),
+    make_webhook(
+        &a.base_url(),
+        json!({"name": "w", "url": receiver.catch_url("slow"), "events": ["*"]}),
     )
     .await;
-    assert_eq!(made.status, 201, "{}", made.text());
-    let sent = crate::support::http(
-        "POST",
-        &format!("{}/_/api/events/payment_received?webhook=w", a.base_url()),
-        &[("Content-Type", "application/json")],
-        "{}",
-    )
-    .await;
-    let id = sent.json()["deliveries"][0]
-        .as_u64()
-        .expect("a delivery id");
+    let id = send_event(&a.base_url(), "w", "{}").await;
     // 64 waits for the pending delivery, handed from b to a, hold their turns
     let url = format!("{}/_/api/deliveries/{id}/wait?timeout=6s", b.base_url());
     let waits: Vec<_> = (0..64)
