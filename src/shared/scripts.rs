@@ -160,7 +160,7 @@ flush(last)
 for i, bin in ipairs(order) do
   local b = tables[i]
   if not b.dead and b.gone > 0 then
-    local stream = 'hookpit:req:' .. bin
+    local stream = b.stream
     local upd = 'hookpit:upd:' .. bin
     if redis.call('EXISTS', upd) == 1 then
       for _, e in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', b.gone)) do
