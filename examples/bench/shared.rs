@@ -6,7 +6,7 @@
 //!
 //! 1. Capture through Redis: `wrk` with the `capture` load (POST of 1 KiB JSON, the same
 //!    connections and duration, "shared" and "pinned" variants) against a bare hyper server
-//!    measured in the same round, against one instance (target ≥ 0.35× bare) and against two
+//!    measured just before and just after each setup (the ratio is to their mean), against one instance (target ≥ 0.35× bare) and against two
 //!    instances at once, one wrk per instance with the connections split (the sum of both, info);
 //!    the CPU the servers and redis-server used during each run (`/proc/PID/stat`) is printed,
 //!    in % of one CPU and in µs per answered request, to show where a capture's cost goes.
@@ -413,12 +413,18 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
     let mut server_us = vec![vec![Vec::new(); SETUPS.len()]; variants.len()];
     for round in 1..=o.rounds {
         for (v, (variant, pins)) in variants.iter().enumerate() {
-            let mut round_rps = vec![0.0; SETUPS.len()];
-            // rotate the order so no setup always runs first
-            for k in 0..SETUPS.len() {
-                let s = (k + round + v) % SETUPS.len();
+            // each setup runs between two runs of the bare server and is compared with their
+            // mean: the host's speed drifts within a round (see `wrk.rs`); the order of the
+            // others alternates between rounds
+            let mut others: Vec<usize> = (1..SETUPS.len()).collect();
+            if (round + v) % 2 == 0 {
+                others.reverse();
+            }
+            let mut bare_rps = Vec::new();
+            let mut measured = Vec::new();
+            let mut run_one = |s: usize| -> Result<SetupRun, BoxError> {
                 let run = capture_setup(s, redis, secs, script.path(), *pins)?;
-                let r = run.wrk;
+                let r = &run.wrk;
                 println!(
                     "{:<6} {:<8} {:<12} {:>10.0} {:>9.3} {:>7} {:>8} {:>11.0} {:>10.0} {:>13.1} {:>12.1}",
                     round,
@@ -438,19 +444,26 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
                     redis_us[v].push(run.redis_us);
                 }
                 server_us[v][s].push(run.server_us);
-                round_rps[s] = r.rps;
-                rps[v][s].push(r.rps);
                 p99[v][s].push(r.p99_ms);
+                Ok(run)
+            };
+            bare_rps.push(run_one(0)?.wrk.rps);
+            for &s in &others {
+                let r = run_one(s)?.wrk.rps;
+                bare_rps.push(run_one(0)?.wrk.rps);
+                let baseline = (bare_rps[bare_rps.len() - 2] + bare_rps[bare_rps.len() - 1]) / 2.0;
+                measured.push((s, r, baseline));
             }
-            for s in 0..SETUPS.len() {
-                let ratio = round_rps[s] / round_rps[0].max(1e-9);
+            rps[v][0].push(median(&bare_rps));
+            ratios[v][0].push(1.0);
+            for (s, r, baseline) in measured {
+                let ratio = r / baseline.max(1e-9);
+                rps[v][s].push(r);
                 ratios[v][s].push(ratio);
-                if s > 0 {
-                    println!(
-                        "{:<6} {:<8} {:<12} {:>10} {:>9} {:>7} {:>8.3}",
-                        round, variant, SETUPS[s], "", "", "", ratio
-                    );
-                }
+                println!(
+                    "{:<6} {:<8} {:<12} {:>10} {:>9} {:>7} {:>8.3}",
+                    round, variant, SETUPS[s], "", "", "", ratio
+                );
             }
         }
     }

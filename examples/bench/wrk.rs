@@ -8,8 +8,11 @@
 //! 1 GiB), and a peer: httpmock 0.9's standalone server with one mock answering every POST
 //! (hookpit's target is ≥ 1.2× its throughput, same round and variant), and hookpit with a
 //! durable store (`--data-dir` in a temp dir of the child's; target ≥ 0.60× bare). Each round measures every server twice: "shared" (server and wrk float over all
-//! CPUs) and "pinned" (server on CPU 0, wrk on CPU 1, with `taskset`). Ratios are against the
-//! bare server of the same round and variant; verdicts use the median over rounds. Resident
+//! CPUs) and "pinned" (server on CPU 0, wrk on CPU 1, with `taskset`). Within a round and
+//! variant every server runs between two runs of the bare server, and its ratio is against
+//! their mean: a shared host's speed drifts by tens of percent within a minute, so the baseline
+//! is measured next to each figure, not once per round. httpmock is compared the same way (the
+//! ratio of the two ratios). Verdicts use the median over rounds. Resident
 //! bytes per stored request are read from the child's `/proc/PID/status` before and after.
 //! `wrk` is installed from Debian's packages when missing (`apt-get install wrk`), httpmock is
 //! built once with `cargo install` into the target directory's `bench-tools/` (its row is left
@@ -522,17 +525,23 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     );
     for round in 1..=o.rounds {
         for (v, (variant, pins)) in variants.iter().enumerate() {
-            let mut round_rps = vec![0.0; SERVERS.len()];
-            // rotate the order so no server always runs first (or right after another)
-            for k in 0..SERVERS.len() {
-                let s = (k + round + v) % SERVERS.len();
+            // every server runs between two runs of the bare server, and its ratio is against
+            // their mean: on a shared host the machine's speed drifts within a round, so the
+            // baseline is taken next to each measurement, not once per round. The order of the
+            // others rotates so none always runs first or right after another.
+            let others: Vec<usize> = (0..SERVERS.len() - 1)
+                .map(|k| 1 + (k + round + v) % (SERVERS.len() - 1))
+                .collect();
+            let mut bare_runs = Vec::new();
+            let mut measured = Vec::new();
+            let mut measure = |s: usize| -> Result<Option<WrkRun>, BoxError> {
                 let (label, mode) = SERVERS[s];
                 let server = if mode == "httpmock" {
                     match &httpmock {
                         Some((exe, mocks)) => {
                             ServerChild::start_httpmock(exe, mocks.path(), pins.map(|p| p.0))?
                         }
-                        None => continue,
+                        None => return Ok(None),
                     }
                 } else {
                     ServerChild::start(mode, pins.map(|p| p.0))?
@@ -540,35 +549,51 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                 let url = format!("http://{}/bench/events?src=load", server.addr);
                 // warm up (connections, allocator), then measure from a known stored count
                 run_wrk(&url, 1.0, script.path(), pins.map(|p| p.1))?;
-                let (rss0, n0) = (server.rss(), server.stored(mode).await);
+                let rt = tokio::runtime::Handle::current();
+                let stored = |server: &ServerChild| {
+                    tokio::task::block_in_place(|| rt.block_on(server.stored(mode)))
+                };
+                let (rss0, n0) = (server.rss(), stored(&server));
                 let r = run_wrk(&url, secs, script.path(), pins.map(|p| p.1))?;
-                let (rss1, n1) = (server.rss(), server.stored(mode).await);
+                let (rss1, n1) = (server.rss(), stored(&server));
                 if let (Some(a), Some(b), Some(n0), Some(n1)) = (rss0, rss1, n0, n1) {
                     if n1 > n0 && (mode == "serve-naive" || mode == "serve-deep") {
                         per_req_rss[s].push(b.saturating_sub(a) as f64 / (n1 - n0) as f64);
                     }
                 }
                 drop(server);
-                round_rps[s] = r.rps;
-                rps[v][s].push(r.rps);
-                p99[v][s].push(r.p99_ms);
                 println!(
                     "{:<6} {:<8} {:<16} {:>10.0} {:>9.3} {:>7}",
                     round, variant, label, r.rps, r.p99_ms, r.errors
                 );
-            }
-            for s in 0..SERVERS.len() {
-                if round_rps[s] == 0.0 {
+                Ok(Some(r))
+            };
+            bare_runs.push(measure(0)?.ok_or("the bare server did not run")?);
+            for &s in &others {
+                let Some(r) = measure(s)? else {
                     continue; // not measured (httpmock unavailable)
-                }
-                let ratio = round_rps[s] / round_rps[0].max(1e-9);
+                };
+                bare_runs.push(measure(0)?.ok_or("the bare server did not run")?);
+                let [.., before, after] = &bare_runs[..] else {
+                    unreachable!("two bare runs at least");
+                };
+                let baseline = (before.rps + after.rps) / 2.0;
+                measured.push((s, r, baseline));
+            }
+            let bare_rps: Vec<f64> = bare_runs.iter().map(|r| r.rps).collect();
+            let bare_p99: Vec<f64> = bare_runs.iter().map(|r| r.p99_ms).collect();
+            rps[v][0].push(median(&bare_rps));
+            p99[v][0].push(median(&bare_p99));
+            ratios[v][0].push(1.0);
+            for (s, r, baseline) in measured {
+                let ratio = r.rps / baseline.max(1e-9);
+                rps[v][s].push(r.rps);
+                p99[v][s].push(r.p99_ms);
                 ratios[v][s].push(ratio);
-                if s > 0 {
-                    println!(
-                        "{:<6} {:<8} {:<16} {:>10} {:>9} {:>7} {:>8.3}",
-                        round, variant, SERVERS[s].0, "", "", "", ratio
-                    );
-                }
+                println!(
+                    "{:<6} {:<8} {:<16} {:>10} {:>9} {:>7} {:>8.3}",
+                    round, variant, SERVERS[s].0, "", "", "", ratio
+                );
             }
         }
     }
@@ -646,9 +671,11 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         });
     }
     for (v, (variant, _)) in variants.iter().enumerate() {
-        let vs_httpmock: Vec<f64> = rps[v][2]
+        // each against the bare runs next to it, so a drift of the machine's speed between
+        // the two runs cancels
+        let vs_httpmock: Vec<f64> = ratios[v][2]
             .iter()
-            .zip(&rps[v][4])
+            .zip(&ratios[v][4])
             .map(|(h, m)| h / m.max(1e-9))
             .collect();
         verdicts.push(Verdict {
@@ -664,7 +691,7 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                 "httpmock not available: not measured".into()
             } else {
                 format!(
-                    "{:.0} vs {:.0} req/s (same round)",
+                    "{:.0} vs {:.0} req/s (same round; ratio of their ratios to the bare runs beside each)",
                     median(&rps[v][2]),
                     median(&rps[v][4])
                 )
