@@ -290,7 +290,7 @@ fn wrk_all(
 }
 
 /// CPU time (user + system) a process has used so far, in seconds, from `/proc/PID/stat`.
-fn cpu_secs(pid: u32) -> Option<f64> {
+pub(super) fn cpu_secs(pid: u32) -> Option<f64> {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     let ticks = *TICKS.get_or_init(|| {
         Command::new("getconf")

@@ -12,7 +12,10 @@
 //! variant every server runs between two runs of the bare server, and its ratio is against
 //! their mean: a shared host's speed drifts by tens of percent within a minute, so the baseline
 //! is measured next to each figure, not once per round. httpmock is compared the same way (the
-//! ratio of the two ratios). Verdicts use the median over rounds. Resident
+//! ratio of the two ratios). Verdicts use the median over rounds. Each run also reads the server's
+//! CPU time (user + system, `/proc/PID/stat`) and prints it per answered request: the bare
+//! server's figure over hookpit's is printed as information, a measure of the work each does
+//! per request that depends less on how busy the host is than throughput does. Resident
 //! bytes per stored request are read from the child's `/proc/PID/status` before and after.
 //! `wrk` is installed from Debian's packages when missing (`apt-get install wrk`), httpmock is
 //! built once with `cargo install` into the target directory's `bench-tools/` (its row is left
@@ -518,10 +521,12 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     let mut ratios = vec![vec![Vec::new(); SERVERS.len()]; variants.len()];
     let mut rps = vec![vec![Vec::new(); SERVERS.len()]; variants.len()];
     let mut p99 = vec![vec![Vec::new(); SERVERS.len()]; variants.len()];
+    // the server's CPU time (user + system) per answered request, in µs
+    let mut cpu_us = vec![vec![Vec::new(); SERVERS.len()]; variants.len()];
     let mut per_req_rss: Vec<Vec<f64>> = vec![Vec::new(); SERVERS.len()];
     println!(
-        "{:<6} {:<8} {:<16} {:>10} {:>9} {:>7} {:>8}",
-        "round", "variant", "server", "req/s", "p99 ms", "errors", "ratio"
+        "{:<6} {:<8} {:<16} {:>10} {:>9} {:>7} {:>8} {:>9}",
+        "round", "variant", "server", "req/s", "p99 ms", "errors", "ratio", "CPU us/r"
     );
     for round in 1..=o.rounds {
         for (v, (variant, pins)) in variants.iter().enumerate() {
@@ -554,8 +559,15 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                     tokio::task::block_in_place(|| rt.block_on(server.stored(mode)))
                 };
                 let (rss0, n0) = (server.rss(), stored(&server));
+                let (cpu0, t0) = (super::shared::cpu_secs(server.pid()), Instant::now());
                 let r = run_wrk(&url, secs, script.path(), pins.map(|p| p.1))?;
+                let (cpu1, wall) = (super::shared::cpu_secs(server.pid()), t0.elapsed());
                 let (rss1, n1) = (server.rss(), stored(&server));
+                let us = match (cpu0, cpu1) {
+                    (Some(a), Some(b)) => (b - a) * 1e6 / (r.rps * wall.as_secs_f64()).max(1.0),
+                    _ => f64::NAN,
+                };
+                cpu_us[v][s].push(us);
                 if let (Some(a), Some(b), Some(n0), Some(n1)) = (rss0, rss1, n0, n1) {
                     if n1 > n0 && (mode == "serve-naive" || mode == "serve-deep") {
                         per_req_rss[s].push(b.saturating_sub(a) as f64 / (n1 - n0) as f64);
@@ -563,8 +575,8 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                 }
                 drop(server);
                 println!(
-                    "{:<6} {:<8} {:<16} {:>10.0} {:>9.3} {:>7}",
-                    round, variant, label, r.rps, r.p99_ms, r.errors
+                    "{:<6} {:<8} {:<16} {:>10.0} {:>9.3} {:>7} {:>8} {:>9.2}",
+                    round, variant, label, r.rps, r.p99_ms, r.errors, "", us
                 );
                 Ok(Some(r))
             };
@@ -604,16 +616,22 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
     );
     print!("{:<18}", "server");
     for (variant, _) in variants {
-        print!(" {:>14} {:>10}", format!("{variant} ratio"), "req/s");
+        print!(
+            " {:>14} {:>10} {:>9}",
+            format!("{variant} ratio"),
+            "req/s",
+            "CPU us/r"
+        );
     }
     println!(" {:>16}", "bytes/stored req");
     for (s, (label, _)) in SERVERS.iter().enumerate() {
         print!("{label:<18}");
         for v in 0..variants.len() {
             print!(
-                " {:>14.3} {:>10.0}",
+                " {:>14.3} {:>10.0} {:>9.2}",
                 median(&ratios[v][s]),
-                median(&rps[v][s])
+                median(&rps[v][s]),
+                median(&cpu_us[v][s])
             );
         }
         if per_req_rss[s].is_empty() {
@@ -649,6 +667,17 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             ),
         });
         verdicts.push(Verdict {
+            name: format!("capture {variant}: CPU per request, bare / hookpit default"),
+            value: median(&cpu_us[v][0]) / median(&cpu_us[v][2]).max(1e-9),
+            unit: "x",
+            target: Target::Info,
+            note: format!(
+                "{:.2} vs {:.2} us of the server's CPU per answered request (medians of all runs)",
+                median(&cpu_us[v][0]),
+                median(&cpu_us[v][2])
+            ),
+        });
+        verdicts.push(Verdict {
             name: format!("capture {variant}: naive capture / bare"),
             value: median(&ratios[v][1]),
             unit: "x",
@@ -667,6 +696,17 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                 median(&rps[v][5]),
                 median(&rps[v][0]),
                 median(&ratios[v][2])
+            ),
+        });
+        verdicts.push(Verdict {
+            name: format!("capture {variant}: CPU per request, bare / hookpit --data-dir"),
+            value: median(&cpu_us[v][0]) / median(&cpu_us[v][5]).max(1e-9),
+            unit: "x",
+            target: Target::Info,
+            note: format!(
+                "{:.2} vs {:.2} us (the writer thread included)",
+                median(&cpu_us[v][0]),
+                median(&cpu_us[v][5])
             ),
         });
     }
