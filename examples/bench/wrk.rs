@@ -666,17 +666,7 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                 median(&rps[v][0])
             ),
         });
-        verdicts.push(Verdict {
-            name: format!("capture {variant}: CPU per request, bare / hookpit default"),
-            value: median(&cpu_us[v][0]) / median(&cpu_us[v][2]).max(1e-9),
-            unit: "x",
-            target: Target::Info,
-            note: format!(
-                "{:.2} vs {:.2} us of the server's CPU per answered request (medians of all runs)",
-                median(&cpu_us[v][0]),
-                median(&cpu_us[v][2])
-            ),
-        });
+        verdicts.push(cpu_verdict(variant, "hookpit default", &cpu_us[v], 2));
         verdicts.push(Verdict {
             name: format!("capture {variant}: naive capture / bare"),
             value: median(&ratios[v][1]),
@@ -698,17 +688,7 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                 median(&ratios[v][2])
             ),
         });
-        verdicts.push(Verdict {
-            name: format!("capture {variant}: CPU per request, bare / hookpit --data-dir"),
-            value: median(&cpu_us[v][0]) / median(&cpu_us[v][5]).max(1e-9),
-            unit: "x",
-            target: Target::Info,
-            note: format!(
-                "{:.2} vs {:.2} us (the writer thread included)",
-                median(&cpu_us[v][0]),
-                median(&cpu_us[v][5])
-            ),
-        });
+        verdicts.push(cpu_verdict(variant, "hookpit --data-dir", &cpu_us[v], 5));
     }
     for (v, (variant, _)) in variants.iter().enumerate() {
         // each against the bare runs next to it, so a drift of the machine's speed between
@@ -755,6 +735,22 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         });
     }
     Ok(verdicts)
+}
+
+/// The bare server's CPU time per answered request over server `s`'s (information: a measure
+/// of the work each does that depends less on the host's load than throughput does).
+fn cpu_verdict(variant: &str, label: &str, cpu_us: &[Vec<f64>], s: usize) -> Verdict {
+    Verdict {
+        name: format!("capture {variant}: CPU per request, bare / {label}"),
+        value: median(&cpu_us[0]) / median(&cpu_us[s]).max(1e-9),
+        unit: "x",
+        target: Target::Info,
+        note: format!(
+            "{:.2} vs {:.2} us of the server's CPU (all its threads) per answered request",
+            median(&cpu_us[0]),
+            median(&cpu_us[s])
+        ),
+    }
 }
 
 /// A file in the temp dir, removed on drop.
