@@ -658,24 +658,16 @@ async fn delivery(base: &str, id: u64) -> serde_json::Value {
 
 /// Makes a webhook through the API at `base` (which answers 201).
 async fn make_webhook(base: &str, webhook: serde_json::Value) {
-    let made = crate::support::http(
-        "POST",
-        &format!("{base}/_/api/webhooks"),
-        &[("Content-Type", "application/json")],
-        webhook.to_string(),
-    )
-    .await;
+    let made = post(&format!("{base}/_/api/webhooks"), &webhook.to_string()).await;
     assert_eq!(made.status, 201, "{}", made.text());
 }
 
 /// Dispatches `payment_received` with `payload` to the webhook `name` through the API at
 /// `base` (which answers 202); returns the delivery's id.
 async fn send_event(base: &str, name: &str, payload: &str) -> u64 {
-    let sent = crate::support::http(
-        "POST",
+    let sent = post(
         &format!("{base}/_/api/events/payment_received?webhook={name}"),
-        &[("Content-Type", "application/json")],
-        payload.to_owned(),
+        payload,
     )
     .await;
     assert_eq!(sent.status, 202, "{}", sent.text());
