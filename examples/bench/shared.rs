@@ -420,9 +420,7 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
             if (round + v) % 2 == 0 {
                 others.reverse();
             }
-            let mut bare_rps = Vec::new();
-            let mut measured = Vec::new();
-            let mut run_one = |s: usize| -> Result<SetupRun, BoxError> {
+            let run_one = |s: usize| -> Result<Option<f64>, BoxError> {
                 let run = capture_setup(s, redis, secs, script.path(), *pins)?;
                 let r = &run.wrk;
                 println!(
@@ -445,18 +443,17 @@ async fn capture(o: &Opts, redis: &RedisServer) -> Result<Vec<Verdict>, BoxError
                 }
                 server_us[v][s].push(run.server_us);
                 p99[v][s].push(r.p99_ms);
-                Ok(run)
+                Ok(Some(r.rps))
             };
-            bare_rps.push(run_one(0)?.wrk.rps);
-            for &s in &others {
-                let r = run_one(s)?.wrk.rps;
-                bare_rps.push(run_one(0)?.wrk.rps);
-                let baseline = (bare_rps[bare_rps.len() - 2] + bare_rps[bare_rps.len() - 1]) / 2.0;
-                measured.push((s, r, baseline));
-            }
+            let (bare_rps, measured) = super::wrk::beside_bare(&others, run_one)?;
             rps[v][0].push(median(&bare_rps));
             ratios[v][0].push(1.0);
-            for (s, r, baseline) in measured {
+            for super::wrk::Paired {
+                server: s,
+                rps: r,
+                baseline,
+            } in measured
+            {
                 let ratio = r / baseline.max(1e-9);
                 rps[v][s].push(r);
                 ratios[v][s].push(ratio);

@@ -537,9 +537,8 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
             let others: Vec<usize> = (0..SERVERS.len() - 1)
                 .map(|k| 1 + (k + round + v) % (SERVERS.len() - 1))
                 .collect();
-            let mut bare_runs = Vec::new();
-            let mut measured = Vec::new();
-            let mut measure = |s: usize| -> Result<Option<WrkRun>, BoxError> {
+            let mut bare_p99 = Vec::new();
+            let measure = |s: usize| -> Result<Option<f64>, BoxError> {
                 let (label, mode) = SERVERS[s];
                 let server = if mode == "httpmock" {
                     match &httpmock {
@@ -578,29 +577,26 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
                     "{:<6} {:<8} {:<16} {:>10.0} {:>9.3} {:>7} {:>8} {:>9.2}",
                     round, variant, label, r.rps, r.p99_ms, r.errors, "", us
                 );
-                Ok(Some(r))
+                if s == 0 {
+                    bare_p99.push(r.p99_ms);
+                } else {
+                    rps[v][s].push(r.rps);
+                    p99[v][s].push(r.p99_ms);
+                }
+                Ok(Some(r.rps))
             };
-            bare_runs.push(measure(0)?.ok_or("the bare server did not run")?);
-            for &s in &others {
-                let Some(r) = measure(s)? else {
-                    continue; // not measured (httpmock unavailable)
-                };
-                bare_runs.push(measure(0)?.ok_or("the bare server did not run")?);
-                let [.., before, after] = &bare_runs[..] else {
-                    unreachable!("two bare runs at least");
-                };
-                let baseline = (before.rps + after.rps) / 2.0;
-                measured.push((s, r, baseline));
-            }
-            let bare_rps: Vec<f64> = bare_runs.iter().map(|r| r.rps).collect();
-            let bare_p99: Vec<f64> = bare_runs.iter().map(|r| r.p99_ms).collect();
+            // httpmock's row is left out when it is unavailable
+            let (bare_rps, measured) = beside_bare(&others, measure)?;
             rps[v][0].push(median(&bare_rps));
             p99[v][0].push(median(&bare_p99));
             ratios[v][0].push(1.0);
-            for (s, r, baseline) in measured {
-                let ratio = r.rps / baseline.max(1e-9);
-                rps[v][s].push(r.rps);
-                p99[v][s].push(r.p99_ms);
+            for Paired {
+                server: s,
+                rps: r,
+                baseline,
+            } in measured
+            {
+                let ratio = r / baseline.max(1e-9);
                 ratios[v][s].push(ratio);
                 println!(
                     "{:<6} {:<8} {:<16} {:>10} {:>9} {:>7} {:>8.3}",
@@ -735,6 +731,37 @@ pub(super) async fn bench_capture(o: &Opts) -> Result<Vec<Verdict>, BoxError> {
         });
     }
     Ok(verdicts)
+}
+
+/// A server's run and the bare server's req/s measured around it.
+pub(super) struct Paired {
+    pub(super) server: usize,
+    pub(super) rps: f64,
+    pub(super) baseline: f64,
+}
+
+/// Runs server 0 (the bare one) first and again after each of `others`: the bare runs' req/s,
+/// and each other's req/s with its baseline, the mean of the bare runs just before and after
+/// it. `run` measures one server and gives its req/s (`None`: not measured, no bare run added).
+pub(super) fn beside_bare(
+    others: &[usize],
+    mut run: impl FnMut(usize) -> Result<Option<f64>, BoxError>,
+) -> Result<(Vec<f64>, Vec<Paired>), BoxError> {
+    let mut bare = vec![run(0)?.ok_or("the bare server did not run")?];
+    let mut measured = Vec::new();
+    for &s in others {
+        let Some(rps) = run(s)? else {
+            continue;
+        };
+        bare.push(run(0)?.ok_or("the bare server did not run")?);
+        let baseline = (bare[bare.len() - 2] + bare[bare.len() - 1]) / 2.0;
+        measured.push(Paired {
+            server: s,
+            rps,
+            baseline,
+        });
+    }
+    Ok((bare, measured))
 }
 
 /// The bare server's CPU time per answered request over server `s`'s (information: a measure
