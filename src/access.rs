@@ -8,17 +8,16 @@
 
 use std::net::IpAddr;
 
-use hyper::body::Incoming;
 use hyper::header::HeaderValue;
-use hyper::{Method, Request};
+use hyper::Method;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::http::Params;
+use crate::http::{ApiRequest, Params};
 use crate::live;
 
 /// The DNS-rebinding, cross-site and token checks of SPEC §11.
-pub fn check(config: &Config, req: &Request<Incoming>) -> Result<()> {
+pub fn check(config: &Config, req: &ApiRequest) -> Result<()> {
     let host = req
         .headers()
         .get("host")
@@ -63,7 +62,7 @@ pub fn check(config: &Config, req: &Request<Incoming>) -> Result<()> {
 
 /// The `Set-Cookie` value for a viewer file: the token, only for a client that presented it in
 /// the URL; `None` without a token or without the URL's.
-pub fn token_cookie(config: &Config, req: &Request<Incoming>) -> Option<HeaderValue> {
+pub fn token_cookie(config: &Config, req: &ApiRequest) -> Option<HeaderValue> {
     let t = config.token.as_ref()?;
     let presented = query_token(req).is_some_and(|given| token_eq(&given, t));
     let cookie = format!("hookpit_token={t}; Path=/_/; HttpOnly; SameSite=Strict");
@@ -73,11 +72,11 @@ pub fn token_cookie(config: &Config, req: &Request<Incoming>) -> Option<HeaderVa
     }
 }
 
-fn query_token(req: &Request<Incoming>) -> Option<String> {
+fn query_token(req: &ApiRequest) -> Option<String> {
     Params::of(req).get("token").map(str::to_owned)
 }
 
-fn token_matches(req: &Request<Incoming>, token: &str) -> bool {
+fn token_matches(req: &ApiRequest, token: &str) -> bool {
     if let Some(v) = req
         .headers()
         .get("authorization")

@@ -18,15 +18,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use hyper::header::HeaderValue;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::http::{
-    json_response, method_not_allowed, read_json_within, text_response, Params, Resp,
+    json_response, method_not_allowed, read_json_within, text_response, ApiRequest, Params, Resp,
 };
 use crate::import::{ImportLimits, Imported};
 use crate::journal::Health;
@@ -166,7 +164,7 @@ impl Ctx {
     /// is a 404.
     pub async fn route(
         &self,
-        req: Request<Incoming>,
+        req: ApiRequest,
         segs: &[&str],
         params: &Params,
         path: &str,
@@ -441,17 +439,13 @@ impl Ctx {
     /// `POST /_/api/bins/{bin}/import`: the body is an NDJSON export or a HAR log; every
     /// request in it is recorded into `bin` in the file's order, with new ids, keeping the
     /// response the file recorded. Nothing is recorded unless the whole file parses.
-    async fn import(&self, bin: String, req: Request<Incoming>) -> Result<Resp> {
+    async fn import(&self, bin: String, req: ApiRequest) -> Result<Resp> {
         // imported requests are captures: none is answered 2xx while the durable store cannot
         // keep it
         self.store_takes_writes()?;
         let limits = ImportLimits::for_server(self.max_body, self.store.limits().max_memory);
-        let declared = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+        let body = req.into_body();
+        if hyper::body::Body::size_hint(&body).lower() > limits.max_bytes as u64 {
             return Err(limits.too_large());
         }
         let reading = turn(&self.decoding.import_reads, || {
@@ -461,7 +455,7 @@ impl Ctx {
         // a file that trickles in does not hold the one turn for ever
         let bytes = tokio::time::timeout(
             IMPORT_READ,
-            Limited::new(req.into_body(), limits.max_bytes).collect(),
+            crate::http::collect_within(body, limits.max_bytes),
         )
         .await
         .map_err(|_| {
@@ -473,14 +467,8 @@ impl Ctx {
                 ),
             )
         })?
-        .map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                limits.too_large()
-            } else {
-                Error::bad("body", format!("the import file could not be read: {e}"))
-            }
-        })?
-        .to_bytes();
+        .map_err(|e| Error::bad("body", format!("the import file could not be read: {e}")))?
+        .ok_or_else(|| limits.too_large())?;
         drop(reading);
         let turn = turn(&self.decoding.turns, || {
             "other imports and body decodes are running; try again shortly".into()

@@ -3,8 +3,8 @@
 //! the peer address and timings, and how the body ended (complete, over the limit, late, or
 //! broken framing).
 //!
-//! Uses `model` and `wire`, and a timer for the body of a request the tap does not follow
-//! (HTTP/2). It decides nothing about the response and touches no shared state:
+//! Uses `model` and `wire`, a timer for the body of a request the tap does not follow
+//! (HTTP/2), and `http::linger` for the rest of a body past the limit. It decides nothing about the response and touches no shared state:
 //! the server hands the snapshot to the store.
 
 use std::net::{IpAddr, SocketAddr};
@@ -180,6 +180,8 @@ pub async fn snapshot(
                     if data.len() > room {
                         buf.extend_from_slice(&data[..room]);
                         end = BodyEnd::TooLarge;
+                        // the 413 must reach a client that is still sending
+                        crate::http::linger(body);
                         break;
                     }
                     buf.extend_from_slice(&data);

@@ -12,14 +12,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::http::ApiRequest;
 use crate::matcher::Filter;
 use crate::model::RequestId;
 use crate::store::{Change, FeedEvent, Store};
@@ -43,7 +43,7 @@ pub struct Subscription {
 }
 
 /// Is this an acceptable websocket upgrade request?
-pub fn is_upgrade(req: &Request<Incoming>) -> bool {
+pub fn is_upgrade(req: &ApiRequest) -> bool {
     let has = |name: &str, want: &str| {
         req.headers()
             .get_all(name)
@@ -56,7 +56,7 @@ pub fn is_upgrade(req: &Request<Incoming>) -> bool {
 
 /// Answers the handshake and spawns the viewer's task.
 pub fn accept(
-    mut req: Request<Incoming>,
+    mut req: ApiRequest,
     store: Store,
     sub: Subscription,
     shutdown: tokio::sync::watch::Receiver<bool>,

@@ -42,7 +42,7 @@ use crate::disk::{Disk, DiskOptions};
 use crate::embed::ServerHandle;
 use crate::error::{Error, Result};
 use crate::forward::Forwarder;
-use crate::http::{self, error_response, Params, Resp};
+use crate::http::{self, error_response, ApiBody, ApiRequest, Params, Resp};
 use crate::journal::Health;
 use crate::live;
 use crate::model::{CapturedRequest, Header, RequestId, ResponseSent};
@@ -532,7 +532,7 @@ impl App {
         let r = if path == "/_" || path.starts_with("/_/") {
             // boxed: the API's futures are large, and hyper moves the service future for every
             // request; capture keeps a small one
-            Ok(Box::pin(self.reserved(req)).await)
+            Ok(Box::pin(self.reserved(req.map(ApiBody::new))).await)
         } else {
             self.catch(req, peer, head).await
         };
@@ -552,29 +552,34 @@ impl App {
         head: Option<crate::wire::RawHead>,
     ) -> Result<Resp, DropConnection> {
         // nothing is answered 2xx unless it is kept: while the durable store cannot take it,
-        // the sender is told to come back (and the request is not read)
-        match self.api.store.health() {
-            Health::Ok => {}
+        // the sender is told to come back (and the request is not kept)
+        let unhealthy = match self.api.store.health() {
+            Health::Ok => None,
             Health::Behind => {
                 let mut r = error_response(&Error::Busy(
                     "the data directory is behind with its writes; retry shortly".into(),
                 ));
                 r.headers_mut()
                     .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return Ok(r);
+                Some(r)
             }
             Health::Failing(why) => {
                 let mut r = error_response(&Error::StoreUnavailable(why));
                 r.headers_mut()
                     .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
-                return Ok(r);
+                Some(r)
             }
             Health::Offline(why) => {
                 let mut r = error_response(&Error::StoreOffline(why));
                 r.headers_mut()
                     .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return Ok(r);
+                Some(r)
             }
+        };
+        if let Some(r) = unhealthy {
+            // the body is read and dropped, so the sender sees this answer and not a reset
+            crate::http::linger(req.into_body());
+            return Ok(r);
         }
         let limits = CaptureLimits {
             max_body: self.config.max_body,
@@ -711,7 +716,7 @@ impl App {
     /// Answers `/_/api/{path}`. A request that came from this hookpit itself (its `Via`
     /// entry) is refused with 508; the sender's routes (`webhooks`, `events`, `deliveries`) go
     /// to `sender_api`, the rest to `api`.
-    async fn api(&self, req: Request<Incoming>, path: &str) -> Result<Resp> {
+    async fn api(&self, req: ApiRequest, path: &str) -> Result<Resp> {
         let headers: Vec<Header> = req
             .headers()
             .get_all("via")
@@ -747,7 +752,7 @@ impl App {
         }
     }
 
-    async fn reserved(&self, req: Request<Incoming>) -> Resp {
+    async fn reserved(&self, req: ApiRequest) -> Resp {
         if let Err(e) = access::check(&self.config, &req) {
             return error_response(&e);
         }

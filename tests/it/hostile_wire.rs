@@ -17,20 +17,6 @@ fn names(r: &hookpit::CapturedRequest) -> Vec<String> {
     r.headers.iter().map(|h| h.name.to_string()).collect()
 }
 
-/// Reads until at least `n` status lines arrived, the socket closed, or `wait` passed quietly.
-async fn responses(s: &mut TcpStream, n: usize, wait: Duration) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 65536];
-    while status_lines(&out).len() < n {
-        match tokio::time::timeout(wait, s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(k)) => out.extend_from_slice(&buf[..k]),
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn a_body_of_20000_one_byte_chunks_is_captured_exactly() {
     let s = start().await;
@@ -156,7 +142,7 @@ async fn a_request_with_upgrade_h2c_does_not_turn_off_exact_capture_for_the_next
     let s = start().await;
     let mut c = TcpStream::connect(s.addr()).await.unwrap();
     c.write_all(b"GET /h2c-up/1 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n").await.unwrap();
-    let first = responses(&mut c, 1, CLOSE).await;
+    let first = read_answers(&mut c, 1, CLOSE).await;
     assert_eq!(status_lines(&first), ["HTTP/1.1 200 OK"]);
     c.write_all(b"POST /h2c-up/2 HTTP/1.1\r\nHost: a\r\nX-Mixed-Case: Kept\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi").await.unwrap();
     let second = read_until_quiet(&mut c, CLOSE).await;
@@ -235,7 +221,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     c.write_all(b"GET /idle HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
         .unwrap();
-    let first = responses(&mut c, 1, CLOSE).await;
+    let first = read_answers(&mut c, 1, CLOSE).await;
     assert_eq!(status_lines(&first), ["HTTP/1.1 200 OK"]);
     let t = Instant::now();
     let rest = read_until_quiet(&mut c, CLOSE).await;
@@ -263,7 +249,7 @@ async fn a_connection_that_keeps_sending_requests_stays_open() {
         c.write_all(b"GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
             .await
             .unwrap();
-        let out = responses(&mut c, 1, CLOSE).await;
+        let out = read_answers(&mut c, 1, CLOSE).await;
         assert_eq!(status_lines(&out), ["HTTP/1.1 200 OK"], "request {n}");
         n += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -372,4 +358,63 @@ fn serve_raises_the_soft_open_files_limit_to_the_hard_one() {
     // "Max open files  SOFT  HARD  files"
     assert_eq!(row[3], row[4], "{limits}");
     assert_ne!(row[3], "256");
+}
+
+#[tokio::test]
+async fn a_refused_body_is_read_to_its_end_so_a_client_still_sending_it_reads_the_answer_and_goes_on(
+) {
+    let s = start_with(Config {
+        max_body: 1000,
+        max_memory: 1024 * 1024,
+        ..Config::for_tests()
+    })
+    .await;
+    let mb = 1 << 20;
+    // a capture past --max-body: the first 1,000 bytes are kept, the rest read and dropped
+    let (refusal, next) =
+        refused_then_next(&s, "POST /big HTTP/1.1\r\nHost: a\r\n", mb, 2000).await;
+    assert_eq!(refusal, ["HTTP/1.1 413 Payload Too Large"]);
+    assert_eq!(next, ["HTTP/1.1 200 OK"]);
+    assert_eq!(s.requests("big")[0].body.bytes.len(), 1000);
+    // an import file whose declared length is past its limit is refused before it is read
+    let import = format!(
+        "POST /_/api/bins/to/import HTTP/1.1\r\nHost: {}\r\n",
+        s.addr()
+    );
+    let (refusal, next) = refused_then_next(&s, &import, mb, 0).await;
+    assert_eq!(refusal, ["HTTP/1.1 413 Payload Too Large"]);
+    assert_eq!(next, ["HTTP/1.1 200 OK"]);
+    // and so is an API call the access check refuses (a Host that is not this server's)
+    let foreign = "POST /_/api/bins/to/import HTTP/1.1\r\nHost: evil.example\r\n";
+    let (refusal, next) = refused_then_next(&s, foreign, mb, 1000).await;
+    assert_eq!(refusal, ["HTTP/1.1 403 Forbidden"]);
+    assert_eq!(next, ["HTTP/1.1 200 OK"]);
+    assert_eq!(s.requests("after").len(), 3);
+    assert!(s.requests("to").is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_body_is_read_on_for_at_most_64_mib_then_its_connection_is_closed() {
+    let s = start_with(Config {
+        max_body: 1000,
+        ..Config::for_tests()
+    })
+    .await;
+    let mut c = TcpStream::connect(s.addr()).await.unwrap();
+    c.write_all(b"POST /endless HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    let chunk = [b"100000\r\n".as_slice(), &vec![b'x'; 1 << 20], b"\r\n"].concat();
+    let mut sent_mib = 0;
+    while c.write_all(&chunk).await.is_ok() {
+        sent_mib += 1;
+        assert!(
+            sent_mib < 200,
+            "the server still reads after {sent_mib} MiB"
+        );
+    }
+    // what it read past the limit was dropped, and the refusal went out first
+    assert!(sent_mib >= 64, "closed after {sent_mib} MiB");
+    assert_eq!(s.requests("endless")[0].body.bytes.len(), 1000);
+    assert_eq!(s.requests("endless")[0].response.status, 413);
 }

@@ -704,6 +704,11 @@ async fn a_store_that_cannot_write_answers_captures_with_an_error_never_2xx() {
     let health = get(&format!("{base}/_/api/health")).await;
     assert_eq!(health.status, 503);
     assert_eq!(health.json()["store"]["ok"], false);
+    // a sender still pushing a large body reads the refusal, not a reset
+    let (refused, next) =
+        refused_then_next(&server, "POST /full HTTP/1.1\r\nHost: a\r\n", 4 << 20, 0).await;
+    assert_eq!(refused, ["HTTP/1.1 507 Insufficient Storage"]);
+    assert_eq!(next, ["HTTP/1.1 507 Insufficient Storage"]);
     // space comes back: captures resume by themselves
     server.disk().unwrap().simulate_full_disk(false);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

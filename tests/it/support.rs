@@ -150,6 +150,47 @@ pub async fn read_until_quiet(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
     }
 }
 
+/// Reads until at least `n` status lines arrived, the socket closed, or `wait` passed quietly.
+pub async fn read_answers(s: &mut TcpStream, n: usize, wait: Duration) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while status_lines(&out).len() < n {
+        match tokio::time::timeout(wait, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(k)) => out.extend_from_slice(&buf[..k]),
+        }
+    }
+    out
+}
+
+/// Sends `head` (the request line and its headers) declaring a body of `total` bytes and the
+/// first `first` of them, reads the answer, then sends the rest and a second request on the
+/// same connection: returns both answers' status lines.
+pub async fn refused_then_next(
+    s: &ServerHandle,
+    head: &str,
+    total: usize,
+    first: usize,
+) -> (Vec<String>, Vec<String>) {
+    let mut c = TcpStream::connect(s.addr()).await.unwrap();
+    c.write_all(format!("{head}Content-Length: {total}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    c.write_all(&vec![b'x'; first]).await.unwrap();
+    let refusal = status_lines(&read_answers(&mut c, 1, Duration::from_secs(5)).await);
+    // a server that closed on the unread rest would have the kernel reset these writes
+    let rest = c.write_all(&vec![b'x'; total - first]).await;
+    let next = c.write_all(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert!(
+        rest.is_ok() && next.is_ok(),
+        "{refusal:?} {rest:?} {next:?}"
+    );
+    (
+        refusal,
+        status_lines(&read_answers(&mut c, 1, Duration::from_secs(5)).await),
+    )
+}
+
 /// Counts HTTP responses in raw bytes by their status lines.
 pub fn status_lines(raw: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(raw);
